@@ -1,0 +1,56 @@
+"""One exception hierarchy for everything q2mm raises on purpose.
+
+Catch :class:`Q2MMError` to handle any failure the tool reports knowingly; the
+subclasses say which layer refused and why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class Q2MMError(Exception):
+    """Base class of every error q2mm raises deliberately."""
+
+
+class InputFormatError(Q2MMError):
+    """A file could not be read: names the file, the 1-based line and what was expected."""
+
+    def __init__(self, path: str | Path, line: int | None, expected: str, found: str | None = None):
+        self.path = str(path)
+        self.line = line
+        self.expected = expected
+        self.found = found
+        where = f"{self.path}:{line}" if line is not None else self.path
+        msg = f"{where}: expected {expected}"
+        if found is not None:
+            msg += f", found {found!r}"
+        super().__init__(msg)
+
+
+class FieldOverflowError(Q2MMError):
+    """A value does not fit the fixed-width field it must be written into."""
+
+
+class UnknownAtomTypeError(Q2MMError):
+    """An atom type is not known to atom.typ or to the standard MacroModel table."""
+
+
+class ParameterAssignmentError(Q2MMError):
+    """An interaction has no force-field parameter (names atoms and types)."""
+
+
+class ConvergenceError(Q2MMError):
+    """An iterative procedure (geometry minimization, TS search) did not converge."""
+
+
+class DataNotFoundError(Q2MMError):
+    """Input data (a training set, a data root) is not where the configuration says."""
+
+
+class ConfigurationError(Q2MMError):
+    """A configuration is inconsistent in a way the schema cannot express."""
+
+
+class DivergenceError(Q2MMError):
+    """An optimization produced a non-finite loss or gradient."""

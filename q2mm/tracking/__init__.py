@@ -1,0 +1,1 @@
+"""q2mm.tracking"""

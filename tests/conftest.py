@@ -1,0 +1,41 @@
+"""Shared fixtures: the data root (Q2MM_DATA, else ../shared/data) and skips without it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from q2mm.paths import data_root as _data_root
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = _data_root()
+    if root is None or not root.is_dir():
+        pytest.skip("no shared data: set Q2MM_DATA or place shared/data beside the checkout")
+    return root
+
+
+@pytest.fixture(scope="session")
+def rh_dir(data_root: Path) -> Path:
+    path = data_root / "rh-enamide"
+    if not path.is_dir():
+        pytest.skip(f"{path} missing from the data root")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ethane_dir(data_root: Path) -> Path:
+    path = data_root / "ethane"
+    if not path.is_dir():
+        pytest.skip(f"{path} missing from the data root")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sn2_dir(data_root: Path) -> Path:
+    path = data_root / "sn2"
+    if not path.is_dir():
+        pytest.skip(f"{path} missing from the data root")
+    return path
