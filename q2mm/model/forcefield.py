@@ -1,0 +1,308 @@
+"""The ForceField: a MacroModel `.fld` file kept line for line, plus its parsed rows.
+
+A parameter's identity is :class:`ParamRef` ``(line, field)``: the 1-based line of the
+`.fld` and the value field on it (1..3). Values are changed only by splicing ``%10.4f``
+into the 10-character field, so every other byte of the file survives a round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from q2mm.errors import FieldOverflowError, Q2MMError
+
+# 0-based [start, stop) columns of the three value fields of a parameter row ...
+ROW_FIELDS: dict[int, tuple[int, int]] = {1: (23, 33), 2: (34, 44), 3: (45, 55)}
+# ... and of a `-6` vdW table row (radius, epsilon, reduction).
+VDW_FIELDS: dict[int, tuple[int, int]] = {1: (5, 15), 2: (16, 26), 3: (27, 37)}
+VDW_CHARGE_FIELD: tuple[int, int] = (38, 48)
+FIELD_WIDTH = 10
+
+# Row kind code (columns 1-2 of the line, alternative letter removed) -> term name.
+TERM_OF_CODE: dict[str, str] = {
+    "1": "bond",
+    "2": "angle",
+    "3": "stretch_bend",
+    "4": "torsion",
+    "54": "torsion_cont",
+    "5": "improper",
+    "6": "vdw_pair",
+    "7": "hbond",
+    "8": "torsion_stretch",
+}
+
+# (term, field) -> (kind label, unit). A field not listed carries no parameter.
+PARAM_KINDS: dict[tuple[str, int], tuple[str, str]] = {
+    ("bond", 1): ("bond_r0", "A"),
+    ("bond", 2): ("bond_k", "mdyn/A"),
+    ("bond", 3): ("bond_dipole", "D"),
+    ("angle", 1): ("angle_theta0", "deg"),
+    ("angle", 2): ("angle_k", "mdyn A/rad^2"),
+    ("angle", 3): ("bend_bend_k", "mdyn A/rad^2"),
+    ("stretch_bend", 1): ("stretch_bend_k", "mdyn/rad"),
+    ("torsion", 1): ("torsion_v1", "kcal/mol"),
+    ("torsion", 2): ("torsion_v2", "kcal/mol"),
+    ("torsion", 3): ("torsion_v3", "kcal/mol"),
+    ("torsion_cont", 1): ("torsion_v4", "kcal/mol"),
+    ("torsion_cont", 2): ("torsion_v5", "kcal/mol"),
+    ("torsion_cont", 3): ("torsion_v6", "kcal/mol"),
+    ("improper", 1): ("improper_angle", "deg"),
+    ("improper", 2): ("improper_k", "kcal/mol"),
+    ("vdw_pair", 1): ("vdw_pair_r", "A"),
+    ("vdw_pair", 2): ("vdw_pair_eps", "kcal/mol"),
+    ("hbond", 1): ("hbond_1", "fld"),
+    ("hbond", 2): ("hbond_2", "fld"),
+    ("hbond", 3): ("hbond_3", "fld"),
+    ("torsion_stretch", 1): ("torsion_stretch_k", "kcal/mol/A"),
+    ("torsion_stretch", 2): ("torsion_bend_k", "fld"),
+    ("torsion_stretch", 3): ("torsion_torsion_k", "fld"),
+    ("vdw", 1): ("vdw_r", "A"),
+    ("vdw", 2): ("vdw_eps", "kcal/mol"),
+    ("vdw", 3): ("vdw_reduction", "A"),
+}
+
+# Kinds an optimization changes by default (bond dipoles set charges; they stay fixed).
+DEFAULT_EXCLUDED_KINDS: frozenset[str] = frozenset({"bond_dipole"})
+
+
+@dataclass(frozen=True, order=True)
+class ParamRef:
+    """Identity of one force-field value: 1-based `.fld` line and value field 1..3."""
+
+    line: int
+    field: int
+
+    def __str__(self) -> str:
+        return f"{self.line}:{self.field}"
+
+
+@dataclass(frozen=True)
+class FunctionEntry:
+    """One ` 0` line of the `-1` table: a term's functional form and unit factor (or a SEL label)."""
+
+    line: int
+    term: str
+    form: int
+    factor: float | None
+    label: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    """One `-5` line: a new atom type name standing for several MacroModel types."""
+
+    line: int
+    number: int
+    name: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Substructure:
+    """A special substructure: name line (` C`), pattern lines (` 9`), rows up to its `-3`.
+
+    ``number`` is the 1-based count of substructures in the file, as MacroModel prints it in
+    the `.mmo` "Alts" column of rows that come from a substructure.
+    """
+
+    number: int
+    name: str
+    name_line: int
+    patterns: tuple[str, ...]
+    pattern_lines: tuple[int, ...]
+    opt: bool
+    end_line: int | None = None
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    """One parsed parameter row (or `-6` vdW table row).
+
+    ``atoms`` holds MM3 type names at standard rows; at substructure rows an ``int`` is a
+    1-based position in the substructure pattern and a ``str`` a type name. ``bond_orders``
+    are the symbols between standard-row atoms (``-``, ``=``, ``*``, ``%`` or ``' '``).
+    ``values`` are the three value fields (None where blank).
+    """
+
+    line: int
+    code: str
+    term: str
+    atoms: tuple[str | int, ...]
+    bond_orders: tuple[str, ...]
+    values: tuple[float | None, ...]
+    alt: str
+    comment: str
+    substructure: Substructure | None
+    descriptors: tuple[str, ...] = ()
+    select: str = ""
+    charge: float | None = None
+
+    @property
+    def fields(self) -> tuple[int, ...]:
+        """Value fields (1-based) that carry a parameter and are not blank."""
+        return tuple(
+            f for f, v in enumerate(self.values, start=1) if v is not None and (self.term, f) in PARAM_KINDS
+        )
+
+    def ref(self, field_no: int) -> ParamRef:
+        return ParamRef(self.line, field_no)
+
+    @property
+    def is_alternative(self) -> bool:
+        return bool(self.alt)
+
+    @property
+    def opt_marked(self) -> bool:
+        """A standard row whose descriptor/comment area carries the word OPT."""
+        return "OPT" in self.comment.split() or self.select.split()[:1] == ["OPT"]
+
+
+@dataclass(frozen=True)
+class ActiveParam:
+    """One active parameter with what a user needs to recognise it."""
+
+    ref: ParamRef
+    kind: str
+    unit: str
+    value: float
+    row: ParamRow
+
+
+@dataclass(frozen=True, eq=False)
+class ForceField:
+    """A MacroModel force field: raw lines (with their line endings) plus parsed content."""
+
+    path: Path | None
+    lines: tuple[str, ...]
+    rows: tuple[ParamRow, ...]
+    functions: tuple[FunctionEntry, ...] = ()
+    equivalences: tuple[Equivalence, ...] = ()
+    substructures: tuple[Substructure, ...] = ()
+    _by_line: dict[int, ParamRow] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self._by_line:
+            object.__setattr__(self, "_by_line", {r.line: r for r in self.rows})
+
+    # ---- lookup -------------------------------------------------------------------------
+    def row(self, line: int) -> ParamRow:
+        """The parsed row on a 1-based line; KeyError if that line holds no row."""
+        try:
+            return self._by_line[line]
+        except KeyError:
+            raise KeyError(f"{self._name()}: line {line} holds no parameter row") from None
+
+    def value(self, ref: ParamRef) -> float:
+        """The value of one parameter (as parsed from the file)."""
+        row = self.row(ref.line)
+        if ref.field not in (1, 2, 3) or row.values[ref.field - 1] is None:
+            raise KeyError(f"{self._name()}: line {ref.line} has no value in field {ref.field}")
+        return float(row.values[ref.field - 1])
+
+    def kind(self, ref: ParamRef) -> tuple[str, str]:
+        """(kind label, unit) of a parameter, e.g. ('bond_k', 'mdyn/A')."""
+        row = self.row(ref.line)
+        try:
+            return PARAM_KINDS[(row.term, ref.field)]
+        except KeyError:
+            raise KeyError(f"{self._name()}: {row.term} row {ref.line} has no parameter in field {ref.field}") from None
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    # ---- active set ---------------------------------------------------------------------
+    def active_rows(self) -> tuple[ParamRow, ...]:
+        """Rows of OPT substructures plus standard rows marked OPT, in file order."""
+        return tuple(
+            r for r in self.rows if (r.substructure.opt if r.substructure is not None else r.opt_marked)
+        )
+
+    def active_refs(
+        self,
+        only: Iterable[tuple[int, int] | ParamRef] | None = None,
+        *,
+        exclude_kinds: Iterable[str] = DEFAULT_EXCLUDED_KINDS,
+    ) -> tuple[ParamRef, ...]:
+        """Ordered ParamRefs of the active set, optionally narrowed to (line, field) pairs.
+
+        Blank fields and kinds in ``exclude_kinds`` (bond dipoles by default) are left out.
+        A pair in ``only`` that is not active raises KeyError.
+        """
+        excluded = set(exclude_kinds)
+        refs = [
+            r.ref(f)
+            for r in self.active_rows()
+            for f in r.fields
+            if PARAM_KINDS[(r.term, f)][0] not in excluded
+        ]
+        if only is None:
+            return tuple(refs)
+        wanted = [ParamRef(*p) if not isinstance(p, ParamRef) else p for p in only]
+        missing = [w for w in wanted if w not in set(refs)]
+        if missing:
+            raise KeyError(f"{self._name()}: not active parameters: {', '.join(map(str, missing))}")
+        keep = set(wanted)
+        return tuple(r for r in refs if r in keep)
+
+    def active_params(self, only: Iterable[tuple[int, int] | ParamRef] | None = None) -> tuple[ActiveParam, ...]:
+        """The active parameters with kind label, unit, value and the row they sit on."""
+        out = []
+        for ref in self.active_refs(only):
+            kind, unit = self.kind(ref)
+            out.append(ActiveParam(ref, kind, unit, self.value(ref), self.row(ref.line)))
+        return tuple(out)
+
+    # ---- editing ------------------------------------------------------------------------
+    def with_values(self, values: Mapping[ParamRef, float]) -> "ForceField":
+        """A new ForceField with values spliced as ``%10.4f`` into their fields.
+
+        Every other byte is kept. A value that does not fit its 10 characters raises
+        FieldOverflowError (never truncated).
+        """
+        lines = list(self.lines)
+        rows = dict(self._by_line)
+        for ref, value in values.items():
+            row = self.row(ref.line)
+            self.kind(ref)  # refuses fields that carry no parameter
+            lines[ref.line - 1] = _splice(lines[ref.line - 1], _slot(row, ref.field), float(value), ref)
+            new_values = list(row.values)
+            new_values[ref.field - 1] = float(f"{float(value):.4f}")
+            rows[ref.line] = replace(row, values=tuple(new_values))
+        new_rows = tuple(rows[r.line] for r in self.rows)
+        return replace(self, lines=tuple(lines), rows=new_rows, _by_line={r.line: r for r in new_rows})
+
+    def _name(self) -> str:
+        return str(self.path) if self.path is not None else "<force field>"
+
+
+def _slot(row: ParamRow, field_no: int) -> tuple[int, int]:
+    return (VDW_FIELDS if row.term == "vdw" else ROW_FIELDS)[field_no]
+
+
+def format_value(value: float, ref: ParamRef | None = None) -> str:
+    """``%10.4f`` of a value; FieldOverflowError if it needs more than 10 characters."""
+    text = f"{value:{FIELD_WIDTH}.4f}"
+    if len(text) != FIELD_WIDTH or text.strip() in ("nan", "inf", "-inf"):
+        where = f" at {ref}" if ref is not None else ""
+        raise FieldOverflowError(f"value {value!r}{where} does not fit a {FIELD_WIDTH}-character .fld field")
+    return text
+
+
+def _splice(line: str, slot: tuple[int, int], value: float, ref: ParamRef) -> str:
+    start, stop = slot
+    body = line.rstrip("\r\n")
+    ending = line[len(body):]
+    body = body.ljust(stop)
+    return body[:start] + format_value(value, ref) + body[stop:] + ending
+
+
+class ForceFieldWriteError(Q2MMError):
+    """Refused to write a force field (e.g. over the file it was read from)."""
+
+
+def refs_of(pairs: Sequence[tuple[int, int]]) -> tuple[ParamRef, ...]:
+    """(line, field) pairs -> ParamRefs."""
+    return tuple(ParamRef(int(a), int(b)) for a, b in pairs)
