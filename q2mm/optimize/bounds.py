@@ -1,0 +1,160 @@
+"""Bounds of the active parameters and the unit-box scaling the optimizers see.
+
+Each parameter gets a fractional interval around its starting value (force
+constants +/- fc_fraction |v|, equilibrium values +/- eq_fraction |v|),
+intersected with physical sanity bounds chosen by its kind. Inside the
+optimizer a parameter is z = (p - lower) / (upper - lower), so every free
+coordinate lives in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+import numpy as np
+
+from q2mm.errors import ConfigurationError
+
+INF = float("inf")
+
+
+class ParamClass(Enum):
+    """How a parameter kind is bounded: fractional rule and sanity interval."""
+
+    BOND_LENGTH = ("eq", 0.5, 3.0)
+    ANGLE = ("eq", 30.0, 180.0)
+    FORCE_CONSTANT = ("fc", 0.0, INF)
+    TORSION = ("fc", -20.0, 20.0)
+    CROSS_TERM = ("fc", -INF, INF)
+    DIPOLE = ("eq", -INF, INF)
+    VDW_RADIUS = ("eq", 0.5, 5.0)
+    VDW_EPSILON = ("fc", 0.001, 2.0)
+
+    def __init__(self, rule: str, low: float, high: float):
+        self.rule = rule
+        self.sanity = (low, high)
+
+
+# Kind labels as the .fld reader names them, by prefix (longest match wins).
+_CLASS_BY_PREFIX: dict[str, ParamClass] = {
+    "bond_r0": ParamClass.BOND_LENGTH,
+    "bond_k": ParamClass.FORCE_CONSTANT,
+    "bond_dipole": ParamClass.DIPOLE,
+    "angle_theta0": ParamClass.ANGLE,
+    "angle_k": ParamClass.FORCE_CONSTANT,
+    "torsion_v": ParamClass.TORSION,
+    "improper": ParamClass.FORCE_CONSTANT,
+    "oop": ParamClass.FORCE_CONSTANT,
+    "out_of_plane": ParamClass.FORCE_CONSTANT,
+    "stretch_bend": ParamClass.CROSS_TERM,
+    "strbnd": ParamClass.CROSS_TERM,
+    "bend_bend": ParamClass.CROSS_TERM,
+    "torsion_stretch": ParamClass.CROSS_TERM,
+    "vdw_r": ParamClass.VDW_RADIUS,
+    "vdw_eps": ParamClass.VDW_EPSILON,
+}
+
+
+def param_class(kind: str) -> ParamClass:
+    """Classify a parameter kind label (e.g. ``bond_k``, ``torsion_v2``, ``vdw_eps``)."""
+    matches = [prefix for prefix in _CLASS_BY_PREFIX if kind.startswith(prefix)]
+    if not matches:
+        known = ", ".join(sorted(_CLASS_BY_PREFIX))
+        raise ConfigurationError(f"no bounds rule for parameter kind {kind!r}; known prefixes: {known}")
+    return _CLASS_BY_PREFIX[max(matches, key=len)]
+
+
+def is_force_constant(kind: str) -> bool:
+    """True for force constants (bond/angle/torsion/out-of-plane/cross terms, vdW excluded)."""
+    return param_class(kind) in (ParamClass.FORCE_CONSTANT, ParamClass.TORSION, ParamClass.CROSS_TERM)
+
+
+def is_vdw(kind: str) -> bool:
+    """True for van der Waals radii, well depths and vdW pair rows."""
+    return kind.startswith("vdw")
+
+
+@dataclass(frozen=True)
+class BoundsOptions:
+    """Fractional bound widths; ``min_halfwidth_*`` keep zero-valued parameters movable.
+
+    A parameter whose fractional interval would be narrower than the floor
+    (e.g. a torsion V started at 0.0) gets +/- the floor instead.
+    """
+
+    fc_fraction: float = 0.20
+    eq_fraction: float = 0.05
+    min_halfwidth_fc: float = 0.05
+    min_halfwidth_eq: float = 0.005
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def parameter_bounds(
+    values: np.ndarray, kinds: tuple[str, ...], options: BoundsOptions, names: tuple[str, ...] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of each parameter: fractional interval within sanity bounds.
+
+    Raises ConfigurationError when a starting value lies outside its sanity interval.
+    """
+    lower = np.empty(len(values))
+    upper = np.empty(len(values))
+    for i, (value, kind) in enumerate(zip(values, kinds, strict=True)):
+        cls = param_class(kind)
+        low_s, high_s = cls.sanity
+        name = names[i] if names else f"parameter {i}"
+        if not (low_s <= value <= high_s):
+            raise ConfigurationError(
+                f"{name} ({kind}) starts at {value}, outside its sanity bounds [{low_s}, {high_s}]"
+            )
+        half = _half_width(float(value), cls.rule, options)
+        lower[i] = max(value - half, low_s)
+        upper[i] = min(value + half, high_s)
+    return lower, upper
+
+
+def _half_width(value: float, rule: str, options: BoundsOptions) -> float:
+    if rule == "fc":
+        return max(options.fc_fraction * abs(value), options.min_halfwidth_fc)
+    return max(options.eq_fraction * abs(value), options.min_halfwidth_eq)
+
+
+@dataclass(frozen=True)
+class BoxScaling:
+    """Maps parameters to the unit box and back; zero-width parameters stay fixed."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    fixed_values: np.ndarray
+
+    @classmethod
+    def from_bounds(cls, lower: np.ndarray, upper: np.ndarray, start: np.ndarray) -> BoxScaling:
+        return cls(np.asarray(lower, float), np.asarray(upper, float), np.asarray(start, float).copy())
+
+    @property
+    def width(self) -> np.ndarray:
+        return self.upper - self.lower
+
+    @property
+    def free(self) -> np.ndarray:
+        """Mask of parameters the optimizer moves (nonzero bound width)."""
+        return self.width > 0
+
+    def to_unit(self, p: np.ndarray) -> np.ndarray:
+        """Free coordinates z in [0, 1] of a full active-parameter vector."""
+        free = self.free
+        return (np.asarray(p, float)[free] - self.lower[free]) / self.width[free]
+
+    def to_params(self, z: np.ndarray) -> np.ndarray:
+        """Full active-parameter vector of unit-box coordinates (fixed ones at their start)."""
+        p = self.fixed_values.copy()
+        free = self.free
+        p[free] = self.lower[free] + np.asarray(z, float) * self.width[free]
+        return p
+
+    def grad_to_unit(self, grad_p: np.ndarray) -> np.ndarray:
+        """Chain rule: dL/dz = dL/dp * width for the free parameters."""
+        free = self.free
+        return np.asarray(grad_p, float)[free] * self.width[free]

@@ -1,0 +1,377 @@
+"""The optimization driver: start values + scope -> optimized parameters, every decision recorded."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+
+from q2mm.errors import ConfigurationError, DivergenceError
+from q2mm.optimize.bounds import BoundsOptions, BoxScaling, parameter_bounds
+from q2mm.optimize.fd import ScorePool, fd_value_and_grad
+from q2mm.optimize.gate import GateDecision, JacMode, OnRatioFail, decide, score_ratio
+from q2mm.optimize.protocols import EvaluationLike, LossLike, ObjectiveLike
+from q2mm.optimize.result import FitResult, IterationInfo
+
+METHODS = {
+    "lbfgsb": "lbfgsb",
+    "l-bfgs-b": "lbfgsb",
+    "nelder-mead": "nelder-mead",
+    "neldermead": "nelder-mead",
+    "powell": "powell",
+    "adam": "adam",
+}
+GRADIENT_METHODS = {"lbfgsb", "adam"}
+
+Callback = Callable[[IterationInfo], None]
+
+
+@dataclass(frozen=True)
+class OptimizerOptions:
+    """How to optimize. Tolerances act in unit-box coordinates (each parameter scaled by its bound width)."""
+
+    method: str = "lbfgsb"
+    maxiter: int = 100
+    jac: JacMode = "auto"
+    ratio_tol: float | None = 0.15
+    on_ratio_fail: OnRatioFail = "fd"
+    bounds: BoundsOptions = field(default_factory=BoundsOptions)
+    ftol: float = 1e-10
+    gtol: float = 1e-6
+    xtol: float = 1e-6
+    fd_step: float = 1e-4
+    fd_workers: int = 2
+    learning_rate: float = 0.01
+    progress_rtol: float = 1e-9
+
+    def __post_init__(self) -> None:
+        if self.method.lower() not in METHODS:
+            raise ConfigurationError(f"unknown optimizer method {self.method!r}; choose from {sorted(set(METHODS.values()))}")
+        if self.jac not in ("auto", "jax", "fd"):
+            raise ConfigurationError(f"jac must be 'auto', 'jax' or 'fd', not {self.jac!r}")
+        if self.on_ratio_fail not in ("fd", "stop"):
+            raise ConfigurationError(f"on_ratio_fail must be 'fd' or 'stop', not {self.on_ratio_fail!r}")
+        if self.ratio_tol is not None and not self.ratio_tol >= 0:
+            raise ConfigurationError(f"ratio_tol must be >= 0 or None, not {self.ratio_tol!r}")
+        if self.maxiter < 0 or not 0 < self.fd_step < 0.5:
+            raise ConfigurationError("maxiter must be >= 0 and fd_step in (0, 0.5)")
+
+    @property
+    def canonical_method(self) -> str:
+        return METHODS[self.method.lower()]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"method": self.canonical_method}
+
+
+@dataclass
+class FitProblem:
+    """What to fit: the active parameters (ordered as the objective expects them) and both evaluators.
+
+    ``file_values`` are the values in the input force field; ``start_values``
+    the starting point (equal to them for a 'published' start).
+    """
+
+    refs: tuple[Any, ...]
+    kinds: tuple[str, ...]
+    start_values: np.ndarray
+    objective: ObjectiveLike
+    loss: LossLike | None = None
+    forcefield: Any = None
+    file_values: np.ndarray | None = None
+    scope: str = "explicit"
+    start: str = "published"
+    start_record: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.refs = tuple(self.refs)
+        self.kinds = tuple(self.kinds)
+        self.start_values = np.asarray(self.start_values, dtype=np.float64).copy()
+        n = len(self.refs)
+        if len(self.kinds) != n or self.start_values.shape != (n,):
+            raise ConfigurationError(f"refs ({n}), kinds ({len(self.kinds)}) and start values {self.start_values.shape} disagree")
+        if n == 0:
+            raise ConfigurationError("the parameter scope is empty: nothing to optimize")
+        self.file_values = self.start_values.copy() if self.file_values is None else np.asarray(self.file_values, float)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"line {r.line} field {r.field}" for r in self.refs)
+
+
+class _Diverged(DivergenceError):
+    def __init__(self, what: str, params: np.ndarray, value: float, evaluation: int):
+        self.record = {"what": what, "value": value, "evaluation": evaluation, "parameters": params.tolist()}
+        super().__init__(f"{what} at evaluation {evaluation}")
+
+
+class _Evaluator:
+    """Score (and gradient) in unit-box coordinates from the resolved source; counts and guards."""
+
+    def __init__(self, problem: FitProblem, scaling: BoxScaling, source: str, options: OptimizerOptions, pool: ScorePool | None):
+        self.problem, self.scaling, self.source, self.options, self.pool = problem, scaling, source, options, pool
+        self.n_objective = 0
+        self.n_loss = 0
+        self.best: tuple[float, np.ndarray] | None = None
+        self._cache: dict[bytes, tuple[float, np.ndarray | None]] = {}
+
+    @property
+    def n_evaluations(self) -> int:
+        return self.n_objective + self.n_loss
+
+    def value(self, z: np.ndarray) -> float:
+        key = np.asarray(z, float).tobytes()
+        if key not in self._cache:
+            p = self.scaling.to_params(z)
+            if self.source == "jax":
+                self.n_loss += 1
+                v = float(self.problem.loss.value(p))
+            else:
+                self.n_objective += 1
+                v = float(self.problem.objective(p).score)
+            self._remember(key, z, v, None)
+        return self._cache[key][0]
+
+    def value_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        key = np.asarray(z, float).tobytes()
+        cached = self._cache.get(key)
+        if cached is None or cached[1] is None:
+            p = self.scaling.to_params(z)
+            if self.source == "jax":
+                self.n_loss += 1
+                v, g = self.problem.loss.value_and_grad(p)
+                v, g = float(v), self.scaling.grad_to_unit(np.asarray(g, float))
+            else:
+                v, g, count = fd_value_and_grad(self.pool.scores, self.scaling, z, self.options.fd_step)
+                self.n_objective += count
+            self._remember(key, z, v, g)
+        value, grad = self._cache[key]
+        return value, grad
+
+    def grad_at(self, z: np.ndarray) -> np.ndarray | None:
+        cached = self._cache.get(np.asarray(z, float).tobytes())
+        return None if cached is None else cached[1]
+
+    def _remember(self, key: bytes, z: np.ndarray, v: float, g: np.ndarray | None) -> None:
+        p = self.scaling.to_params(z)
+        if not math.isfinite(v):
+            raise _Diverged(f"non-finite {self.source} score {v}", p, v, self.n_evaluations)
+        if g is not None and not np.all(np.isfinite(g)):
+            raise _Diverged(f"non-finite {self.source} gradient", p, v, self.n_evaluations)
+        if len(self._cache) > 64:
+            self._cache.clear()
+        self._cache[key] = (v, g)
+        if self.best is None or v < self.best[0]:
+            self.best = (v, np.array(z, float))
+
+
+def projected_grad_norm(z: np.ndarray, g: np.ndarray) -> float:
+    """Norm of the gradient with components pushing out of the unit box removed."""
+    g = np.array(g, float)
+    g[(z <= 0.0) & (g > 0.0)] = 0.0
+    g[(z >= 1.0) & (g < 0.0)] = 0.0
+    return float(np.linalg.norm(g))
+
+
+class _Progress:
+    """Emits IterationInfo records to the history and the user's callback."""
+
+    def __init__(self, evaluator: _Evaluator, callback: Callback | None, t0: float):
+        self.evaluator, self.callback, self.t0 = evaluator, callback, t0
+        self.history: list[IterationInfo] = []
+
+    def emit(self, z: np.ndarray, score: float, uses_gradient: bool) -> None:
+        grad = self.evaluator.grad_at(z) if uses_gradient else None
+        info = IterationInfo(
+            iteration=len(self.history),
+            score=float(score),
+            grad_norm=None if grad is None else projected_grad_norm(z, grad),
+            elapsed_s=time.perf_counter() - self.t0,
+            n_evaluations=self.evaluator.n_evaluations,
+        )
+        self.history.append(info)
+        if self.callback is not None:
+            self.callback(info)
+
+
+def _run_scipy(method: str, ev: _Evaluator, progress: _Progress, z0: np.ndarray, options: OptimizerOptions) -> str:
+    bounds = [(0.0, 1.0)] * z0.size
+    uses_gradient = method == "lbfgsb"
+
+    def on_iteration(intermediate_result: scipy.optimize.OptimizeResult) -> None:
+        progress.emit(intermediate_result.x, intermediate_result.fun, uses_gradient)
+
+    if uses_gradient:
+        progress.emit(z0, ev.value_and_grad(z0)[0], True)
+        res = scipy.optimize.minimize(
+            ev.value_and_grad, z0, jac=True, method="L-BFGS-B", bounds=bounds, callback=on_iteration,
+            options={"maxiter": options.maxiter, "ftol": options.ftol, "gtol": options.gtol},
+        )
+    else:
+        progress.emit(z0, ev.value(z0), False)
+        tol = {"nelder-mead": {"xatol": options.xtol, "fatol": options.ftol}, "powell": {"xtol": options.xtol, "ftol": options.ftol}}
+        res = scipy.optimize.minimize(
+            ev.value, z0, method="Nelder-Mead" if method == "nelder-mead" else "Powell", bounds=bounds,
+            callback=on_iteration, options={"maxiter": options.maxiter, **tol[method]},
+        )
+    return f"{res.message} (success={bool(res.success)})"
+
+
+def _run_adam(ev: _Evaluator, progress: _Progress, z0: np.ndarray, options: OptimizerOptions) -> str:
+    import optax  # imported here: only this method needs it
+
+    optimizer = optax.adam(options.learning_rate)
+    z = np.array(z0, float)
+    state = optimizer.init(z)
+    for step in range(options.maxiter + 1):
+        value, grad = ev.value_and_grad(z)
+        progress.emit(z, value, True)
+        if projected_grad_norm(z, grad) <= options.gtol:
+            return f"projected gradient norm <= gtol after {step} steps"
+        if step == options.maxiter:
+            break
+        updates, state = optimizer.update(grad, state, z)
+        z = np.clip(np.asarray(optax.apply_updates(z, updates), float), 0.0, 1.0)
+    return f"maxiter ({options.maxiter}) steps done"
+
+
+@dataclass
+class _Start:
+    """Everything measured at the starting point before optimizing."""
+
+    evaluation: EvaluationLike
+    ratio: float | None
+    loss_first_call_s: float | None
+    n_objective: int = 1
+    n_loss: int = 0
+
+
+def _measure_start(problem: FitProblem) -> _Start:
+    evaluation = problem.objective(problem.start_values)
+    start = _Start(evaluation, None, None)
+    if problem.loss is not None:
+        t = time.perf_counter()
+        loss0 = float(problem.loss.value(problem.start_values))
+        start.loss_first_call_s = time.perf_counter() - t
+        start.n_loss = 1
+        start.ratio = score_ratio(loss0, float(evaluation.score))
+    return start
+
+
+def _final_ratio(problem: FitProblem, p: np.ndarray, evaluation: EvaluationLike) -> float | None:
+    if problem.loss is None:
+        return None
+    return score_ratio(float(problem.loss.value(p)), float(evaluation.score))
+
+
+def _compile_time(loss: LossLike | None, first_call_s: float | None) -> tuple[float | None, str]:
+    reported = getattr(loss, "compile_time_s", None)
+    if reported is not None:
+        return float(reported), "JaxLoss.compile_time_s"
+    if first_call_s is not None:
+        return first_call_s, "duration of the first JaxLoss call (upper bound)"
+    return None, "no JaxLoss"
+
+
+def _optimize(problem: FitProblem, options: OptimizerOptions, scaling: BoxScaling, source: str,
+              callback: Callback | None, t0: float) -> tuple[_Evaluator, _Progress, str, dict | None, str | None]:
+    method = options.canonical_method
+    needs_pool = source == "fd" and method in GRADIENT_METHODS
+    pool = ScorePool(problem.objective, options.fd_workers) if needs_pool else None
+    ev = _Evaluator(problem, scaling, source, options, pool)
+    progress = _Progress(ev, callback, t0)
+    z0 = scaling.to_unit(problem.start_values)
+    divergence = None
+    try:
+        if method == "adam":
+            message = _run_adam(ev, progress, z0, options)
+        else:
+            message = _run_scipy(method, ev, progress, z0, options)
+    except _Diverged as exc:
+        divergence, message = exc.record, f"diverged: {exc}"
+    finally:
+        if pool is not None:
+            pool.close()
+    return ev, progress, message, divergence, None if pool is None else pool.kind
+
+
+def _choose_final(problem: FitProblem, options: OptimizerOptions, start_eval: EvaluationLike,
+                  candidate: np.ndarray | None) -> tuple[np.ndarray, EvaluationLike, str, str, int, dict | None]:
+    """The reference objective decides: keep the candidate only if it is really better than the start."""
+    p0 = problem.start_values
+    if candidate is None:
+        return p0, start_eval, "no_progress", "the optimizer produced no finite point; start kept", 0, None
+    evaluation = problem.objective(candidate)
+    score0, score1 = float(start_eval.score), float(evaluation.score)
+    if not math.isfinite(score1):
+        record = {"what": f"non-finite reference score {score1} at the optimizer's best point",
+                  "value": score1, "evaluation": None, "parameters": candidate.tolist()}
+        return p0, start_eval, "diverged", "reference objective non-finite at the final point; start kept", 1, record
+    if score1 > score0:
+        return p0, start_eval, "reverted", f"final reference score {score1:.6g} worse than start {score0:.6g}; start kept", 1, None
+    if score0 - score1 <= options.progress_rtol * abs(score0):
+        return p0, start_eval, "no_progress", f"no real progress ({score0:.6g} -> {score1:.6g}); start kept", 1, None
+    return candidate, evaluation, "improved", f"reference score {score0:.6g} -> {score1:.6g}", 1, None
+
+
+def fit(problem: FitProblem, options: OptimizerOptions | None = None, callback: Callback | None = None) -> FitResult:
+    """Optimize the active parameters of ``problem`` and record every decision in a FitResult."""
+    options = options or OptimizerOptions()
+    t0 = time.perf_counter()
+    lower, upper = parameter_bounds(problem.start_values, problem.kinds, options.bounds, problem.names())
+    scaling = BoxScaling.from_bounds(lower, upper, problem.start_values)
+    start = _measure_start(problem)
+    decision = _gate(problem, options, start)
+    common = dict(problem=problem, options=options, lower=lower, upper=upper, start=start, decision=decision, t0=t0)
+
+    if not math.isfinite(float(start.evaluation.score)):
+        record = {"what": f"non-finite reference score {start.evaluation.score} at the start",
+                  "value": float(start.evaluation.score), "evaluation": 0, "parameters": problem.start_values.tolist()}
+        return _result(**common, status="diverged", message="reference objective non-finite at the start",
+                       p_final=problem.start_values, final=start.evaluation, divergence=record)
+    if decision.resolved == "stop":
+        return _result(**common, status="stopped", message=decision.reason,
+                       p_final=problem.start_values, final=start.evaluation)
+
+    ev, progress, opt_message, divergence, pool_kind = _optimize(problem, options, scaling, decision.resolved, callback, t0)
+    candidate = None if ev.best is None else scaling.to_params(ev.best[1])
+    p_final, final_eval, status, message, n_final, final_div = _choose_final(problem, options, start.evaluation, candidate)
+    if divergence is not None:
+        status, message = "diverged", f"{opt_message}; {message}"
+    return _result(
+        **common, status=status, message=message, p_final=p_final, final=final_eval,
+        divergence=divergence or final_div, evaluator=ev, progress=progress, optimizer_message=opt_message,
+        fd_parallel=pool_kind, extra_objective=n_final,
+    )
+
+
+def _gate(problem: FitProblem, options: OptimizerOptions, start: _Start) -> GateDecision:
+    return decide(options.jac, start.ratio, options.ratio_tol, options.on_ratio_fail, problem.loss is not None)
+
+
+def _result(*, problem: FitProblem, options: OptimizerOptions, lower: np.ndarray, upper: np.ndarray, start: _Start,
+            decision: GateDecision, t0: float, status: str, message: str, p_final: np.ndarray, final: EvaluationLike,
+            divergence: dict | None = None, evaluator: _Evaluator | None = None, progress: _Progress | None = None,
+            optimizer_message: str = "not run", fd_parallel: str | None = None, extra_objective: int = 0) -> FitResult:
+    ran = evaluator is not None
+    ratio_final = _final_ratio(problem, p_final, final) if ran else start.ratio
+    compile_s, compile_source = _compile_time(problem.loss, start.loss_first_call_s)
+    return FitResult(
+        status=status, message=message, refs=problem.refs, kinds=problem.kinds,
+        p_file=np.array(problem.file_values, float), p_initial=problem.start_values.copy(),
+        p_final=np.array(p_final, float), lower=lower, upper=upper, initial=start.evaluation, final=final,
+        ratio_initial=start.ratio, ratio_final=ratio_final, jac_requested=options.jac,
+        jac_resolved=decision.resolved if decision.resolved != "stop" else "none", jac_reason=decision.reason,
+        method=options.canonical_method, options=options.as_dict(), scope=problem.scope, start=problem.start,
+        start_record=list(problem.start_record),
+        n_iterations=max(len(progress.history) - 1, 0) if progress else 0,
+        n_objective_evals=start.n_objective + extra_objective + (evaluator.n_objective if ran else 0),
+        n_loss_evals=start.n_loss + (evaluator.n_loss if ran else 0) + (1 if ran and problem.loss is not None else 0),
+        wall_time_s=time.perf_counter() - t0, compile_time_s=compile_s, compile_time_source=compile_source,
+        optimizer_message=optimizer_message, fd_parallel=fd_parallel,
+        history=list(progress.history) if progress else [], divergence=divergence, forcefield=problem.forcefield,
+    )

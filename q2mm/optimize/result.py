@@ -1,0 +1,208 @@
+"""FitResult: every decision of one fit, its JSON summary, and the written force field."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from q2mm.errors import Q2MMError
+from q2mm.optimize.protocols import EvaluationLike
+
+SUMMARY_VERSION = 1
+
+
+class OutputExistsError(Q2MMError):
+    """An output file already exists: a fit never writes over an input or an earlier output."""
+
+
+@dataclass(frozen=True)
+class IterationInfo:
+    """What the callback sees once per optimizer iteration (iteration 0 = the start).
+
+    ``score`` is the value the optimizer minimizes (JaxLoss when resolved to
+    'jax', else the reference objective); ``grad_norm`` is the norm of the
+    projected unit-box gradient (None for gradient-free methods).
+    """
+
+    iteration: int
+    score: float
+    grad_norm: float | None
+    elapsed_s: float
+    n_evaluations: int
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`q2mm.optimize.fit`; ``status`` is one of
+    improved | no_progress | reverted | diverged | stopped."""
+
+    status: str
+    message: str
+    refs: tuple[Any, ...]
+    kinds: tuple[str, ...]
+    p_file: np.ndarray
+    p_initial: np.ndarray
+    p_final: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    initial: EvaluationLike
+    final: EvaluationLike
+    ratio_initial: float | None
+    ratio_final: float | None
+    jac_requested: str
+    jac_resolved: str
+    jac_reason: str
+    method: str
+    options: dict[str, Any]
+    scope: str
+    start: str
+    start_record: list[dict[str, Any]]
+    n_iterations: int
+    n_objective_evals: int
+    n_loss_evals: int
+    wall_time_s: float
+    compile_time_s: float | None
+    compile_time_source: str
+    optimizer_message: str
+    fd_parallel: str | None
+    history: list[IterationInfo] = field(default_factory=list)
+    divergence: dict[str, Any] | None = None
+    forcefield: Any = None
+
+    @property
+    def kept_start(self) -> bool:
+        """True when the final parameters are the starting ones (reverted, stopped, no progress)."""
+        return bool(np.array_equal(self.p_final, self.p_initial))
+
+    def final_values(self) -> dict[Any, float]:
+        """{ParamRef: final value} of the active parameters."""
+        return {ref: float(v) for ref, v in zip(self.refs, self.p_final, strict=True)}
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able record of the fit (non-finite floats as the strings 'nan', 'inf', '-inf')."""
+        score0, score1 = float(self.initial.score), float(self.final.score)
+        delta = 100.0 * (score1 - score0) / score0 if score0 else 0.0
+        data = {
+            "summary_version": SUMMARY_VERSION,
+            "status": self.status,
+            "message": self.message,
+            "score_initial": score0,
+            "score_final": score1,
+            "score_delta_pct": delta,
+            "r2": _r2_table(self.initial.by_kind, self.final.by_kind),
+            "ratio_initial": self.ratio_initial,
+            "ratio_final": self.ratio_final,
+            "jac_requested": self.jac_requested,
+            "jac_resolved": self.jac_resolved,
+            "jac_reason": self.jac_reason,
+            "method": self.method,
+            "options": self.options,
+            "scope": self.scope,
+            "start": self.start,
+            "start_record": self.start_record,
+            "n_active": len(self.refs),
+            "n_iterations": self.n_iterations,
+            "n_objective_evals": self.n_objective_evals,
+            "n_loss_evals": self.n_loss_evals,
+            "wall_time_s": self.wall_time_s,
+            "compile_time_s": self.compile_time_s,
+            "compile_time_source": self.compile_time_source,
+            "optimizer_message": self.optimizer_message,
+            "fd_parallel": self.fd_parallel,
+            "divergence": self.divergence,
+            "parameters": self._parameter_rows(),
+            "history": [vars(h) for h in self.history],
+        }
+        return _jsonable(data)
+
+    def _parameter_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for i, ref in enumerate(self.refs):
+            rows.append(
+                {
+                    "line": int(ref.line),
+                    "field": int(ref.field),
+                    "kind": self.kinds[i],
+                    "file": float(self.p_file[i]),
+                    "initial": float(self.p_initial[i]),
+                    "final": float(self.p_final[i]),
+                    "lower": float(self.lower[i]),
+                    "upper": float(self.upper[i]),
+                }
+            )
+        return rows
+
+    def write(self, outdir: str | Path, stem: str | None = None) -> tuple[Path, Path]:
+        """Write the optimized ``.fld`` (a spliced copy of the input) and the JSON summary.
+
+        Refuses to overwrite any existing file. Returns (fld path, json path).
+        """
+        if self.forcefield is None:
+            raise Q2MMError("this FitResult has no force field to write (FitProblem.forcefield was None)")
+        from q2mm.io.fld import write_fld  # the io layer is only needed for writing
+
+        outdir = Path(outdir)
+        outdir.mkdir(parents=True, exist_ok=True)
+        stem = stem or _input_stem(self.forcefield)
+        fld_path, json_path = outdir / f"{stem}-optimized.fld", outdir / f"{stem}-fit.json"
+        for path in (fld_path, json_path):
+            if path.exists():
+                raise OutputExistsError(f"{path} exists: a fit never writes over an earlier output")
+        fitted = self.forcefield.with_values(self.final_values())
+        write_fld(fitted, fld_path)
+        summary = self.summary() | {"input_fld": _input_path(self.forcefield), "output_fld": str(fld_path)}
+        with open(json_path, "x", encoding="utf-8") as handle:
+            json.dump(summary, handle, indent=2)
+            handle.write("\n")
+        return fld_path, json_path
+
+
+def _r2_table(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, float | None]]:
+    table = {}
+    for kind in sorted(set(before) | set(after)):
+        table[kind] = {
+            "initial": _stat(before.get(kind), "r2"),
+            "final": _stat(after.get(kind), "r2"),
+            "rmsd_initial": _stat(before.get(kind), "rmsd"),
+            "rmsd_final": _stat(after.get(kind), "rmsd"),
+        }
+    return table
+
+
+def _stat(result: Any, name: str) -> float | None:
+    value = getattr(result, name, None)
+    return None if value is None else float(value)
+
+
+def _input_path(ff: Any) -> str | None:
+    for name in ("path", "source"):
+        value = getattr(ff, name, None)
+        if value:
+            return str(value)
+    return None
+
+
+def _input_stem(ff: Any) -> str:
+    path = _input_path(ff)
+    return Path(path).stem if path else "forcefield"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else str(value)
+    return value

@@ -1,0 +1,156 @@
+"""The fit driver on a least-squares problem with a known optimum."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from q2mm.optimize import FitProblem, OptimizerOptions, fit
+from tests.optimize.problems import (
+    KINDS,
+    TRUE_VALUES,
+    LinearFit,
+    ReferenceObjective,
+    SurrogateLoss,
+    refs,
+    start_values,
+)
+
+
+def make_problem(**loss_kwargs) -> FitProblem:
+    linear = LinearFit()
+    return FitProblem(
+        refs=refs(), kinds=KINDS, start_values=start_values(),
+        objective=ReferenceObjective(linear), loss=SurrogateLoss(linear, **loss_kwargs),
+    )
+
+
+SUMMARY_KEYS = {
+    "status", "message", "score_initial", "score_final", "score_delta_pct", "r2", "ratio_initial",
+    "ratio_final", "jac_requested", "jac_resolved", "jac_reason", "method", "options", "scope", "start",
+    "start_record", "n_active", "n_iterations", "n_objective_evals", "n_loss_evals", "wall_time_s",
+    "compile_time_s", "compile_time_source", "divergence", "parameters", "history",
+}
+
+
+def test_lbfgsb_reaches_the_known_optimum_and_summary_is_complete():
+    problem = make_problem()
+    result = fit(problem, OptimizerOptions())
+    assert result.status == "improved"
+    assert result.jac_resolved == "jax"
+    assert result.final.score < 1e-8 * result.initial.score
+    np.testing.assert_allclose(result.p_final, TRUE_VALUES, rtol=1e-5)
+    summary = json.loads(json.dumps(result.summary(), allow_nan=False))
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["r2"]["bond_length"]["final"] > summary["r2"]["bond_length"]["initial"]
+    assert summary["ratio_initial"] == pytest.approx(1.0) and summary["ratio_final"] == pytest.approx(1.0)
+    rows = summary["parameters"]
+    assert [(r["line"], r["field"], r["kind"]) for r in rows] == [(r.line, r.field, k) for r, k in zip(refs(), KINDS)]
+    for row in rows:
+        assert row["lower"] <= row["initial"] <= row["upper"]
+        assert row["lower"] <= row["final"] <= row["upper"]
+    assert summary["n_iterations"] >= 1 and summary["n_loss_evals"] > summary["n_iterations"]
+
+
+def test_gate_uses_jax_inside_the_band():
+    result = fit(make_problem(scale=1.1), OptimizerOptions(ratio_tol=0.15))
+    assert result.jac_resolved == "jax"
+    assert result.ratio_initial == pytest.approx(1.1)
+    assert "within" in result.jac_reason
+    assert result.fd_parallel is None
+
+
+def test_gate_falls_back_to_finite_differences_outside_the_band():
+    problem = make_problem(scale=1.3)
+    result = fit(problem, OptimizerOptions(ratio_tol=0.15, fd_workers=2))
+    assert result.jac_resolved == "fd"
+    assert "outside" in result.jac_reason and "finite differences" in result.jac_reason
+    assert result.fd_parallel == "processes"
+    assert result.status == "improved"
+    np.testing.assert_allclose(result.p_final, TRUE_VALUES, rtol=1e-4)
+    # every fd gradient costs 2n+1 reference evaluations (run in the worker processes)
+    assert result.n_objective_evals >= 2 * len(KINDS) + 1
+    assert result.ratio_final == pytest.approx(1.3)
+
+
+def test_gate_stops_when_configured():
+    problem = make_problem(scale=1.3)
+    result = fit(problem, OptimizerOptions(ratio_tol=0.15, on_ratio_fail="stop"))
+    assert result.status == "stopped" and result.jac_resolved == "none"
+    assert "stopped" in result.jac_reason
+    np.testing.assert_array_equal(result.p_final, problem.start_values)
+    assert result.n_iterations == 0 and result.history == []
+
+
+def test_ratio_tol_none_skips_the_gate():
+    result = fit(make_problem(scale=1.3), OptimizerOptions(ratio_tol=None))
+    assert result.jac_resolved == "jax"
+    assert "skipped" in result.jac_reason
+    assert result.ratio_initial == pytest.approx(1.3)
+
+
+def test_a_final_point_worse_by_the_reference_is_reverted():
+    linear = LinearFit()
+    # the surrogate's optimum is shifted away: minimizing it worsens the reference score
+    shift = 0.15 * TRUE_VALUES * np.array([1, 1, 1, 0.2, 1, 0.2])
+    problem = FitProblem(refs(), KINDS, TRUE_VALUES * 1.001, ReferenceObjective(linear), SurrogateLoss(linear, shift=shift))
+    result = fit(problem, OptimizerOptions(ratio_tol=None))
+    assert result.status == "reverted"
+    assert "worse" in result.message
+    np.testing.assert_array_equal(result.p_final, problem.start_values)
+    assert result.final.score == result.initial.score
+
+
+def test_non_finite_loss_is_reported_as_divergence_with_its_parameters():
+    # NaN once the second force constant rises past 2.3 -- on the way to its optimum 2.5
+    linear = LinearFit()
+    loss = SurrogateLoss(linear, nan_index=1, nan_above=2.3)
+    problem = FitProblem(refs(), KINDS, start_values(), ReferenceObjective(linear), loss)
+    result = fit(problem, OptimizerOptions())
+    assert result.status == "diverged"
+    record = result.divergence
+    assert record is not None and "non-finite" in record["what"]
+    assert record["parameters"][1] > 2.3
+    summary = result.summary()
+    assert summary["divergence"]["value"] == "nan"
+    # the best finite point seen is kept only because the reference says it is better
+    assert result.final.score <= result.initial.score
+
+
+def test_no_progress_from_the_optimum_is_reported():
+    linear = LinearFit()
+    problem = FitProblem(refs(), KINDS, TRUE_VALUES, ReferenceObjective(linear), SurrogateLoss(linear))
+    result = fit(problem, OptimizerOptions())
+    assert result.status == "no_progress"
+    np.testing.assert_array_equal(result.p_final, TRUE_VALUES)
+
+
+@pytest.mark.parametrize("method", ["nelder-mead", "powell", "adam"])
+def test_other_methods_lower_the_score(method):
+    options = OptimizerOptions(method=method, maxiter=400, learning_rate=0.05)
+    result = fit(make_problem(), options)
+    assert result.status == "improved"
+    assert result.final.score < 0.05 * result.initial.score
+    assert result.method == method
+
+
+def test_callback_sees_every_iteration():
+    seen = []
+    result = fit(make_problem(), OptimizerOptions(), callback=seen.append)
+    assert seen == result.history
+    assert [info.iteration for info in seen] == list(range(result.n_iterations + 1))
+    assert all(info.grad_norm is not None and np.isfinite(info.grad_norm) for info in seen)
+    elapsed = [info.elapsed_s for info in seen]
+    assert elapsed == sorted(elapsed)
+    assert seen[-1].score < seen[0].score
+
+
+def test_unknown_method_and_modes_are_refused():
+    from q2mm.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="unknown optimizer method"):
+        OptimizerOptions(method="bfgs-ish")
+    with pytest.raises(ConfigurationError, match="jac"):
+        OptimizerOptions(jac="analytic")
