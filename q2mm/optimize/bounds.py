@@ -20,39 +20,46 @@ INF = float("inf")
 
 
 class ParamClass(Enum):
-    """How a parameter kind is bounded: fractional rule and sanity interval."""
+    """How a parameter kind is bounded: fractional rule ('fc' or 'eq') and sanity interval."""
 
     BOND_LENGTH = ("eq", 0.5, 3.0)
     ANGLE = ("eq", 30.0, 180.0)
+    IMPROPER_ANGLE = ("eq", -180.0, 180.0)
     FORCE_CONSTANT = ("fc", 0.0, INF)
     TORSION = ("fc", -20.0, 20.0)
     CROSS_TERM = ("fc", -INF, INF)
     DIPOLE = ("eq", -INF, INF)
     VDW_RADIUS = ("eq", 0.5, 5.0)
     VDW_EPSILON = ("fc", 0.001, 2.0)
+    VDW_REDUCTION = ("eq", 0.0, 1.0)
+    OTHER = ("fc", -INF, INF)
 
     def __init__(self, rule: str, low: float, high: float):
         self.rule = rule
         self.sanity = (low, high)
 
 
-# Kind labels as the .fld reader names them, by prefix (longest match wins).
+# Kind labels as q2mm.model.forcefield.PARAM_KINDS names them, by prefix (longest match wins).
 _CLASS_BY_PREFIX: dict[str, ParamClass] = {
     "bond_r0": ParamClass.BOND_LENGTH,
     "bond_k": ParamClass.FORCE_CONSTANT,
     "bond_dipole": ParamClass.DIPOLE,
     "angle_theta0": ParamClass.ANGLE,
     "angle_k": ParamClass.FORCE_CONSTANT,
+    "bend_bend_k": ParamClass.CROSS_TERM,
+    "stretch_bend_k": ParamClass.CROSS_TERM,
     "torsion_v": ParamClass.TORSION,
-    "improper": ParamClass.FORCE_CONSTANT,
-    "oop": ParamClass.FORCE_CONSTANT,
-    "out_of_plane": ParamClass.FORCE_CONSTANT,
-    "stretch_bend": ParamClass.CROSS_TERM,
-    "strbnd": ParamClass.CROSS_TERM,
-    "bend_bend": ParamClass.CROSS_TERM,
-    "torsion_stretch": ParamClass.CROSS_TERM,
+    "torsion_stretch_k": ParamClass.CROSS_TERM,
+    "torsion_bend_k": ParamClass.CROSS_TERM,
+    "torsion_torsion_k": ParamClass.CROSS_TERM,
+    "improper_angle": ParamClass.IMPROPER_ANGLE,
+    "improper_k": ParamClass.FORCE_CONSTANT,
     "vdw_r": ParamClass.VDW_RADIUS,
+    "vdw_pair_r": ParamClass.VDW_RADIUS,
     "vdw_eps": ParamClass.VDW_EPSILON,
+    "vdw_pair_eps": ParamClass.VDW_EPSILON,
+    "vdw_reduction": ParamClass.VDW_REDUCTION,
+    "hbond_": ParamClass.OTHER,
 }
 
 
@@ -85,8 +92,8 @@ class BoundsOptions:
 
     fc_fraction: float = 0.20
     eq_fraction: float = 0.05
-    min_halfwidth_fc: float = 0.05
-    min_halfwidth_eq: float = 0.005
+    min_halfwidth_fc: float = 0.1
+    min_halfwidth_eq: float = 0.01
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)

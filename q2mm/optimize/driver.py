@@ -87,6 +87,7 @@ class FitProblem:
     scope: str = "explicit"
     start: str = "published"
     start_record: list[dict[str, Any]] = field(default_factory=list)
+    unused_refs: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         self.refs = tuple(self.refs)
@@ -367,7 +368,7 @@ def _result(*, problem: FitProblem, options: OptimizerOptions, lower: np.ndarray
         ratio_initial=start.ratio, ratio_final=ratio_final, jac_requested=options.jac,
         jac_resolved=decision.resolved if decision.resolved != "stop" else "none", jac_reason=decision.reason,
         method=options.canonical_method, options=options.as_dict(), scope=problem.scope, start=problem.start,
-        start_record=list(problem.start_record),
+        start_record=list(problem.start_record), unused_refs=tuple(problem.unused_refs),
         n_iterations=max(len(progress.history) - 1, 0) if progress else 0,
         n_objective_evals=start.n_objective + extra_objective + (evaluator.n_objective if ran else 0),
         n_loss_evals=start.n_loss + (evaluator.n_loss if ran else 0) + (1 if ran and problem.loss is not None else 0),

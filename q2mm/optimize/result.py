@@ -71,6 +71,7 @@ class FitResult:
     compile_time_source: str
     optimizer_message: str
     fd_parallel: str | None
+    unused_refs: tuple[Any, ...] = ()
     history: list[IterationInfo] = field(default_factory=list)
     divergence: dict[str, Any] | None = None
     forcefield: Any = None
@@ -107,6 +108,7 @@ class FitResult:
             "start": self.start,
             "start_record": self.start_record,
             "n_active": len(self.refs),
+            "unused_active": [[int(r.line), int(r.field)] for r in self.unused_refs],
             "n_iterations": self.n_iterations,
             "n_objective_evals": self.n_objective_evals,
             "n_loss_evals": self.n_loss_evals,

@@ -123,3 +123,39 @@ class Ref:
 
 def refs() -> tuple[Ref, ...]:
     return tuple(Ref(100 + i, 1 + i % 3) for i in range(TRUE_VALUES.size))
+
+
+@dataclass
+class RecoveryObjective:
+    """Recover known target values of real .fld parameters: score = sum ((p - target) / width)^2.
+
+    Observations are grouped by parameter kind so per-kind R2 is meaningful.
+    """
+
+    target: np.ndarray
+    width: np.ndarray
+    kinds: tuple[str, ...]
+
+    def __call__(self, p_active: np.ndarray) -> Evaluation:
+        p = np.asarray(p_active, float)
+        by_kind = {}
+        for kind in sorted(set(self.kinds)):
+            mask = np.array([k == kind for k in self.kinds])
+            if mask.sum() >= 2 and np.ptp(self.target[mask]) > 0:
+                by_kind[kind] = _stats(self.target[mask], p[mask])
+        return Evaluation(float(np.sum(((p - self.target) / self.width) ** 2)), by_kind)
+
+
+@dataclass
+class RecoveryLoss:
+    """The differentiable twin of RecoveryObjective."""
+
+    objective: RecoveryObjective
+
+    def value(self, p_active: np.ndarray) -> float:
+        return self.objective(p_active).score
+
+    def value_and_grad(self, p_active: np.ndarray) -> tuple[float, np.ndarray]:
+        p = np.asarray(p_active, float)
+        o = self.objective
+        return self.value(p), 2.0 * (p - o.target) / o.width**2

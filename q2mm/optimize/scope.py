@@ -1,0 +1,105 @@
+"""Parameter scopes: which `.fld` values an optimization may change.
+
+- ``opt``: the OPT substructure(s) plus standard rows marked OPT (bond dipoles stay fixed);
+- ``opt_fc``: only the force constants of that set;
+- ``opt_valence``: that set without van der Waals parameters;
+- ``explicit``: a given list of (line, field), anywhere in the file.
+
+Frozen parameters keep their file values and are still evaluated by the objective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from q2mm.errors import ConfigurationError
+from q2mm.optimize.bounds import is_force_constant, is_vdw
+
+SCOPES = ("opt", "opt_fc", "opt_valence", "explicit")
+
+
+@dataclass(frozen=True)
+class ScopeSpec:
+    """A named scope; ``params`` lists (line, field) pairs for ``explicit``."""
+
+    name: str = "opt"
+    params: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.name not in SCOPES:
+            raise ConfigurationError(f"unknown parameter scope {self.name!r}; choose from {', '.join(SCOPES)}")
+        if self.name == "explicit" and not self.params:
+            raise ConfigurationError("scope 'explicit' needs a non-empty list of (line, field) pairs")
+        if self.name != "explicit" and self.params:
+            raise ConfigurationError(f"scope {self.name!r} takes no (line, field) list; use scope 'explicit'")
+
+    def label(self) -> str:
+        return self.name if self.name != "explicit" else f"explicit({len(self.params)})"
+
+
+@dataclass(frozen=True)
+class ScopedParameters:
+    """The active parameters of a scope, in file order, with their kind labels and file values."""
+
+    refs: tuple[Any, ...]
+    kinds: tuple[str, ...]
+    values: tuple[float, ...]
+    scope: ScopeSpec
+
+
+def resolve_scope(ff: Any, scope: ScopeSpec) -> ScopedParameters:
+    """Resolve a scope against a ForceField (``q2mm.model.forcefield.ForceField``)."""
+    if scope.name == "explicit":
+        refs = _explicit_refs(ff, scope.params)
+    else:
+        refs = tuple(ref for ref in ff.active_refs() if _keeps(scope.name, ff.kind(ref)[0]))
+    if not refs:
+        raise ConfigurationError(f"scope {scope.label()} selects no parameters of {getattr(ff, 'path', None)}")
+    kinds = tuple(ff.kind(ref)[0] for ref in refs)
+    return ScopedParameters(refs, kinds, tuple(ff.value(ref) for ref in refs), scope)
+
+
+def _keeps(scope_name: str, kind: str) -> bool:
+    if scope_name == "opt_fc":
+        return is_force_constant(kind)
+    if scope_name == "opt_valence":
+        return not is_vdw(kind)
+    return True
+
+
+def _explicit_refs(ff: Any, pairs: Sequence[tuple[int, int]]) -> tuple[Any, ...]:
+    from q2mm.model.forcefield import ParamRef
+
+    refs = []
+    for line, field_no in pairs:
+        ref = ParamRef(int(line), int(field_no))
+        try:
+            ff.kind(ref)
+            ff.value(ref)
+        except KeyError as exc:
+            raise ConfigurationError(f"explicit scope: {exc.args[0]}") from None
+        if ref in refs:
+            raise ConfigurationError(f"explicit scope lists line {line} field {field_no} twice")
+        refs.append(ref)
+    return tuple(sorted(refs))
+
+
+def align_with_model(params: ScopedParameters, model_refs: Sequence[Any]) -> tuple[list[int], ScopedParameters, tuple[Any, ...]]:
+    """Indices into the engine's parameter vector for the scoped parameters it uses.
+
+    Scoped parameters that no interaction of the training set uses cannot change
+    the score; they are dropped and returned separately so the result can say so.
+    Returns (indices into model.p0, the kept parameters, the unused refs).
+    """
+    position = {ref: i for i, ref in enumerate(model_refs)}
+    keep = [i for i, ref in enumerate(params.refs) if ref in position]
+    unused = tuple(ref for ref in params.refs if ref not in position)
+    kept = ScopedParameters(
+        tuple(params.refs[i] for i in keep),
+        tuple(params.kinds[i] for i in keep),
+        tuple(params.values[i] for i in keep),
+        params.scope,
+    )
+    return [position[ref] for ref in kept.refs], kept, unused

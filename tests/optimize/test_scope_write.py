@@ -1,0 +1,95 @@
+"""Scopes on the published rh-enamide force field and the written .fld (only active fields change)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from q2mm.errors import ConfigurationError
+from q2mm.io.fld import read_fld
+from q2mm.optimize import FitProblem, OptimizerOptions, OutputExistsError, fit
+from q2mm.optimize.bounds import BoundsOptions, parameter_bounds
+from q2mm.optimize.scope import ScopeSpec, align_with_model, resolve_scope
+from tests.optimize.problems import RecoveryLoss, RecoveryObjective
+
+
+@pytest.fixture(scope="module")
+def mm3(rh_dir):
+    return read_fld(rh_dir / "mm3.fld")
+
+
+def test_scopes_of_the_published_substructure(mm3):
+    opt = resolve_scope(mm3, ScopeSpec("opt"))
+    fc = resolve_scope(mm3, ScopeSpec("opt_fc"))
+    valence = resolve_scope(mm3, ScopeSpec("opt_valence"))
+    assert set(fc.refs) < set(opt.refs) and set(valence.refs) <= set(opt.refs)
+    assert {"bond_r0", "angle_theta0"} <= set(opt.kinds)
+    assert not {"bond_r0", "angle_theta0"} & set(fc.kinds)
+    assert not any(k.startswith("vdw") for k in valence.kinds)
+    assert "bond_dipole" not in opt.kinds
+    lines = {ref.line for ref in opt.refs}
+    assert min(lines) > 1856  # inside the OPT substructure that starts at line 1856
+    assert list(opt.refs) == sorted(opt.refs)
+
+
+def test_explicit_scope_validates_its_pairs(mm3):
+    opt = resolve_scope(mm3, ScopeSpec("opt"))
+    pair = (opt.refs[3].line, opt.refs[3].field)
+    explicit = resolve_scope(mm3, ScopeSpec("explicit", (pair,)))
+    assert explicit.refs == (opt.refs[3],) and explicit.values == (mm3.value(opt.refs[3]),)
+    with pytest.raises(ConfigurationError, match="line 1"):
+        resolve_scope(mm3, ScopeSpec("explicit", ((1, 1),)))
+    with pytest.raises(ConfigurationError, match="unknown parameter scope"):
+        ScopeSpec("everything")
+
+
+def test_align_with_model_drops_unused_parameters(mm3):
+    opt = resolve_scope(mm3, ScopeSpec("opt"))
+    model_refs = list(reversed(opt.refs[2:]))
+    indices, kept, unused = align_with_model(opt, model_refs)
+    assert unused == opt.refs[:2]
+    assert [model_refs[i] for i in indices] == list(kept.refs)
+
+
+def recovery_problem(ff, scope: str = "opt") -> FitProblem:
+    scoped = resolve_scope(ff, ScopeSpec(scope))
+    start = np.array(scoped.values)
+    lower, upper = parameter_bounds(start, scoped.kinds, BoundsOptions())
+    u = np.random.default_rng(3).uniform(0.2, 0.8, size=start.size)
+    target = lower + u * (upper - lower)
+    objective = RecoveryObjective(target, upper - lower, scoped.kinds)
+    return FitProblem(scoped.refs, scoped.kinds, start, objective, RecoveryLoss(objective), forcefield=ff, scope=scope)
+
+
+def test_fit_and_write_changes_only_active_fields(mm3, tmp_path, rh_dir):
+    input_bytes = (rh_dir / "mm3.fld").read_bytes()
+    problem = recovery_problem(mm3)
+    result = fit(problem, OptimizerOptions())
+    assert result.status == "improved"
+    np.testing.assert_allclose(result.p_final, problem.objective.target, atol=1e-4)
+
+    fld_path, json_path = result.write(tmp_path / "run")
+    assert (rh_dir / "mm3.fld").read_bytes() == input_bytes
+    old = input_bytes.decode().splitlines(keepends=True)
+    new = fld_path.read_bytes().decode().splitlines(keepends=True)
+    assert len(old) == len(new)
+    active_lines = {ref.line for ref in problem.refs}
+    changed = {i + 1 for i, (a, b) in enumerate(zip(old, new)) if a != b}
+    assert changed and changed <= active_lines
+    for i in changed:
+        a, b = old[i - 1], new[i - 1]
+        diff_cols = {c for c in range(max(len(a), len(b))) if a[c : c + 1] != b[c : c + 1]}
+        fields = {ref.field for ref in problem.refs if ref.line == i}
+        allowed = set().union(*(range(*{1: (23, 33), 2: (34, 44), 3: (45, 55)}[f]) for f in fields))
+        assert diff_cols <= allowed, f"line {i} changed outside its active fields"
+    reread = read_fld(fld_path)
+    for ref, value in result.final_values().items():
+        assert reread.value(ref) == pytest.approx(value, abs=5e-5)
+
+    summary = json.loads(json_path.read_text())
+    assert summary["output_fld"] == str(fld_path) and summary["input_fld"].endswith("mm3.fld")
+    assert summary["scope"] == "opt" and len(summary["parameters"]) == len(problem.refs)
+    with pytest.raises(OutputExistsError):
+        result.write(tmp_path / "run")
