@@ -1,0 +1,71 @@
+"""Gaussian .log (archive block, orientations, energies, frequency tables) and .fchk readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from q2mm.io.gaussian import lower_triangle_to_square, read_fchk, read_fchk_fields, read_gaussian_log
+from q2mm.model.units import BOHR_IN_ANGSTROM
+
+
+def test_lower_triangle_to_square() -> None:
+    square = lower_triangle_to_square(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), 3)
+    np.testing.assert_array_equal(square, [[1, 2, 4], [2, 3, 5], [4, 5, 6]])
+
+
+def test_ethane_gs_log(ethane_dir: Path) -> None:
+    log = read_gaussian_log(ethane_dir / "GS.log")
+    molecule = log.molecule
+    assert molecule.title == "Basic Ethane minimum"
+    assert molecule.elements == ("H", "C", "H", "C", "H", "H", "H", "H")
+    assert molecule.charge == 0 and log.multiplicity == 1 and log.n_imaginary == 0
+    assert molecule.energy == -79.8304168919  # the last 'SCF Done' (the Freq step)
+    np.testing.assert_allclose(molecule.coords[0], [0.0178900128, 0.0309591516, -0.0054972515])
+    np.testing.assert_allclose(molecule.coords[-1], [-0.7396109089, -1.2810153003, 2.6958304067])
+    hessian = molecule.hessian
+    assert hessian[0, 0] == 0.04969903 and hessian[1, 0] == hessian[0, 1] == 0.00216464
+    assert hessian[2, 1] == -0.00576133  # printed split across an archive line break: '-0.0057' / '6133'
+    assert hessian[23, 23] == 0.33827650
+    assert log.standard_coords is None  # NoSym: only the input orientation is printed
+    assert log.frequencies.shape == (18,) and log.frequencies[0] == 312.9189 and log.frequencies[-1] == 3122.9498
+    assert log.reduced_masses[0] == 1.0078 and log.force_constants[3] == 1.953
+
+
+def test_ethane_ts_log(ethane_dir: Path) -> None:
+    log = read_gaussian_log(ethane_dir / "TS.log")
+    assert log.molecule.title == "Basic Ethane rotation TS"
+    assert log.n_imaginary == 1 and log.frequencies[0] == -304.8914
+    assert log.molecule.energy == -79.8259264529
+    assert log.standard_coords is not None and log.input_coords is not None
+    assert np.abs(log.standard_coords - log.input_coords).max() > 0.1  # symmetry reoriented the TS
+    np.testing.assert_allclose(log.molecule.coords[0], [0.38644282, 0.6693386775, -1.3516038399])
+
+
+@pytest.mark.parametrize("state", ["GS", "TS"])
+def test_ethane_fchk(ethane_dir: Path, state: str) -> None:
+    fchk = read_fchk(ethane_dir / f"{state}.fchk")
+    log = read_gaussian_log(ethane_dir / f"{state}.log")
+    assert fchk.elements == log.molecule.elements
+    assert fchk.charge == 0 and fchk.properties["multiplicity"] == 1
+    assert fchk.energy == pytest.approx(log.molecule.energy, abs=1e-9)
+    frame = log.standard_coords if log.standard_coords is not None else log.input_coords
+    np.testing.assert_allclose(fchk.coords, frame, atol=1e-6)
+    assert fchk.hessian.shape == (24, 24)
+    np.testing.assert_array_equal(fchk.hessian, fchk.hessian.T)
+
+
+def test_fchk_coordinates_are_converted_from_bohr(ethane_dir: Path) -> None:
+    raw = read_fchk_fields(ethane_dir / "GS.fchk", ("Current cartesian coordinates",))
+    bohr = raw["Current cartesian coordinates"].value
+    assert bohr[2] == -1.03882990e-02
+    assert read_fchk(ethane_dir / "GS.fchk").coords[0, 2] == pytest.approx(bohr[2] * BOHR_IN_ANGSTROM)
+
+
+def test_fchk_fields_expose_scalars_and_arrays(ethane_dir: Path) -> None:
+    fields = read_fchk_fields(ethane_dir / "GS.fchk")
+    assert fields["Number of atoms"].value == 8 and fields["Number of atoms"].line == 3
+    assert fields["Cartesian Force Constants"].value.shape == (300,)
+    np.testing.assert_array_equal(fields["Atomic numbers"].value, [1, 6, 1, 6, 1, 1, 1, 1])
