@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,26 @@ class OptimizerOptions:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self) | {"method": self.canonical_method}
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any], **overrides: Any) -> OptimizerOptions:
+        """Options from a plain mapping (e.g. a Hydra ``optimizer`` group); ``bounds`` may be nested.
+
+        Unknown keys raise ConfigurationError naming them.
+        """
+        merged = {**dict(settings), **overrides}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(merged) - known)
+        if unknown:
+            raise ConfigurationError(f"unknown optimizer option(s) {unknown}; known: {sorted(known)}")
+        bounds = merged.get("bounds")
+        if bounds is not None and not isinstance(bounds, BoundsOptions):
+            bound_names = {f.name for f in fields(BoundsOptions)}
+            bad = sorted(set(bounds) - bound_names)
+            if bad:
+                raise ConfigurationError(f"unknown bounds option(s) {bad}; known: {sorted(bound_names)}")
+            merged["bounds"] = BoundsOptions(**{k: float(v) for k, v in dict(bounds).items()})
+        return cls(**merged)
 
 
 @dataclass

@@ -93,3 +93,35 @@ def test_fit_and_write_changes_only_active_fields(mm3, tmp_path, rh_dir):
     assert summary["scope"] == "opt" and len(summary["parameters"]) == len(problem.refs)
     with pytest.raises(OutputExistsError):
         result.write(tmp_path / "run")
+
+
+def test_build_problem_with_a_qfuerza_start_overwrites_only_active_values(mm3):
+    from q2mm.optimize import build_problem
+
+    opt = resolve_scope(mm3, ScopeSpec("opt_fc"))
+    frozen_ref = next(r for r in mm3.active_refs() if r not in set(opt.refs))
+    model_refs = [frozen_ref, *opt.refs[1:]]  # the training set does not use opt.refs[0]
+    estimates = {ref: 0.5 for ref in opt.refs[1:4]}
+    seen = {}
+
+    def evaluators(active):
+        seen["active"] = active
+        objective = RecoveryObjective(np.ones(len(active)), np.ones(len(active)), ("bond_k",) * len(active))
+        return objective, RecoveryLoss(objective)
+
+    problem = build_problem(mm3, ScopeSpec("opt_fc"), model_refs, evaluators, start="qfuerza", start_values=estimates)
+    assert problem.unused_refs == (opt.refs[0],)
+    assert seen["active"] == list(range(1, len(model_refs)))
+    assert problem.refs == opt.refs[1:] and problem.start == "qfuerza"
+    np.testing.assert_array_equal(problem.start_values[:3], 0.5)
+    np.testing.assert_array_equal(problem.start_values[3:], problem.file_values[3:])
+    assert [r["why"] for r in problem.start_record] == ["no estimate: file value kept"] * (len(problem.refs) - 3)
+    with pytest.raises(ConfigurationError, match="outside the active set"):
+        build_problem(mm3, ScopeSpec("opt_fc"), model_refs, evaluators, start="qfuerza", start_values={frozen_ref: 1.0})
+
+
+def test_options_from_a_config_mapping():
+    options = OptimizerOptions.from_mapping({"method": "powell", "bounds": {"fc_fraction": 0.3}}, ratio_tol=None)
+    assert options.bounds.fc_fraction == 0.3 and options.ratio_tol is None and options.method == "powell"
+    with pytest.raises(ConfigurationError, match="unknown optimizer option"):
+        OptimizerOptions.from_mapping({"methd": "powell"})
