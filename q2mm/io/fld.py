@@ -244,6 +244,7 @@ class _Parser:
             raise InputFormatError(self.path, self.line_no, "a parameter row with a kind code in columns 1-2", body)
         in_sub = self.current is not None
         if not in_sub and _is_descriptor_continuation(body):
+            self.extend_previous_row(body)
             return None
         atoms, orders = self.parse_atoms(body, term, in_sub)
         values = tuple(self.number(body, ROW_FIELDS[f], f) for f in (1, 2, 3))
@@ -253,6 +254,19 @@ class _Parser:
             alt=alt, comment=body[COMMENT_START:].strip(), substructure=sub,
             descriptors=tuple(body[DESCRIPTOR_COLUMNS[0]:DESCRIPTOR_COLUMNS[1]].split()),
             select=body[SELECT_COLUMNS[0]:COMMENT_START].strip(),
+        )
+
+    def extend_previous_row(self, body: str) -> None:
+        """Attach a descriptor continuation line to the row right above it."""
+        previous = self.rows[-1] if self.rows else None
+        expected_line = previous.line + 1 + len(previous.continuation_lines) if previous else None
+        if previous is None or expected_line != self.line_no or previous.code != body[:2].strip():
+            raise InputFormatError(self.path, self.line_no, "a descriptor continuation right after its parameter row", body.strip())
+        extra = tuple(body[DESCRIPTOR_COLUMNS[0]:DESCRIPTOR_COLUMNS[1]].split())
+        self.rows[-1] = replace(
+            previous,
+            continuation_lines=previous.continuation_lines + (self.line_no,),
+            descriptors=previous.descriptors + extra,
         )
 
     def parse_atoms(self, body: str, term: str, in_sub: bool) -> tuple[tuple[str | int, ...], tuple[str, ...]]:

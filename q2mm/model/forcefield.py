@@ -139,6 +139,12 @@ class ParamRow:
     descriptors: tuple[str, ...] = ()
     select: str = ""
     charge: float | None = None
+    continuation_lines: tuple[int, ...] = ()
+
+    @property
+    def last_line(self) -> int:
+        """Last line of the row; MacroModel's `.mmo` "FF Line" names this one."""
+        return self.continuation_lines[-1] if self.continuation_lines else self.line
 
     @property
     def fields(self) -> tuple[int, ...]:
@@ -185,26 +191,36 @@ class ForceField:
 
     def __post_init__(self) -> None:
         if not self._by_line:
-            object.__setattr__(self, "_by_line", {r.line: r for r in self.rows})
+            object.__setattr__(self, "_by_line", _index_rows(self.rows))
 
     # ---- lookup -------------------------------------------------------------------------
     def row(self, line: int) -> ParamRow:
-        """The parsed row on a 1-based line; KeyError if that line holds no row."""
+        """The parsed row on a 1-based line (a descriptor continuation line gives its row).
+
+        KeyError if the line holds no row. `.mmo` "FF Line" numbers resolve here directly.
+        """
         try:
             return self._by_line[line]
         except KeyError:
             raise KeyError(f"{self._name()}: line {line} holds no parameter row") from None
 
+    def param_row(self, ref: ParamRef) -> ParamRow:
+        """The row holding a parameter (its values sit on the row's first line)."""
+        row = self.row(ref.line)
+        if row.line != ref.line:
+            raise KeyError(f"{self._name()}: line {ref.line} continues row {row.line}; its values are ParamRef({row.line}, f)")
+        return row
+
     def value(self, ref: ParamRef) -> float:
         """The value of one parameter (as parsed from the file)."""
-        row = self.row(ref.line)
+        row = self.param_row(ref)
         if ref.field not in (1, 2, 3) or row.values[ref.field - 1] is None:
             raise KeyError(f"{self._name()}: line {ref.line} has no value in field {ref.field}")
         return float(row.values[ref.field - 1])
 
     def kind(self, ref: ParamRef) -> tuple[str, str]:
         """(kind label, unit) of a parameter, e.g. ('bond_k', 'mdyn/A')."""
-        row = self.row(ref.line)
+        row = self.param_row(ref)
         try:
             return PARAM_KINDS[(row.term, ref.field)]
         except KeyError:
@@ -263,19 +279,27 @@ class ForceField:
         FieldOverflowError (never truncated).
         """
         lines = list(self.lines)
-        rows = dict(self._by_line)
+        rows = {r.line: r for r in self.rows}
         for ref, value in values.items():
-            row = self.row(ref.line)
+            row = self.param_row(ref)
             self.kind(ref)  # refuses fields that carry no parameter
             lines[ref.line - 1] = _splice(lines[ref.line - 1], _slot(row, ref.field), float(value), ref)
             new_values = list(row.values)
             new_values[ref.field - 1] = float(f"{float(value):.4f}")
             rows[ref.line] = replace(row, values=tuple(new_values))
         new_rows = tuple(rows[r.line] for r in self.rows)
-        return replace(self, lines=tuple(lines), rows=new_rows, _by_line={r.line: r for r in new_rows})
+        return replace(self, lines=tuple(lines), rows=new_rows, _by_line=_index_rows(new_rows))
 
     def _name(self) -> str:
         return str(self.path) if self.path is not None else "<force field>"
+
+
+def _index_rows(rows: Sequence[ParamRow]) -> dict[int, ParamRow]:
+    index = {r.line: r for r in rows}
+    for r in rows:
+        for extra in r.continuation_lines:
+            index[extra] = r
+    return index
 
 
 def _slot(row: ParamRow, field_no: int) -> tuple[int, int]:

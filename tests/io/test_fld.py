@@ -70,9 +70,11 @@ def test_row_kinds_found_in_mm3(mm3):
 
 
 def test_descriptor_continuation_lines_are_not_rows(mm3):
+    assert mm3.row(61) is mm3.row(60)
+    assert not any(r.line == 61 for r in mm3.rows)
+    assert mm3.row(60).descriptors == ("1C200", "0000", "O200", "0000")
     with pytest.raises(KeyError):
-        mm3.row(61)
-    assert mm3.row(60).descriptors == ("1C200", "0000")
+        mm3.row(59)
 
 
 def test_vdw_table(mm3):
@@ -182,3 +184,13 @@ def test_published_final_substructure_file(rh_dir: Path):
     assert not any(s.opt for s in ff.substructures)
     assert ff.active_refs() == ()
     assert not any(r.term == "vdw" for r in ff.rows)  # loose '#'-commented snippets are text
+
+
+def test_continuation_line_resolves_to_its_row(mm3):
+    """MacroModel's .mmo 'FF Line' names the last line of a two-line row (115 for 114-115)."""
+    row = mm3.row(115)
+    assert row.line == 114 and row.last_line == 115 and row.continuation_lines == (115,)
+    assert row.descriptors == ("1C200", "0000", "O200", "0000")
+    assert mm3.value(ParamRef(114, 2)) == 6.77
+    with pytest.raises(KeyError, match="continues row 114"):
+        mm3.value(ParamRef(115, 2))
