@@ -298,8 +298,19 @@ def _compile_time(loss: LossLike | None, first_call_s: float | None) -> tuple[fl
     return None, "no JaxLoss"
 
 
+@dataclass
+class _Run:
+    """The optimizer's run: evaluator (counts, best point), progress history, message, divergence."""
+
+    evaluator: _Evaluator
+    progress: _Progress
+    message: str
+    divergence: dict | None
+    pool_kind: str | None
+
+
 def _optimize(problem: FitProblem, options: OptimizerOptions, scaling: BoxScaling, source: str,
-              callback: Callback | None, t0: float) -> tuple[_Evaluator, _Progress, str, dict | None, str | None]:
+              callback: Callback | None, t0: float) -> _Run:
     method = options.canonical_method
     needs_pool = source == "fd" and method in GRADIENT_METHODS
     pool = ScorePool(problem.objective, options.fd_workers) if needs_pool else None
@@ -317,26 +328,43 @@ def _optimize(problem: FitProblem, options: OptimizerOptions, scaling: BoxScalin
     finally:
         if pool is not None:
             pool.close()
-    return ev, progress, message, divergence, None if pool is None else pool.kind
+    return _Run(ev, progress, message, divergence, None if pool is None else pool.kind)
+
+
+@dataclass
+class _Verdict:
+    """What the reference objective decided about the optimizer's best point."""
+
+    p_final: np.ndarray
+    evaluation: EvaluationLike
+    status: str
+    message: str
+    n_objective: int = 0
+    divergence: dict | None = None
+    rejected: dict | None = None
 
 
 def _choose_final(problem: FitProblem, options: OptimizerOptions, start_eval: EvaluationLike,
-                  candidate: np.ndarray | None) -> tuple[np.ndarray, EvaluationLike, str, str, int, dict | None]:
+                  candidate: np.ndarray | None) -> _Verdict:
     """The reference objective decides: keep the candidate only if it is really better than the start."""
     p0 = problem.start_values
     if candidate is None:
-        return p0, start_eval, "no_progress", "the optimizer produced no finite point; start kept", 0, None
+        return _Verdict(p0, start_eval, "no_progress", "the optimizer produced no finite point; start kept")
     evaluation = problem.objective(candidate)
     score0, score1 = float(start_eval.score), float(evaluation.score)
     if not math.isfinite(score1):
         record = {"what": f"non-finite reference score {score1} at the optimizer's best point",
                   "value": score1, "evaluation": None, "parameters": candidate.tolist()}
-        return p0, start_eval, "diverged", "reference objective non-finite at the final point; start kept", 1, record
+        return _Verdict(p0, start_eval, "diverged", "reference objective non-finite at the optimizer's point; start kept",
+                        1, divergence=record)
+    rejected = {"score": score1, "ratio": _final_ratio(problem, candidate, evaluation), "parameters": candidate.tolist()}
     if score1 > score0:
-        return p0, start_eval, "reverted", f"final reference score {score1:.6g} worse than start {score0:.6g}; start kept", 1, None
+        return _Verdict(p0, start_eval, "reverted", f"reference score at the optimizer's point {score1:.6g} is worse "
+                        f"than at the start {score0:.6g}; start kept", 1, rejected=rejected)
     if score0 - score1 <= options.progress_rtol * abs(score0):
-        return p0, start_eval, "no_progress", f"no real progress ({score0:.6g} -> {score1:.6g}); start kept", 1, None
-    return candidate, evaluation, "improved", f"reference score {score0:.6g} -> {score1:.6g}", 1, None
+        return _Verdict(p0, start_eval, "no_progress", f"no real progress ({score0:.6g} -> {score1:.6g}); start kept",
+                        1, rejected=rejected)
+    return _Verdict(candidate, evaluation, "improved", f"reference score {score0:.6g} -> {score1:.6g}", 1)
 
 
 def fit(problem: FitProblem, options: OptimizerOptions | None = None, callback: Callback | None = None) -> FitResult:
@@ -346,53 +374,60 @@ def fit(problem: FitProblem, options: OptimizerOptions | None = None, callback: 
     lower, upper = parameter_bounds(problem.start_values, problem.kinds, options.bounds, problem.names())
     scaling = BoxScaling.from_bounds(lower, upper, problem.start_values)
     start = _measure_start(problem)
-    decision = _gate(problem, options, start)
-    common = dict(problem=problem, options=options, lower=lower, upper=upper, start=start, decision=decision, t0=t0)
+    decision = decide(options.jac, start.ratio, options.ratio_tol, options.on_ratio_fail, problem.loss is not None)
+    context = _Context(problem, options, lower, upper, start, decision, t0)
 
-    if not math.isfinite(float(start.evaluation.score)):
-        record = {"what": f"non-finite reference score {start.evaluation.score} at the start",
-                  "value": float(start.evaluation.score), "evaluation": 0, "parameters": problem.start_values.tolist()}
-        return _result(**common, status="diverged", message="reference objective non-finite at the start",
-                       p_final=problem.start_values, final=start.evaluation, divergence=record)
+    score0 = float(start.evaluation.score)
+    if not math.isfinite(score0):
+        record = {"what": f"non-finite reference score {score0} at the start", "value": score0,
+                  "evaluation": 0, "parameters": problem.start_values.tolist()}
+        verdict = _Verdict(problem.start_values, start.evaluation, "diverged", "reference objective non-finite at the start",
+                           divergence=record)
+        return _result(context, verdict)
     if decision.resolved == "stop":
-        return _result(**common, status="stopped", message=decision.reason,
-                       p_final=problem.start_values, final=start.evaluation)
+        return _result(context, _Verdict(problem.start_values, start.evaluation, "stopped", decision.reason))
 
-    ev, progress, opt_message, divergence, pool_kind = _optimize(problem, options, scaling, decision.resolved, callback, t0)
-    candidate = None if ev.best is None else scaling.to_params(ev.best[1])
-    p_final, final_eval, status, message, n_final, final_div = _choose_final(problem, options, start.evaluation, candidate)
-    if divergence is not None:
-        status, message = "diverged", f"{opt_message}; {message}"
-    return _result(
-        **common, status=status, message=message, p_final=p_final, final=final_eval,
-        divergence=divergence or final_div, evaluator=ev, progress=progress, optimizer_message=opt_message,
-        fd_parallel=pool_kind, extra_objective=n_final,
-    )
+    run = _optimize(problem, options, scaling, decision.resolved, callback, t0)
+    candidate = None if run.evaluator.best is None else scaling.to_params(run.evaluator.best[1])
+    verdict = _choose_final(problem, options, start.evaluation, candidate)
+    if run.divergence is not None:
+        verdict.status, verdict.message = "diverged", f"{run.message}; {verdict.message}"
+        verdict.divergence = run.divergence
+    return _result(context, verdict, run)
 
 
-def _gate(problem: FitProblem, options: OptimizerOptions, start: _Start) -> GateDecision:
-    return decide(options.jac, start.ratio, options.ratio_tol, options.on_ratio_fail, problem.loss is not None)
+@dataclass
+class _Context:
+    problem: FitProblem
+    options: OptimizerOptions
+    lower: np.ndarray
+    upper: np.ndarray
+    start: _Start
+    decision: GateDecision
+    t0: float
 
 
-def _result(*, problem: FitProblem, options: OptimizerOptions, lower: np.ndarray, upper: np.ndarray, start: _Start,
-            decision: GateDecision, t0: float, status: str, message: str, p_final: np.ndarray, final: EvaluationLike,
-            divergence: dict | None = None, evaluator: _Evaluator | None = None, progress: _Progress | None = None,
-            optimizer_message: str = "not run", fd_parallel: str | None = None, extra_objective: int = 0) -> FitResult:
-    ran = evaluator is not None
-    ratio_final = _final_ratio(problem, p_final, final) if ran else start.ratio
+def _result(ctx: _Context, verdict: _Verdict, run: _Run | None = None) -> FitResult:
+    problem, options, start = ctx.problem, ctx.options, ctx.start
+    ratio_final = _final_ratio(problem, verdict.p_final, verdict.evaluation) if run else start.ratio
     compile_s, compile_source = _compile_time(problem.loss, start.loss_first_call_s)
+    ev = run.evaluator if run else None
+    n_ratio_final = 1 if run and problem.loss is not None else 0
+    n_ratio_rejected = 1 if verdict.rejected and problem.loss is not None else 0
     return FitResult(
-        status=status, message=message, refs=problem.refs, kinds=problem.kinds,
+        status=verdict.status, message=verdict.message, refs=problem.refs, kinds=problem.kinds,
         p_file=np.array(problem.file_values, float), p_initial=problem.start_values.copy(),
-        p_final=np.array(p_final, float), lower=lower, upper=upper, initial=start.evaluation, final=final,
-        ratio_initial=start.ratio, ratio_final=ratio_final, jac_requested=options.jac,
-        jac_resolved=decision.resolved if decision.resolved != "stop" else "none", jac_reason=decision.reason,
-        method=options.canonical_method, options=options.as_dict(), scope=problem.scope, start=problem.start,
-        start_record=list(problem.start_record), unused_refs=tuple(problem.unused_refs),
-        n_iterations=max(len(progress.history) - 1, 0) if progress else 0,
-        n_objective_evals=start.n_objective + extra_objective + (evaluator.n_objective if ran else 0),
-        n_loss_evals=start.n_loss + (evaluator.n_loss if ran else 0) + (1 if ran and problem.loss is not None else 0),
-        wall_time_s=time.perf_counter() - t0, compile_time_s=compile_s, compile_time_source=compile_source,
-        optimizer_message=optimizer_message, fd_parallel=fd_parallel,
-        history=list(progress.history) if progress else [], divergence=divergence, forcefield=problem.forcefield,
+        p_final=np.array(verdict.p_final, float), lower=ctx.lower, upper=ctx.upper,
+        initial=start.evaluation, final=verdict.evaluation, ratio_initial=start.ratio, ratio_final=ratio_final,
+        jac_requested=options.jac, jac_resolved=ctx.decision.resolved if ctx.decision.resolved != "stop" else "none",
+        jac_reason=ctx.decision.reason, method=options.canonical_method, options=options.as_dict(),
+        scope=problem.scope, start=problem.start, start_record=list(problem.start_record),
+        unused_refs=tuple(problem.unused_refs),
+        n_iterations=max(len(run.progress.history) - 1, 0) if run else 0,
+        n_objective_evals=start.n_objective + verdict.n_objective + (ev.n_objective if ev else 0),
+        n_loss_evals=start.n_loss + (ev.n_loss if ev else 0) + n_ratio_final + n_ratio_rejected,
+        wall_time_s=time.perf_counter() - ctx.t0, compile_time_s=compile_s, compile_time_source=compile_source,
+        optimizer_message=run.message if run else "not run", fd_parallel=run.pool_kind if run else None,
+        history=list(run.progress.history) if run else [], divergence=verdict.divergence,
+        rejected=verdict.rejected, forcefield=problem.forcefield,
     )

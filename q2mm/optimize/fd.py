@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ from q2mm.optimize.protocols import ObjectiveLike
 _WORKER_OBJECTIVE: ObjectiveLike | None = None
 
 
-def _init_worker(payload: bytes) -> None:
+def _init_worker(payload: bytes, needs_jax: bool) -> None:
     global _WORKER_OBJECTIVE
+    if needs_jax:  # float64 must be on before any JAX array is unpickled
+        import q2mm.jaxconfig  # noqa: F401
     _WORKER_OBJECTIVE = pickle.loads(payload)
 
 
@@ -54,7 +57,8 @@ class ScorePool:
         self.kind = "processes"
         context = multiprocessing.get_context("spawn")
         self._executor = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_init_worker, initargs=(payload,)
+            max_workers=self.workers, mp_context=context, initializer=_init_worker,
+            initargs=(payload, "jax" in sys.modules),
         )
 
     def scores(self, points: Sequence[np.ndarray]) -> np.ndarray:

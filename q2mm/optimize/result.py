@@ -39,8 +39,12 @@ class IterationInfo:
 
 @dataclass
 class FitResult:
-    """Outcome of :func:`q2mm.optimize.fit`; ``status`` is one of
-    improved | no_progress | reverted | diverged | stopped."""
+    """Outcome of :func:`q2mm.optimize.fit`.
+
+    ``status`` is improved | no_progress | reverted | diverged | stopped. When
+    the optimizer's point was not kept, ``rejected`` holds its reference score,
+    ratio and parameters; ``divergence`` holds what went non-finite and where.
+    """
 
     status: str
     message: str
@@ -74,6 +78,7 @@ class FitResult:
     unused_refs: tuple[Any, ...] = ()
     history: list[IterationInfo] = field(default_factory=list)
     divergence: dict[str, Any] | None = None
+    rejected: dict[str, Any] | None = None
     forcefield: Any = None
 
     @property
@@ -118,6 +123,7 @@ class FitResult:
             "optimizer_message": self.optimizer_message,
             "fd_parallel": self.fd_parallel,
             "divergence": self.divergence,
+            "rejected": self.rejected,
             "parameters": self._parameter_rows(),
             "history": [vars(h) for h in self.history],
         }

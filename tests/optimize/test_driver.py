@@ -101,6 +101,9 @@ def test_a_final_point_worse_by_the_reference_is_reverted():
     assert "worse" in result.message
     np.testing.assert_array_equal(result.p_final, problem.start_values)
     assert result.final.score == result.initial.score
+    rejected = result.summary()["rejected"]
+    assert rejected["score"] > result.initial.score
+    assert rejected["ratio"] < 0.5  # the surrogate thinks the rejected point is good
 
 
 def test_non_finite_loss_is_reported_as_divergence_with_its_parameters():
