@@ -303,11 +303,12 @@ def _fchk_array(lines: list[str], header: int, end: int, kind: str, count: int, 
     body = [(k + 1, lines[k]) for k in range(header + 1, end)]
     if kind not in ("I", "R"):
         return "".join(text for _, text in body)
+    name = lines[header][:40].strip()
     convert = parse_int if kind == "I" else parse_float
-    values = [convert(tok, path, no, "a number") for no, text in body for tok in text.split()]
+    values = [convert(tok, path, no, f"a number in '{name}'") for no, text in body for tok in text.split()]
     if len(values) != count:
         last = body[-1][0] if body else header + 1
-        raise InputFormatError(path, last, f"{count} values for '{lines[header][:40].strip()}'", f"{len(values)} values")
+        raise InputFormatError(path, last, f"{count} values for '{name}'", f"{len(values)} values")
     return np.array(values, dtype=np.int64 if kind == "I" else np.float64)
 
 

@@ -132,7 +132,8 @@ def _read_hess_block(rows: list, cursor: int, first: int, n: int, lower: np.ndar
         raise InputFormatError(path, end_of_section, f"a &hess block header '{first}' ({n} rows expected for {n // 3} atoms)", "end of &hess")
     line_no, fields = rows[cursor]
     if fields != [str(first)]:
-        raise InputFormatError(path, line_no, f"the &hess block header '{first}' alone on its line", " ".join(fields))
+        size = f"{n} rows for the {n // 3} atoms of &zmat"
+        raise InputFormatError(path, line_no, f"the &hess block header '{first}' alone on its line ({size})", " ".join(fields))
     width = min(HESS_BLOCK_WIDTH, n - first + 1)
     for row in range(first, n + 1):
         cursor += 1
