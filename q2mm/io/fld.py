@@ -138,8 +138,25 @@ class _Parser:
         for index, body in enumerate(self.bodies):
             self.line_no = index + 1
             self.step(body, index)
-        if self.current is not None and self.current.end_line is None and self.section == "rows":
-            raise InputFormatError(self.path, len(self.lines), "'-3' closing substructure " + repr(self.current.name), "end of file")
+        self.check_complete()
+
+    def check_complete(self) -> None:
+        """A file cut short: open substructure, open vdW table, or a last line cut inside a field."""
+        last = len(self.lines)
+        if self.lines and not self.lines[-1].endswith(("\n", "\r")) and self.rows and self.rows[-1].line == last:
+            self.check_last_line_fields(self.bodies[-1], self.rows[-1])
+        if self.current is not None and self.current.end_line is None and self.section in ("rows", "sub_header"):
+            raise InputFormatError(self.path, last, "'-3' closing substructure " + repr(self.current.name), "end of file")
+        if self.section == "vdw":
+            raise InputFormatError(self.path, last, f"'{VDW_END}' closing the -6 vdW table", "end of file")
+
+    def check_last_line_fields(self, body: str, row: ParamRow) -> None:
+        slots = VDW_FIELDS if row.term == "vdw" else ROW_FIELDS
+        for field_no, (start, stop) in slots.items():
+            if start < len(body) < stop and body[start:].strip():
+                raise InputFormatError(
+                    self.path, row.line, f"field {field_no} complete in columns {start + 1}-{stop} (file cut short?)", body[start:]
+                )
 
     def step(self, body: str, index: int) -> None:
         marker = body[:2]

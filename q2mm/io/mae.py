@@ -205,8 +205,17 @@ class _BlockReader:
             first = self.take(f"{count} rows in {name}")
             if first.text == SEPARATOR:
                 raise InputFormatError(self.path, first.line, f"{count} rows in {name}, each an index and {len(columns)} values", f"only {len(rows)} rows")
-            values = [self._row_value(name, columns, k, first.line) for k in range(len(columns))]
-            rows.append(values)
+            if first.text != str(len(rows) + 1) or (lines and first.line == lines[-1]):
+                raise InputFormatError(
+                    self.path, first.line, f"row {len(rows) + 1} of {name} on its own line: its index then {len(columns)} values", first.text
+                )
+            tokens = self._rest_of_line(first.line)
+            if len(tokens) != len(columns):
+                raise InputFormatError(
+                    self.path, first.line, f"{len(columns)} values after the row index in {name} (one per column: {', '.join(columns)})",
+                    f"{len(tokens)} values",
+                )
+            rows.append([_convert(col, tok, self.path) for col, tok in zip(columns, tokens)])
             lines.append(first.line)
         end = self.take(f"':::' after the {count} rows of {name}")
         if end.text != SEPARATOR:
@@ -216,11 +225,13 @@ class _BlockReader:
             raise InputFormatError(self.path, close.line, f"'}}' closing {name}", close.text)
         return MaeTable(name, columns, rows, lines)
 
-    def _row_value(self, name: str, columns: list[str], k: int, row_line: int) -> Any:
-        tok = self.take(f"a value for {columns[k]!r} in {name}")
-        if tok.line != row_line or (tok.text == SEPARATOR and not tok.quoted):
-            raise InputFormatError(self.path, row_line, f"{len(columns)} values after the row index in {name} (missing {columns[k]!r})", tok.text)
-        return _convert(columns[k], tok, self.path)
+    def _rest_of_line(self, line: int) -> list[_Token]:
+        """The remaining tokens on one line (a table row is one line)."""
+        out = []
+        while (tok := self.peek()) is not None and tok.line == line:
+            out.append(tok)
+            self.pos += 1
+        return out
 
 
 def _convert(key: str, tok: _Token, path: Path) -> Any:
