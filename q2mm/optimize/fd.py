@@ -13,6 +13,7 @@ import pickle
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,9 +66,13 @@ class ScorePool:
         """Scores of every point, in order."""
         if self._executor is None:
             return np.array([float(self.objective(p).score) for p in points])
-        if self.kind == "threads":
-            return np.array(list(self._executor.map(lambda p: float(self.objective(p).score), points)))
-        return np.array(list(self._executor.map(_worker_score, points)))
+        if self.kind == "processes":
+            try:
+                return np.array(list(self._executor.map(_worker_score, points)))
+            except BrokenProcessPool:  # a worker could not start or rebuild the objective
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self.kind, self._executor = "threads", ThreadPoolExecutor(max_workers=self.workers)
+        return np.array(list(self._executor.map(lambda p: float(self.objective(p).score), points)))
 
     def close(self) -> None:
         if self._executor is not None:

@@ -159,3 +159,20 @@ class RecoveryLoss:
         p = np.asarray(p_active, float)
         o = self.objective
         return self.value(p), 2.0 * (p - o.target) / o.width**2
+
+
+def _refuse_to_load() -> None:
+    raise RuntimeError("this objective cannot be rebuilt in another process")
+
+
+@dataclass
+class HomeOnlyObjective:
+    """Pickles, but cannot be rebuilt in a worker (as an objective holding process-local state)."""
+
+    inner: ReferenceObjective
+
+    def __call__(self, p_active: np.ndarray) -> Evaluation:
+        return self.inner(p_active)
+
+    def __reduce__(self):
+        return (_refuse_to_load, ())

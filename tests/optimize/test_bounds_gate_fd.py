@@ -92,3 +92,19 @@ def test_score_pool_processes_agree_with_serial():
     with ScorePool(objective, workers=2) as pool:
         assert pool.kind == "processes"
         np.testing.assert_allclose(pool.scores(points), serial)
+
+
+def test_score_pool_falls_back_to_threads():
+    from tests.optimize.problems import HomeOnlyObjective
+
+    inner = ReferenceObjective(LinearFit())
+    points = [start_values(), start_values() * 1.01]
+    expected = [inner(p).score for p in points]
+    local = lambda p: inner(p)  # noqa: E731 - a closure does not pickle
+    with ScorePool(local, workers=2) as pool:
+        assert pool.kind == "threads"
+        np.testing.assert_allclose(pool.scores(points), expected)
+    with ScorePool(HomeOnlyObjective(inner), workers=2) as pool:
+        assert pool.kind == "processes"
+        np.testing.assert_allclose(pool.scores(points), expected)
+        assert pool.kind == "threads"
