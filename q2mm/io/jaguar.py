@@ -82,8 +82,8 @@ def read_jaguar_in(path: str | Path) -> Molecule:
     if gen.get("iunit", "1") == "0":
         coords = coords * BOHR_IN_ANGSTROM
     hessian = _read_hess(sections["hess"], 3 * len(symbols), path) if "hess" in sections else None
-    charge = parse_int(gen["molchg"], path, sections["gen"].first_line, "an integer molchg") if "molchg" in gen else 0
-    multiplicity = parse_int(gen.get("multip", "1"), path, sections["gen"].first_line if gen else 1, "an integer multip")
+    charge = parse_int(gen.get("molchg", "0"), path, _keyword_line(sections, "molchg"), "an integer molchg")
+    multiplicity = parse_int(gen.get("multip", "1"), path, _keyword_line(sections, "multip"), "an integer multip")
     return Molecule(
         title=path.name.split(".")[0],
         elements=symbols,
@@ -93,6 +93,14 @@ def read_jaguar_in(path: str | Path) -> Molecule:
         source=str(path),
         properties={"labels": labels, "multiplicity": multiplicity},
     )
+
+
+def _keyword_line(sections: dict[str, Section], key: str) -> int | None:
+    """The line of &gen that sets ``key`` (for error messages)."""
+    if "gen" not in sections:
+        return None
+    gen = sections["gen"]
+    return next((no for no, text in gen.numbered() if key in text.lower()), gen.first_line)
 
 
 def _read_zmat(section: Section, path: Path) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:

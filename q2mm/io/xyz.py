@@ -34,7 +34,7 @@ def read_text_lines(path: str | Path) -> list[str]:
     return text.splitlines()
 
 
-def parse_float(token: str, path: str | Path, line: int, what: str) -> float:
+def parse_float(token: str, path: str | Path, line: int | None, what: str) -> float:
     """float(token), accepting Fortran 'D' exponents; InputFormatError(path, line) otherwise."""
     try:
         value = float(token.replace("D", "E").replace("d", "e"))
@@ -45,7 +45,7 @@ def parse_float(token: str, path: str | Path, line: int, what: str) -> float:
     return value
 
 
-def parse_int(token: str, path: str | Path, line: int, what: str) -> int:
+def parse_int(token: str, path: str | Path, line: int | None, what: str) -> int:
     """int(token); InputFormatError(path, line) otherwise."""
     try:
         return int(token)

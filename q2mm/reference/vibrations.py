@@ -60,6 +60,16 @@ def normal_modes(hessian: np.ndarray, masses: np.ndarray) -> tuple[np.ndarray, n
     return np.linalg.eigh(mass_weighted_hessian(hessian, masses))
 
 
+def rigid_mode_mask(eigenvectors: np.ndarray, coords: np.ndarray, masses: np.ndarray) -> np.ndarray:
+    """Boolean mask over the columns of ``normal_modes`` eigenvectors: True for the k (6, or 5
+    if linear) modes that overlap most with the translations and rotations."""
+    basis = rigid_body_basis(coords, masses)
+    overlap = np.sum((basis.T @ eigenvectors) ** 2, axis=0)
+    mask = np.zeros(eigenvectors.shape[1], dtype=bool)
+    mask[np.argsort(overlap)[-basis.shape[1] :]] = True
+    return mask
+
+
 def vibrational_modes(hessian: np.ndarray, masses: np.ndarray, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The 3N - 6 (3N - 5 if linear) vibrational eigenpairs with translations/rotations removed.
 

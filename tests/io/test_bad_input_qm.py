@@ -195,3 +195,10 @@ def test_xyz_too_few_atom_rows(sn2_dir: Path, tmp_path: Path) -> None:
     source = sn2_dir / "sn2-ts-optimized.xyz"
     path = damaged_copy(source, tmp_path / "short.xyz", lambda ls: ls[:-1])
     expect_error(read_xyz, path, 8, "6 atom rows")
+
+
+def test_jaguar_non_integer_charge(jaguar_in: Path, tmp_path: Path) -> None:
+    lines = jaguar_in.read_bytes().splitlines(keepends=True)
+    row = line_index(lines, b"molchg=1")
+    path = damaged_copy(jaguar_in, tmp_path / "charge.01.in", lambda ls: [*ls[:row], b"molchg=+one\n", *ls[row + 1 :]])
+    expect_error(read_jaguar_in, path, row + 1, "an integer molchg")

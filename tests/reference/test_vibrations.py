@@ -148,3 +148,12 @@ def test_reduced_mass_of_diatomic_stretch_follows_gaussian_convention() -> None:
 def test_mass_weighting_rejects_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match="does not match"):
         vib.mass_weighted_hessian(np.eye(6), np.ones(3))
+
+
+def test_rigid_mode_mask_picks_the_translations_and_rotations() -> None:
+    coords, masses, hessian = water_like()
+    values, vectors = vib.normal_modes(hessian, masses)
+    mask = vib.rigid_mode_mask(vectors, coords, masses)
+    assert mask.sum() == 6
+    np.testing.assert_allclose(values[mask], 0.0, atol=1e-12)  # springs: rigid modes are exact zeros
+    assert np.all(values[~mask] > 1e-3)

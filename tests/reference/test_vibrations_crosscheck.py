@@ -4,6 +4,7 @@ sn2 npy Hessians."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,15 @@ JAGUAR_TOL_CM1 = 0.02
 GAUSSIAN_TOL_CM1 = 2e-3
 
 
+@cache
+def jaguar_pair(rh_dir: Path, stem: str):
+    """The parsed .01.in (Hessian) and .out (printed vibrations) of one structure, read once."""
+    return read_jaguar_in(rh_dir / "jaguar" / f"{stem}.01.in"), read_jaguar_out(rh_dir / "jaguar" / f"{stem}.out")
+
+
 @pytest.mark.parametrize("stem", RH_STEMS)
 def test_jaguar_hess_reproduces_printed_frequencies(rh_dir: Path, stem: str) -> None:
-    molecule = read_jaguar_in(rh_dir / "jaguar" / f"{stem}.01.in")
-    printed = read_jaguar_out(rh_dir / "jaguar" / f"{stem}.out")
+    molecule, printed = jaguar_pair(rh_dir, stem)
     np.testing.assert_allclose(molecule.coords, printed.molecule.coords, atol=1e-9)
     computed = vib.frequencies(molecule.hessian, molecule.masses, molecule.coords)
     assert computed.shape == printed.frequencies.shape == (3 * molecule.n_atoms - 6,)
@@ -44,14 +50,25 @@ def test_jaguar_hess_reproduces_printed_frequencies(rh_dir: Path, stem: str) -> 
 
 @pytest.mark.parametrize("stem", [RH_STEMS[0], RH_STEMS[3]])
 def test_jaguar_modes_match_printed_displacements(rh_dir: Path, stem: str) -> None:
-    molecule = read_jaguar_in(rh_dir / "jaguar" / f"{stem}.01.in")
-    printed = read_jaguar_out(rh_dir / "jaguar" / f"{stem}.out")
+    molecule, printed = jaguar_pair(rh_dir, stem)
     _, vectors = vib.vibrational_modes(molecule.hessian, molecule.masses, molecule.coords)
     cartesian = vectors / np.sqrt(np.repeat(molecule.masses, 3))[:, None]  # M^-1/2 l
     for k in (0, 1, len(printed.frequencies) // 2, len(printed.frequencies) - 1):
         ours, theirs = cartesian[:, k], printed.normal_modes[k].ravel()
         cosine = abs(ours @ theirs) / (np.linalg.norm(ours) * np.linalg.norm(theirs))
         assert cosine > 0.9999, f"mode {k}"
+
+
+@pytest.mark.parametrize("stem", RH_STEMS)
+def test_rigid_modes_of_unprojected_hessian_are_the_six_softest(rh_dir: Path, stem: str) -> None:
+    """The eigenmatrix works in the unprojected eigenbasis: its rigid-body modes are the six
+    nearest zero and never the TS reaction coordinate (index 0)."""
+    molecule, _ = jaguar_pair(rh_dir, stem)
+    values, vectors = vib.normal_modes(molecule.hessian, molecule.masses)
+    mask = vib.rigid_mode_mask(vectors, molecule.coords, molecule.masses)
+    assert mask.sum() == 6 and not mask[0]
+    np.testing.assert_array_equal(np.flatnonzero(mask), np.sort(np.argsort(np.abs(values))[:6]))
+    assert np.all(vib.eigenvalues_to_wavenumbers(values[mask]) ** 2 < 20.0**2)
 
 
 @pytest.mark.parametrize("state", ["GS", "TS"])
