@@ -31,7 +31,8 @@ def read_text_lines(path: str | Path) -> list[str]:
         line = data.count(b"\n", 0, exc.start) + 1
         bad = data[exc.start : exc.end]
         raise InputFormatError(path, line, "UTF-8 text", f"byte {bad!r}") from exc
-    return text.splitlines()
+    lines = text.replace("\r\n", "\n").split("\n")  # only '\n' ends a line, as in the byte count above
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def parse_float(token: str, path: str | Path, line: int | None, what: str) -> float:

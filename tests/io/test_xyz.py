@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from q2mm.errors import InputFormatError
 from q2mm.io.xyz import read_xyz, read_xyz_frames
 
 
@@ -32,3 +33,12 @@ def test_sn2_guess_title(sn2_dir: Path) -> None:
     molecule = read_xyz(sn2_dir / "sn2-ts-guess.xyz")
     assert molecule.title.startswith("SN2 TS guess")
     assert molecule.n_atoms == 6
+
+
+def test_line_numbers_count_only_newlines(tmp_path: Path) -> None:
+    """A form feed or CRLF endings must not shift the line numbers errors report."""
+    path = tmp_path / "ff.xyz"
+    path.write_bytes(b"2\r\ntitle \x0c with form feed\r\nH 0 0 0\r\nH 0 0 x\r\n")
+    with pytest.raises(InputFormatError) as info:
+        read_xyz(path)
+    assert info.value.line == 4 and info.value.found == "x"
