@@ -290,9 +290,10 @@ def _final_ratio(problem: FitProblem, p: np.ndarray, evaluation: EvaluationLike)
 
 
 def _compile_time(loss: LossLike | None, first_call_s: float | None) -> tuple[float | None, str]:
-    reported = getattr(loss, "compile_time_s", None)
-    if reported is not None:
-        return float(reported), "JaxLoss.compile_time_s"
+    for name in ("compile_seconds", "compile_time_s"):
+        reported = getattr(loss, name, None)
+        if reported is not None:
+            return float(reported), f"JaxLoss.{name}"
     if first_call_s is not None:
         return first_call_s, "duration of the first JaxLoss call (upper bound)"
     return None, "no JaxLoss"

@@ -67,3 +67,62 @@ def _apply_start(refs: Sequence[Any], file_values: np.ndarray, estimates: Mappin
             continue
         values[i] = float(estimates[ref])
     return values, notes
+
+
+def scope_spec(scope: str | ScopeSpec | Sequence[tuple[int, int]]) -> ScopeSpec:
+    """A ScopeSpec from a name ('opt', 'opt_fc', 'opt_valence') or a list of (line, field)."""
+    if isinstance(scope, ScopeSpec):
+        return scope
+    if isinstance(scope, str):
+        return ScopeSpec(scope)
+    return ScopeSpec("explicit", tuple((int(line), int(field_no)) for line, field_no in scope))
+
+
+def build_fit_problem(
+    training_set: Any,
+    scope: str | ScopeSpec | Sequence[tuple[int, int]] = "opt",
+    start: str | Mapping[str, Any] = "published",
+) -> FitProblem:
+    """The FitProblem of a loaded TrainingSet: MM3* model, reference objective, JaxLoss, scope, start.
+
+    ``start`` is 'published', 'qfuerza', or a mapping with ``name`` and the
+    QFUERZA options (e.g. ``frequency_scale``, ``angle_h_fc``).
+    """
+    from q2mm.mm3.engine import MM3Model
+    from q2mm.objective import JaxLoss, ObjectiveFunction
+
+    spec = scope_spec(scope)
+    start_name, start_options = _start_options(start)
+    ff, molecules, settings = training_set.forcefield, list(training_set.molecules), training_set.settings
+    model = MM3Model.build(molecules, ff)
+
+    def evaluators(active: list[int]) -> tuple[ObjectiveLike, LossLike]:
+        return ObjectiveFunction(model, molecules, settings, active), JaxLoss(model, molecules, settings, active)
+
+    estimates, record = None, []
+    if start_name == "qfuerza":
+        _, kept, _ = align_with_model(resolve_scope(ff, spec), model.param_refs)
+        estimates, record = qfuerza_start(model, molecules, ff, kept.refs, start_options)
+    return build_problem(ff, spec, model.param_refs, evaluators, start_name, estimates, record)
+
+
+def _start_options(start: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    if isinstance(start, str):
+        return start, {}
+    options = dict(start)
+    name = options.pop("name", None)
+    if name is None:
+        raise ConfigurationError(f"start settings need a 'name' (one of {', '.join(STARTS)}): {dict(start)}")
+    return str(name), options
+
+
+def qfuerza_start(model: Any, molecules: Sequence[Any], ff: Any, active_refs: Sequence[Any],
+                  options: Mapping[str, Any]) -> tuple[dict[Any, float], list[dict[str, Any]]]:
+    """QFUERZA (modified Seminario) estimates of the active parameters, with the record of what changed."""
+    from q2mm.reference import seminario
+
+    estimate = getattr(seminario, "qfuerza_estimates", None)
+    if estimate is None:
+        raise ConfigurationError("the 'qfuerza' start needs q2mm.reference.seminario.qfuerza_estimates")
+    values, record = estimate(model, molecules, ff, tuple(active_refs), **dict(options))
+    return dict(values), [dict(r) for r in record]
