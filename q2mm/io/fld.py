@@ -263,7 +263,10 @@ class _Parser:
         if not in_sub and _is_descriptor_continuation(body):
             self.extend_previous_row(body)
             return None
-        atoms, orders = self.parse_atoms(body, term, in_sub)
+        if term == "torsion_cont":
+            atoms, orders = self.continued_torsion_atoms(body)
+        else:
+            atoms, orders = self.parse_atoms(body, term, in_sub)
         values = tuple(self.number(body, ROW_FIELDS[f], f) for f in (1, 2, 3))
         sub = self.current.freeze() if self.current is not None else None
         return ParamRow(
@@ -272,6 +275,13 @@ class _Parser:
             descriptors=tuple(body[DESCRIPTOR_COLUMNS[0]:DESCRIPTOR_COLUMNS[1]].split()),
             select=body[SELECT_COLUMNS[0]:COMMENT_START].strip(),
         )
+
+    def continued_torsion_atoms(self, body: str) -> tuple[tuple[str | int, ...], tuple[str, ...]]:
+        """A '54' row carries V4-V6 of the torsion row right above it (same atoms)."""
+        previous = self.rows[-1] if self.rows else None
+        if previous is None or previous.term != "torsion" or previous.line != self.line_no - 1:
+            raise InputFormatError(self.path, self.line_no, "a '54' V4-V6 row right after its torsion row", body[:22])
+        return previous.atoms, previous.bond_orders
 
     def extend_previous_row(self, body: str) -> None:
         """Attach a descriptor continuation line to the row right above it."""

@@ -49,7 +49,7 @@ PARAM_KINDS: dict[tuple[str, int], tuple[str, str]] = {
     ("torsion_cont", 2): ("torsion_v5", "kcal/mol"),
     ("torsion_cont", 3): ("torsion_v6", "kcal/mol"),
     ("improper", 1): ("improper_angle", "deg"),
-    ("improper", 2): ("improper_k", "kcal/mol"),
+    ("improper", 2): ("improper_k", "mdyn A/rad^2"),
     ("vdw_pair", 1): ("vdw_pair_r", "A"),
     ("vdw_pair", 2): ("vdw_pair_eps", "kcal/mol"),
     ("hbond", 1): ("hbond_1", "fld"),
@@ -162,8 +162,8 @@ class ParamRow:
 
     @property
     def opt_marked(self) -> bool:
-        """A standard row whose descriptor/comment area carries the word OPT."""
-        return "OPT" in self.comment.split() or self.select.split()[:1] == ["OPT"]
+        """A row whose select/comment area (columns 81 on) carries the word OPT."""
+        return "OPT" in self.select.split() or "OPT" in self.comment.split()
 
 
 @dataclass(frozen=True)
@@ -225,6 +225,29 @@ class ForceField:
             return PARAM_KINDS[(row.term, ref.field)]
         except KeyError:
             raise KeyError(f"{self._name()}: {row.term} row {ref.line} has no parameter in field {ref.field}") from None
+
+    def rows_of(self, term: str) -> tuple[ParamRow, ...]:
+        """Rows of one term ('bond', 'angle', 'torsion', 'vdw', ...), in file order."""
+        return tuple(r for r in self.rows if r.term == term)
+
+    def standard_rows(self, term: str) -> tuple[ParamRow, ...]:
+        """Rows of one term outside every substructure."""
+        return tuple(r for r in self.rows if r.term == term and r.substructure is None)
+
+    def substructure_rows(self, number: int) -> tuple[ParamRow, ...]:
+        """Rows of the substructure with this 1-based number."""
+        return tuple(r for r in self.rows if r.substructure is not None and r.substructure.number == number)
+
+    def equivalence_map(self) -> dict[str, tuple[str, ...]]:
+        """Equivalence name ('PX') -> member types ('P0', 'P3', ...)."""
+        return {e.name: e.members for e in self.equivalences}
+
+    def unit_factor(self, term: str) -> float:
+        """Unit factor of a `-1` table term ('STR', 'TOR', 'ELE', ...)."""
+        for f in self.functions:
+            if f.term == term and f.factor is not None:
+                return f.factor
+        raise KeyError(f"{self._name()}: no unit factor for {term!r} in the -1 table")
 
     def text(self) -> str:
         return "".join(self.lines)

@@ -114,3 +114,46 @@ def test_ff_lines_point_at_matching_fld_rows(rh_dir: Path, s1):
         assert fld.term == "torsion" and fld.values == (row.v1, row.v2, row.v3)
     for row in s1.impropers:
         assert ff.row(row.ff_line).term == "improper" and ff.row(row.ff_line).values[1] == row.v2
+
+
+@pytest.mark.parametrize("k", STRUCTURES)
+def test_every_ff_line_resolves_to_the_row_macromodel_used(rh_dir: Path, k: int):
+    """Stretch, bend, torsion and improper rows name a .fld line carrying the printed values.
+
+    Bends print 3 decimals (rounded half up, so compare within 0.0005). Torsions matched by
+    the benzenoid wildcard row '00 2 3 00' (line 1150) print V/n, n the number of torsions
+    about that ring bond; every other torsion prints the row's V1-V3 unchanged.
+    """
+    ff = read_fld(rh_dir / "mm3.fld")
+    b = read_mmo(rh_dir / "macromodel" / f"structure_{k}.mmo")
+    for r in b.stretches:
+        row = ff.row(r.ff_line)
+        assert row.term == "bond" and (row.values[0], row.values[1]) == (r.r0, r.k)
+    for r in b.bends:
+        row = ff.row(r.ff_line)
+        assert row.term == "angle"
+        assert row.values[0] == pytest.approx(r.theta0, abs=5.0001e-4)
+        assert row.values[1] == pytest.approx(r.k, abs=5.0001e-4)
+    for r in b.torsions:
+        row = ff.row(r.ff_line)
+        assert row.term == "torsion"
+        if r.ff_line == 1150:
+            n = row.values[1] / r.v2
+            assert n in (1.0, 2.0, 3.0, 4.0, 6.0, 9.0) and (row.values[0], row.values[2]) == (0.0, 0.0)
+        else:
+            assert row.values == (r.v1, r.v2, r.v3)
+    for r in b.impropers:
+        row = ff.row(r.ff_line)
+        assert row.term == "improper" and row.values[1] == r.v2
+
+
+def test_bend_bend_constant_is_product_of_angle_row_fields(rh_dir: Path, s1):
+    """K(bb) printed = product of field 3 ('Bend-Bend FC') of the two angles' .fld rows."""
+    ff = read_fld(rh_dir / "mm3.fld")
+    by_atoms = {}
+    for r in s1.bends:
+        by_atoms[r.atoms] = by_atoms[r.atoms[::-1]] = r
+    for bb in s1.bend_bends:
+        f1 = ff.row(by_atoms[bb.angle1].ff_line).values[2]
+        f2 = ff.row(by_atoms[bb.angle2].ff_line).values[2]
+        assert f1 * f2 == pytest.approx(bb.k, abs=5e-5)
