@@ -122,6 +122,7 @@ class FitResult:
             "compile_time_source": self.compile_time_source,
             "optimizer_message": self.optimizer_message,
             "fd_parallel": self.fd_parallel,
+            "evaluation_messages": {"initial": _messages(self.initial), "final": _messages(self.final)},
             "divergence": self.divergence,
             "rejected": self.rejected,
             "parameters": self._parameter_rows(),
@@ -186,6 +187,11 @@ def _r2_table(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, 
 def _stat(result: Any, name: str) -> float | None:
     value = getattr(result, name, None)
     return None if value is None else float(value)
+
+
+def _messages(evaluation: Any) -> list[str]:
+    """What the reference evaluation reported (e.g. unconverged minimizations), if it says anything."""
+    return [str(m) for m in getattr(evaluation, "messages", ())]
 
 
 def _input_path(ff: Any) -> str | None:
