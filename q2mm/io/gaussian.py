@@ -159,7 +159,12 @@ class _ArchiveText:
             if piece.rstrip().endswith("@"):
                 break
         else:
-            raise InputFormatError(path, len(lines), "the end '@' of the archive block started on line " f"{start + 1}", "end of file")
+            raise InputFormatError(
+                path,
+                len(lines),
+                f"the end '@' of the archive block started on line {start + 1}",
+                "end of file",
+            )
         self.text = "".join(pieces).rstrip()
         self.sep = self.text[1]
 
@@ -192,7 +197,12 @@ def _last_archive(lines: list[str], path: Path) -> Archive:
 def _parse_archive(archive: _ArchiveText) -> Archive:
     sections = archive.sections()
     if len(sections) < 5:
-        raise InputFormatError(archive.path, archive.line_of(0), "archive sections header\\\\route\\\\title\\\\geometry\\\\info", archive.text[:70])
+        raise InputFormatError(
+            archive.path,
+            archive.line_of(0),
+            "archive sections header\\\\route\\\\title\\\\geometry\\\\info",
+            archive.text[:70],
+        )
     title = sections[2][1].strip()
     charge, multiplicity, symbols, coords = _archive_geometry(archive, *sections[3])
     info_index = next((i for i, (_, s) in enumerate(sections) if "NImag=" in s), None)
@@ -201,7 +211,12 @@ def _parse_archive(archive: _ArchiveText) -> Archive:
     info_pos, info = sections[info_index]
     n_imag = _archive_nimag(archive, info_pos, info)
     if info_index + 1 >= len(sections):
-        raise InputFormatError(archive.path, archive.line_of(info_pos), "the Hessian section after 'NImag='", "end of archive")
+        raise InputFormatError(
+            archive.path,
+            archive.line_of(info_pos),
+            "the Hessian section after 'NImag='",
+            "end of archive",
+        )
     hessian = _archive_hessian(archive, *sections[info_index + 1], 3 * len(symbols))
     return Archive(title, charge, multiplicity, symbols, coords, n_imag, hessian)
 
@@ -240,7 +255,10 @@ def _archive_hessian(archive: _ArchiveText, position: int, text: str, n: int) ->
     expected = n * (n + 1) // 2
     if len(tokens) != expected:
         raise InputFormatError(
-            archive.path, archive.line_of(position), f"{expected} lower-triangle Hessian values for {n // 3} atoms", f"{len(tokens)} values"
+            archive.path,
+            archive.line_of(position),
+            f"{expected} lower-triangle Hessian values for {n // 3} atoms",
+            f"{len(tokens)} values",
         )
     values = np.empty(expected)
     token_pos = position
@@ -328,7 +346,12 @@ def read_fchk(path: str | Path) -> Molecule:
     numbers = fields["Atomic numbers"].value
     coords = np.asarray(fields["Current cartesian coordinates"].value)
     if coords.size != 3 * numbers.size:
-        raise InputFormatError(path, fields["Current cartesian coordinates"].line, f"{3 * numbers.size} coordinates", f"{coords.size}")
+        raise InputFormatError(
+            path,
+            fields["Current cartesian coordinates"].line,
+            f"{3 * numbers.size} coordinates",
+            f"{coords.size}",
+        )
     symbols = tuple(element_from_label(str(z), path, fields["Atomic numbers"].line) for z in numbers)
     hessian = None
     if "Cartesian Force Constants" in fields:
@@ -348,5 +371,10 @@ def read_fchk(path: str | Path) -> Molecule:
 def _fchk_hessian(field: FchkField, n: int, path: Path) -> np.ndarray:
     values = np.asarray(field.value)
     if values.size != n * (n + 1) // 2:
-        raise InputFormatError(path, field.line, f"{n * (n + 1) // 2} force constants for {n // 3} atoms", f"{values.size}")
+        raise InputFormatError(
+            path,
+            field.line,
+            f"{n * (n + 1) // 2} force constants for {n // 3} atoms",
+            f"{values.size}",
+        )
     return lower_triangle_to_square(values, n)

@@ -58,7 +58,12 @@ def _read_section(lines: list[str], start: int, path: Path) -> tuple[Section, in
     for end in range(start + 1, len(lines)):
         if lines[end].strip() == "&":
             return Section(name, stripped[1:].strip(), start + 1, tuple(lines[start + 1 : end])), end
-    raise InputFormatError(path, len(lines), f"a line '&' closing the &{name} section opened on line {start + 1}", "end of file")
+    raise InputFormatError(
+        path,
+        len(lines),
+        f"a line '&' closing the &{name} section opened on line {start + 1}",
+        "end of file",
+    )
 
 
 def section_keywords(section: Section) -> dict[str, str]:
@@ -137,21 +142,39 @@ def _read_hess(section: Section, n: int, path: Path) -> np.ndarray:
 def _read_hess_block(rows: list, cursor: int, first: int, n: int, lower: np.ndarray, path: Path) -> int:
     end_of_section = (rows[-1][0] + 1) if rows else None
     if cursor >= len(rows):
-        raise InputFormatError(path, end_of_section, f"a &hess block header '{first}' ({n} rows expected for {n // 3} atoms)", "end of &hess")
+        raise InputFormatError(
+            path,
+            end_of_section,
+            f"a &hess block header '{first}' ({n} rows expected for {n // 3} atoms)",
+            "end of &hess",
+        )
     line_no, fields = rows[cursor]
     if fields != [str(first)]:
         size = f"{n} rows for the {n // 3} atoms of &zmat"
-        raise InputFormatError(path, line_no, f"the &hess block header '{first}' alone on its line ({size})", " ".join(fields))
+        raise InputFormatError(
+            path,
+            line_no,
+            f"the &hess block header '{first}' alone on its line ({size})",
+            " ".join(fields),
+        )
     width = min(HESS_BLOCK_WIDTH, n - first + 1)
     for row in range(first, n + 1):
         cursor += 1
         if cursor >= len(rows):
-            raise InputFormatError(path, end_of_section, f"&hess row {row} of the block starting at column {first}", "end of &hess")
+            raise InputFormatError(
+                path,
+                end_of_section,
+                f"&hess row {row} of the block starting at column {first}",
+                "end of &hess",
+            )
         line_no, fields = rows[cursor]
         expected = min(width, row - first + 1)
         if len(fields) != expected + 1 or fields[0] != str(row):
             raise InputFormatError(
-                path, line_no, f"&hess row '{row}' with {expected} values (block starting at column {first})", " ".join(fields)
+                path,
+                line_no,
+                f"&hess row '{row}' with {expected} values (block starting at column {first})",
+                " ".join(fields),
             )
         values = [parse_float(f, path, line_no, "a number in &hess") for f in fields[1:]]
         lower[row - 1, first - 1 : first - 1 + expected] = values
@@ -247,7 +270,12 @@ def _read_frequencies(lines: list[str], n_atoms: int, path: Path):
             fcs += block[2]
             modes += block[3]
     if declared is not None and len(freqs) != declared:
-        raise InputFormatError(path, len(lines), f"{declared} frequencies as declared", f"{len(freqs)} (truncated output?)")
+        raise InputFormatError(
+            path,
+            len(lines),
+            f"{declared} frequencies as declared",
+            f"{len(freqs)} (truncated output?)",
+        )
     shape = (len(modes), n_atoms, 3)
     return np.array(freqs), np.array(masses), np.array(fcs), np.array(modes).reshape(shape)
 
@@ -269,7 +297,12 @@ def _read_mode_block(lines: list[str], start: int, n_atoms: int, path: Path):
         fields = lines[k + row].split() if k + row < len(lines) else []
         if len(fields) != width + 2 or fields[1] not in "XYZ":
             found = lines[k + row].strip() if k + row < len(lines) else "end of file"
-            raise InputFormatError(path, line_no, f"normal-mode row {row + 1} of {3 * n_atoms}: 'label X|Y|Z' and {width} values", found)
+            raise InputFormatError(
+                path,
+                line_no,
+                f"normal-mode row {row + 1} of {3 * n_atoms}: 'label X|Y|Z' and {width} values",
+                found,
+            )
         vectors[row] = [parse_float(f, path, line_no, "a normal-mode component") for f in fields[2:]]
     modes = [vectors[:, j].reshape(n_atoms, 3) for j in range(width)]
     return freqs, props.get("reduc. mass", [np.nan] * width), props.get("force const", [np.nan] * width), modes

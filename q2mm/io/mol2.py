@@ -80,7 +80,12 @@ def _read_atoms(rows: list[tuple[int, str]], n_atoms: int, path: Path, start: in
     for line_no, text in rows:
         fields = text.split()
         if len(fields) < 6:
-            raise InputFormatError(path, line_no, "an ATOM row 'id name x y z type [subst_id subst_name charge]'", text.strip())
+            raise InputFormatError(
+                path,
+                line_no,
+                "an ATOM row 'id name x y z type [subst_id subst_name charge]'",
+                text.strip(),
+            )
         coords.append([parse_float(f, path, line_no, "a coordinate in Angstrom") for f in fields[2:5]])
         types.append(fields[5])
         symbols.append(_element(fields[1], fields[5], path, line_no))
@@ -108,7 +113,12 @@ def _read_bonds(rows: list[tuple[int, str]], n_bonds: int, n_atoms: int, path: P
     for line_no, text in rows:
         fields = text.split()
         if len(fields) < 4 or fields[3].lower() not in BOND_ORDERS:
-            raise InputFormatError(path, line_no, f"a BOND row 'id a1 a2 type' with type in {sorted(BOND_ORDERS)}", text.strip())
+            raise InputFormatError(
+                path,
+                line_no,
+                f"a BOND row 'id a1 a2 type' with type in {sorted(BOND_ORDERS)}",
+                text.strip(),
+            )
         i, j = (parse_int(f, path, line_no, "an atom id") for f in fields[1:3])
         if not (1 <= i <= n_atoms and 1 <= j <= n_atoms) or i == j:
             raise InputFormatError(path, line_no, f"two different atom ids in 1..{n_atoms}", text.strip())

@@ -24,6 +24,11 @@ def damaged_copy(source: Path, target: Path, edit: Callable[[list[bytes]], list[
     return target
 
 
+def with_line(row: int, new: bytes) -> Callable[[list[bytes]], list[bytes]]:
+    """An edit that replaces line ``row`` (0-based) by ``new``."""
+    return lambda lines: [*lines[:row], new, *lines[row + 1 :]]
+
+
 def line_index(lines: list[bytes], text: bytes, after: int = 0) -> int:
     """0-based index of the first line from ``after`` whose stripped content starts with ``text``."""
     return next(k for k in range(after, len(lines)) if lines[k].strip().startswith(text))
@@ -84,14 +89,15 @@ def test_jaguar_hess_larger_than_geometry(jaguar_in: Path, tmp_path: Path) -> No
 def test_jaguar_hess_wrong_number_of_values(jaguar_in: Path, tmp_path: Path) -> None:
     lines = jaguar_in.read_bytes().splitlines(keepends=True)
     row = line_index(lines, b"3 ", line_index(lines, b"&hess"))
-    path = damaged_copy(jaguar_in, tmp_path / "short.01.in", lambda ls: [*ls[:row], ls[row].rsplit(b" ", 1)[0] + b"\n", *ls[row + 1 :]])
+    path = damaged_copy(jaguar_in, tmp_path / "short.01.in", with_line(row, lines[row].rsplit(b" ", 1)[0] + b"\n"))
     expect_error(read_jaguar_in, path, row + 1, "&hess row '3' with 3 values")
 
 
 def test_jaguar_hess_non_numeric(jaguar_in: Path, tmp_path: Path) -> None:
     lines = jaguar_in.read_bytes().splitlines(keepends=True)
     row = line_index(lines, b"1  2.944868E-01")
-    path = damaged_copy(jaguar_in, tmp_path / "nan.01.in", lambda ls: [*ls[:row], ls[row].replace(b"2.944868E-01", b"2.94O868E-01"), *ls[row + 1 :]])
+    damaged = lines[row].replace(b"2.944868E-01", b"2.94O868E-01")
+    path = damaged_copy(jaguar_in, tmp_path / "nan.01.in", with_line(row, damaged))
     error = expect_error(read_jaguar_in, path, row + 1, "a number in &hess")
     assert error.found == "2.94O868E-01"
 
@@ -99,7 +105,7 @@ def test_jaguar_hess_non_numeric(jaguar_in: Path, tmp_path: Path) -> None:
 def test_jaguar_non_utf8_byte(jaguar_in: Path, tmp_path: Path) -> None:
     lines = jaguar_in.read_bytes().splitlines(keepends=True)
     row = line_index(lines, b"C3 ")
-    path = damaged_copy(jaguar_in, tmp_path / "latin1.01.in", lambda ls: [*ls[:row], ls[row].replace(b"C3 ", b"C\xe93"), *ls[row + 1 :]])
+    path = damaged_copy(jaguar_in, tmp_path / "latin1.01.in", with_line(row, lines[row].replace(b"C3 ", b"C\xe93")))
     error = expect_error(read_jaguar_in, path, row + 1, "UTF-8 text")
     assert "xe9" in error.found
 
@@ -107,7 +113,7 @@ def test_jaguar_non_utf8_byte(jaguar_in: Path, tmp_path: Path) -> None:
 def test_jaguar_zmatrix_instead_of_cartesian(jaguar_in: Path, tmp_path: Path) -> None:
     lines = jaguar_in.read_bytes().splitlines(keepends=True)
     row = line_index(lines, b"O2 ")
-    path = damaged_copy(jaguar_in, tmp_path / "zmat.01.in", lambda ls: [*ls[:row], b"  O2  Rh1  2.2154\n", *ls[row + 1 :]])
+    path = damaged_copy(jaguar_in, tmp_path / "zmat.01.in", with_line(row, b"  O2  Rh1  2.2154\n"))
     expect_error(read_jaguar_in, path, row + 1, "Cartesian &zmat row")
 
 
@@ -136,7 +142,7 @@ def test_gaussian_archive_missing_hessian_value(ethane_log: Path, tmp_path: Path
     lines = ethane_log.read_bytes().splitlines(keepends=True)
     row = line_index(lines, b"[C3(C1.C1),3SGV(H2)]\\NImag=1")
     fixed = lines[row].replace(b"0.04920710,", b"")
-    path = damaged_copy(ethane_log, tmp_path / "short.log", lambda ls: [*ls[:row], fixed, *ls[row + 1 :]])
+    path = damaged_copy(ethane_log, tmp_path / "short.log", with_line(row, fixed))
     error = expect_error(read_gaussian_log, path, row + 1, "300 lower-triangle Hessian values for 8 atoms")
     assert error.found == "299 values"
 
@@ -145,7 +151,7 @@ def test_gaussian_archive_non_numeric(ethane_log: Path, tmp_path: Path) -> None:
     lines = ethane_log.read_bytes().splitlines(keepends=True)
     row = line_index(lines, b"[C3(C1.C1),3SGV(H2)]\\NImag=1") + 2
     damaged = lines[row][:20] + b"x" + lines[row][21:]
-    path = damaged_copy(ethane_log, tmp_path / "bad.log", lambda ls: [*ls[:row], damaged, *ls[row + 1 :]])
+    path = damaged_copy(ethane_log, tmp_path / "bad.log", with_line(row, damaged))
     error = expect_error(read_gaussian_log, path, row + 1, "a Hessian value in the archive")
     assert "x" in error.found
 
@@ -154,7 +160,7 @@ def test_gaussian_archive_without_end(ethane_log: Path, tmp_path: Path) -> None:
     lines = ethane_log.read_bytes().splitlines(keepends=True)
     start = line_index(lines, b"1\\1\\GINC-GANDALF3\\Freq")
     end = next(k for k in range(start, len(lines)) if lines[k].rstrip().endswith(b"@"))
-    path = damaged_copy(ethane_log, tmp_path / "noend.log", lambda ls: [*ls[:end], ls[end].rstrip()[:-2] + b"\n", *ls[end + 1 :]])
+    path = damaged_copy(ethane_log, tmp_path / "noend.log", with_line(end, lines[end].rstrip()[:-2] + b"\n"))
     expect_error(read_gaussian_log, path, len(lines), "the end '@' of the archive block")
 
 
@@ -171,7 +177,7 @@ def test_fchk_non_numeric_coordinate(ethane_dir: Path, tmp_path: Path) -> None:
     source = ethane_dir / "GS.fchk"
     lines = source.read_bytes().splitlines(keepends=True)
     row = line_index(lines, b"Current cartesian coordinates") + 1
-    path = damaged_copy(source, tmp_path / "bad.fchk", lambda ls: [*ls[:row], ls[row].replace(b"E-02", b"E-0Z", 1), *ls[row + 1 :]])
+    path = damaged_copy(source, tmp_path / "bad.fchk", with_line(row, lines[row].replace(b"E-02", b"E-0Z", 1)))
     expect_error(read_fchk, path, row + 1, "a number in 'Current cartesian coordinates'")
 
 
@@ -179,7 +185,7 @@ def test_mol2_unknown_bond_type(ethane_dir: Path, tmp_path: Path) -> None:
     source = ethane_dir / "GS.mol2"
     lines = source.read_bytes().splitlines(keepends=True)
     row = line_index(lines, b"@<TRIPOS>BOND") + 2
-    path = damaged_copy(source, tmp_path / "bad.mol2", lambda ls: [*ls[:row], ls[row].rstrip()[:-1] + b"q\n", *ls[row + 1 :]])
+    path = damaged_copy(source, tmp_path / "bad.mol2", with_line(row, lines[row].rstrip()[:-1] + b"q\n"))
     expect_error(read_mol2, path, row + 1, "a BOND row 'id a1 a2 type'")
 
 
@@ -200,5 +206,5 @@ def test_xyz_too_few_atom_rows(sn2_dir: Path, tmp_path: Path) -> None:
 def test_jaguar_non_integer_charge(jaguar_in: Path, tmp_path: Path) -> None:
     lines = jaguar_in.read_bytes().splitlines(keepends=True)
     row = line_index(lines, b"molchg=1")
-    path = damaged_copy(jaguar_in, tmp_path / "charge.01.in", lambda ls: [*ls[:row], b"molchg=+one\n", *ls[row + 1 :]])
+    path = damaged_copy(jaguar_in, tmp_path / "charge.01.in", with_line(row, b"molchg=+one\n"))
     expect_error(read_jaguar_in, path, row + 1, "an integer molchg")
