@@ -69,3 +69,20 @@ def test_fchk_fields_expose_scalars_and_arrays(ethane_dir: Path) -> None:
     assert fields["Number of atoms"].value == 8 and fields["Number of atoms"].line == 3
     assert fields["Cartesian Force Constants"].value.shape == (300,)
     np.testing.assert_array_equal(fields["Atomic numbers"].value, [1, 6, 1, 6, 1, 1, 1, 1])
+
+
+def test_archive_with_bar_separators(ethane_dir: Path, tmp_path: Path) -> None:
+    """Some Gaussian builds write the archive with '|' instead of '\\'."""
+    lines = (ethane_dir / "TS.log").read_text(encoding="utf-8").split("\n")
+    in_archive = False
+    for k, text in enumerate(lines):
+        in_archive = in_archive or text.startswith(" 1\\1\\")
+        if in_archive:
+            lines[k] = text.replace("\\", "|")
+            in_archive = not text.rstrip().endswith("@")
+    path = tmp_path / "bar.log"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    bar, original = read_gaussian_log(path), read_gaussian_log(ethane_dir / "TS.log")
+    np.testing.assert_array_equal(bar.molecule.hessian, original.molecule.hessian)
+    np.testing.assert_array_equal(bar.molecule.coords, original.molecule.coords)
+    assert bar.n_imaginary == 1 and bar.molecule.title == original.molecule.title
