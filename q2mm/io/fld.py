@@ -100,6 +100,7 @@ class _OpenSubstructure:
     name: str
     name_line: int
     opt: bool
+    stop: bool = False
     patterns: list[str] = field(default_factory=list)
     pattern_lines: list[int] = field(default_factory=list)
     end_line: int | None = None
@@ -108,7 +109,8 @@ class _OpenSubstructure:
     def freeze(self) -> Substructure:
         if self.frozen is None:
             self.frozen = Substructure(
-                self.number, self.name, self.name_line, tuple(self.patterns), tuple(self.pattern_lines), self.opt
+                self.number, self.name, self.name_line, tuple(self.patterns), tuple(self.pattern_lines), self.opt,
+                stop=self.stop,
             )
         return self.frozen
 
@@ -197,8 +199,8 @@ class _Parser:
             self.section = "substructures"
 
     def is_substructure_name(self, body: str, index: int) -> bool:
-        """A ` C` line directly followed by a ` 9` pattern line names a substructure."""
-        if not body.startswith(" C") or index + 1 >= len(self.bodies):
+        """A ` C` (or ` S`, 'stop') line directly followed by a ` 9` pattern line names a substructure."""
+        if body[:2] not in (" C", " S") or index + 1 >= len(self.bodies):
             return False
         return self.bodies[index + 1][:2] == " 9"
 
@@ -206,7 +208,9 @@ class _Parser:
         if self.current is not None and self.current.end_line is None and self.section == "rows":
             raise InputFormatError(self.path, self.line_no, "'-3' closing substructure " + repr(self.current.name) + " before a new one", body)
         name = body[2:].strip()
-        sub = _OpenSubstructure(len(self.substructures) + 1, name, self.line_no, bool(SUBSTRUCTURE_OPT.search(name)))
+        sub = _OpenSubstructure(
+            len(self.substructures) + 1, name, self.line_no, bool(SUBSTRUCTURE_OPT.search(name)), stop=body[1] == "S"
+        )
         self.substructures.append(sub)
         self.current = sub
         self.section = "sub_header"

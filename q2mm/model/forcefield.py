@@ -105,7 +105,8 @@ class Substructure:
     """A special substructure: name line (` C`), pattern lines (` 9`), rows up to its `-3`.
 
     ``number`` is the 1-based count of substructures in the file, as MacroModel prints it in
-    the `.mmo` "Alts" column of rows that come from a substructure.
+    the `.mmo` "Alts" column of rows that come from a substructure. ``stop`` marks an ` S`
+    name line (matched atoms are not offered to later substructures).
     """
 
     number: int
@@ -115,6 +116,7 @@ class Substructure:
     pattern_lines: tuple[int, ...]
     opt: bool
     end_line: int | None = None
+    stop: bool = False
 
 
 @dataclass(frozen=True)

@@ -194,3 +194,12 @@ def test_continuation_line_resolves_to_its_row(mm3):
     assert mm3.value(ParamRef(114, 2)) == 6.77
     with pytest.raises(KeyError, match="continues row 114"):
         mm3.value(ParamRef(115, 2))
+
+
+def test_package_force_fields_round_trip(tmp_path: Path):
+    from q2mm.paths import PACKAGE_DATA
+
+    files = sorted(PACKAGE_DATA.rglob("*.fld"))
+    for src in files:
+        ff = read_fld(src)
+        assert write_fld(ff, tmp_path / src.name).read_bytes() == src.read_bytes(), src

@@ -49,3 +49,19 @@ def test_row_with_too_few_atoms_is_refused():
 def test_pattern_line_outside_a_substructure_header_is_refused():
     with pytest.raises(InputFormatError, match="' 9' pattern line"):
         parse_fld("-2\n 9  C3-C3\n")
+
+
+def test_stop_substructure_name_line():
+    text = (
+        "-3\n"
+        " S  Cyclopropanoid OPT\n"
+        " 9  C3-C3-00-1\n"
+        "-2\n"
+        " 1   1   2                 1.5010     4.4000     0.0000\n"
+        "-3\n"
+    )
+    ff = parse_fld(text)
+    (sub,) = ff.substructures
+    assert sub.stop and sub.opt and sub.patterns == ("C3-C3-00-1",) and sub.end_line == 6
+    assert ff.row(5).atoms == (1, 2) and ff.row(5).substructure is sub
+    assert ff.active_refs() == (ParamRef(5, 1), ParamRef(5, 2))
