@@ -203,3 +203,11 @@ def test_package_force_fields_round_trip(tmp_path: Path):
     for src in files:
         ff = read_fld(src)
         assert write_fld(ff, tmp_path / src.name).read_bytes() == src.read_bytes(), src
+
+
+def test_lookup_helpers(mm3):
+    assert mm3.unit_factor("ELE") == 1389.5
+    assert mm3.equivalence_map()["CU"] == ("C1", "C2")
+    assert len(mm3.rows_of("torsion_stretch")) == 6
+    assert all(r.substructure is None for r in mm3.standard_rows("bond"))
+    assert [r.line for r in mm3.substructure_rows(18)] == [1909, 1910]

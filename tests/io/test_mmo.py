@@ -157,3 +157,17 @@ def test_bend_bend_constant_is_product_of_angle_row_fields(rh_dir: Path, s1):
         f1 = ff.row(by_atoms[bb.angle1].ff_line).values[2]
         f2 = ff.row(by_atoms[bb.angle2].ff_line).values[2]
         assert f1 * f2 == pytest.approx(bb.k, abs=5e-5)
+
+
+def test_several_listings_in_one_file(rh_dir: Path, tmp_path: Path):
+    from q2mm.io.mmo import read_mmo_all
+
+    joined = tmp_path / "two.mmo"
+    joined.write_bytes(
+        (rh_dir / "macromodel" / "structure_1.mmo").read_bytes() + (rh_dir / "macromodel" / "structure_2.mmo").read_bytes()
+    )
+    first, second = read_mmo_all(joined)
+    assert (first.n_atoms, second.n_atoms) == (36, 38)
+    assert first.totals["total"] == 403.9263 and second.title.startswith("2 DMPE")
+    with pytest.raises(Exception, match="exactly one"):
+        read_mmo(joined)
