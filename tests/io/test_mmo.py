@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from q2mm.errors import InputFormatError
 from q2mm.io.fld import read_fld
 from q2mm.io.mmo import read_mmo
 
@@ -169,5 +170,5 @@ def test_several_listings_in_one_file(rh_dir: Path, tmp_path: Path):
     first, second = read_mmo_all(joined)
     assert (first.n_atoms, second.n_atoms) == (36, 38)
     assert first.totals["total"] == 403.9263 and second.title.startswith("2 DMPE")
-    with pytest.raises(Exception, match="exactly one"):
+    with pytest.raises(InputFormatError, match="exactly one"):
         read_mmo(joined)
