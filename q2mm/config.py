@@ -1,0 +1,203 @@
+"""Structured-config schemas for the Hydra runner (``python -m q2mm.run``).
+
+The YAML files under ``conf/`` and ``experiments/`` are validated against these
+dataclasses: a wrong type (``ratio_tol=abc``), an unknown key or an unknown group
+option fails at composition, before any work. Checks the schema cannot express
+(enumerated strings, explicit scopes) live in :func:`check_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from q2mm.errors import ConfigurationError
+from q2mm.paths import PROJECT_ROOT
+
+EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
+
+SYSTEM_LOADERS = ("embedded", "shared-sn2", "rh-enamide", "ethane", "supporting-info")
+SCOPES = ("opt", "opt_fc", "opt_valence", "explicit")
+STARTS = ("published", "qfuerza")
+METHODS = ("lbfgsb", "nelder-mead", "powell", "adam")
+JAC_MODES = ("auto", "jax", "fd")
+RATIO_FAIL_ACTIONS = ("fd", "stop")
+
+
+@dataclass
+class ObservationWeights:
+    """Weight per observation kind (score = sum (w (ref - calc))^2); 0 leaves the kind out."""
+
+    eig_diag: float = 0.1
+    eig_offdiag: float = 0.0
+    bond_length: float = 10.0
+    bond_angle: float = 5.0
+    torsion: float = 1.0
+    frequency: float = 0.0
+    energy: float = 0.0
+
+
+@dataclass
+class SystemConfig:
+    """One training set (mirrors q2mm.systems.SystemSpec): loader, files, scoring."""
+
+    name: str = MISSING
+    loader: str = MISSING  # embedded | shared-sn2 | rh-enamide | ethane | supporting-info
+    data_dir: str = MISSING  # under the data root (package data for embedded), or absolute
+    forcefield: str = MISSING  # .fld (relative to data_dir) whose OPT substructure is fitted
+    structures: List[str] = field(default_factory=list)  # structure / QM files in data_dir
+    weights: ObservationWeights = field(default_factory=ObservationWeights)
+    invert_ts_curvature: bool = True
+    reference: Optional[str] = None  # the publication of an external system
+    alternative_forcefields: Dict[str, str] = field(default_factory=dict)  # start name -> .fld
+    base_forcefield: Optional[str] = None
+
+
+@dataclass
+class ParamRefConfig:
+    """One force-field value: 1-based .fld line and value field 1..3."""
+
+    line: int = MISSING
+    field: int = MISSING
+
+
+@dataclass
+class ScopeConfig:
+    """Which parameters are fitted."""
+
+    name: str = "opt"  # opt | opt_fc | opt_valence | explicit
+    params: List[ParamRefConfig] = field(default_factory=list)  # only for explicit
+
+
+@dataclass
+class StartConfig:
+    """Starting values of the active parameters."""
+
+    name: str = "published"  # published | qfuerza
+    frequency_scale: float = 0.963  # QFUERZA: DFT frequency scale factor
+    angle_h_fc: float = 0.5  # QFUERZA: fixed force constant of angles to H (mdyn A/rad^2)
+
+
+@dataclass
+class BoundsConfig:
+    """Fractional bounds v +/- f|v| around the starting values."""
+
+    fc_fraction: float = 0.20
+    eq_fraction: float = 0.05
+
+
+@dataclass
+class OptimizerConfig:
+    """The minimizer and its stopping rules."""
+
+    method: str = "lbfgsb"  # lbfgsb | nelder-mead | powell | adam
+    maxiter: int = 200
+    ftol: float = 1e-9
+    gtol: float = 1e-6
+    xtol: float = 1e-6
+    learning_rate: float = 1e-2  # adam only
+    jac: str = "auto"  # auto | jax | fd
+    on_ratio_fail: str = "fd"  # gate failed: fall back to finite differences (fd) or stop
+    fd_step: float = 1.0e-4  # finite-difference step in unit-box coordinates
+    fd_workers: int = 2  # processes evaluating finite differences
+    bounds: BoundsConfig = field(default_factory=BoundsConfig)
+
+
+@dataclass
+class TrackingConfig:
+    """MLflow store. ``uri: null`` = sqlite under mlruns/ at the project root."""
+
+    enabled: bool = True
+    uri: Optional[str] = None
+    experiment: str = "q2mm"
+    run_name: Optional[str] = None
+    plots: bool = True
+
+
+@dataclass
+class RunConfig:
+    """The primary config of ``python -m q2mm.run``."""
+
+    system: SystemConfig = MISSING
+    scope: ScopeConfig = MISSING
+    start: StartConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    ratio_tol: Optional[float] = 0.15
+    data_root: Optional[str] = None
+    seed: int = 0
+    progress: Optional[bool] = None  # null: print iterations only when stderr is a terminal
+
+
+def register_configs() -> None:
+    """Register the schemas (``<group>/schema``) and the experiments/ presets."""
+    store = ConfigStore.instance()
+    store.store(name="run_schema", node=RunConfig)
+    for group, node in (
+        ("system", SystemConfig),
+        ("scope", ScopeConfig),
+        ("start", StartConfig),
+        ("optimizer", OptimizerConfig),
+        ("tracking", TrackingConfig),
+    ):
+        store.store(group=group, name="schema", node=node)
+    _register_experiments(store, EXPERIMENTS_DIR)
+
+
+def _register_experiments(store: ConfigStore, directory: Path) -> None:
+    """Expose each ``experiments/NAME.yaml`` as ``experiment=NAME`` (package _global_)."""
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.glob("*.yaml")):
+        store.store(group="experiment", name=path.stem, node=OmegaConf.load(path), package="_global_")
+
+
+def _require_choice(value: str, allowed: tuple[str, ...], key: str) -> None:
+    if value not in allowed:
+        raise ConfigurationError(f"{key}={value!r}: expected one of {', '.join(allowed)}")
+
+
+def unknown_keys(node: DictConfig, prefix: str = "") -> list[str]:
+    """Dotted keys present in ``node`` but not in its schema dataclass (added with ``+key=``)."""
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return []
+    known = {f.name for f in dataclasses.fields(schema)}
+    found: list[str] = []
+    for key in node.keys():
+        if key == "hydra":
+            continue
+        if key not in known:
+            found.append(f"{prefix}{key}")
+        elif isinstance(node._get_node(key), DictConfig):
+            found += unknown_keys(node[key], prefix=f"{prefix}{key}.")
+    return found
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Reject what the schema types cannot: appended keys, enumerations, explicit scopes."""
+    extra = unknown_keys(cfg)
+    if extra:
+        raise ConfigurationError(f"unknown key(s) {', '.join(extra)}: not in the q2mm config schema")
+    _require_choice(cfg.system.loader, SYSTEM_LOADERS, "system.loader")
+    _require_choice(cfg.scope.name, SCOPES, "scope.name")
+    _require_choice(cfg.start.name, STARTS, "start.name")
+    _require_choice(cfg.optimizer.method, METHODS, "optimizer.method")
+    _require_choice(cfg.optimizer.jac, JAC_MODES, "optimizer.jac")
+    _require_choice(cfg.optimizer.on_ratio_fail, RATIO_FAIL_ACTIONS, "optimizer.on_ratio_fail")
+    if cfg.scope.name == "explicit" and not cfg.scope.params:
+        raise ConfigurationError("scope=explicit needs scope.params: a list of {line, field}")
+    for ref in cfg.scope.params:
+        if ref.line < 1 or ref.field not in (1, 2, 3):
+            raise ConfigurationError(f"scope.params entry {dict(ref)}: line >= 1 and field in 1..3")
+    for name in ("fc_fraction", "eq_fraction"):
+        value = cfg.optimizer.bounds[name]
+        if not 0.0 <= value <= 1.0:
+            raise ConfigurationError(f"optimizer.bounds.{name}={value}: expected a fraction in [0, 1]")
+    if cfg.ratio_tol is not None and cfg.ratio_tol < 0:
+        raise ConfigurationError(f"ratio_tol={cfg.ratio_tol}: expected >= 0, or null to skip the gate")

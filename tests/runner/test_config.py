@@ -1,0 +1,189 @@
+"""Config composition: every group combination, the presets, the launchers, and bad input."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import OmegaConf
+
+from q2mm.config import check_config, register_configs
+from q2mm.errors import ConfigurationError
+from q2mm.paths import PROJECT_ROOT
+
+CONF = PROJECT_ROOT / "conf"
+SYSTEMS = sorted(p.stem for p in (CONF / "system").glob("*.yaml"))
+SCOPES = sorted(p.stem for p in (CONF / "scope").glob("*.yaml"))
+STARTS = sorted(p.stem for p in (CONF / "start").glob("*.yaml"))
+OPTIMIZERS = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (PROJECT_ROOT / "experiments").glob("*.yaml"))
+EXPLICIT = "scope.params=[{line:120,field:2},{line:121,field:1}]"
+
+register_configs()
+
+
+@pytest.fixture(scope="module")
+def hydra_init():
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        yield
+
+
+def test_every_issue_option_is_present():
+    assert {"sn2", "ch3f", "sn2-shared", "rh-enamide", "ethane", "pd-allyl-xtb", "pd-allyl",
+            "heck-relay", "pd-conjugate", "rh-conjugate"} <= set(SYSTEMS)
+    assert set(SCOPES) == {"opt", "opt_fc", "opt_valence", "explicit"}
+    assert set(STARTS) == {"published", "qfuerza"}
+    assert set(OPTIMIZERS) == {"lbfgsb", "nelder-mead", "powell", "adam"}
+    assert {"convergence", "ratio-gate", "bounds-sweep"} <= set(EXPERIMENTS)
+
+
+def test_default_is_the_embedded_sn2_system(hydra_init):
+    cfg = compose("config")
+    assert cfg.system.name == "sn2" and cfg.system.loader == "embedded"
+    assert (cfg.scope.name, cfg.start.name, cfg.optimizer.method) == ("opt", "published", "lbfgsb")
+    assert cfg.ratio_tol == 0.15 and cfg.optimizer.jac == "auto"
+    assert (cfg.optimizer.bounds.fc_fraction, cfg.optimizer.bounds.eq_fraction) == (0.20, 0.05)
+    assert cfg.tracking.uri is None and cfg.tracking.enabled
+    check_config(cfg)
+
+
+def _compose_and_check(system: str, scope: str, start: str, optimizer: str):
+    overrides = [f"system={system}", f"scope={scope}", f"start={start}", f"optimizer={optimizer}"]
+    if scope == "explicit":
+        overrides.append(EXPLICIT)
+    cfg = compose("config", overrides=overrides)
+    check_config(cfg)
+    assert cfg.system.name == system
+    assert cfg.scope.name == scope and cfg.start.name == start
+    assert cfg.optimizer.method == optimizer
+    assert OmegaConf.missing_keys(cfg) == set()
+
+
+def test_every_option_composes_and_checks(hydra_init):
+    """Each option of each group at least once (the full product is the slow test below)."""
+    for system in SYSTEMS:
+        _compose_and_check(system, "opt", "published", "lbfgsb")
+    for scope in SCOPES:
+        _compose_and_check("rh-enamide", scope, "qfuerza", "adam")
+    for optimizer in OPTIMIZERS:
+        _compose_and_check("ethane", "opt_fc", "published", optimizer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_every_combination_composes_and_checks(hydra_init, system):
+    for scope, start, optimizer in itertools.product(SCOPES, STARTS, OPTIMIZERS):
+        _compose_and_check(system, scope, start, optimizer)
+
+
+def test_explicit_scope_params_are_typed(hydra_init):
+    cfg = compose("config", overrides=["scope=explicit", EXPLICIT])
+    assert [(p.line, p.field) for p in cfg.scope.params] == [(120, 2), (121, 1)]
+    with pytest.raises(ConfigCompositionException):
+        compose("config", overrides=["scope=explicit", "scope.params=[{line:x,field:2}]"])
+
+
+def test_explicit_scope_without_params_is_refused(hydra_init):
+    with pytest.raises(ConfigurationError, match="scope.params"):
+        check_config(compose("config", overrides=["scope=explicit"]))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optimizer.method=bfgs", "optimizer.method"),
+    ("optimizer.jac=magic", "optimizer.jac"),
+    ("optimizer.bounds.fc_fraction=1.5", "fc_fraction"),
+    ("ratio_tol=-1", "ratio_tol"),
+    ("system.loader=zip", "system.loader"),
+])
+def test_check_config_names_the_bad_key(hydra_init, override, message):
+    with pytest.raises(ConfigurationError, match=message):
+        check_config(compose("config", overrides=[override]))
+
+
+def test_ratio_tol_null_is_the_only_none(hydra_init):
+    assert compose("config", overrides=["ratio_tol=null"]).ratio_tol is None
+    assert compose("config", overrides=["ratio_tol=0.3"]).ratio_tol == 0.3
+    for junk in ("abc", "None", "none"):
+        with pytest.raises(ConfigCompositionException):
+            compose("config", overrides=[f"ratio_tol={junk}"])
+
+
+def test_unknown_system_and_unknown_key_fail(hydra_init):
+    with pytest.raises(MissingConfigException, match="system/nope"):
+        compose("config", overrides=["system=nope"])
+    for override in ("foo=1", "optimizer.bounds.fc=0.1", "system.weights.color=1"):
+        with pytest.raises(ConfigCompositionException):
+            compose("config", overrides=[override])
+
+
+def test_appended_keys_are_refused_before_work(hydra_init):
+    for override in ("+foo=1", "+optimizer.bounds.fc=0.1", "+system.weights.color=1"):
+        with pytest.raises(ConfigurationError, match="unknown key"):
+            check_config(compose("config", overrides=[override]))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiments_compose(hydra_init, experiment):
+    cfg = compose("config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    check_config(cfg)
+    assert cfg.tracking.experiment == experiment
+    assert (cfg.scope.name, cfg.start.name, cfg.optimizer.method, cfg.ratio_tol) == ("opt", "published", "lbfgsb", 0.15)
+
+
+def test_sweep_presets_define_their_grids(hydra_init):
+    gate = compose("config", overrides=["experiment=ratio-gate"], return_hydra_config=True)
+    assert set(gate.hydra.sweeper.params.system.split(",")) == set(SYSTEMS)
+    bounds = compose("config", overrides=["experiment=bounds-sweep"], return_hydra_config=True)
+    assert len(bounds.hydra.sweeper.params["optimizer.bounds.fc_fraction"].split(",")) >= 2
+    assert len(bounds.hydra.sweeper.params["optimizer.bounds.eq_fraction"].split(",")) >= 2
+
+
+def test_experiment_leaves_later_overrides_in_charge(hydra_init):
+    cfg = compose("config", overrides=["experiment=convergence", "system=rh-enamide", "ratio_tol=null"])
+    assert cfg.system.name == "rh-enamide" and cfg.ratio_tol is None
+
+
+@pytest.mark.parametrize("launcher, target", [
+    ("basic", "BasicLauncher"),
+    ("joblib", "JoblibLauncher"),
+    ("submitit_local", "LocalLauncher"),
+    ("submitit_slurm", "SlurmLauncher"),
+    ("slurm", "SlurmLauncher"),
+])
+def test_launchers_compose(hydra_init, launcher, target):
+    cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith(target)
+
+
+def test_slurm_preset_sets_resources(hydra_init):
+    cfg = compose("config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    assert cfg.hydra.launcher.timeout_min > 0 and cfg.hydra.launcher.cpus_per_task >= 1
+
+
+def test_sweep_callback_is_registered(hydra_init):
+    cfg = compose("config", return_hydra_config=True)
+    assert cfg.hydra.callbacks.mlflow_sweep._target_ == "q2mm.tracking.callback.MlflowSweepCallback"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("override, message", [
+    ("ratio_tol=abc", "could not be converted to Float"),
+    ("system=nope", "Could not find 'system/nope'"),
+    ("colour=red", "Could not override 'colour'"),
+])
+def test_cli_rejects_bad_input_before_any_work(tmp_path: Path, override, message):
+    store = tmp_path / "store" / "mlflow.db"
+    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "q2mm.run", override, f"tracking.uri=sqlite:///{store}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert not (tmp_path / "outputs").exists() and not store.exists()
