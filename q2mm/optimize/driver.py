@@ -95,6 +95,9 @@ class FitProblem:
 
     ``file_values`` are the values in the input force field; ``start_values``
     the starting point (equal to them for a 'published' start).
+    ``objective_factory``, when given, is a picklable zero-argument callable
+    that builds an objective equal to ``objective`` in a finite-difference
+    worker process (for objectives that do not pickle themselves).
     """
 
     refs: tuple[Any, ...]
@@ -108,6 +111,7 @@ class FitProblem:
     start: str = "published"
     start_record: list[dict[str, Any]] = field(default_factory=list)
     unused_refs: tuple[Any, ...] = ()
+    objective_factory: Callable[[], ObjectiveLike] | None = None
 
     def __post_init__(self) -> None:
         self.refs = tuple(self.refs)
@@ -314,7 +318,7 @@ def _optimize(problem: FitProblem, options: OptimizerOptions, scaling: BoxScalin
               callback: Callback | None, t0: float) -> _Run:
     method = options.canonical_method
     needs_pool = source == "fd" and method in GRADIENT_METHODS
-    pool = ScorePool(problem.objective, options.fd_workers) if needs_pool else None
+    pool = ScorePool(problem.objective, options.fd_workers, problem.objective_factory) if needs_pool else None
     ev = _Evaluator(problem, scaling, source, options, pool)
     progress = _Progress(ev, callback, t0)
     z0 = scaling.to_unit(problem.start_values)

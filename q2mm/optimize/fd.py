@@ -24,11 +24,12 @@ from q2mm.optimize.protocols import ObjectiveLike
 _WORKER_OBJECTIVE: ObjectiveLike | None = None
 
 
-def _init_worker(payload: bytes, needs_jax: bool) -> None:
+def _init_worker(payload: bytes, needs_jax: bool, is_factory: bool) -> None:
     global _WORKER_OBJECTIVE
     if needs_jax:  # float64 must be on before any JAX array is unpickled
         import q2mm.jaxconfig  # noqa: F401
-    _WORKER_OBJECTIVE = pickle.loads(payload)
+    loaded = pickle.loads(payload)
+    _WORKER_OBJECTIVE = loaded() if is_factory else loaded
 
 
 def _worker_score(p: np.ndarray) -> float:
@@ -38,10 +39,16 @@ def _worker_score(p: np.ndarray) -> float:
 
 @dataclass
 class ScorePool:
-    """Evaluates ``objective(p).score`` for many parameter vectors at once."""
+    """Evaluates ``objective(p).score`` for many parameter vectors at once.
+
+    Workers receive the pickled ``factory`` (a picklable recipe that builds an
+    equal objective, e.g. from the training set) when one is given, else the
+    pickled objective; when neither pickles, threads share the objective.
+    """
 
     objective: ObjectiveLike
     workers: int = 2
+    factory: Callable[[], ObjectiveLike] | None = None
     kind: str = field(init=False, default="serial")
     _executor: Executor | None = field(init=False, default=None, repr=False)
 
@@ -50,7 +57,7 @@ class ScorePool:
         if self.workers == 1:
             return
         try:
-            payload = pickle.dumps(self.objective)
+            payload = pickle.dumps(self.factory if self.factory is not None else self.objective)
         except Exception:  # noqa: BLE001 - any pickling failure means "use threads"
             self.kind = "threads"
             self._executor = ThreadPoolExecutor(max_workers=self.workers)
@@ -59,7 +66,7 @@ class ScorePool:
         context = multiprocessing.get_context("spawn")
         self._executor = ProcessPoolExecutor(
             max_workers=self.workers, mp_context=context, initializer=_init_worker,
-            initargs=(payload, "jax" in sys.modules),
+            initargs=(payload, "jax" in sys.modules, self.factory is not None),
         )
 
     def scores(self, points: Sequence[np.ndarray]) -> np.ndarray:

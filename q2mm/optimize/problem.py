@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -95,15 +96,35 @@ def build_fit_problem(
     start_name, start_options = _start_options(start)
     ff, molecules, settings = training_set.forcefield, list(training_set.molecules), training_set.settings
     model = MM3Model.build(molecules, ff)
+    chosen: dict[str, list[int]] = {}
 
     def evaluators(active: list[int]) -> tuple[ObjectiveLike, LossLike]:
+        chosen["active"] = active
         return ObjectiveFunction(model, molecules, settings, active), JaxLoss(model, molecules, settings, active)
 
     estimates, record = None, []
     if start_name == "qfuerza":
         _, kept, _ = align_with_model(resolve_scope(ff, spec), model.param_refs)
         estimates, record = qfuerza_start(model, molecules, ff, kept.refs, start_options)
-    return build_problem(ff, spec, model.param_refs, evaluators, start_name, estimates, record)
+    problem = build_problem(ff, spec, model.param_refs, evaluators, start_name, estimates, record)
+    problem.objective_factory = ObjectiveRecipe(training_set, tuple(chosen["active"]))
+    return problem
+
+
+@dataclass(frozen=True)
+class ObjectiveRecipe:
+    """Rebuilds the reference objective of a training set in another process (finite-difference workers)."""
+
+    training_set: Any
+    active: tuple[int, ...]
+
+    def __call__(self) -> ObjectiveLike:
+        from q2mm.mm3.engine import MM3Model
+        from q2mm.objective import ObjectiveFunction
+
+        molecules = list(self.training_set.molecules)
+        model = MM3Model.build(molecules, self.training_set.forcefield)
+        return ObjectiveFunction(model, molecules, self.training_set.settings, list(self.active))
 
 
 def _start_options(start: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

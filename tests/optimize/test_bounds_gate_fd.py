@@ -108,3 +108,16 @@ def test_score_pool_falls_back_to_threads():
         assert pool.kind == "processes"
         np.testing.assert_allclose(pool.scores(points), expected)
         assert pool.kind == "threads"
+
+
+def test_score_pool_workers_build_the_objective_from_a_factory():
+    from functools import partial
+
+    from tests.optimize.problems import HomeOnlyObjective
+
+    inner = ReferenceObjective(LinearFit())
+    points = [start_values(), start_values() * 1.01]
+    factory = partial(ReferenceObjective, LinearFit())  # a picklable recipe of an equal objective
+    with ScorePool(HomeOnlyObjective(inner), workers=2, factory=factory) as pool:
+        np.testing.assert_allclose(pool.scores(points), [inner(p).score for p in points])
+        assert pool.kind == "processes"
