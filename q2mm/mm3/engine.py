@@ -1,0 +1,371 @@
+"""The compiled MM3* engine: every structure of a training set as padded JAX arrays.
+
+``MM3Model.build(molecules, ff)`` assigns parameters (``q2mm.mm3.assign``) and turns every
+interaction into index arrays: atom indices, indices into the flat parameter vector ``p``
+(``p0`` = every `.fld` value used, identified by ``param_refs``), per-slot scales and masks,
+with a leading structure axis padded to a common size. ``energy(x, p, topo)`` is pure JAX for
+one structure (kcal/mol); ``jax.vmap(model.energy, in_axes=(0, None, 0))`` evaluates them all,
+and changing ``p`` never recompiles. Padded entries point at real atoms of their structure
+(so no gradient is NaN) and are switched off by masks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import q2mm.jaxconfig  # noqa: F401
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from q2mm.errors import ParameterAssignmentError
+from q2mm.mm3 import nonbonded, terms
+from q2mm.mm3.assign import Assignment, Interaction, assign_parameters
+from q2mm.mm3.charges import bond_dipole_charges
+from q2mm.model.forcefield import ForceField, ParamRef
+from q2mm.model.molecule import Molecule
+
+TERMS = ("stretch", "bend", "stretch_bend", "bend_bend", "torsion", "torsion_stretch", "out_of_plane",
+         "vdw", "electrostatic", "hydrogen_bond")
+Topology = dict  # name -> array with a leading structure axis (or one structure's slice)
+
+
+# ---------------------------------------------------------------------------------------------
+# building (numpy, once)
+# ---------------------------------------------------------------------------------------------
+class _ParamIndex:
+    """Flat parameter vector: one slot per ParamRef; slot ``len`` is the constant zero."""
+
+    def __init__(self, ff: ForceField):
+        self.ff = ff
+        self.slot: dict[ParamRef, int] = {}
+
+    def __call__(self, ref: ParamRef | None) -> int:
+        if ref is None:
+            return -1  # resolved to the zero slot once the vector is complete
+        if ref not in self.slot:
+            self.slot[ref] = len(self.slot)
+        return self.slot[ref]
+
+    def finish(self) -> tuple[tuple[ParamRef, ...], np.ndarray]:
+        refs = tuple(self.slot)
+        return refs, np.array([self.ff.value(r) for r in refs], dtype=np.float64)
+
+
+def _reduction_parents(mol: Molecule) -> np.ndarray:
+    """Each atom's parent for the hydrogen reduction: the neighbour of highest bond order."""
+    best: dict[int, tuple[float, int]] = {}
+    for n, b in enumerate(mol.bonds):
+        for a, other in ((b.i, b.j), (b.j, b.i)):
+            key = (b.order, -n)
+            if a not in best or key > best[a][0:2]:
+                best[a] = (b.order, -n, other)
+    return np.array([best[a][2] if a in best else a for a in range(mol.n_atoms)], dtype=np.int32)
+
+
+def _angle_key(a: Sequence[int]) -> tuple[int, int, int]:
+    return tuple(a) if a[0] <= a[2] else tuple(a[::-1])
+
+
+def _structure_arrays(mol: Molecule, asg: Assignment, pindex: _ParamIndex) -> dict[str, np.ndarray]:
+    """Index arrays of one structure (unpadded); parameter slots via ``pindex``."""
+    out: dict[str, list] = {}
+    of = asg.of
+    stretches = of("stretch")
+    r0_slot = {frozenset(it.atoms): pindex(it.refs[0]) for it in stretches}
+    th0_slot = {_angle_key(it.atoms): pindex(it.refs[0]) for it in of("bend")}
+
+    def rows(kind: str, atoms, params, scale=None):
+        out[kind + "_atoms"] = np.array(atoms, dtype=np.int32)
+        out[kind + "_p"] = np.array(params, dtype=np.int32)
+        out[kind + "_scale"] = np.array(scale if scale is not None else [1.0] * len(atoms), dtype=np.float64)
+
+    rows("stretch", [it.atoms for it in stretches],
+         [[pindex(it.refs[0]), pindex(it.refs[1]), pindex(it.refs[2]) if len(it.refs) > 2 else -1]
+          for it in stretches])
+    rows("bend", [it.atoms for it in of("bend")], [[pindex(r) for r in it.refs[:2]] for it in of("bend")])
+    sb = of("stretch_bend")
+    rows("stretch_bend", [it.atoms for it in sb],
+         [[pindex(it.refs[0]), r0_slot[frozenset(it.atoms[:2])], r0_slot[frozenset(it.atoms[1:])],
+           th0_slot[_angle_key(it.atoms)]] for it in sb])
+    bb = of("bend_bend")
+    rows("bend_bend", [it.atoms for it in bb],
+         [[pindex(it.refs[0]), pindex(it.refs[1]),
+           th0_slot[_angle_key((it.atoms[1], it.atoms[0], it.atoms[2]))],
+           th0_slot[_angle_key((it.atoms[3], it.atoms[0], it.atoms[4]))]] for it in bb])
+    tors = of("torsion")
+    rows("torsion", [it.atoms for it in tors],
+         [[pindex(r) for r in it.refs] + [-1] * (6 - len(it.refs)) for it in tors], [it.scale for it in tors])
+    ts = of("torsion_stretch")
+    rows("torsion_stretch", [it.atoms for it in ts],
+         [[pindex(it.refs[0]), r0_slot[frozenset(it.atoms[1:3])]] for it in ts], [it.scale for it in ts])
+    imp = of("improper")
+    rows("improper", [it.atoms for it in imp], [[pindex(it.refs[-1])] for it in imp], [it.scale for it in imp])
+    _vdw_arrays(mol, asg, pindex, out)
+    return out
+
+
+def _vdw_arrays(mol: Molecule, asg: Assignment, pindex: _ParamIndex, out: dict) -> None:
+    vdw = sorted(asg.of("vdw"), key=lambda it: it.atoms[0])
+    if [it.atoms[0] for it in vdw] != list(range(mol.n_atoms)):
+        raise ParameterAssignmentError(f"{mol.title}: van der Waals parameters missing for some atoms")
+    out["vdw_p"] = np.array([[pindex(it.refs[0]), pindex(it.refs[1]),
+                              pindex(it.refs[2]) if len(it.refs) > 2 else -1] for it in vdw], dtype=np.int32)
+    out["parent"] = _reduction_parents(mol)
+    pairs = nonbonded.nonbonded_pairs(mol.n_atoms, [(b.i, b.j) for b in mol.bonds])
+    special = {frozenset(it.atoms): it for it in asg.interactions.get("vdw_pair", [])}
+    override = [[pindex(special[frozenset(p)].refs[0]), pindex(special[frozenset(p)].refs[1])]
+                if frozenset(p) in special else [-1, -1] for p in pairs.tolist()]
+    out["pair_atoms"] = pairs
+    out["pair_override"] = np.array(override, dtype=np.int32).reshape(-1, 2)
+    out["pair_scale"] = np.ones(len(pairs))
+    formal = mol.formal_charges or (0,) * mol.n_atoms
+    out["formal"] = np.array(formal, dtype=np.float64)
+
+
+_ARITY = {"stretch": 2, "bend": 3, "stretch_bend": 3, "bend_bend": 5, "torsion": 4, "torsion_stretch": 4,
+          "improper": 4, "pair": 2}
+
+
+def _safe_tuple(arrays: dict, arity: int) -> np.ndarray:
+    """Atoms of a real interaction of this arity (non-degenerate geometry) for padding."""
+    for kind in ("stretch", "bend", "torsion", "bend_bend"):
+        a = arrays[kind + "_atoms"]
+        if len(a) and a.shape[1] >= arity:
+            return a[0, :arity] if kind != "bend_bend" else a[0, :arity]
+    return np.arange(arity, dtype=np.int32)
+
+
+def _pad(per_structure: list[dict], zero_slot: int, n_max: int) -> Topology:
+    topo: Topology = {}
+    for kind, arity in _ARITY.items():
+        size = max(1, max(len(s[kind + "_atoms"]) for s in per_structure))
+        atoms, params, scale, mask = [], [], [], []
+        for s in per_structure:
+            a, p, sc = s[kind + "_atoms"], s[kind + "_p" if kind != "pair" else "pair_override"], s[kind + "_scale"]
+            n = len(a)
+            width = p.shape[1] if p.ndim == 2 and p.shape[0] else {"stretch": 3, "bend": 2, "stretch_bend": 4,
+                                                                   "bend_bend": 4, "torsion": 6,
+                                                                   "torsion_stretch": 2, "improper": 1,
+                                                                   "pair": 2}[kind]
+            filler = _safe_tuple(s, arity) if kind not in ("pair",) else (a[0] if n else np.array([0, 1]))
+            atoms.append(np.vstack([a.reshape(n, arity), np.tile(filler, (size - n, 1))]))
+            pp = np.full((size, width), -1, dtype=np.int32)
+            pp[:n] = p.reshape(n, width)
+            params.append(pp)
+            scale.append(np.concatenate([sc, np.zeros(size - n)]))
+            mask.append(np.arange(size) < n)
+        params_arr = np.stack(params)
+        params_arr[params_arr < 0] = zero_slot
+        topo[kind + "_atoms"] = jnp.asarray(np.stack(atoms))
+        topo[kind + "_p"] = jnp.asarray(params_arr)
+        topo[kind + "_scale"] = jnp.asarray(np.stack(scale))
+        topo[kind + "_mask"] = jnp.asarray(np.stack(mask))
+    vdw_p = np.full((len(per_structure), n_max, 3), zero_slot, dtype=np.int32)
+    parent = np.tile(np.arange(n_max, dtype=np.int32), (len(per_structure), 1))
+    formal = np.zeros((len(per_structure), n_max))
+    for k, s in enumerate(per_structure):
+        n = len(s["parent"])
+        v = s["vdw_p"].copy()
+        v[v < 0] = zero_slot
+        vdw_p[k, :n], parent[k, :n], formal[k, :n] = v, s["parent"], s["formal"]
+    topo["vdw_p"], topo["parent"], topo["formal"] = jnp.asarray(vdw_p), jnp.asarray(parent), jnp.asarray(formal)
+    return topo
+
+
+# ---------------------------------------------------------------------------------------------
+# energy (pure JAX, one structure)
+# ---------------------------------------------------------------------------------------------
+def _gather(p_ext: jnp.ndarray, topo: Topology, kind: str, column: int) -> jnp.ndarray:
+    return p_ext[topo[kind + "_p"][:, column]]
+
+
+def atom_charges(p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
+    """Partial charges (e) of one structure from formal charges and bond dipoles."""
+    p_ext = jnp.concatenate([p, jnp.zeros(1, p.dtype)])
+    return bond_dipole_charges(topo["formal"], topo["stretch_atoms"], _gather(p_ext, topo, "stretch", 2),
+                               _gather(p_ext, topo, "stretch", 0), topo["stretch_mask"])
+
+
+def energy_terms(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> dict[str, jnp.ndarray]:
+    """Every MM3* term of one structure in kcal/mol (x: (Nmax, 3) A, nuclear positions)."""
+    p_ext = jnp.concatenate([p, jnp.zeros(1, p.dtype)])
+    g = lambda kind, col: _gather(p_ext, topo, kind, col)
+    on = lambda kind: topo[kind + "_mask"] * topo[kind + "_scale"]
+    factor = 1.0 + p_ext[topo["vdw_p"][:, 2]]
+    xr = terms.reduce_hydrogens(x, topo["parent"], factor)
+    length = lambda pairs: terms.bond_lengths(xr, factor, pairs)
+
+    r = length(topo["stretch_atoms"])
+    e = {"stretch": jnp.sum(on("stretch") * terms.stretch(r, g("stretch", 0), g("stretch", 1)))}
+    theta = terms.angles_deg(xr, topo["bend_atoms"])
+    e["bend"] = jnp.sum(on("bend") * terms.bend(theta, g("bend", 0), g("bend", 1)))
+
+    sb = topo["stretch_bend_atoms"]
+    dr1 = length(sb[:, :2]) - g("stretch_bend", 1)
+    dr2 = length(sb[:, 1:]) - g("stretch_bend", 2)
+    dth = terms.angles_deg(xr, sb) - g("stretch_bend", 3)
+    e["stretch_bend"] = jnp.sum(on("stretch_bend") * terms.stretch_bend(dr1, dr2, dth, g("stretch_bend", 0)))
+
+    bb = topo["bend_bend_atoms"]
+    d1 = terms.angles_deg(xr, bb[:, jnp.array([1, 0, 2])]) - g("bend_bend", 2)
+    d2 = terms.angles_deg(xr, bb[:, jnp.array([3, 0, 4])]) - g("bend_bend", 3)
+    kbb = g("bend_bend", 0) * g("bend_bend", 1)
+    e["bend_bend"] = jnp.sum(on("bend_bend") * terms.bend_bend(d1, d2, kbb))
+
+    w = terms.dihedrals_rad(xr, topo["torsion_atoms"])
+    v = p_ext[topo["torsion_p"]]
+    e["torsion"] = jnp.sum(on("torsion") * terms.torsion(w, v))
+    ts = topo["torsion_stretch_atoms"]
+    drc = length(ts[:, 1:3]) - g("torsion_stretch", 1)
+    wts = terms.dihedrals_rad(xr, ts)
+    e["torsion_stretch"] = jnp.sum(on("torsion_stretch") * terms.torsion_stretch(wts, drc, g("torsion_stretch", 0)))
+    wi = terms.dihedrals_rad(xr, topo["improper_atoms"])
+    e["out_of_plane"] = jnp.sum(on("improper") * terms.out_of_plane(wi, g("improper", 0)))
+    e.update(_nonbonded_terms(x, xr, p, p_ext, topo))
+    e["hydrogen_bond"] = jnp.zeros((), x.dtype)
+    return e
+
+
+def _nonbonded_terms(x, xr, p, p_ext, topo) -> dict[str, jnp.ndarray]:
+    pairs = topo["pair_atoms"]
+    i, j = pairs[:, 0], pairs[:, 1]
+    radius, eps = p_ext[topo["vdw_p"][:, 0]], p_ext[topo["vdw_p"][:, 1]]
+    over = topo["pair_p"]
+    special = over[:, 0] < p.shape[0]
+    rv = jnp.where(special, p_ext[over[:, 0]], radius[i] + radius[j])
+    eps_ij = jnp.where(special, p_ext[over[:, 1]], jnp.sqrt(eps[i] * eps[j]))
+    r_nuc = nonbonded.pair_distances(x, pairs)
+    r = nonbonded.pair_distances(xr, pairs)
+    mask = topo["pair_mask"]
+    vdw = nonbonded.softcut(r_nuc) * nonbonded.buckingham(r, rv, eps_ij)
+    q = atom_charges(p, topo)
+    inside = mask & (r_nuc <= nonbonded.ELECTROSTATIC_CUTOFF)
+    ele = nonbonded.coulomb(r, q[i] * q[j])
+    return {"vdw": jnp.sum(jnp.where(mask, vdw, 0.0)), "electrostatic": jnp.sum(jnp.where(inside, ele, 0.0))}
+
+
+def energy(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
+    """Total MM3* energy of one structure in kcal/mol."""
+    return sum(energy_terms(x, p, topo).values())
+
+
+# ---------------------------------------------------------------------------------------------
+# the model
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class MM3Model:
+    """A training set compiled for MM3* evaluation (see module docstring)."""
+
+    molecules: tuple[Molecule, ...]
+    ff: ForceField
+    assignments: tuple[Assignment, ...]
+    param_refs: tuple[ParamRef, ...]
+    p0: np.ndarray
+    topology: Topology
+    atom_mask: jnp.ndarray
+    coords: jnp.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+    _jitted: dict[str, Callable] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, molecules: Sequence[Molecule], ff: ForceField, allow_missing: bool = False,
+              assignments: Sequence[Assignment] | None = None) -> "MM3Model":
+        """Assign parameters to every structure and build padded index arrays (no compilation)."""
+        molecules = tuple(molecules)
+        if assignments is None:
+            assignments = [assign_parameters(m, ff, allow_missing=allow_missing)
+                           for m in molecules]
+        pindex = _ParamIndex(ff)
+        per_structure = [_structure_arrays(m, a, pindex) for m, a in zip(molecules, assignments)]
+        refs, p0 = pindex.finish()
+        n_max = max(m.n_atoms for m in molecules)
+        topo = _pad(per_structure, len(refs), n_max)
+        coords = np.zeros((len(molecules), n_max, 3))
+        mask = np.zeros((len(molecules), n_max), dtype=bool)
+        for k, m in enumerate(molecules):
+            coords[k, : m.n_atoms] = m.coords
+            coords[k, m.n_atoms:] = 1.0e3 + 10.0 * np.arange(n_max - m.n_atoms)[:, None] * np.array([1.0, 2.0, 3.0])
+            mask[k, : m.n_atoms] = True
+        topo["atom_mask"] = jnp.asarray(mask)
+        return cls(molecules, ff, tuple(assignments), refs, p0, topo, jnp.asarray(mask), jnp.asarray(coords))
+
+    # -- pure functions (static: usable under jit/vmap/grad) --------------------------------
+    energy = staticmethod(energy)
+    energy_terms = staticmethod(energy_terms)
+    atom_charges = staticmethod(atom_charges)
+
+    # -- conveniences -------------------------------------------------------------------
+    @property
+    def n_structures(self) -> int:
+        return len(self.molecules)
+
+    def structure(self, k: int) -> Topology:
+        """One structure's slice of the topology (0-based k)."""
+        return jax.tree_util.tree_map(lambda a: a[k], self.topology)
+
+    def _fn(self, name: str) -> Callable:
+        if name not in self._jitted:
+            e = energy
+            grad = jax.grad(e)
+            hess = jax.hessian(e)
+            table = {
+                "energy": jax.jit(e), "gradient": jax.jit(grad), "hessian": jax.jit(hess),
+                "terms": jax.jit(energy_terms), "charges": jax.jit(atom_charges),
+                "energy_all": jax.jit(jax.vmap(e, in_axes=(0, None, 0))),
+                "gradient_all": jax.jit(jax.vmap(grad, in_axes=(0, None, 0))),
+                "hessian_all": jax.jit(jax.vmap(hess, in_axes=(0, None, 0))),
+            }
+            self._jitted[name] = table[name]
+        return self._jitted[name]
+
+    def _args(self, k: int, x, p):
+        x = self.coords[k] if x is None else _pad_coords(x, self.coords[k])
+        return x, jnp.asarray(self.p0 if p is None else p), self.structure(k)
+
+    def energy_of(self, k: int, x=None, p=None) -> float:
+        """Total energy (kcal/mol) of structure k (0-based) at x (default: input geometry)."""
+        return float(self._timed("energy", *self._args(k, x, p)))
+
+    def gradient_of(self, k: int, x=None, p=None) -> np.ndarray:
+        """Gradient (kcal/mol/A), shape (n_atoms, 3)."""
+        n = self.molecules[k].n_atoms
+        return np.asarray(self._timed("gradient", *self._args(k, x, p)))[:n]
+
+    def hessian_of(self, k: int, x=None, p=None) -> np.ndarray:
+        """Cartesian Hessian (kcal/mol/A^2), shape (3n, 3n)."""
+        n = self.molecules[k].n_atoms
+        h = np.asarray(self._timed("hessian", *self._args(k, x, p)))[:n, :, :n, :]
+        return h.reshape(3 * n, 3 * n)
+
+    def energies(self, x=None, p=None) -> np.ndarray:
+        """Energies (kcal/mol) of all structures at once (x: (S, Nmax, 3), default input)."""
+        x = self.coords if x is None else jnp.asarray(x)
+        return np.asarray(self._timed("energy_all", x, jnp.asarray(self.p0 if p is None else p), self.topology))
+
+    def charges(self, k: int, p=None) -> np.ndarray:
+        n = self.molecules[k].n_atoms
+        _, pp, topo = self._args(k, None, p)
+        return np.asarray(self._fn("charges")(pp, topo))[:n]
+
+    def breakdown(self, k: int, x=None, p=None) -> dict[str, float]:
+        """MacroModel-style per-term energies of structure k (0-based) in kJ/mol."""
+        parts = self._timed("terms", *self._args(k, x, p))
+        return {name: float(parts[name]) * terms.KJ_PER_KCAL for name in TERMS}
+
+    def _timed(self, name: str, *args):
+        fn = self._fn(name)
+        first = f"{name}_first_s" not in self.timings
+        start = time.perf_counter()
+        out = jax.block_until_ready(fn(*args))
+        self.timings[f"{name}_first_s" if first else f"{name}_warm_s"] = time.perf_counter() - start
+        return out
+
+
+def _pad_coords(x, template: jnp.ndarray) -> jnp.ndarray:
+    x = jnp.asarray(x, dtype=jnp.float64)
+    if x.shape == template.shape:
+        return x
+    return template.at[: x.shape[0]].set(x)
