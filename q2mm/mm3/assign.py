@@ -46,7 +46,7 @@ from q2mm.mm3.substructure import (
     match_pattern,
     parse_pattern,
 )
-from q2mm.mm3.typing import assign_types
+from q2mm.mm3.typing import assign_types, names_in_forcefield
 from q2mm.model.forcefield import ForceField, ParamRef, ParamRow, Substructure
 from q2mm.model.molecule import Molecule
 
@@ -337,7 +337,7 @@ def assign_parameters(molecule: Molecule, ff: ForceField, allow_missing: bool = 
     if types is not None and not isinstance(types, AtomTypeTable):
         type_names, report = tuple(types), "type names given"
     else:
-        typing = assign_types(molecule, types)
+        typing = assign_types(molecule, types, names_in_forcefield(ff))
         type_names, report = typing.type_names, typing.report()
     ctx = _Context(molecule, ff, type_names)
     result = Assignment(type_names, typing_report=report)

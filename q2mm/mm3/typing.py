@@ -13,17 +13,20 @@ C1) or a triple bond (C1); H by its heavy neighbour (C or metal H1, O H2, N H3, 
 O double-bonded or terminal O2, else O3; N triple-bonded or terminal N1, four neighbours N5,
 three neighbours N2 when conjugated (a neighbour C1/C2/N2 or a double bond) else N3, two N2;
 P P3; S S1; halogens F0 Cl Br I0; Si; B B2/B3; a metal takes the unique custom type of its
-element from ``atom.typ`` (e.g. 250 RH), else Z0.
+element from ``atom.typ`` that the force field uses (e.g. 250 RH), else Z0.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Collection
 
 from q2mm.errors import UnknownAtomTypeError
 from q2mm.io.atomtyp import AtomTypeTable, standard_table
 from q2mm.mm3.graph import METALS, MolecularGraph
 from q2mm.model.elements import normalize_symbol
+from q2mm.model.forcefield import ForceField
 from q2mm.model.molecule import Molecule
 
 _HALOGENS = {"F": "F0", "Cl": "Cl", "Br": "Br", "I": "I0", "Si": "Si"}
@@ -61,20 +64,35 @@ def type_names_from_numbers(numbers, table: AtomTypeTable | None = None, where: 
     return tuple(table.get(int(n), where=where).name for n in numbers)
 
 
-def assign_types(molecule: Molecule, table: AtomTypeTable | None = None) -> TypingResult:
+def assign_types(molecule: Molecule, table: AtomTypeTable | None = None,
+                 known_names: Collection[str] | None = None) -> TypingResult:
     """Type names for a molecule: given names, else looked-up numbers, else guesses."""
     if molecule.atom_types is not None:
         return TypingResult(tuple(molecule.atom_types), "names")
     if molecule.type_numbers is not None:
         return TypingResult(type_names_from_numbers(molecule.type_numbers, table, molecule.source or molecule.title), "numbers")
-    return guess_types(molecule, table)
+    return guess_types(molecule, table, known_names)
 
 
-def guess_types(molecule: Molecule, table: AtomTypeTable | None = None) -> TypingResult:
-    """Guess MM3 types from elements and bonds (perceive bonds first for files without any)."""
+def names_in_forcefield(ff: ForceField) -> frozenset[str]:
+    """Every type name a force field's rows, vdW table and substructure patterns mention."""
+    names = {str(a).strip() for row in ff.rows for a in row.atoms if isinstance(a, str)}
+    for sub in ff.substructures:
+        for text in sub.patterns:
+            names.update(re.findall(r"[A-Za-z][A-Za-z0-9]", text))
+    return frozenset(names)
+
+
+def guess_types(molecule: Molecule, table: AtomTypeTable | None = None,
+                known_names: Collection[str] | None = None) -> TypingResult:
+    """Guess MM3 types from elements and bonds (perceive bonds first for files without any).
+
+    ``known_names`` (e.g. :func:`names_in_forcefield`) picks a metal's custom type when the
+    atom.typ table has several for that element.
+    """
     graph = MolecularGraph.from_molecule(molecule)
     symbols = tuple(normalize_symbol(e) for e in molecule.elements)
-    heavy = [_guess_heavy(k, symbols, graph, table) for k in range(len(symbols))]
+    heavy = [_guess_heavy(k, symbols, graph, table, known_names) for k in range(len(symbols))]
     guesses = []
     for k, sym in enumerate(symbols):
         guess = _guess_hydrogen(k, symbols, graph, heavy) if sym == "H" else heavy[k]
@@ -86,7 +104,8 @@ def _real_neighbours(k: int, graph: MolecularGraph) -> list[int]:
     return [j for j in graph.neighbours[k] if graph.order(k, j) != 0]
 
 
-def _guess_heavy(k: int, symbols, graph: MolecularGraph, table: AtomTypeTable | None) -> tuple[str, str]:
+def _guess_heavy(k: int, symbols, graph: MolecularGraph, table: AtomTypeTable | None,
+                 known_names: Collection[str] | None) -> tuple[str, str]:
     sym = symbols[k]
     real = _real_neighbours(k, graph)
     orders = [graph.order(k, j) for j in real]
@@ -110,7 +129,7 @@ def _guess_heavy(k: int, symbols, graph: MolecularGraph, table: AtomTypeTable | 
     if sym == "B":
         return ("B2", "3 neighbours") if n <= 3 else ("B3", "4 neighbours")
     if sym in METALS:
-        return _guess_metal(sym, table)
+        return _guess_metal(sym, table, known_names)
     if sym == "H":
         return "H1", "placeholder"
     raise UnknownAtomTypeError(f"no MM3 type rule for element {sym} (atom {k + 1})")
@@ -128,11 +147,14 @@ def _guess_nitrogen(k, symbols, graph, real, orders) -> tuple[str, str]:
     return ("N2", "3 neighbours, conjugated") if conjugated else ("N3", "3 neighbours, saturated")
 
 
-def _guess_metal(sym: str, table: AtomTypeTable | None) -> tuple[str, str]:
+def _guess_metal(sym: str, table: AtomTypeTable | None, known_names: Collection[str] | None) -> tuple[str, str]:
     if table is not None:
         names = sorted({t.name for t in table.custom.values() if t.element == sym})
+        if known_names is not None:
+            names = [n for n in names if n in known_names]
         if len(names) == 1:
-            return names[0], f"the only custom type of {sym} in {table.source}"
+            known = " used by the force field" if known_names is not None else ""
+            return names[0], f"the only custom type of {sym}{known} in {table.source}"
     return "Z0", "metal without a unique custom type"
 
 

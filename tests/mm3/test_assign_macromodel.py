@@ -8,6 +8,7 @@ not listed by MacroModel (they are kept in the assignment; their energy is zero)
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from q2mm.errors import ParameterAssignmentError
@@ -167,3 +168,18 @@ def test_missing_parameters_raise_with_atoms_and_types(rh):
     result = assign_parameters(strange, ff, allow_missing=True)
     assert any(m.kind == "stretch" and m.atoms == (0, 1) for m in result.missing)
     assert "without parameters" in result.report()
+
+
+@pytest.mark.parametrize("k", STRUCTURES_WITH_MMO)
+def test_stretch_atoms_in_row_order_give_macromodel_charges(rh, k):
+    """Bond dipoles point from the row's first atom to its second: formal charge plus
+    +-mu / (4.8032 r0) per bond reproduces the printed charges (3 decimals)."""
+    _, molecules, assignments, mmo = rh
+    molecule = molecules[k - 1]
+    charges = np.array(molecule.formal_charges or [0] * molecule.n_atoms, dtype=float)
+    for it in assignments[k].of("stretch"):
+        if len(it.values) == 3:
+            shift = it.values[2] / (4.8032 * it.values[0])
+            charges[it.atoms[0]] += shift
+            charges[it.atoms[1]] -= shift
+    assert charges == pytest.approx(mmo[k].charges, abs=6e-4)

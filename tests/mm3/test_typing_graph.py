@@ -1,0 +1,64 @@
+"""Molecular graph utilities: interaction lists, nonbonded pair sets, bond perception."""
+
+from __future__ import annotations
+
+import pytest
+
+from q2mm.io.mae import read_mae
+from q2mm.io.mmo import read_mmo
+from q2mm.mm3 import graph as g
+from q2mm.mm3.graph import MolecularGraph, perceive_bonds
+
+
+@pytest.fixture(scope="module")
+def structure_1(rh_dir):
+    molecule = read_mae(rh_dir / "rh_enamide_training_set.mae", rh_dir / "atom.typ")[0]
+    return molecule, MolecularGraph.from_molecule(molecule), read_mmo(rh_dir / "macromodel" / "structure_1.mmo")
+
+
+def test_angles_are_macromodels_bend_list(structure_1):
+    _, graph, mmo = structure_1
+    ours = {min(a, a[::-1]) for a in g.angles(graph)}
+    assert len(ours) == len(g.angles(graph)) == 78
+    assert ours == {min(r.atoms0, r.atoms0[::-1]) for r in mmo.bends}
+
+
+def test_torsions_are_unique_and_cover_macromodels_list(structure_1):
+    _, graph, mmo = structure_1
+    torsions = g.torsions(graph)
+    keys = {min(t, t[::-1]) for t in torsions}
+    assert len(keys) == len(torsions)
+    assert {min(r.atoms0, r.atoms0[::-1]) for r in mmo.torsions} <= keys
+
+
+def test_out_of_plane_centres_skip_zero_order_bonds(structure_1):
+    _, graph, mmo = structure_1
+    centres = dict(g.out_of_plane_centres(graph))
+    # C5 has four neighbours, one of them Rh by a zero-order bond: still a 3-bond centre.
+    assert centres[4] == (3, 6, 5)
+    assert {r.atoms0[1] for r in mmo.impropers} <= set(centres)
+
+
+def test_pair_sets_partition_like_macromodels_nonbonded_list(structure_1):
+    molecule, graph, mmo = structure_1
+    p12, p13, p14 = g.bond_pairs(graph), g.pairs_13(graph), g.pairs_14(graph)
+    assert not (p12 & p13) and not (p12 & p14) and not (p13 & p14)
+    listed = {tuple(sorted(r.atoms0)) for r in mmo.nonbonded}
+    assert not listed & (p12 | p13)          # 1-2 and 1-3 pairs are excluded ...
+    assert p14 <= listed                     # ... 1-4 pairs are all evaluated
+    assert len(p12) == len(molecule.bonds) == 38
+
+
+def test_bond_perception_finds_the_covalent_skeleton(structure_1):
+    """Distances alone recover every .mae bond except the 1.69 A C...H partial bond of the
+    hydride transfer, and add Rh-C6 (2.3 A, the eta-2 alkene carbon, drawn without a bond)."""
+    molecule, _, _ = structure_1
+    perceived = {(b.i, b.j) for b in perceive_bonds(molecule.elements, molecule.coords)}
+    drawn = {tuple(sorted((b.i, b.j))) for b in molecule.bonds}
+    assert drawn - perceived == {(5, 17)}
+    assert perceived - drawn == {(0, 5)}
+
+
+def test_bad_bonds_are_refused():
+    with pytest.raises(ValueError, match="not between two"):
+        MolecularGraph.from_bonds(3, [(0, 3, 1)])
