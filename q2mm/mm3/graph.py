@@ -133,27 +133,73 @@ def covalent_radius(symbol: str) -> float:
 
 def perceive_bonds(symbols, coords, tolerance: float = 1.3, metal_tolerance: float = 1.3,
                    full_bond_tolerance: float = 1.15) -> list[Bond]:
-    """Bonds from distances: i-j bonded when r <= tolerance * (R_i + R_j).
+    """Bonds with orders from distances and valences (for files that carry no bonds).
 
-    Transition states stretch forming/breaking bonds, so the default tolerance (1.3) keeps
-    partial bonds; metal-ligand pairs use ``metal_tolerance``. Pairs beyond
-    ``full_bond_tolerance`` * (R_i + R_j) get order 0 (MacroModel's ``.``), the rest order 1
-    (bond orders beyond one need a chemistry-aware step this function does not take). H-H pairs are bonded only when closer
-    than 1.0 A (an H2 unit), so that crowded hydrogens do not fuse.
+    i-j are bonded when r <= tolerance * (R_i + R_j) (``metal_tolerance`` for metal-ligand
+    pairs); transition states stretch forming/breaking bonds, so 1.3 keeps partial bonds.
+    H-H pairs count only below 1.0 A (an H2 unit). Orders: pairs beyond
+    ``full_bond_tolerance`` * (R_i + R_j) are partial (0, MacroModel's ``.``); the rest start
+    single and :func:`assign_bond_orders` raises orders to satisfy valences; metal bonds are 1
+    to H, P, S, Si, B and halogens, and to C/N/O only where that atom's valence is still open
+    (a sigma-alkyl), else 0 (pi-alkenes, carbonyl O, amines: MacroModel's convention).
     """
     xyz = np.asarray(coords, dtype=np.float64)
     syms = [element_data.normalize_symbol(s) for s in symbols]
     radii = np.array([covalent_radius(s) for s in syms])
     dist = np.linalg.norm(xyz[:, None, :] - xyz[None, :, :], axis=-1)
-    bonds = []
+    pairs: dict[tuple[int, int], int] = {}
     for i in range(len(syms)):
         for j in range(i + 1, len(syms)):
             metal = syms[i] in METALS or syms[j] in METALS
             limit = (metal_tolerance if metal else tolerance) * (radii[i] + radii[j])
             if syms[i] == syms[j] == "H":
                 limit = min(limit, 1.0)
-            if dist[i, j] > limit:
-                continue
-            partial = dist[i, j] > full_bond_tolerance * (radii[i] + radii[j])
-            bonds.append(Bond(i, j, 0 if partial else 1))
-    return bonds
+            if dist[i, j] <= limit:
+                pairs[(i, j)] = 0 if dist[i, j] > full_bond_tolerance * (radii[i] + radii[j]) else 1
+    orders = assign_bond_orders(syms, pairs, dist)
+    return [Bond(i, j, orders[(i, j)]) for (i, j) in pairs]
+
+
+VALENCE = {"H": 1, "C": 4, "N": 3, "O": 2, "S": 2, "P": 3, "B": 3, "Si": 4,
+           "F": 1, "Cl": 1, "Br": 1, "I": 1}
+_SINGLE_TO_METAL = {"H", "P", "S", "Si", "B", "F", "Cl", "Br", "I"}
+
+
+def assign_bond_orders(symbols, pairs: dict[tuple[int, int], int], dist) -> dict[tuple[int, int], int]:
+    """Orders for perceived bonds: ``pairs`` maps (i, j) to 0 (partial) or 1 (full).
+
+    Open valences (valence minus full non-metal bonds) are closed greedily: the atom with the
+    fewest open neighbours first, paired with its shortest open neighbour bond, one order
+    step at a time (gives C=O, C#N, Kekule rings). Metal bonds follow :func:`perceive_bonds`.
+    """
+    orders = dict(pairs)
+    metal_bond = {p: symbols[p[0]] in METALS or symbols[p[1]] in METALS for p in pairs}
+    organic = [p for p, o in pairs.items() if o and not metal_bond[p]]
+    open_valence = {k: VALENCE.get(s, 0) for k, s in enumerate(symbols) if s in VALENCE}
+    for i, j in organic:
+        for k in (i, j):
+            if k in open_valence:
+                open_valence[k] -= 1
+    neighbours: dict[int, list[tuple[int, int]]] = {}
+    for i, j in organic:
+        neighbours.setdefault(i, []).append((j, (i, j)))
+        neighbours.setdefault(j, []).append((i, (i, j)))
+
+    def open_partners(k: int) -> list[tuple[int, tuple[int, int]]]:
+        return [(n, p) for n, p in neighbours.get(k, []) if open_valence.get(n, 0) > 0 and orders[p] < 3]
+
+    while True:
+        candidates = [k for k, u in open_valence.items() if u > 0 and open_partners(k)]
+        if not candidates:
+            break
+        atom = min(candidates, key=lambda k: (len(open_partners(k)), k))
+        partner, pair = min(open_partners(atom), key=lambda np_: (len(open_partners(np_[0])), dist[np_[1]]))
+        orders[pair] += 1
+        open_valence[atom] -= 1
+        open_valence[partner] -= 1
+    for (i, j), is_metal in metal_bond.items():
+        if is_metal and orders[(i, j)]:
+            ligand = j if symbols[i] in METALS else i
+            single = symbols[ligand] in _SINGLE_TO_METAL or open_valence.get(ligand, 0) > 0
+            orders[(i, j)] = 1 if single else 0
+    return orders
