@@ -443,25 +443,41 @@ def _bond_torsion_share(ctx: _Context, choice: _Choice) -> float:
 
 
 def _assign_impropers(ctx: _Context, result: Assignment) -> None:
-    rows = ctx.standard.get("improper", ())
     for centre, nbrs in graphs.out_of_plane_centres(ctx.graph):
-        for row in rows:
-            order = _improper_order(ctx, row, centre, nbrs)
-            if order is not None:
-                atoms = (order[0], centre, order[1], order[2])
-                result.interactions["improper"].append(
-                    _interaction("improper", _Choice(row, atoms, "standard"), (2,)))
-                break
+        choice = _substructure_improper(ctx, centre, nbrs) or _standard_improper(ctx, centre, nbrs)
+        if choice is not None:
+            result.interactions["improper"].append(_interaction("improper", choice, (2,)))
 
 
-def _improper_order(ctx: _Context, row: ParamRow, centre: int, nbrs: tuple[int, ...]) -> tuple[int, ...] | None:
-    if len(row.atoms) != 4 or not ctx.matcher.matches(str(row.atoms[0]), centre):
-        return None
-    for perm in itertools.permutations(nbrs):
-        if all(ctx.matcher.matches(str(s), a) for s, a in zip(row.atoms[1:], perm)):
-            if ctx.descriptors_fit(row, (centre,) + perm):
-                return perm
+def _standard_improper(ctx: _Context, centre: int, nbrs: tuple[int, ...]) -> _Choice | None:
+    """First ``5`` row whose first slot is the centre and whose other slots take the three
+    neighbours in some order (tried in connection-table order); atoms (n1, centre, n2, n3)."""
+    for row in ctx.standard.get("improper", ()):
+        if len(row.atoms) != 4 or centre not in ctx.atoms_of(row.atoms[0]):
+            continue
+        for perm in itertools.permutations(nbrs):
+            if all(a in ctx.atoms_of(s) for s, a in zip(row.atoms[1:], perm)):
+                if ctx.descriptors_fit(row, (centre,) + perm):
+                    return _Choice(row, (perm[0], centre, perm[1], perm[2]), "standard")
     return None
+
+
+def _substructure_improper(ctx: _Context, centre: int, nbrs: tuple[int, ...]) -> _Choice | None:
+    """A substructure ``5`` row for the centre (same precedence as the other kinds)."""
+    chosen = None
+    for sub, match, active, rows in ctx.sub_matches:
+        if centre not in match and not set(match).intersection(nbrs):
+            continue
+        for row in rows.get("improper", ()):
+            if (row.alt and row.alt not in active) or len(row.atoms) != 4:
+                continue
+            if not ctx._sub_slot_fits(row.atoms[0], centre, match):
+                continue
+            for perm in itertools.permutations(nbrs):
+                if all(ctx._sub_slot_fits(s, a, match) for s, a in zip(row.atoms[1:], perm)):
+                    chosen = _Choice(row, (perm[0], centre, perm[1], perm[2]), f"substructure {sub.number}")
+                    break
+    return chosen
 
 
 def _assign_vdw(ctx: _Context, result: Assignment) -> None:
