@@ -1,29 +1,42 @@
 """MM3* parameter assignment: the `.fld` row MacroModel uses for every interaction.
 
-Rules (checked against MacroModel's `.mmo` "FF Line" column for the rh-enamide structures):
+Rules, each checked against MacroModel's `.mmo` "FF Line" column on the six rh-enamide
+structures (tests/mm3/test_assign_macromodel.py) or on a hand-written force field
+(tests/mm3/test_assign_rules.py):
 
-* Standard rows: the first row of the section, in file order, whose atom types match the
-  interaction forward or reversed. A type slot matches the atom's type name, an equivalence
+* Standard rows: the first row of the section, in file order, whose atom types fit the
+  interaction forward or reversed. A type slot fits the atom's type name, an equivalence
   class of the ``-5`` table (``PX``), an element wildcard (``C0``) or anything (``00``); bond
   symbols between slots must allow the bond's order (``-`` 1, ``=`` 2, ``%`` 3, ``.`` 0,
-  ``*`` any); descriptors (columns 58-76, e.g. ``O200``, ``H1H1``) require neighbours of that
-  atom outside the interaction, and a ``1`` before a descriptor continues it on the next line
-  with the neighbours of that neighbour.
-* Substructures: each pattern is matched on the graph; rows name pattern positions (numbers)
-  or atoms outside the match (type specs). A substructure row beats every standard row; a
-  later substructure beats an earlier one; within a match the first row in file order wins.
-* Alternatives: a row ``aA p q r  value  tolerance`` defines alternative ``a`` of its
-  substructure by the angle p-q-r of a match (``aB`` a distance, ``aT`` a torsion). Where it
-  holds, the rows labelled ``a1``, ``a2``... take precedence over the plain rows for that
-  match; elsewhere they are ignored.
-* Stretch-bend: from the ``3`` rows (standard angles) or a substructure's ``3`` rows.
-  Bend-bend: pairs of angles at one centre, Kbb = product of the two angle rows' third field.
-  Torsion-stretch: the ``8`` rows, matched like torsions. Out-of-plane: the ``5`` rows; the
-  first slot is the centre (an atom with three bonds of nonzero order), the other three match
-  its neighbours in some order.
+  ``*`` 1-3); descriptors (4-character blocks from column 58, e.g. ``O200``, ``H1H1``) require
+  neighbours of that atom outside the interaction; a ``1`` before a block continues it on the
+  next line with the neighbours of that neighbour (MacroModel prints that second line as the
+  row's "FF Line"; ``ForceField.row`` resolves it). Rows with a lowercase label are skipped.
+* Substructures: each pattern is matched on the graph (every mapping). A row names pattern
+  positions (numbers) or types; a named type fits only atoms outside the match, ``00`` any
+  atom. Within a match the last fitting row wins; later matches and later substructures
+  overwrite earlier ones; any substructure row beats every standard row.
+* Alternatives: ``aA p q r  value  tolerance`` defines alternative ``a`` of a substructure by
+  the angle p-q-r of a match (``aB`` a distance, ``aT`` a torsion). Where it holds, rows
+  labelled ``a1``, ``a2``... take part (they follow their plain rows, so they win); elsewhere
+  they are ignored (structure 1: the P trans to O gets the ``a1`` Rh-P row).
+* A substructure torsion row with ``00`` at both ends is shared out over all torsions about
+  its central bond (``Interaction.scale``; benzenoid V2 36.8 -> 9.2).
+* Stretch-bend: a substructure ``3`` row, else (only if the angle also has a standard row) the
+  first standard ``3`` row. Bend-bend: pairs of angles at one centre with Kbb = product of the
+  third fields of their angle rows (a substructure angle without one borrows it from its
+  standard row). Torsion-stretch: the ``8`` rows, matched like torsions.
+* Out-of-plane: centres with three bonds of nonzero order; a ``5`` row's first slot is the
+  centre, the others take the neighbours in some order (connection-table order first), and
+  the interaction lists (n1, centre, n2, n3) as MacroModel does.
+* vdW: the first ``-6`` row of the atom's type whose descriptor fits; metals take the ``Z0``
+  row; special pair rows (``6``) for every pair beyond 1-3.
+* Not covered: hydrogen-bond rows (``7``; MacroModel reported 0 hydrogen-bond energy for all
+  six structures), substructure charge rows, standard-row alternative sets, SEL qualifiers.
 
-Interactions carry 0-based atoms, ParamRefs of their value fields, the values, the `.fld`
-line and where the row came from; see :class:`Interaction` for the layout of each kind.
+Interactions carry 0-based atoms (stretch atoms in the matched row's order, which is the
+direction of the bond dipole), ParamRefs of their value fields, the values, the `.fld` line
+and where the row came from; see :class:`Interaction` for the layout of each kind.
 """
 
 from __future__ import annotations
