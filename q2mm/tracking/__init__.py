@@ -1,1 +1,1 @@
-"""q2mm.tracking"""
+"""MLflow tracking of runner jobs: stores, run records, the Hydra multirun callback, plots."""

@@ -1,0 +1,254 @@
+"""The glue of one runner job: config -> training set -> fit -> outputs -> MLflow.
+
+Everything the runner knows about the layers below (systems, engine, objective,
+optimizer) is in this module, so wiring them is a local change.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from q2mm.config import check_config
+from q2mm.errors import DataNotFoundError
+from q2mm.paths import PACKAGE_DATA, data_root
+from q2mm.tracking.callback import SweepHandoff
+from q2mm.tracking.progress import IterationProgress
+from q2mm.tracking.provenance import fingerprint, git_state, software_tags
+from q2mm.tracking.record import RunRecord, fit_params, flatten_config, metrics_from_summary, score_curve
+from q2mm.tracking.store import ensure_experiment, resolve_uri
+from q2mm.tracking.tracker import TrackedRun
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobContext:
+    """Where a job writes and how it reports: its output directory and its sweep, if any."""
+
+    output_dir: Path
+    sweep_dir: Path | None = None  # set in a multirun
+    job_num: int | None = None
+
+    @property
+    def multirun(self) -> bool:
+        return self.sweep_dir is not None
+
+    @classmethod
+    def from_hydra(cls) -> "JobContext":
+        """The context of the running Hydra job."""
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            return cls(Path(hc.runtime.output_dir), Path(hc.sweep.dir).resolve(), int(hc.job.num))
+        return cls(Path(hc.runtime.output_dir))
+
+
+@dataclass
+class JobOutcome:
+    """What a finished fit left behind."""
+
+    summary: dict[str, Any]
+    n_molecules: int
+    input_files: list[Path]
+    artifacts: list[tuple[Path, str | None]]
+
+
+# ---------------------------------------------------------------- system and fit
+
+
+def system_dir(system: DictConfig, root: Path | None) -> Path:
+    """The directory holding a system's files (package data for embedded systems)."""
+    path = Path(system.data_dir).expanduser()
+    if path.is_absolute():
+        return path
+    if system.loader == "embedded":
+        return PACKAGE_DATA / path
+    if root is None:
+        raise DataNotFoundError(
+            f"system {system.name!r} needs a data root: set data_root=PATH or Q2MM_DATA "
+            f"(it reads {system.data_dir}/ under it)"
+        )
+    return root / path
+
+
+def system_spec(system: DictConfig) -> Any:
+    """The q2mm.systems.SystemSpec described by a ``system`` config group."""
+    from q2mm.systems.spec import SystemSpec
+
+    return SystemSpec(
+        name=system.name,
+        loader=system.loader,
+        data_dir=system.data_dir,
+        forcefield=system.forcefield,
+        structures=tuple(system.structures),
+        weights=dict(OmegaConf.to_container(system.weights)),
+        invert_ts_curvature=bool(system.invert_ts_curvature),
+        reference=system.reference,
+        alternative_forcefields=dict(system.alternative_forcefields),
+        base_forcefield=system.base_forcefield,
+    )
+
+
+def optimizer_options(cfg: DictConfig) -> Any:
+    """q2mm.optimize.OptimizerOptions from the ``optimizer`` group and ``ratio_tol``."""
+    from q2mm.optimize import BoundsOptions, OptimizerOptions
+
+    opt = cfg.optimizer
+    return OptimizerOptions(
+        method=opt.method,
+        maxiter=int(opt.maxiter),
+        jac=opt.jac,
+        ratio_tol=None if cfg.ratio_tol is None else float(cfg.ratio_tol),
+        on_ratio_fail=opt.on_ratio_fail,
+        bounds=BoundsOptions(fc_fraction=float(opt.bounds.fc_fraction), eq_fraction=float(opt.bounds.eq_fraction)),
+        ftol=float(opt.ftol),
+        gtol=float(opt.gtol),
+        xtol=float(opt.xtol),
+        fd_step=float(opt.fd_step),
+        fd_workers=int(opt.fd_workers),
+        learning_rate=float(opt.learning_rate),
+    )
+
+
+def build_problem(training_set: Any, cfg: DictConfig) -> Any:
+    """The FitProblem of a loaded training set under the configured scope and start."""
+    from q2mm.optimize.problem import build_fit_problem
+
+    return build_fit_problem(training_set, scope=_scope(cfg.scope), start=OmegaConf.to_container(cfg.start))
+
+
+def _scope(scope: DictConfig) -> Any:
+    if scope.name == "explicit":
+        return [(int(ref.line), int(ref.field)) for ref in scope.params]
+    return scope.name
+
+
+def evaluation_pairs(evaluation: Any) -> dict[str, tuple[Any, Any]]:
+    """kind -> (QM reference, MM calculated) arrays of one reference evaluation."""
+    return {kind: (res.ref, res.calc) for kind, res in evaluation.by_kind.items()}
+
+
+def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) -> JobOutcome:
+    """Load the system, fit it, write the .fld, the JSON summary and the parity plots."""
+    from q2mm.optimize import fit
+    from q2mm.systems import load_system
+
+    root = data_root(cfg.data_root)
+    directory = system_dir(cfg.system, root)
+    training_set = load_system(system_spec(cfg.system), root)
+    problem = build_problem(training_set, cfg)
+    result = fit(problem, optimizer_options(cfg), callback=lambda info: progress(info.iteration, info.score))
+    fld_path, json_path = result.write(ctx.output_dir)
+    artifacts: list[tuple[Path, str | None]] = [(fld_path, None), (json_path, None)]
+    if cfg.tracking.plots:
+        from q2mm.tracking.plots import parity_plots
+
+        pngs = parity_plots(evaluation_pairs(result.initial), evaluation_pairs(result.final), ctx.output_dir / "plots")
+        artifacts += [(png, "plots") for png in pngs]
+    return JobOutcome(result.summary(), len(training_set.molecules), [directory], artifacts)
+
+
+# ---------------------------------------------------------------- tracking
+
+
+def open_run(cfg: DictConfig, ctx: JobContext) -> TrackedRun | None:
+    """This job's MLflow run: a child of the sweep's parent in a multirun, else a top-level run."""
+    if not cfg.tracking.enabled:
+        return None
+    handoff = SweepHandoff.read(ctx.sweep_dir) if ctx.multirun else None
+    if handoff is not None:
+        client = MlflowClient(handoff.tracking_uri)
+        experiment_id, parent = handoff.experiment_id, handoff.parent_run_id
+    else:
+        uri = resolve_uri(cfg.tracking.uri)
+        client = MlflowClient(uri)
+        experiment_id, parent = ensure_experiment(client, cfg.tracking.experiment, uri), None
+    return TrackedRun.start(client, experiment_id, run_name=run_name(cfg, ctx), parent_run_id=parent)
+
+
+def run_name(cfg: DictConfig, ctx: JobContext) -> str:
+    """A readable run name: system, scope, start, optimizer (and the job number in a sweep)."""
+    if cfg.tracking.run_name:
+        base = cfg.tracking.run_name
+    else:
+        base = f"{cfg.system.name} {cfg.scope.name} {cfg.start.name} {cfg.optimizer.method}"
+    return f"{base} #{ctx.job_num}" if ctx.job_num is not None else base
+
+
+def hydra_artifacts(output_dir: Path) -> list[tuple[Path, str | None]]:
+    """Hydra's config.yaml, hydra.yaml and overrides.yaml of this job."""
+    hydra_dir = output_dir / ".hydra"
+    files = sorted(hydra_dir.glob("*.yaml")) if hydra_dir.is_dir() else []
+    return [(path, "hydra") for path in files]
+
+
+def job_record(cfg: DictConfig, ctx: JobContext, outcome: JobOutcome) -> RunRecord:
+    """Params, metrics, curve, tags and artifacts of a finished job."""
+    steps, scores = score_curve(outcome.summary)
+    return RunRecord(
+        params=flatten_config(cfg) | fit_params(outcome.summary, outcome.n_molecules),
+        metrics=metrics_from_summary(outcome.summary),
+        curve=scores,
+        curve_steps=steps,
+        tags={**git_state(), "data_fingerprint": fingerprint(outcome.input_files), **software_tags(),
+              "output_dir": str(ctx.output_dir.resolve())},
+        artifacts=outcome.artifacts + hydra_artifacts(ctx.output_dir),
+    )
+
+
+# ---------------------------------------------------------------- the job
+
+
+Fitter = Callable[[DictConfig, JobContext, IterationProgress], JobOutcome]
+
+
+def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | None = None) -> dict[str, Any] | None:
+    """Run one job; return the fit summary, or None for a failed job inside a multirun.
+
+    ``fitter`` does the science (default :func:`fit_system`); everything around it (the
+    MLflow run, its record, failure handling) is the same for any fitter.
+
+    A failure marks the MLflow run FAILED with the error. A single run then re-raises
+    (non-zero exit); a multirun job returns so that the sweep goes on, and the sweep
+    callback reports the failures at the end.
+    """
+    ctx = ctx or JobContext.from_hydra()
+    tracked = open_run(cfg, ctx)
+    label = f"job {ctx.job_num}" if ctx.multirun else ""
+    progress = IterationProgress(cfg.progress, label=label)
+    try:
+        check_config(cfg)
+        outcome = (fitter or fit_system)(cfg, ctx, progress)
+        if tracked is not None:
+            tracked.log_record(job_record(cfg, ctx, outcome))
+            tracked.finish()
+    except Exception as error:
+        log.error("job failed: %s: %s", type(error).__name__, error)
+        if tracked is not None:
+            tracked.log_params(flatten_config(cfg))
+            tracked.log_record(RunRecord(artifacts=hydra_artifacts(ctx.output_dir)))
+            tracked.fail(error)
+        if ctx.multirun:
+            return None
+        raise
+    report(outcome.summary, tracked)
+    return outcome.summary
+
+
+def report(summary: dict[str, Any], tracked: TrackedRun | None) -> None:
+    """One closing line on stderr: the score change, gradient path and the MLflow run."""
+    where = f"  mlflow run {tracked.run_id}" if tracked is not None else ""
+    sys.stderr.write(
+        f"score {summary['score_initial']:.6e} -> {summary['score_final']:.6e} "
+        f"({summary['score_delta_pct']:+.2f} %)  jac {summary['jac_resolved']}  "
+        f"{summary['n_iterations']} iterations  {summary['wall_time_s']:.1f} s{where}\n"
+    )

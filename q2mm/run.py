@@ -1,0 +1,31 @@
+"""``python -m q2mm.run [overrides]``: one fit (or a sweep with ``-m``), tracked in MLflow.
+
+Configs: ``conf/`` (groups system, scope, start, optimizer, tracking) and the presets in
+``experiments/`` (``experiment=NAME``); see docs/runner.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache before any JAX work)
+from q2mm.config import register_configs
+from q2mm.pipeline import run_job
+from q2mm.tracking.callback import MlflowSweepCallback
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> Any:
+    """Hydra task: fit the configured system and log the run."""
+    return run_job(cfg)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(1 if MlflowSweepCallback.failed_jobs else 0)

@@ -1,0 +1,96 @@
+"""What one job logs to MLflow, built from the resolved config and the fit summary.
+
+The fit summary is ``FitResult.summary()`` (q2mm.optimize.result): flat ``score_initial``,
+``score_final``, ``score_delta_pct``, ``ratio_initial``/``ratio_final`` (None when not
+measured), ``r2: {kind: {"initial", "final", ...}}``, ``jac_requested``/``jac_resolved``,
+``n_active``, ``n_iterations``, ``n_objective_evals``, ``wall_time_s``, ``compile_time_s``
+(None when unknown) and ``history: [{"iteration", "score", ...}]``; non-finite floats are
+the strings 'nan'/'inf'. :func:`metrics_from_summary` is the one place that reads it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+REQUIRED_KINDS = ("eig_diag", "bond_length", "bond_angle")
+COUNTERS = ("n_iterations", "n_objective_evals", "wall_time_s", "compile_time_s")
+
+
+@dataclass
+class RunRecord:
+    """Everything logged for one job: params, final metrics, the score curve, tags, artifacts."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    curve: Sequence[float] = ()
+    curve_steps: Sequence[int] | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: list[tuple[Path, str | None]] = field(default_factory=list)  # (file, artifact dir)
+
+
+def _param_value(value: Any) -> str:
+    if isinstance(value, (ListConfig, DictConfig)):
+        value = OmegaConf.to_container(value, resolve=True)
+    return "None" if value is None else str(value)
+
+
+def flatten_config(cfg: DictConfig, prefix: str = "") -> dict[str, str]:
+    """The resolved job config (without ``hydra``) as dotted MLflow params."""
+    flat: dict[str, str] = {}
+    for key, value in cfg.items():
+        if key == "hydra":
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, DictConfig):
+            flat.update(flatten_config(value, prefix=f"{name}."))
+        else:
+            flat[name] = _param_value(value)
+    return flat
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def metrics_from_summary(summary: Mapping[str, Any]) -> dict[str, float]:
+    """Final metrics of a fit: scores and their change, ratios, R2 per kind, counters.
+
+    Values that are missing or not finite (an unmeasured ratio, an unknown compile time)
+    are left out rather than logged as NaN.
+    """
+    metrics: dict[str, float | None] = {
+        key: _finite(summary.get(key))
+        for key in ("score_initial", "score_final", "score_delta_pct", "ratio_initial", "ratio_final")
+    }
+    for kind, row in summary["r2"].items():
+        for when in ("initial", "final"):
+            metrics[f"r2_{kind}_{when}"] = _finite(row.get(when))
+    for key in COUNTERS:
+        metrics[key] = _finite(summary.get(key))
+    return {key: value for key, value in metrics.items() if value is not None}
+
+
+def score_curve(summary: Mapping[str, Any]) -> tuple[list[int], list[float]]:
+    """(steps, scores) of the per-iteration history (iteration 0 = the start)."""
+    rows = [row for row in summary.get("history", []) if _finite(row.get("score")) is not None]
+    return [int(row["iteration"]) for row in rows], [float(row["score"]) for row in rows]
+
+
+def fit_params(summary: Mapping[str, Any], n_molecules: int) -> dict[str, str]:
+    """Params that only the fit knows: the gradient path requested and taken, sizes."""
+    return {
+        "jac_requested": str(summary["jac_requested"]),
+        "jac_resolved": str(summary["jac_resolved"]),
+        "jac_reason": str(summary.get("jac_reason", ""))[:500],
+        "fit_status": str(summary.get("status", "")),
+        "n_molecules": str(n_molecules),
+        "n_active_params": str(summary["n_active"]),
+    }

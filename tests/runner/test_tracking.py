@@ -1,0 +1,163 @@
+"""One job's MLflow run: what it logs, how it fails, the sweep's parent/child structure."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from q2mm.compare import comparison_table
+from q2mm.errors import DataNotFoundError
+from q2mm.pipeline import JobContext, run_job
+from q2mm.tracking.callback import HANDOFF_FILE, MlflowSweepCallback, SweepHandoff
+from q2mm.tracking.progress import IterationProgress
+from q2mm.tracking.provenance import fingerprint, git_state, software_tags
+
+from .conftest import artifact_names, experiment_runs
+from .linear_problem import linear_fitter
+
+KINDS = ("eig_diag", "bond_length", "bond_angle")
+METRICS = {"score_initial", "score_final", "score_delta_pct", "ratio_initial", "ratio_final",
+           "n_iterations", "n_objective_evals", "wall_time_s", "compile_time_s",
+           *(f"r2_{k}_{w}" for k in KINDS for w in ("initial", "final"))}
+PARAMS = {"system.name", "scope.name", "start.name", "optimizer.method", "optimizer.maxiter",
+          "optimizer.bounds.fc_fraction", "optimizer.bounds.eq_fraction", "ratio_tol",
+          "jac_requested", "jac_resolved", "n_molecules", "n_active_params"}
+TAGS = {"git_sha", "git_dirty", "data_fingerprint", "q2mm_version", "jax_version", "jax_device"}
+
+
+def check_finished_run(client: MlflowClient, run) -> None:
+    """Every metric, param, tag and artifact a successful job promises."""
+    assert run.info.status == "FINISHED"
+    data = run.data
+    assert METRICS <= set(data.metrics), METRICS - set(data.metrics)
+    assert PARAMS <= set(data.params), PARAMS - set(data.params)
+    assert TAGS <= set(data.tags), TAGS - set(data.tags)
+    assert data.metrics["score_final"] < data.metrics["score_initial"]
+    assert data.metrics["score_delta_pct"] < 0
+    history = client.get_metric_history(run.info.run_id, "score")
+    assert len(history) == data.metrics["n_iterations"] + 1
+    assert [m.step for m in history] == list(range(len(history)))
+    assert history[0].value == pytest.approx(data.metrics["score_initial"])
+    names = artifact_names(client, run.info.run_id)
+    assert {f"plots/parity_{kind}.png" for kind in KINDS} <= names
+    assert any(name.endswith(".json") for name in names)
+
+
+def test_job_logs_params_metrics_curve_tags_and_artifacts(tmp_path, make_cfg, store_uri, store_dir, experiment):
+    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer.jac=jax", "ratio_tol=null")
+    summary = run_job(cfg, JobContext(tmp_path / "job"), fitter=linear_fitter)
+    (run,) = experiment_runs(store_uri, experiment)
+    client = MlflowClient(store_uri)
+    check_finished_run(client, run)
+    assert run.data.params["ratio_tol"] == "None"
+    assert run.data.params["jac_requested"] == "jax" and run.data.params["jac_resolved"] == "jax"
+    assert run.data.params["n_active_params"] == "4"
+    assert run.data.metrics["score_final"] == pytest.approx(summary["score_final"])
+    assert client.get_experiment(run.info.experiment_id).name == experiment
+    assert run.info.artifact_uri.startswith((store_dir / "artifacts").as_uri())
+
+
+def test_failed_job_is_recorded_failed_and_raises(tmp_path, make_cfg, store_uri, experiment):
+    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "system=rh-enamide", f"data_root={tmp_path / 'nowhere'}")
+
+    def missing_data(cfg, ctx, progress):
+        raise DataNotFoundError(f"{cfg.data_root}/rh-enamide: no such training set")
+
+    with pytest.raises(DataNotFoundError):
+        run_job(cfg, JobContext(tmp_path / "job"), fitter=missing_data)
+    (run,) = experiment_runs(store_uri, experiment)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"].startswith("DataNotFoundError: ")
+    assert run.data.params["system.name"] == "rh-enamide"
+    assert "error.txt" in artifact_names(MlflowClient(store_uri), run.info.run_id)
+
+
+def test_bad_choice_fails_the_run_before_fitting(tmp_path, make_cfg, store_uri, experiment):
+    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer.method=bfgs")
+    calls = []
+    with pytest.raises(Exception, match="optimizer.method"):
+        run_job(cfg, JobContext(tmp_path / "job"), fitter=lambda *a: calls.append(a))
+    assert calls == []
+    assert [r.info.status for r in experiment_runs(store_uri, experiment)] == ["FAILED"]
+
+
+def test_sweep_parent_with_children_one_failing(tmp_path, make_cfg, store_uri, experiment):
+    sweep_dir = tmp_path / "sweep"
+    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", f"hydra.sweep.dir={sweep_dir}")
+    callback = MlflowSweepCallback()
+    callback.on_multirun_start(cfg)
+    handoff = SweepHandoff.read(sweep_dir)
+    assert handoff is not None and (sweep_dir / HANDOFF_FILE).is_file()
+
+    def broken(cfg, ctx, progress):
+        raise RuntimeError("engine exploded")
+
+    ok = run_job(cfg, JobContext(sweep_dir / "0", sweep_dir, 0), fitter=linear_fitter)
+    failed = run_job(cfg, JobContext(sweep_dir / "1", sweep_dir, 1), fitter=broken)
+    assert ok is not None and failed is None  # a failed job does not stop the sweep
+    callback.on_multirun_end(cfg)
+
+    client = MlflowClient(store_uri)
+    runs = {r.info.run_id: r for r in experiment_runs(store_uri, experiment)}
+    parent = runs[handoff.parent_run_id]
+    children = [r for r in runs.values() if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(runs) == 3 and len(children) == 2
+    assert parent.info.status == "FAILED"
+    assert parent.data.metrics == {"n_jobs": 2.0, "n_failed": 1.0}
+    assert {r.info.experiment_id for r in runs.values()} == {handoff.experiment_id}
+    assert client.get_experiment(handoff.experiment_id).name == experiment
+    by_status = {r.info.status: r for r in children}
+    check_finished_run(client, by_status["FINISHED"])
+    assert by_status["FAILED"].data.tags["error"] == "RuntimeError: engine exploded"
+    assert MlflowSweepCallback.failed_jobs == [by_status["FAILED"].info.run_name]
+
+
+def test_compare_lists_jobs_not_sweeps(tmp_path, make_cfg, store_uri, experiment):
+    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer=adam", "optimizer.maxiter=5")
+    run_job(cfg, JobContext(tmp_path / "job"), fitter=linear_fitter)
+    client = MlflowClient(store_uri)
+    sweep = client.create_run(client.get_experiment_by_name(experiment).experiment_id, tags={"sweep": "true"})
+    client.set_terminated(sweep.info.run_id)
+    table = comparison_table(store_uri, [experiment]).splitlines()
+    assert table[0].split()[:4] == ["system", "scope", "start", "optimizer"]
+    assert len(table) == 3
+    row = table[2].split()
+    assert row[:4] == ["sn2", "opt", "published", "adam"] and row[-1] == "FINISHED"
+    client.create_experiment(f"{experiment}-empty")
+    assert comparison_table(store_uri, [f"{experiment}-empty"]).startswith("no runs")
+    with pytest.raises(SystemExit, match="no MLflow experiment"):
+        comparison_table(store_uri, [f"{experiment}-missing"])
+
+
+def test_progress_prints_only_when_asked_or_on_a_terminal():
+    quiet = io.StringIO()
+    progress = IterationProgress(None, stream=quiet)
+    progress(0, 10.0)
+    progress(1, 5.0)
+    assert quiet.getvalue() == "" and progress.scores == [10.0, 5.0]
+    loud = io.StringIO()
+    progress = IterationProgress(True, stream=loud, label="job 3")
+    progress(0, 10.0)
+    progress(1, 5.0)
+    lines = loud.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("[job 3] iter     1  score 5.000000e+00  ( -50.00 %)")
+
+
+def test_fingerprint_follows_content_not_order(tmp_path: Path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("one")
+    b.write_text("two")
+    first = fingerprint([a, b])
+    assert first == fingerprint([b, a]) == fingerprint([tmp_path])
+    b.write_text("three")
+    assert fingerprint([a, b]) != first
+
+
+def test_provenance_tags():
+    state = git_state()
+    assert len(state["git_sha"]) == 40 and state["git_dirty"] in ("true", "false")
+    tags = software_tags()
+    assert tags["q2mm_version"] and tags["jax_version"] and ":" in tags["jax_device"]
