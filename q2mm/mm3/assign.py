@@ -65,10 +65,6 @@ from q2mm.model.molecule import Molecule
 
 KINDS = ("stretch", "bend", "stretch_bend", "bend_bend", "torsion", "torsion_stretch", "improper", "vdw",
          "vdw_pair")
-_TERM_OF_KIND = {"stretch": "bond", "bend": "angle", "stretch_bend": "stretch_bend", "torsion": "torsion",
-                 "torsion_stretch": "torsion_stretch", "improper": "improper"}
-# Kinds whose absence is an error (the others are simply terms MacroModel does not add).
-REQUIRED_KINDS = ("stretch", "bend")
 _DESCRIPTOR_START = 57  # 0-based column of the first 4-character descriptor block
 _ALT_CRITERIA = {"A": 3, "B": 2, "T": 4}
 
@@ -110,6 +106,8 @@ class Interaction:
 
 @dataclass(frozen=True)
 class MissingParameter:
+    """An interaction that needs a row and has none (0-based atoms, their type names)."""
+
     kind: str
     atoms: tuple[int, ...]
     types: tuple[str, ...]
@@ -342,10 +340,11 @@ def assign_parameters(molecule: Molecule, ff: ForceField, allow_missing: bool = 
     """Assign MM3* parameters from ``ff`` to every interaction of ``molecule``.
 
     ``types`` is either the type names themselves or an atom.typ table used to look up the
-    molecule's type numbers (default: the standard MacroModel table). A stretch or bend
-    without a row raises ParameterAssignmentError (atoms 1-based, with types) unless
-    ``allow_missing``; then it is listed in ``Assignment.missing`` and skipped. Torsions,
-    cross terms and out-of-plane terms without a row are not terms (as in MacroModel).
+    molecule's type numbers (default: the standard MacroModel table). A stretch, bend or
+    atom without a row (vdW) raises ParameterAssignmentError (atoms 1-based, with types)
+    unless ``allow_missing``; then it is listed in ``Assignment.missing`` and skipped.
+    Torsions, cross terms and out-of-plane terms without a row are not terms: MacroModel
+    lists no torsion without a row (nor one whose row is all zero; those are kept here).
     """
     if types is not None and not isinstance(types, AtomTypeTable):
         type_names, report = tuple(types), "type names given"
