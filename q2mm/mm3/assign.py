@@ -77,7 +77,10 @@ class Interaction:
     stretch  (i, j)                      r0, k, bond dipole (fields 1-3; dipole may be absent)
     bend     (i, centre, k)              theta0, k (fields 1-2)
     stretch_bend (i, centre, k)          Ksb (field 1 of a ``3`` row)
-    bend_bend (centre, i1, k1, i2, k2)   field 3 of the two angle rows; Kbb is their product
+    bend_bend (centre, i1, k1, i2, k2)   field 3 of the two angle rows (Kbb is their product),
+                                         then field 1 (theta0) of the same rows: the ideal
+                                         angles bend-bend uses, which for a substructure angle
+                                         are its standard row's (benzenoid: 122.3, not 121.7)
     torsion  (i, j, k, l)                V1, V2, V3 (fields 1-3; blank fields are 0), then
                                          V4, V5, V6 where a ``54`` row follows the row
     torsion_stretch (i, j, k, l)         Kts (field 1 of an ``8`` row)
@@ -412,9 +415,9 @@ def _assign_bends(ctx: _Context, result: Assignment) -> None:
     for centre, items in bends.items():
         for (b1, r1), (b2, r2) in itertools.combinations(items, 2):
             atoms = (centre, b1.atoms[0], b1.atoms[2], b2.atoms[0], b2.atoms[2])
-            refs = (ParamRef(r1.line, 3), ParamRef(r2.line, 3))
-            result.interactions["bend_bend"].append(
-                Interaction("bend_bend", atoms, refs, (float(r1.values[2]), float(r2.values[2])), r1.line, "angle rows"))
+            refs = (ParamRef(r1.line, 3), ParamRef(r2.line, 3), ParamRef(r1.line, 1), ParamRef(r2.line, 1))
+            values = (float(r1.values[2]), float(r2.values[2]), float(r1.values[0]), float(r2.values[0]))
+            result.interactions["bend_bend"].append(Interaction("bend_bend", atoms, refs, values, r1.line, "angle rows"))
 
 
 def _assign_torsions(ctx: _Context, result: Assignment) -> None:

@@ -95,17 +95,22 @@ def test_out_of_plane_rows_and_atom_order_match_macromodel(rh, k):
 
 
 @pytest.mark.parametrize("k", STRUCTURES_WITH_MMO)
-def test_bend_bend_constants_match_macromodel(rh, k):
+def test_bend_bend_constants_and_ideal_angles_match_macromodel(rh, k):
+    """Kbb and the ideal angles bend-bend uses (a standard row's, for substructure angles)."""
     _, _, assignments, mmo = rh
 
     def key(atoms):
         return (atoms[0], frozenset({frozenset(atoms[1:3]), frozenset(atoms[3:5])}))
 
-    mine = {key(it.atoms): it.values[0] * it.values[1] for it in assignments[k].of("bend_bend")
-            if it.values[0] * it.values[1] != 0.0}
-    ref = {key(r.atoms0): r.k for r in mmo[k].bend_bends}
+    mine = {key(it.atoms): it for it in assignments[k].of("bend_bend") if it.values[0] * it.values[1] != 0.0}
+    ref = {key(r.atoms0): r for r in mmo[k].bend_bends}
     assert set(mine) == set(ref)
-    assert all(mine[x] == pytest.approx(ref[x], abs=1e-4) for x in ref)
+    for x, row in ref.items():
+        it = mine[x]
+        assert it.values[0] * it.values[1] == pytest.approx(row.k, abs=1e-4)
+        ideal = {frozenset(it.atoms[1:3]): it.values[2], frozenset(it.atoms[3:5]): it.values[3]}
+        assert ideal[frozenset(row.atoms0[1:3])] == pytest.approx(row.theta0_1, abs=1e-3)
+        assert ideal[frozenset(row.atoms0[3:5])] == pytest.approx(row.theta0_2, abs=1e-3)
 
 
 @pytest.mark.parametrize("k", STRUCTURES_WITH_MMO)
