@@ -16,8 +16,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from q2mm.config import check_config
-from q2mm.errors import DataNotFoundError
-from q2mm.paths import PACKAGE_DATA, data_root
+from q2mm.paths import data_root
 from q2mm.tracking.callback import SweepHandoff
 from q2mm.tracking.progress import IterationProgress
 from q2mm.tracking.provenance import fingerprint, git_state, software_tags
@@ -63,21 +62,6 @@ class JobOutcome:
 
 
 # ---------------------------------------------------------------- system and fit
-
-
-def system_dir(system: DictConfig, root: Path | None) -> Path:
-    """The directory holding a system's files (package data for embedded systems)."""
-    path = Path(system.data_dir).expanduser()
-    if path.is_absolute():
-        return path
-    if system.loader == "embedded":
-        return PACKAGE_DATA / path
-    if root is None:
-        raise DataNotFoundError(
-            f"system {system.name!r} needs a data root: set data_root=PATH or Q2MM_DATA "
-            f"(it reads {system.data_dir}/ under it)"
-        )
-    return root / path
 
 
 def system_spec(system: DictConfig) -> Any:
@@ -142,9 +126,9 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
     from q2mm.optimize import fit
     from q2mm.systems import load_system
 
+    spec = system_spec(cfg.system)
     root = data_root(cfg.data_root)
-    directory = system_dir(cfg.system, root)
-    training_set = load_system(system_spec(cfg.system), root)
+    training_set = load_system(spec, None if spec.embedded else root)
     problem = build_problem(training_set, cfg)
     result = fit(problem, optimizer_options(cfg), callback=lambda info: progress(info.iteration, info.score))
     fld_path, json_path = result.write(ctx.output_dir)
@@ -154,7 +138,16 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
 
         pngs = parity_plots(evaluation_pairs(result.initial), evaluation_pairs(result.final), ctx.output_dir / "plots")
         artifacts += [(png, "plots") for png in pngs]
-    return JobOutcome(result.summary(), len(training_set.molecules), [directory], artifacts)
+    return JobOutcome(result.summary(), len(training_set.molecules), input_files(training_set, root), artifacts)
+
+
+def input_files(training_set: Any, root: Path | None) -> list[Path]:
+    """The files a fit read: the system directory and every force field used."""
+    from q2mm.systems import system_directory
+
+    directory = system_directory(training_set.spec, root)
+    files = [training_set.forcefield_path, *training_set.alternative_forcefields.values()]
+    return ([directory] if directory is not None else []) + [Path(f) for f in files]
 
 
 # ---------------------------------------------------------------- tracking
