@@ -306,7 +306,9 @@ class MM3Model:
         """One structure's slice of the topology (0-based k)."""
         return jax.tree_util.tree_map(lambda a: a[k], self.topology)
 
-    def _fn(self, name: str) -> Callable:
+    def compiled(self, name: str) -> Callable:
+        """Jitted pure function by name: energy, gradient, hessian, terms, charges (one structure;
+        args x, p, topo) or energy_all, gradient_all, hessian_all (vmapped over structures)."""
         if name not in self._jitted:
             e = energy
             grad = jax.grad(e)
@@ -348,7 +350,7 @@ class MM3Model:
     def charges(self, k: int, p=None) -> np.ndarray:
         n = self.molecules[k].n_atoms
         _, pp, topo = self._args(k, None, p)
-        return np.asarray(self._fn("charges")(pp, topo))[:n]
+        return np.asarray(self.compiled("charges")(pp, topo))[:n]
 
     def breakdown(self, k: int, x=None, p=None) -> dict[str, float]:
         """MacroModel-style per-term energies of structure k (0-based) in kJ/mol."""
@@ -356,7 +358,7 @@ class MM3Model:
         return {name: float(parts[name]) * terms.KJ_PER_KCAL for name in TERMS}
 
     def _timed(self, name: str, *args):
-        fn = self._fn(name)
+        fn = self.compiled(name)
         first = f"{name}_first_s" not in self.timings
         start = time.perf_counter()
         out = jax.block_until_ready(fn(*args))

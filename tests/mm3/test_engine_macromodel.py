@@ -68,7 +68,7 @@ def test_gradient_and_hessian_match_finite_differences(k, model):
     x0 = np.asarray(model.coords[k])
     p = jnp.asarray(model.p0)
     topo = model.structure(k)
-    energy, grad = model._fn("energy"), model._fn("gradient")
+    energy, grad = model.compiled("energy"), model.compiled("gradient")
     g = np.asarray(grad(jnp.asarray(x0), p, topo))
     embed = lambda y: jnp.asarray(x0).at[:n].set(y)
     fd = _central_gradient(lambda y: float(energy(embed(y), p, topo)), x0[:n].copy())
