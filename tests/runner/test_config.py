@@ -19,6 +19,7 @@ from q2mm.paths import PROJECT_ROOT
 
 CONF = PROJECT_ROOT / "conf"
 SYSTEMS = sorted(p.stem for p in (CONF / "system").glob("*.yaml"))
+SYSTEMS_IN_CONF = SYSTEMS
 SCOPES = sorted(p.stem for p in (CONF / "scope").glob("*.yaml"))
 STARTS = sorted(p.stem for p in (CONF / "start").glob("*.yaml"))
 OPTIMIZERS = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
@@ -187,3 +188,19 @@ def test_cli_rejects_bad_input_before_any_work(tmp_path: Path, override, message
     assert done.returncode != 0
     assert message in done.stderr
     assert not (tmp_path / "outputs").exists() and not store.exists()
+
+
+def test_system_files_match_the_systems_registry(hydra_init):
+    """Each conf/system/NAME.yaml describes the registered SystemSpec of NAME, field by field."""
+    from q2mm.pipeline import system_spec
+    from q2mm.systems import SYSTEMS
+
+    assert set(SYSTEMS) == set(SYSTEMS_IN_CONF)
+    for name in SYSTEMS_IN_CONF:
+        spec = system_spec(compose("config", overrides=[f"system={name}"]).system)
+        registered = SYSTEMS[name]
+        for field_name in ("name", "loader", "data_dir", "forcefield", "structures", "invert_ts_curvature",
+                           "reference", "base_forcefield"):
+            assert getattr(spec, field_name) == getattr(registered, field_name), (name, field_name)
+        assert dict(spec.alternative_forcefields) == dict(registered.alternative_forcefields), name
+        assert spec.settings == registered.settings, name
