@@ -56,6 +56,7 @@ def structure_from_record(xyz: Path, hessian: Path, record: dict, metadata_path:
         coords=geometry.coords,
         bonds=bonds,
         atom_types=types,
+        formal_charges=tuple(int(q) for q in record["formal_charges"]) if "formal_charges" in record else None,
         charge=int(record.get("charge", 0)),
         hessian=load_hessian(hessian, geometry.n_atoms),
         energy=record.get("energy_hartree"),
