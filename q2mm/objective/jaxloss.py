@@ -1,0 +1,272 @@
+"""JaxLoss: the score as one jitted, pure-JAX float64 function with analytic gradients.
+
+All structures are padded to one shape and vmapped, so a system compiles once (ahead of
+time, ``compile_seconds``) and parameter changes never recompile. The minimized geometry
+x*(p) comes from ``jax_newton`` (warm-started from the previous minimum) and is
+differentiated implicitly (``make_implicit_minimum``: -H^+ d(grad E)/dp with rigid modes
+and padded atoms projected out), never by unrolling the iterations.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import q2mm.jaxconfig  # noqa: F401  (float64, compile cache)
+import jax
+import jax.numpy as jnp
+
+from q2mm.model.molecule import Molecule
+from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1
+from q2mm.objective.minimize import MinimizeOptions, jax_newton, jax_projector, make_implicit_minimum
+from q2mm.objective.objective import check_model_matches
+from q2mm.reference.eigenmatrix import eigenmatrix
+from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
+from q2mm.reference.observations import ObservationSettings, StructureObservations, build_observations
+
+# padded internal coordinates point at these ghost points appended to x (never degenerate)
+GHOST = np.array([[0.0, 0.0, 0.0], [1.1, 0.0, 0.0], [1.5, 1.0, 0.0], [2.4, 1.2, 0.9]]) - 100.0
+FREQUENCY_PAD = 1e3  # Hartree/(Bohr^2 amu) given to rigid/padded modes so they sort last
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """Diagnostics of the last evaluation: per structure convergence and per kind scores."""
+
+    converged: np.ndarray
+    iterations: np.ndarray
+    max_gradient: np.ndarray
+    kind_scores: dict[str, float]
+    messages: list[str]
+
+
+def _pad_rows(rows: list[np.ndarray], width: int, fill) -> np.ndarray:
+    size = max([len(r) for r in rows] + [1])
+    out = np.empty((len(rows), size, width) if width else (len(rows), size), dtype=np.asarray(fill).dtype)
+    out[...] = fill
+    for s, r in enumerate(rows):
+        if len(r):
+            out[s, : len(r)] = r
+    return out
+
+
+def _pack_geometry(obs: list[StructureObservations], n_max: int, settings: ObservationSettings) -> dict:
+    data = {}
+    for kind, attr, width in (("bond_length", "bonds", 2), ("bond_angle", "angles", 3), ("torsion", "torsions", 4)):
+        idx = [getattr(o.internal, attr) for o in obs]
+        data[kind] = {
+            "idx": _pad_rows(idx, width, np.arange(n_max, n_max + width)),
+            "ref": _pad_rows([o.geometry_ref[kind] for o in obs], 0, 0.0),
+            "w": _pad_rows([np.full(len(i), settings.weight(kind) if settings.uses(kind) else 0.0) for i in idx], 0, 0.0),
+        }
+    return data
+
+
+def _pad_square(mats: list[np.ndarray], size: int) -> np.ndarray:
+    out = np.zeros((len(mats), size, size))
+    for s, m in enumerate(mats):
+        out[s, : m.shape[0], : m.shape[1]] = m
+    return out
+
+
+def _pack_eigen(obs: list[StructureObservations], d: int, settings: ObservationSettings) -> dict:
+    def vec(o, attr):
+        v = np.zeros(d)
+        if o.eigen is not None:
+            src = getattr(o.eigen, attr) if attr == "eigenvalues" else getattr(o, attr)
+            v[: src.size] = src
+        return v
+
+    empty = np.zeros((0, 0))
+    return {
+        "basis": _pad_square([o.eigen.basis if o.eigen is not None else empty for o in obs], d),
+        "ref": np.stack([vec(o, "eigenvalues") for o in obs]),
+        "w": np.stack([vec(o, "eig_diag_weight") for o in obs]) * settings.uses("eig_diag"),
+        "w_off": _pad_square([o.eig_offdiag_weight if o.eigen is not None else empty for o in obs], d)
+        * settings.uses("eig_offdiag"),
+    }
+
+
+def _pack_frequency(obs: list[StructureObservations], d: int, settings: ObservationSettings) -> dict:
+    refs = [o.frequency_ref if o.frequency_ref is not None else np.zeros(0) for o in obs]
+    idx = [o.frequency_drop + np.arange(r.size) for o, r in zip(obs, refs)]
+    return {"ref": _pad_rows(refs, 0, 0.0), "idx": _pad_rows(idx, 0, np.int64(d - 1)),
+            "w": _pad_rows([np.full(r.size, settings.weight("frequency")) for r in refs], 0, 0.0)}
+
+
+def _pack_energy(obs: list[StructureObservations], settings: ObservationSettings) -> dict:
+    has = [o.energy_anchor is not None for o in obs]
+    return {"anchor": np.array([o.energy_anchor if h else o.index for o, h in zip(obs, has)]),
+            "ref": np.array([o.energy_ref if h else 0.0 for o, h in zip(obs, has)]),
+            "w": np.array([settings.weight("energy") if h else 0.0 for h in has])}
+
+
+def pack_observations(obs: list[StructureObservations], model, settings: ObservationSettings) -> dict:
+    """Padded arrays (leading structure axis) of every reference value and weight."""
+    mask = np.asarray(model.atom_mask, dtype=bool)
+    n_max = mask.shape[1]
+    masses = np.ones(mask.shape)
+    for s, o in enumerate(obs):
+        masses[s, : o.masses.size] = o.masses
+    data = {"qm": np.asarray(model.coords, dtype=np.float64), "mask": mask, "masses": masses,
+            "geometry": _pack_geometry(obs, n_max, settings),
+            "eigen": _pack_eigen(obs, 3 * n_max, settings),
+            "frequency": _pack_frequency(obs, 3 * n_max, settings),
+            "energy": _pack_energy(obs, settings)}
+    return jax.tree.map(jnp.asarray, data)
+
+
+class JaxLoss:
+    """Jitted score and analytic gradient over the active parameters (``active`` indexes model.p0)."""
+
+    def __init__(self, model, molecules: list[Molecule], settings: ObservationSettings | None = None,
+                 active=None, options: MinimizeOptions = MinimizeOptions(), warm_start: bool = True):
+        check_model_matches(model, molecules)
+        self.settings = settings or ObservationSettings()
+        self.model = model
+        self.options = options
+        self.warm_start = warm_start
+        self.p0 = np.asarray(model.p0, dtype=np.float64)
+        self.active = np.arange(self.p0.size) if active is None else np.asarray(active, dtype=np.int64)
+        self.observations = build_observations(molecules, self.settings)
+        self._data = pack_observations(self.observations, model, self.settings)
+        self._qm = np.asarray(model.coords, dtype=np.float64)
+        self._x_start = self._qm.copy()
+        self._compiled = None
+        self.compile_seconds: float | None = None
+        self.last_info: LossInfo | None = None
+
+    # -- public API -----------------------------------------------------------------------
+    def value(self, p_active) -> float:
+        """The score at the active values (same compiled function as value_and_grad)."""
+        return self.value_and_grad(p_active)[0]
+
+    def value_and_grad(self, p_active) -> tuple[float, np.ndarray]:
+        """Score and its gradient with respect to the active parameters."""
+        p_active = jnp.asarray(np.asarray(p_active, dtype=np.float64))
+        (score, aux), grad = self._run(p_active, self._x_start)
+        if self.warm_start and not bool(np.all(aux["converged"])):
+            (score, aux), grad = self._run(p_active, self._qm)  # retry cold from the QM geometry
+        self._record(aux)
+        return float(score), np.asarray(grad)
+
+    def reset_start(self) -> None:
+        """Start the next inner minimizations from the QM geometries again (no warm start)."""
+        self._x_start = self._qm.copy()
+
+    def compile(self) -> float:
+        """Compile once (ahead of time) and return the seconds it took."""
+        if self._compiled is None:
+            start = time.perf_counter()
+            fn = jax.jit(jax.value_and_grad(self._loss, has_aux=True))
+            args = (jnp.asarray(self.p0[self.active]), jnp.asarray(self._qm), jnp.asarray(self.p0),
+                    jnp.asarray(self.active), self._data, self.model.topology)
+            self._compiled = fn.lower(*args).compile()
+            self.compile_seconds = time.perf_counter() - start
+        return self.compile_seconds
+
+    # -- internals ------------------------------------------------------------------------
+    def _run(self, p_active, x_start):
+        self.compile()
+        return self._compiled(p_active, jnp.asarray(x_start), jnp.asarray(self.p0), jnp.asarray(self.active),
+                              self._data, self.model.topology)
+
+    def _record(self, aux) -> None:
+        conv = np.asarray(aux["converged"])
+        x = np.asarray(aux["x"])
+        if self.warm_start:
+            self._x_start = np.where(conv[:, None, None], x, self._qm)
+        messages = [f"structure {s} ({self.observations[s].title}): minimization not converged "
+                    f"(max |g| {float(aux['gmax'][s]):.3e} kcal/mol/A after {int(aux['iterations'][s])} iterations)"
+                    for s in np.flatnonzero(~conv)]
+        self.last_info = LossInfo(conv, np.asarray(aux["iterations"]), np.asarray(aux["gmax"]),
+                                  {k: float(v) for k, v in aux["kinds"].items()}, messages)
+
+    def _loss(self, p_active, x_start, p0, active, data, topology):
+        p = p0.at[active].set(p_active)
+        per = jax.vmap(self._structure, in_axes=(None, 0, 0, 0))
+        kinds, x, conv, it, gmax, e_min = per(p, x_start, _per_structure(data), topology)
+        kinds = {k: jnp.sum(v) for k, v in kinds.items()}
+        if self.settings.uses("energy"):
+            e = data["energy"]
+            calc = e_min - e_min[e["anchor"]]
+            kinds["energy"] = jnp.sum((e["w"] * (e["ref"] - calc)) ** 2)
+        score = sum(kinds.values())
+        return score, {"kinds": kinds, "x": x, "converged": conv, "iterations": it, "gmax": gmax}
+
+    def _structure(self, p, x_start, d, topo):
+        energy = self.model.energy
+        s = self.settings
+        kinds = {}
+        if s.uses("eig_diag") or s.uses("eig_offdiag"):
+            kinds.update(_eigen_terms(energy, p, d, topo, s))
+        if not s.needs_minimum:
+            zero = jnp.zeros(())
+            return kinds, x_start, jnp.array(True), jnp.array(0), zero, zero
+        x_raw, _, gmax, it, conv = jax_newton(energy, x_start, jax.lax.stop_gradient(p), topo, d["mask"], self.options)
+        x = make_implicit_minimum(energy)(p, x_raw, topo, d["mask"])
+        kinds.update(_geometry_terms(x, d["geometry"], s))
+        if s.uses("frequency"):
+            kinds["frequency"] = _frequency_term(energy, p, x, d, topo)
+        return kinds, x_raw, conv, it, gmax, energy(x, p, topo)
+
+
+def _per_structure(data: dict) -> dict:
+    """The data with the cross-structure energy block removed (it is used outside the vmap)."""
+    return {k: v for k, v in data.items() if k != "energy"}
+
+
+def _eigen_terms(energy, p, d, topo, s: ObservationSettings) -> dict:
+    n = d["qm"].size
+    h = jax.hessian(energy)(d["qm"], p, topo).reshape(n, n)
+    e = d["eigen"]
+    calc = eigenmatrix(h, d["masses"], e["basis"], xp=jnp)
+    out = {}
+    if s.uses("eig_diag"):
+        out["eig_diag"] = jnp.sum((e["w"] * (e["ref"] - jnp.diag(calc))) ** 2)
+    if s.uses("eig_offdiag"):
+        out["eig_offdiag"] = jnp.sum((e["w_off"] * calc) ** 2)
+    return out
+
+
+def _geometry_terms(x, g: dict, s: ObservationSettings) -> dict:
+    xe = jnp.concatenate([x, jnp.asarray(GHOST)], axis=0)
+    out = {}
+    for kind, fn in (("bond_length", bond_values), ("bond_angle", angle_values), ("torsion", torsion_values)):
+        if s.uses(kind):
+            delta = g[kind]["ref"] - fn(xe, g[kind]["idx"], xp=jnp)
+            if kind == "torsion":
+                delta = wrap_degrees(delta, xp=jnp)
+            out[kind] = jnp.sum((g[kind]["w"] * delta) ** 2)
+    return out
+
+
+def _frequency_term(energy, p, x, d, topo):
+    n = x.size
+    h = jax.hessian(energy)(x, p, topo).reshape(n, n)
+    from q2mm.reference.eigenmatrix import mass_weighted_mm_hessian
+
+    hmw = mass_weighted_mm_hessian(h, d["masses"], xp=jnp)
+    # the rigid-body projector's own derivative contributes nothing to the eigenvalues
+    proj = jax_projector(jax.lax.stop_gradient(x), d["mask"], weights=jnp.sqrt(d["masses"]))
+    a = proj @ hmw @ proj + FREQUENCY_PAD * (jnp.eye(n, dtype=x.dtype) - proj)
+    values = eigvalsh(0.5 * (a + a.T))[d["frequency"]["idx"]]
+    freqs = jnp.sign(values) * jnp.sqrt(jnp.abs(values)) * HARTREE_BOHR2_AMU_TO_CM1
+    f = d["frequency"]
+    return jnp.sum((f["w"] * (f["ref"] - freqs)) ** 2)
+
+
+@jax.custom_jvp
+def eigvalsh(a):
+    """Ascending eigenvalues of a symmetric matrix with a derivative that stays finite at
+    degeneracies: dl_i = u_i^T dA u_i (jnp.linalg.eigvalsh's rule divides by l_i - l_j)."""
+    return jnp.linalg.eigvalsh(a)
+
+
+@eigvalsh.defjvp
+def _eigvalsh_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    values, vectors = jnp.linalg.eigh(a)
+    return values, jnp.einsum("ji,jk,ki->i", vectors, da, vectors)

@@ -1,0 +1,225 @@
+"""The reference objective: a plain, step-by-step evaluation of the score for one parameter vector.
+
+For each structure: the engine's MM Hessian at the QM geometry gives the eigenmatrix; the MM
+structure minimized (``newton_minimize``, tight gtol) from the QM geometry gives the geometry,
+frequency and energy observations. Nothing here differentiates the loss; engine energies,
+gradients and Hessians are reused. Every failure is reported in ``Evaluation.messages``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import q2mm.jaxconfig  # noqa: F401  (float64, compile cache)
+import jax
+import jax.numpy as jnp
+
+from q2mm.errors import ConfigurationError
+from q2mm.model.molecule import Molecule
+from q2mm.model.units import KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
+from q2mm.objective.minimize import MinimizeOptions, MinimizeResult, newton_minimize
+from q2mm.reference import stats, vibrations
+from q2mm.reference.eigenmatrix import eigenmatrix
+from q2mm.reference.geometry import angle_values, bond_values, torsion_values
+from q2mm.reference.observations import (KINDS, PERIODIC_KINDS, ObservationSettings,
+                                         StructureObservations, build_observations, missing_hessians)
+
+COORD_TOLERANCE = 1e-6  # Angstrom: the model's input geometry must be the QM geometry
+
+
+@dataclass(frozen=True)
+class KindResult:
+    """One observation kind over all structures: per-entry arrays and its statistics."""
+
+    ref: np.ndarray
+    calc: np.ndarray
+    weight: np.ndarray
+    structure: np.ndarray
+    r2: float
+    rmsd: float
+
+    @property
+    def score(self) -> float:
+        res = stats.residuals(self.ref, self.calc, periodic=False)
+        return float(np.sum((self.weight * res) ** 2))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Score and its parts for one parameter vector; ``converged`` per structure."""
+
+    score: float
+    by_kind: dict[str, KindResult]
+    converged: np.ndarray
+    messages: list[str]
+    minima: list[np.ndarray | None] = field(default_factory=list)
+
+    @property
+    def all_converged(self) -> bool:
+        return bool(np.all(self.converged))
+
+
+def check_model_matches(model, molecules: list[Molecule]) -> None:
+    """Refuse a model whose structures are not the molecules (count, atoms, QM geometry)."""
+    coords = np.asarray(model.coords)
+    if coords.shape[0] != len(molecules):
+        raise ConfigurationError(f"model has {coords.shape[0]} structures, molecules {len(molecules)}")
+    for s, mol in enumerate(molecules):
+        n = int(np.sum(np.asarray(model.atom_mask)[s]))
+        if n != mol.n_atoms or np.max(np.abs(coords[s, :n] - mol.coords)) > COORD_TOLERANCE:
+            raise ConfigurationError(f"structure {s} ({mol.title}): model geometry is not the QM geometry")
+
+
+def full_parameters(p0: np.ndarray, active: np.ndarray, p_active) -> np.ndarray:
+    """The full parameter vector with the active entries replaced."""
+    p = np.array(p0, dtype=np.float64)
+    values = np.asarray(p_active, dtype=np.float64)
+    if values.shape != active.shape:
+        raise ValueError(f"expected {active.size} active parameters, got shape {values.shape}")
+    p[active] = values
+    return p
+
+
+class ObjectiveFunction:
+    """score(p_active) = sum (w (ref - calc))^2 over the enabled observation kinds.
+
+    ``active`` indexes ``model.p0`` (all parameters when None). Call with the active values.
+    """
+
+    def __init__(self, model, molecules: list[Molecule], settings: ObservationSettings | None = None,
+                 active=None, options: MinimizeOptions = MinimizeOptions()):
+        check_model_matches(model, molecules)
+        self.settings = settings or ObservationSettings()
+        missing = missing_hessians(molecules, self.settings)
+        if missing:
+            raise ConfigurationError(f"eigenmatrix/frequency observations need QM Hessians; missing for {missing}")
+        self.model = model
+        self.molecules = molecules
+        self.options = options
+        self.p0 = np.asarray(model.p0, dtype=np.float64)
+        self.active = np.arange(self.p0.size) if active is None else np.asarray(active, dtype=np.int64)
+        self.observations = build_observations(molecules, self.settings)
+        self._egh = jax.jit(_energy_gradient_hessian(model.energy))
+
+    def full_parameters(self, p_active) -> np.ndarray:
+        return full_parameters(self.p0, self.active, p_active)
+
+    def __call__(self, p_active) -> Evaluation:
+        p = jnp.asarray(self.full_parameters(p_active))
+        parts, minima, converged, messages, energies = [], [], [], [], []
+        for s, obs in enumerate(self.observations):
+            part, result = self._structure(s, obs, p)
+            parts.append(part)
+            minima.append(None if result is None else result.x)
+            energies.append(None if result is None else result.energy)
+            converged.append(True if result is None else result.converged)
+            if result is not None and not result.converged:
+                messages.append(f"structure {s} ({obs.title}): minimization {result.message}")
+        if self.settings.uses("energy"):
+            parts.append(self._energy_part(energies))
+        by_kind = _collect(parts, self.settings)
+        score = _score(by_kind)
+        if not np.isfinite(score):
+            messages.append(f"non-finite score {score}")
+        return Evaluation(score, by_kind, np.array(converged), messages, minima)
+
+    # -- one structure ------------------------------------------------------------------
+    def _egh_real(self, s: int, p, n: int):
+        topo = jax.tree.map(lambda a: a[s], self.model.topology)
+        template = np.array(self.model.coords[s], dtype=np.float64)
+
+        def egh(x_real: np.ndarray):
+            x = template.copy()
+            x[:n] = x_real
+            e, g, h = self._egh(jnp.asarray(x), p, topo)
+            h = np.asarray(h).reshape(x.size, x.size)[: 3 * n, : 3 * n]
+            return float(e), np.asarray(g)[:n].reshape(-1), h
+
+        return egh
+
+    def _structure(self, s: int, obs: StructureObservations, p) -> tuple[list, MinimizeResult | None]:
+        mol = self.molecules[s]
+        egh = self._egh_real(s, p, mol.n_atoms)
+        part: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, int]] = []
+        if obs.eigen is not None and (self.settings.uses("eig_diag") or self.settings.uses("eig_offdiag")):
+            part += _eigen_entries(obs, egh(mol.coords)[2], self.settings)
+        if not self.settings.needs_minimum:
+            return [(k, r, c, w, s) for k, r, c, w in part], None
+        result = newton_minimize(egh, mol.coords, self.options)
+        part += _geometry_entries(obs, result.x, self.settings)
+        if self.settings.uses("frequency") and obs.frequency_ref is not None:
+            part.append(_frequency_entries(obs, egh(result.x)[2], result.x, self.settings))
+        return [(k, r, c, w, s) for k, r, c, w in part], result
+
+    def _energy_part(self, energies: list[float | None]) -> list:
+        rows = []
+        for s, obs in enumerate(self.observations):
+            if obs.energy_anchor is None:
+                continue
+            calc = energies[s] - energies[obs.energy_anchor]
+            rows.append(("energy", np.array([obs.energy_ref]), np.array([calc]),
+                         np.array([self.settings.weight("energy")]), s))
+        return rows
+
+
+def _energy_gradient_hessian(energy_fn):
+    def egh(x, p, topo):
+        e, g = jax.value_and_grad(energy_fn)(x, p, topo)
+        return e, g, jax.hessian(energy_fn)(x, p, topo)
+
+    return egh
+
+
+def _eigen_entries(obs: StructureObservations, hess_kcal: np.ndarray, settings: ObservationSettings) -> list:
+    calc = eigenmatrix(hess_kcal, obs.masses, obs.eigen.basis)
+    out = []
+    if settings.uses("eig_diag"):
+        out.append(("eig_diag", obs.eigen.eigenvalues, np.diag(calc), obs.eig_diag_weight))
+    if settings.uses("eig_offdiag"):
+        iu = np.triu_indices(calc.shape[0], k=1)
+        out.append(("eig_offdiag", np.zeros(iu[0].size), calc[iu], obs.eig_offdiag_weight[iu]))
+    return out
+
+
+def _geometry_entries(obs: StructureObservations, x: np.ndarray, settings: ObservationSettings) -> list:
+    measure = {"bond_length": (bond_values, obs.internal.bonds),
+               "bond_angle": (angle_values, obs.internal.angles),
+               "torsion": (torsion_values, obs.internal.torsions)}
+    out = []
+    for kind, (fn, idx) in measure.items():
+        if settings.uses(kind) and len(idx):
+            ref = obs.geometry_ref[kind]
+            out.append((kind, ref, fn(x, idx), np.full(ref.size, obs.geometry_weight[kind])))
+    return out
+
+
+def _frequency_entries(obs: StructureObservations, hess_kcal: np.ndarray, x: np.ndarray,
+                       settings: ObservationSettings) -> tuple:
+    freqs = vibrations.frequencies(hess_kcal * KCAL_PER_MOL_A2_TO_HARTREE_BOHR2, obs.masses, coords=x)
+    ref = obs.frequency_ref
+    calc = freqs[obs.frequency_drop: obs.frequency_drop + ref.size]
+    return ("frequency", ref, calc, np.full(ref.size, settings.weight("frequency")))
+
+
+def _collect(parts: list[list], settings: ObservationSettings) -> dict[str, KindResult]:
+    rows: dict[str, list] = {}
+    for part in parts:
+        for kind, ref, calc, weight, s in part:
+            rows.setdefault(kind, []).append((ref, calc, weight, np.full(np.size(ref), s)))
+    out = {}
+    for kind in KINDS:
+        if kind not in rows:
+            continue
+        ref, calc, weight, struct = (np.concatenate(col) for col in zip(*rows[kind]))
+        periodic = kind in PERIODIC_KINDS
+        if periodic:  # store calc as the value nearest ref, so ref - calc is the wrapped residual
+            calc = ref - stats.residuals(ref, calc, periodic=True)
+        out[kind] = KindResult(ref, calc, weight, struct,
+                               stats.r_squared(ref, calc, weight, periodic), stats.rmsd(ref, calc, weight, periodic))
+    return out
+
+
+def _score(by_kind: dict[str, KindResult]) -> float:
+    return float(sum(r.score for r in by_kind.values()))

@@ -1,0 +1,91 @@
+"""JaxLoss against the reference objective: ratio 1 within 1e-6 and gradients vs central differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from q2mm.objective.checks import central_difference_gradient, ratio
+from q2mm.objective.jaxloss import JaxLoss
+from q2mm.objective.minimize import MinimizeOptions
+from q2mm.objective.objective import ObjectiveFunction
+from q2mm.reference.observations import ObservationSettings
+
+ALL_KINDS = ("eig_diag", "eig_offdiag", "bond_length", "bond_angle", "torsion", "frequency", "energy")
+pytestmark = pytest.mark.slow  # one ahead-of-time compilation per system (tens of seconds cold)
+
+
+def _pair(model, molecules, settings):
+    return JaxLoss(model, molecules, settings), ObjectiveFunction(model, molecules, settings)
+
+
+@pytest.fixture(scope="module")
+def sn2_pair_losses(sn2_model, sn2_pair):
+    return _pair(sn2_model, sn2_pair, ObservationSettings(kinds=ALL_KINDS))
+
+
+@pytest.fixture(scope="module")
+def ethane_losses(ethane_model, ethane_pair):
+    return _pair(ethane_model, ethane_pair, ObservationSettings(kinds=ALL_KINDS))
+
+
+def _moved(p0):
+    return p0 * (1.0 + 0.02 * np.sin(np.arange(p0.size) + 1.0))
+
+
+@pytest.mark.parametrize("system", ["sn2", "ethane"])
+def test_ratio_is_one(system, sn2_pair_losses, ethane_losses, sn2_model, ethane_model):
+    loss, obj = sn2_pair_losses if system == "sn2" else ethane_losses
+    model = sn2_model if system == "sn2" else ethane_model
+    for p in (model.p0, _moved(model.p0)):
+        check = ratio(loss, obj, p)
+        assert check.converged, check.messages
+        assert abs(check.ratio - 1.0) < 1e-6, (check.loss, check.reference)
+    kinds = loss.last_info.kind_scores
+    ev = obj(_moved(model.p0))
+    for kind, result in ev.by_kind.items():
+        assert kinds[kind] == pytest.approx(result.score, rel=1e-6, abs=1e-12), kind
+
+
+@pytest.mark.parametrize("system", ["sn2", "ethane"])
+def test_gradient_matches_central_differences(system, sn2_pair_losses, ethane_losses, sn2_model, ethane_model):
+    loss, obj = sn2_pair_losses if system == "sn2" else ethane_losses
+    model = sn2_model if system == "sn2" else ethane_model
+    p = _moved(model.p0)
+    _, grad = loss.value_and_grad(p)
+    fd = central_difference_gradient(obj, p)
+    scale = np.max(np.abs(fd))
+    for name, g, f in zip(model.names, grad, fd):  # every kind: r0, k, theta0, k_theta, V3
+        assert abs(g - f) <= 1e-4 * max(abs(f), 1e-3 * scale), (name, g, f)
+
+
+def test_parameter_changes_never_recompile(ethane_losses, ethane_model):
+    loss, _ = ethane_losses
+    traces = []
+    energy = loss.model.energy
+    loss.model.energy = lambda *a: (traces.append(1), energy(*a))[1]
+    try:
+        compiled = loss._compiled or loss.compile()
+        seconds = loss.compile_seconds
+        for scale in (1.0, 1.01, 0.99):
+            loss.value_and_grad(ethane_model.p0 * scale)
+        assert traces == [] and loss.compile_seconds == seconds and loss._compiled is not None
+    finally:
+        loss.model.energy = energy
+    assert compiled is not None
+
+
+def test_warm_start_and_failure_report(sn2_model, sn2_pair, sn2_pair_losses):
+    loss, _ = sn2_pair_losses
+    p = _moved(sn2_model.p0)
+    loss.reset_start()
+    loss.value_and_grad(p)
+    cold = loss.last_info.iterations.copy()
+    assert np.all(cold >= 1)
+    loss.value_and_grad(p * (1 + 1e-4))
+    assert np.all(loss.last_info.iterations <= cold) and np.all(loss.last_info.converged)
+    short = JaxLoss(sn2_model, sn2_pair, ObservationSettings(kinds=("bond_length",)),
+                    options=MinimizeOptions(max_iter=1, gtol=1e-14))
+    short.value(p)
+    assert not np.all(short.last_info.converged)
+    assert any("not converged" in m for m in short.last_info.messages)
