@@ -90,7 +90,8 @@ def build_fit_problem(
     QFUERZA options (e.g. ``frequency_scale``, ``angle_h_fc``).
     """
     from q2mm.mm3.engine import MM3Model
-    from q2mm.objective import JaxLoss, ObjectiveFunction
+    from q2mm.objective.jaxloss import JaxLoss
+    from q2mm.objective.objective import ObjectiveFunction
 
     spec = scope_spec(scope)
     start_name, start_options = _start_options(start)
@@ -120,7 +121,7 @@ class ObjectiveRecipe:
 
     def __call__(self) -> ObjectiveLike:
         from q2mm.mm3.engine import MM3Model
-        from q2mm.objective import ObjectiveFunction
+        from q2mm.objective.objective import ObjectiveFunction
 
         molecules = list(self.training_set.molecules)
         model = MM3Model.build(molecules, self.training_set.forcefield)
