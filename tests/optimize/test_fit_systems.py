@@ -42,3 +42,22 @@ def test_ethane_published_opt_fit(ethane_dir, tmp_path):
 @pytest.mark.slow
 def test_sn2_published_opt_fit(tmp_path):
     check_fit(load_system("sn2"), tmp_path)
+
+
+def test_qfuerza_start_overwrites_only_active_parameters(ethane_dir):
+    training_set = load_system("ethane")
+    ff = training_set.forcefield
+    problem = build_fit_problem(training_set, scope="opt", start={"name": "qfuerza", "frequency_scale": 0.963,
+                                                                   "angle_h_fc": 0.5})
+    assert problem.start == "qfuerza"
+    np.testing.assert_array_equal(problem.file_values, [ff.value(r) for r in problem.refs])
+    active = {(r.line, r.field) for r in problem.refs}
+    assert problem.start_record and all((rec["line"], rec["field"]) in active for rec in problem.start_record)
+    changed = {(rec["line"], rec["field"]) for rec in problem.start_record if rec["new"] != rec["old"]}
+    differs = {(r.line, r.field) for r, a, b in zip(problem.refs, problem.file_values, problem.start_values) if a != b}
+    assert differs == changed and differs
+    for kind, value in zip(problem.kinds, problem.start_values):
+        if kind.startswith("torsion_v"):
+            assert value == 0.0
+        if kind == "bond_k":
+            assert 2.0 < value < 7.0  # C-C and C-H stretches, mdyn/A
