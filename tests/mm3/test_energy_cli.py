@@ -1,0 +1,60 @@
+"""`python -m q2mm.energy`: MacroModel-style breakdown, exact JSON layout, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from q2mm import energy as cli
+from q2mm.paths import PROJECT_ROOT
+from tests.mm3.test_terms_reference import mmo_references  # noqa: F401
+
+TERMS = {"stretch", "bend", "stretch_bend", "bend_bend", "torsion", "torsion_stretch", "out_of_plane", "vdw",
+         "electrostatic", "hydrogen_bond"}
+
+
+def test_json_breakdown_matches_macromodel(rh_dir, capsys, mmo_references):
+    rc = cli.main([str(rh_dir / "mm3.fld"), str(rh_dir / "rh_enamide_training_set.mae"), "--index", "2", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"structure", "units", "total", "terms"}
+    assert out["units"] == "kJ/mol" and out["structure"].startswith("2 ")
+    assert set(out["terms"]) == TERMS
+    ref = mmo_references[2].totals
+    for term in TERMS:
+        assert out["terms"][term] == pytest.approx(ref[term], abs=0.05)
+    assert out["total"] == pytest.approx(ref["total"], abs=0.1)
+    assert out["total"] == pytest.approx(sum(out["terms"].values()), abs=1e-9)
+
+
+def test_table_uses_macromodel_labels(rh_dir, capsys):
+    assert cli.main([str(rh_dir / "mm3.fld"), str(rh_dir / "rh_enamide_training_set.mae"), "--index", "1"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Structure 1: 1 ZDMP")
+    assert "Proper torsion:" in text and "Hydrogen bonding:" in text and "kcal/mol" in text
+
+
+def test_index_out_of_range_is_a_clear_error(rh_dir, capsys):
+    rc = cli.main([str(rh_dir / "mm3.fld"), str(rh_dir / "rh_enamide_training_set.mae"), "--index", "10"])
+    assert rc == 2
+    assert "holds 9 structure(s), counted from 1" in capsys.readouterr().err
+
+
+def test_unknown_structure_format_is_a_clear_error(rh_dir, capsys):
+    rc = cli.main([str(rh_dir / "mm3.fld"), str(rh_dir / "mm3.fld")])
+    assert rc == 1
+    assert "expected a .mae or .mol2 structure file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_runs_as_a_module(rh_dir):
+    done = subprocess.run(
+        [sys.executable, "-m", "q2mm.energy", str(rh_dir / "mm3.fld"), str(rh_dir / "rh_enamide_training_set.mae"),
+         "--index", "1", "--json"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total"] == pytest.approx(403.9263, abs=0.1)
