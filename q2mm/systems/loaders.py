@@ -19,7 +19,7 @@ from q2mm.io.mol2 import read_mol2
 from q2mm.io.xyz import read_xyz
 from q2mm.model.molecule import Bond, Molecule
 from q2mm.paths import PACKAGE_DATA
-from q2mm.qm.harmonic import frequencies_cm1
+from q2mm.reference.vibrations import frequencies
 from q2mm.systems.embedded import load_embedded_structures, load_hessian, read_metadata
 from q2mm.systems.spec import SystemSpec
 from q2mm.systems.topology import attach_topology
@@ -36,7 +36,7 @@ def require_file(path: Path, what: str) -> Path:
 
 def count_imaginary(molecule: Molecule, threshold_cm1: float = -50.0) -> int:
     """Imaginary modes (below ``threshold_cm1``) of the molecule's QM Hessian."""
-    return int((frequencies_cm1(molecule.hessian, molecule.coords, molecule.elements) < threshold_cm1).sum())
+    return int((frequencies(molecule.hessian, molecule.masses, molecule.coords) < threshold_cm1).sum())
 
 
 def mark_transition_state(molecule: Molecule) -> Molecule:
