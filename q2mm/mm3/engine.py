@@ -119,58 +119,56 @@ def _vdw_arrays(mol: Molecule, asg: Assignment, pindex: _ParamIndex, out: dict) 
     override = [[pindex(special[frozenset(p)].refs[0]), pindex(special[frozenset(p)].refs[1])]
                 if frozenset(p) in special else [-1, -1] for p in pairs.tolist()]
     out["pair_atoms"] = pairs
-    out["pair_override"] = np.array(override, dtype=np.int32).reshape(-1, 2)
+    out["pair_p"] = np.array(override, dtype=np.int32).reshape(-1, 2)
     out["pair_scale"] = np.ones(len(pairs))
     formal = mol.formal_charges or (0,) * mol.n_atoms
     out["formal"] = np.array(formal, dtype=np.float64)
 
 
-_ARITY = {"stretch": 2, "bend": 3, "stretch_bend": 3, "bend_bend": 5, "torsion": 4, "torsion_stretch": 4,
-          "improper": 4, "pair": 2}
+# kind -> (atoms per interaction, parameter slots per interaction)
+_SHAPES = {"stretch": (2, 3), "bend": (3, 2), "stretch_bend": (3, 4), "bend_bend": (5, 4), "torsion": (4, 6),
+           "torsion_stretch": (4, 2), "improper": (4, 1), "pair": (2, 2)}
 
 
-def _safe_tuple(arrays: dict, arity: int) -> np.ndarray:
-    """Atoms of a real interaction of this arity (non-degenerate geometry) for padding."""
+def _filler(arrays: dict, arity: int) -> np.ndarray:
+    """Atoms of a real interaction of the structure (non-degenerate geometry) to pad with."""
     for kind in ("stretch", "bend", "torsion", "bend_bend"):
-        a = arrays[kind + "_atoms"]
-        if len(a) and a.shape[1] >= arity:
-            return a[0, :arity] if kind != "bend_bend" else a[0, :arity]
+        atoms = arrays[kind + "_atoms"]
+        if len(atoms) and atoms.shape[1] >= arity:
+            return atoms[0, :arity]
     return np.arange(arity, dtype=np.int32)
 
 
+def _pad_kind(per_structure: list[dict], kind: str, zero_slot: int) -> dict[str, jnp.ndarray]:
+    arity, width = _SHAPES[kind]
+    size = max(1, max(len(s[kind + "_atoms"]) for s in per_structure))
+    atoms, params, scale, mask = [], [], [], []
+    for s in per_structure:
+        n = len(s[kind + "_atoms"])
+        filler = np.tile(_filler(s, arity), (size - n, 1))
+        atoms.append(np.vstack([s[kind + "_atoms"].reshape(n, arity), filler]))
+        slots = np.full((size, width), zero_slot, dtype=np.int32)
+        slots[:n] = np.where(s[kind + "_p"] < 0, zero_slot, s[kind + "_p"]).reshape(n, width)
+        params.append(slots)
+        scale.append(np.concatenate([s[kind + "_scale"], np.zeros(size - n)]))
+        mask.append(np.arange(size) < n)
+    return {kind + "_atoms": jnp.asarray(np.stack(atoms)), kind + "_p": jnp.asarray(np.stack(params)),
+            kind + "_scale": jnp.asarray(np.stack(scale)), kind + "_mask": jnp.asarray(np.stack(mask))}
+
+
 def _pad(per_structure: list[dict], zero_slot: int, n_max: int) -> Topology:
+    """Stack the structures' arrays with a leading structure axis, padded to common sizes."""
     topo: Topology = {}
-    for kind, arity in _ARITY.items():
-        size = max(1, max(len(s[kind + "_atoms"]) for s in per_structure))
-        atoms, params, scale, mask = [], [], [], []
-        for s in per_structure:
-            a, p, sc = s[kind + "_atoms"], s[kind + "_p" if kind != "pair" else "pair_override"], s[kind + "_scale"]
-            n = len(a)
-            width = p.shape[1] if p.ndim == 2 and p.shape[0] else {"stretch": 3, "bend": 2, "stretch_bend": 4,
-                                                                   "bend_bend": 4, "torsion": 6,
-                                                                   "torsion_stretch": 2, "improper": 1,
-                                                                   "pair": 2}[kind]
-            filler = _safe_tuple(s, arity) if kind not in ("pair",) else (a[0] if n else np.array([0, 1]))
-            atoms.append(np.vstack([a.reshape(n, arity), np.tile(filler, (size - n, 1))]))
-            pp = np.full((size, width), -1, dtype=np.int32)
-            pp[:n] = p.reshape(n, width)
-            params.append(pp)
-            scale.append(np.concatenate([sc, np.zeros(size - n)]))
-            mask.append(np.arange(size) < n)
-        params_arr = np.stack(params)
-        params_arr[params_arr < 0] = zero_slot
-        topo[kind + "_atoms"] = jnp.asarray(np.stack(atoms))
-        topo[kind + "_p"] = jnp.asarray(params_arr)
-        topo[kind + "_scale"] = jnp.asarray(np.stack(scale))
-        topo[kind + "_mask"] = jnp.asarray(np.stack(mask))
-    vdw_p = np.full((len(per_structure), n_max, 3), zero_slot, dtype=np.int32)
-    parent = np.tile(np.arange(n_max, dtype=np.int32), (len(per_structure), 1))
-    formal = np.zeros((len(per_structure), n_max))
+    for kind in _SHAPES:
+        topo.update(_pad_kind(per_structure, kind, zero_slot))
+    n_s = len(per_structure)
+    vdw_p = np.full((n_s, n_max, 3), zero_slot, dtype=np.int32)
+    parent = np.tile(np.arange(n_max, dtype=np.int32), (n_s, 1))
+    formal = np.zeros((n_s, n_max))
     for k, s in enumerate(per_structure):
         n = len(s["parent"])
-        v = s["vdw_p"].copy()
-        v[v < 0] = zero_slot
-        vdw_p[k, :n], parent[k, :n], formal[k, :n] = v, s["parent"], s["formal"]
+        vdw_p[k, :n] = np.where(s["vdw_p"] < 0, zero_slot, s["vdw_p"])
+        parent[k, :n], formal[k, :n] = s["parent"], s["formal"]
     topo["vdw_p"], topo["parent"], topo["formal"] = jnp.asarray(vdw_p), jnp.asarray(parent), jnp.asarray(formal)
     return topo
 
