@@ -7,11 +7,15 @@ optimizer) is in this module, so wiring them is a local change.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
+import numpy as np
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
@@ -116,9 +120,16 @@ def _scope(scope: DictConfig) -> Any:
     return scope.name
 
 
-def evaluation_pairs(evaluation: Any) -> dict[str, tuple[Any, Any]]:
-    """kind -> (QM reference, MM calculated) arrays of one reference evaluation."""
-    return {kind: (res.ref, res.calc) for kind, res in evaluation.by_kind.items()}
+def evaluation_pairs(evaluation: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """kind -> (QM reference, MM calculated) of one reference evaluation, the scored entries only
+    (entries of weight 0, such as rigid-body and reaction-coordinate modes, are left out)."""
+    pairs = {}
+    for kind, res in evaluation.by_kind.items():
+        ref, calc = np.asarray(res.ref, float), np.asarray(res.calc, float)
+        weight = getattr(res, "weight", None)
+        keep = np.ones(ref.shape, bool) if weight is None else np.asarray(weight) != 0
+        pairs[kind] = (ref[keep], calc[keep])
+    return pairs
 
 
 def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) -> JobOutcome:
@@ -212,29 +223,60 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
 
     A failure marks the MLflow run FAILED with the error. A single run then re-raises
     (non-zero exit); a multirun job returns so that the sweep goes on, and the sweep
-    callback reports the failures at the end.
+    callback reports the failures at the end. An interrupt (Ctrl-C, SIGTERM from a
+    scheduler) marks the run KILLED and stops.
     """
     ctx = ctx or JobContext.from_hydra()
     tracked = open_run(cfg, ctx)
-    label = f"job {ctx.job_num}" if ctx.multirun else ""
-    progress = IterationProgress(cfg.progress, label=label)
+    progress = IterationProgress(cfg.progress, label=f"job {ctx.job_num}" if ctx.multirun else "")
     try:
-        check_config(cfg)
-        outcome = (fitter or fit_system)(cfg, ctx, progress)
-        if tracked is not None:
-            tracked.log_record(job_record(cfg, ctx, outcome))
-            tracked.finish()
+        with _sigterm_as_exit():
+            check_config(cfg)
+            outcome = (fitter or fit_system)(cfg, ctx, progress)
+            if tracked is not None:
+                tracked.log_record(job_record(cfg, ctx, outcome))
+                tracked.finish()
     except Exception as error:
         log.error("job failed: %s: %s", type(error).__name__, error)
-        if tracked is not None:
-            tracked.log_params(flatten_config(cfg))
-            tracked.log_record(RunRecord(artifacts=hydra_artifacts(ctx.output_dir)))
-            tracked.fail(error)
+        _record_failure(cfg, ctx, tracked, error, "FAILED")
         if ctx.multirun:
             return None
         raise
+    except (KeyboardInterrupt, SystemExit) as error:
+        _record_failure(cfg, ctx, tracked, error, "KILLED")
+        raise
     report(outcome.summary, tracked)
     return outcome.summary
+
+
+def _record_failure(cfg: DictConfig, ctx: JobContext, tracked: TrackedRun | None, error: BaseException,
+                    status: str) -> None:
+    """Params, Hydra files and the error of a run that did not finish; never masks ``error``."""
+    if tracked is None:
+        return
+    try:
+        tracked.log_params(flatten_config(cfg))
+        tracked.log_record(RunRecord(artifacts=hydra_artifacts(ctx.output_dir)))
+    except Exception as logging_error:  # the store may be what failed: still try to close the run
+        log.error("could not log the failed run's config: %s", logging_error)
+    tracked.fail(error, status)
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM (scheduler time limits, kill) into SystemExit so the run is closed as KILLED."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def report(summary: dict[str, Any], tracked: TrackedRun | None) -> None:

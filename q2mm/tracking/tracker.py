@@ -80,12 +80,12 @@ class TrackedRun:
     def finish(self) -> None:
         self.client.set_terminated(self.run_id, "FINISHED")
 
-    def fail(self, error: BaseException) -> None:
-        """Mark the run FAILED, keeping the error message as a tag and the traceback as error.txt."""
+    def fail(self, error: BaseException, status: str = "FAILED") -> None:
+        """End the run FAILED (or KILLED), keeping the error as a tag and the traceback as error.txt."""
         text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         message = f"{type(error).__name__}: {error}"
         try:
             self.client.set_tag(self.run_id, "error", message[:_ERROR_TAG_CHARS])
             self.client.log_text(self.run_id, text, "error.txt")
         finally:
-            self.client.set_terminated(self.run_id, "FAILED")
+            self.client.set_terminated(self.run_id, status)

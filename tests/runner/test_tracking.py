@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -161,3 +164,19 @@ def test_provenance_tags():
     assert len(state["git_sha"]) == 40 and state["git_dirty"] in ("true", "false")
     tags = software_tags()
     assert tags["q2mm_version"] and tags["jax_version"] and ":" in tags["jax_device"]
+
+
+def test_sigterm_closes_the_run_as_killed(tmp_path, make_cfg, store_uri, experiment):
+    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}")
+
+    def terminated(cfg, ctx, progress):
+        os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler's time limit sends
+        time.sleep(5)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exit_info:
+        run_job(cfg, JobContext(tmp_path / "job"), fitter=terminated)
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is previous
+    (run,) = experiment_runs(store_uri, experiment)
+    assert run.info.status == "KILLED" and run.data.tags["error"].startswith("SystemExit")
