@@ -65,7 +65,8 @@ def _require_directory(spec: SystemSpec, directory: Path | None) -> Path:
         raise DataNotFoundError(f"system {spec.name!r} reads {spec.data_dir}/ under the data root, and none is set: "
                                 "pass data_root=PATH or set Q2MM_DATA")
     if not directory.is_dir():
-        raise DataNotFoundError(f"system {spec.name!r}: {directory} does not exist (data_root=PATH overrides the root)")
+        raise DataNotFoundError(f"system {spec.name!r}: {directory} does not exist; point data_root=PATH "
+                                "(or Q2MM_DATA) at the directory that holds it")
     return directory
 
 
