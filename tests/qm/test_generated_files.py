@@ -67,3 +67,17 @@ def test_regenerating_ch3f_reproduces_the_shipped_files(tmp_path: Path) -> None:
     assert new["energy_hartree"] == pytest.approx(old["energy_hartree"], abs=1e-8)
     assert np.allclose(new["frequencies_cm1"], old["frequencies_cm1"], atol=0.5)
     assert np.allclose(np.load(tmp_path / "ch3f-hessian.npy"), np.load(PACKAGE_DATA / "sn2" / "ch3f-hessian.npy"), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_regenerating_pd_allyl_xtb_reproduces_the_shipped_structures(tmp_path: Path) -> None:
+    """Runs the GFN2-xTB scan, TS search and finite-difference Hessians (a few minutes on one core)."""
+    subprocess.run([sys.executable, "-m", "q2mm.qm.generate_pd_allyl", "--out", str(tmp_path)],
+                   check=True, cwd=PROJECT_ROOT, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    old = metadata("pd-allyl-xtb")["structures"]
+    new = json.loads((tmp_path / "metadata.json").read_text())["structures"]
+    for stem in old:
+        assert new[stem]["energy_hartree"] == pytest.approx(old[stem]["energy_hartree"], abs=1e-7)
+        assert new[stem]["atom_types"] == old[stem]["atom_types"] and new[stem]["bonds"] == old[stem]["bonds"]
+        shipped = read_xyz(PACKAGE_DATA / "pd-allyl-xtb" / f"{stem}.xyz").coords
+        assert np.abs(read_xyz(tmp_path / f"{stem}.xyz").coords - shipped).max() < 1e-3
