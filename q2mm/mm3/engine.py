@@ -36,18 +36,15 @@ Topology = dict  # name -> array with a leading structure axis (or one structure
 # building (numpy, once)
 # ---------------------------------------------------------------------------------------------
 class _ParamIndex:
-    """Flat parameter vector: one slot per ParamRef; slot ``len`` is the constant zero."""
+    """Flat parameter vector: one slot per ParamRef in (line, field) order; -1 = constant zero."""
 
-    def __init__(self, ff: ForceField):
+    def __init__(self, ff: ForceField, assignments: Sequence[Assignment]):
         self.ff = ff
-        self.slot: dict[ParamRef, int] = {}
+        refs = sorted({r for a in assignments for items in a.interactions.values() for it in items for r in it.refs})
+        self.slot: dict[ParamRef, int] = {r: n for n, r in enumerate(refs)}
 
     def __call__(self, ref: ParamRef | None) -> int:
-        if ref is None:
-            return -1  # resolved to the zero slot once the vector is complete
-        if ref not in self.slot:
-            self.slot[ref] = len(self.slot)
-        return self.slot[ref]
+        return -1 if ref is None else self.slot[ref]
 
     def finish(self) -> tuple[tuple[ParamRef, ...], np.ndarray]:
         refs = tuple(self.slot)
@@ -276,7 +273,7 @@ class MM3Model:
         if assignments is None:
             assignments = [assign_parameters(m, ff, allow_missing=allow_missing)
                            for m in molecules]
-        pindex = _ParamIndex(ff)
+        pindex = _ParamIndex(ff, assignments)
         per_structure = [_structure_arrays(m, a, pindex) for m, a in zip(molecules, assignments)]
         refs, p0 = pindex.finish()
         n_max = max(m.n_atoms for m in molecules)

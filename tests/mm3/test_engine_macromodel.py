@@ -109,3 +109,17 @@ def test_linear_nitrile_angle_keeps_finite_nonzero_forces(model):
         d[n8, c] = 1e-6
         fd.append((float(energy(jnp.asarray(x + d), p, topo)) - float(energy(jnp.asarray(x - d), p, topo))) / 2e-6)
     np.testing.assert_allclose(model.gradient_of(k, x)[n8], fd, rtol=1e-6, atol=1e-6)
+
+
+def test_p0_is_the_fld_values_and_charges_are_differentiable_in_dipoles(model):
+    assert list(model.param_refs) == sorted(model.param_refs)
+    np.testing.assert_array_equal(model.p0, [model.ff.value(r) for r in model.param_refs])
+    k = 0
+    stretch = next(it for it in model.assignments[k].of("stretch") if len(it.refs) > 2 and it.values[2] != 0.0)
+    a, b = stretch.atoms
+    r0_slot, mu_slot = model.param_refs.index(stretch.refs[0]), model.param_refs.index(stretch.refs[2])
+    jac = jax.jacobian(model.atom_charges)(jnp.asarray(model.p0), model.structure(k))
+    r0, mu = model.p0[r0_slot], model.p0[mu_slot]
+    assert jac[a, mu_slot] == pytest.approx(1.0 / (4.8032 * r0), rel=1e-12)
+    assert jac[b, mu_slot] == pytest.approx(-1.0 / (4.8032 * r0), rel=1e-12)
+    assert jac[a, r0_slot] == pytest.approx(-mu / (4.8032 * r0**2), rel=1e-12)
