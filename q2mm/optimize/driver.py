@@ -33,7 +33,11 @@ Callback = Callable[[IterationInfo], None]
 
 @dataclass(frozen=True)
 class OptimizerOptions:
-    """How to optimize. Tolerances act in unit-box coordinates (each parameter scaled by its bound width)."""
+    """How to optimize. Tolerances act in unit-box coordinates (each parameter scaled by its bound width).
+
+    A fit whose reference score falls by less than ``progress_rtol`` (relative)
+    is reported as ``no_progress``, whatever the optimizer says about success.
+    """
 
     method: str = "lbfgsb"
     maxiter: int = 100
@@ -47,7 +51,7 @@ class OptimizerOptions:
     fd_step: float = 1e-4
     fd_workers: int = 2
     learning_rate: float = 0.01
-    progress_rtol: float = 1e-9
+    progress_rtol: float = 1e-6
 
     def __post_init__(self) -> None:
         if self.method.lower() not in METHODS:
@@ -367,8 +371,9 @@ def _choose_final(problem: FitProblem, options: OptimizerOptions, start_eval: Ev
         return _Verdict(p0, start_eval, "reverted", f"reference score at the optimizer's point {score1:.6g} is worse "
                         f"than at the start {score0:.6g}; start kept", 1, rejected=rejected)
     if score0 - score1 <= options.progress_rtol * abs(score0):
-        return _Verdict(p0, start_eval, "no_progress", f"no real progress ({score0:.6g} -> {score1:.6g}); start kept",
-                        1, rejected=rejected)
+        message = (f"no real progress: reference score {score0:.6g} -> {score1:.6g} (relative decrease "
+                   f"below progress_rtol {options.progress_rtol:g}); optimizer's point kept, it is not worse")
+        return _Verdict(candidate, evaluation, "no_progress", message, 1)
     return _Verdict(candidate, evaluation, "improved", f"reference score {score0:.6g} -> {score1:.6g}", 1)
 
 

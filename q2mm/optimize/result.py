@@ -83,7 +83,7 @@ class FitResult:
 
     @property
     def kept_start(self) -> bool:
-        """True when the final parameters are the starting ones (reverted, stopped, no progress)."""
+        """True when the final parameters are the starting ones (reverted, stopped, diverged at the start)."""
         return bool(np.array_equal(self.p_final, self.p_initial))
 
     def final_values(self) -> dict[Any, float]:
