@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from q2mm.io.fld import read_fld
 from q2mm.io.mae import read_mae
+from q2mm.mm3.charges import DEBYE_PER_E_ANGSTROM
 from q2mm.mm3.engine import TERMS, MM3Model
 from tests.mm3.test_terms_reference import STRUCTURES, mmo_references  # noqa: F401
 
@@ -120,6 +121,6 @@ def test_p0_is_the_fld_values_and_charges_are_differentiable_in_dipoles(model):
     r0_slot, mu_slot = model.param_refs.index(stretch.refs[0]), model.param_refs.index(stretch.refs[2])
     jac = jax.jacobian(model.atom_charges)(jnp.asarray(model.p0), model.structure(k))
     r0, mu = model.p0[r0_slot], model.p0[mu_slot]
-    assert jac[a, mu_slot] == pytest.approx(1.0 / (4.8032 * r0), rel=1e-12)
-    assert jac[b, mu_slot] == pytest.approx(-1.0 / (4.8032 * r0), rel=1e-12)
-    assert jac[a, r0_slot] == pytest.approx(-mu / (4.8032 * r0**2), rel=1e-12)
+    assert jac[a, mu_slot] == pytest.approx(1.0 / (DEBYE_PER_E_ANGSTROM * r0), rel=1e-12)
+    assert jac[b, mu_slot] == pytest.approx(-1.0 / (DEBYE_PER_E_ANGSTROM * r0), rel=1e-12)
+    assert jac[a, r0_slot] == pytest.approx(-mu / (DEBYE_PER_E_ANGSTROM * r0**2), rel=1e-12)
