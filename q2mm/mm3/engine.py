@@ -7,6 +7,10 @@ with a leading structure axis padded to a common size. ``energy(x, p, topo)`` is
 one structure (kcal/mol); ``jax.vmap(model.energy, in_axes=(0, None, 0))`` evaluates them all,
 and changing ``p`` never recompiles. Padded entries point at real atoms of their structure
 (so no gradient is NaN) and are switched off by masks.
+
+Hydrogen bonds (MacroModel's 10-12 term) are not evaluated: ``hydrogen_bond`` is always 0.
+MacroModel reports 0 for every rh-enamide structure, so there is no reference to check a
+10-12 implementation against.
 """
 
 from __future__ import annotations
