@@ -26,7 +26,7 @@ import numpy as np
 
 from q2mm.errors import ParameterAssignmentError
 from q2mm.mm3 import nonbonded, terms
-from q2mm.mm3.assign import Assignment, Interaction, assign_parameters
+from q2mm.mm3.assign import Assignment, assign_parameters
 from q2mm.mm3.charges import bond_dipole_charges
 from q2mm.model.forcefield import ForceField, ParamRef
 from q2mm.model.molecule import Molecule
@@ -322,23 +322,24 @@ class MM3Model:
             self._jitted[name] = table[name]
         return self._jitted[name]
 
-    def _args(self, k: int, x, p):
+    def arguments(self, k: int, x=None, p=None) -> tuple[jnp.ndarray, jnp.ndarray, Topology]:
+        """(x, p, topo) of structure k for the pure functions; x padded, defaults filled in."""
         x = self.coords[k] if x is None else _pad_coords(x, self.coords[k])
         return x, jnp.asarray(self.p0 if p is None else p), self.structure(k)
 
     def energy_of(self, k: int, x=None, p=None) -> float:
         """Total energy (kcal/mol) of structure k (0-based) at x (default: input geometry)."""
-        return float(self._timed("energy", *self._args(k, x, p)))
+        return float(self._timed("energy", *self.arguments(k, x, p)))
 
     def gradient_of(self, k: int, x=None, p=None) -> np.ndarray:
         """Gradient (kcal/mol/A), shape (n_atoms, 3)."""
         n = self.molecules[k].n_atoms
-        return np.asarray(self._timed("gradient", *self._args(k, x, p)))[:n]
+        return np.asarray(self._timed("gradient", *self.arguments(k, x, p)))[:n]
 
     def hessian_of(self, k: int, x=None, p=None) -> np.ndarray:
         """Cartesian Hessian (kcal/mol/A^2), shape (3n, 3n)."""
         n = self.molecules[k].n_atoms
-        h = np.asarray(self._timed("hessian", *self._args(k, x, p)))[:n, :, :n, :]
+        h = np.asarray(self._timed("hessian", *self.arguments(k, x, p)))[:n, :, :n, :]
         return h.reshape(3 * n, 3 * n)
 
     def energies(self, x=None, p=None) -> np.ndarray:
@@ -348,12 +349,12 @@ class MM3Model:
 
     def charges(self, k: int, p=None) -> np.ndarray:
         n = self.molecules[k].n_atoms
-        _, pp, topo = self._args(k, None, p)
+        _, pp, topo = self.arguments(k, None, p)
         return np.asarray(self.compiled("charges")(pp, topo))[:n]
 
     def breakdown(self, k: int, x=None, p=None) -> dict[str, float]:
         """MacroModel-style per-term energies of structure k (0-based) in kJ/mol."""
-        parts = self._timed("terms", *self._args(k, x, p))
+        parts = self._timed("terms", *self.arguments(k, x, p))
         return {name: float(parts[name]) * terms.KJ_PER_KCAL for name in TERMS}
 
     def _timed(self, name: str, *args):

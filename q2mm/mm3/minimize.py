@@ -152,7 +152,7 @@ def minimize(model, k: int, x0=None, p=None, gtol: float = 1e-8, max_iter: int =
     import jax.numpy as jnp
 
     n = model.molecules[k].n_atoms
-    x_start, pp, topo = model._args(k, x0, p)
+    x_start, pp, topo = model.arguments(k, x0, p)
     e_fn, g_fn, h_fn = (model.compiled(name) for name in ("energy", "gradient", "hessian"))
     return minimize_coords(
         lambda x: float(e_fn(jnp.asarray(x), pp, topo)),
