@@ -45,7 +45,8 @@ def build_problem(
     file_values = np.array(kept.values, float)
     values, record = file_values.copy(), [dict(r) for r in start_record]
     if start == "qfuerza":
-        values, notes = _apply_start(kept.refs, file_values, start_values or {})
+        explained = {(r["line"], r["field"]) for r in record if "line" in r}
+        values, notes = _apply_start(kept.refs, file_values, start_values or {}, explained)
         record += notes
     objective, loss = evaluators(indices)
     return FitProblem(
@@ -54,7 +55,8 @@ def build_problem(
     )
 
 
-def _apply_start(refs: Sequence[Any], file_values: np.ndarray, estimates: Mapping[Any, float]) -> tuple[np.ndarray, list[dict]]:
+def _apply_start(refs: Sequence[Any], file_values: np.ndarray, estimates: Mapping[Any, float],
+                 explained: set[tuple[int, int]]) -> tuple[np.ndarray, list[dict]]:
     active = set(refs)
     outside = sorted(str(ref) for ref in estimates if ref not in active)
     if outside:
@@ -62,7 +64,7 @@ def _apply_start(refs: Sequence[Any], file_values: np.ndarray, estimates: Mappin
     values = file_values.copy()
     notes = []
     for i, ref in enumerate(refs):
-        if ref not in estimates:
+        if ref not in estimates and (ref.line, ref.field) not in explained:
             notes.append({"line": ref.line, "field": ref.field, "old": float(values[i]), "new": float(values[i]),
                           "why": "no estimate: file value kept"})
             continue

@@ -17,14 +17,15 @@ from q2mm.optimize.problem import build_fit_problem  # noqa: E402
 from q2mm.systems import load_system  # noqa: E402
 
 
-def check_fit(training_set, tmp_path, scope: str = "opt", start: str = "published", maxiter: int = 5) -> dict:
+def check_fit(training_set, tmp_path, scope: str = "opt", start: str = "published", maxiter: int = 5,
+              statuses: tuple[str, ...] = ("improved",)) -> dict:
     problem = build_fit_problem(training_set, scope=scope, start=start)
     seen = []
     result = fit(problem, OptimizerOptions(maxiter=maxiter), callback=seen.append)
     assert result.jac_resolved == "jax", result.jac_reason
     assert abs(result.ratio_initial - 1.0) < 1e-6 and abs(result.ratio_final - 1.0) < 1e-6
-    assert result.status == "improved", result.message
-    assert result.final.score < result.initial.score
+    assert result.status in statuses, result.message
+    assert result.final.score <= result.initial.score
     assert seen == result.history and len(seen) == result.n_iterations + 1
     assert np.all(result.p_final >= result.lower) and np.all(result.p_final <= result.upper)
     fld_path, json_path = result.write(tmp_path)
@@ -40,11 +41,12 @@ def test_ethane_published_opt_fit(ethane_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_sn2_qfuerza_opt_fit(tmp_path):
-    # from the published sn2.fld the OPT scope is already at its score floor (shared CH3F/TS
-    # parameters); a QFUERZA start leaves room to improve
-    summary = check_fit(load_system("sn2"), tmp_path, start="qfuerza")
-    assert summary["start"] == "qfuerza" and summary["start_record"]
+def test_sn2_published_opt_fit(tmp_path):
+    # With the default weights the sn2 score is almost all geometry that the OPT scope cannot
+    # reach (CH3F rows are frozen, the TS angles are at their QM values): the eigenvalues
+    # improve while the score falls by < 1e-6 relative, which must be reported as no progress.
+    summary = check_fit(load_system("sn2"), tmp_path, maxiter=20, statuses=("improved", "no_progress"))
+    assert summary["r2"]["eig_diag"]["final"] > summary["r2"]["eig_diag"]["initial"]
 
 
 def test_qfuerza_start_overwrites_only_active_parameters(ethane_dir):
