@@ -1,0 +1,1 @@
+"""Helpers of ``python -m q2mm.bench``: timing statistics, machine facts, measurements, report."""

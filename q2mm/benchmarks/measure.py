@@ -1,0 +1,177 @@
+"""The bench's measurements: compile (cold and warm cache), engine, objectives, FD gradient, fit, scaling.
+
+Every steady-state number is ``Stats`` over ``repeats`` calls made after one untimed (or
+separately reported) first call, so compilation never hides in a median.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from q2mm.benchmarks.compile_probe import ENGINE_FUNCTIONS
+from q2mm.benchmarks.timing import Stats, repeat, time_once
+from q2mm.errors import Q2MMError
+from q2mm.paths import PROJECT_ROOT
+
+
+class BenchError(Q2MMError):
+    """A measurement could not be made (e.g. a compile probe process failed)."""
+
+
+# ------------------------------------------------------------------ compile (fresh processes)
+
+
+def run_compile_probe(overrides: Sequence[str], cache_dir: Path) -> dict[str, Any]:
+    """One fresh process measuring compile times with ``cache_dir`` as the persistent cache."""
+    env = dict(os.environ, Q2MM_JAX_CACHE=str(cache_dir))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+    done = subprocess.run([sys.executable, "-m", "q2mm.benchmarks.compile_probe", *overrides],
+                          capture_output=True, text=True, env=env, cwd=str(PROJECT_ROOT))
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise BenchError(f"compile probe failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def compile_times(overrides: Sequence[str], repeats: int) -> dict[str, Any]:
+    """Engine and JaxLoss compile seconds, cold (empty cache) and warm (cache filled by a cold run).
+
+    Each sample is a fresh process: ``repeats`` cold runs, each with its own empty cache
+    directory, then ``repeats`` warm runs reusing the first cold run's cache.
+    """
+    with tempfile.TemporaryDirectory(prefix="q2mm-bench-cache-") as scratch:
+        dirs = [Path(scratch) / f"cold{r}" for r in range(repeats)]
+        cold = [run_compile_probe(overrides, d) for d in dirs]
+        warm = [run_compile_probe(overrides, dirs[0]) for _ in range(repeats)]
+    out: dict[str, Any] = {"setup": Stats.of([c["setup_s"] for c in cold + warm])}
+    for phase, runs in (("cold", cold), ("warm", warm)):
+        for name in ENGINE_FUNCTIONS:
+            out[f"engine_{name}_{phase}"] = Stats.of([r["engine"][name] for r in runs])
+        out[f"jaxloss_{phase}"] = Stats.of([r["jaxloss"] for r in runs])
+    out["probe_peak_rss_mib"] = max(r["peak_rss_mib"] for r in cold + warm)
+    return out
+
+
+# ------------------------------------------------------------------ steady state (this process)
+
+
+def engine_times(model: Any, k: int, repeats: int) -> dict[str, Any]:
+    """Energy, gradient and Hessian of structure ``k``: first call and warm Stats."""
+    import jax
+    import jax.numpy as jnp
+
+    x, p, topo = model.coords[k], jnp.asarray(model.p0), model.structure(k)
+    out: dict[str, Any] = {}
+    for name in ENGINE_FUNCTIONS:
+        fn = model.compiled(name)
+        call = lambda: jax.block_until_ready(fn(x, p, topo))  # noqa: E731
+        out[f"{name}_first_s"] = time_once(call)[0]
+        out[name] = repeat(call, repeats)
+    return out
+
+
+def objective_times(problem: Any, repeats: int) -> dict[str, Any]:
+    """ObjectiveFunction and JaxLoss value_and_grad at the start values.
+
+    ``jaxloss_vg`` restarts every inner minimization from the QM geometry (as the
+    reference objective does); ``jaxloss_vg_warm`` repeats the point with the minima of
+    the previous call as starts, the cheapest case a fit can meet.
+    """
+    p = problem.start_values
+    out: dict[str, Any] = {}
+    out["objective_first_s"], evaluation = time_once(lambda: problem.objective(p))
+    out["objective"] = repeat(lambda: problem.objective(p), repeats)
+    loss = problem.loss
+    warm_start = loss.warm_start
+    loss.warm_start = False  # every call starts from the QM geometry
+    out["jaxloss_first_s"], (value, _) = time_once(lambda: loss.value_and_grad(p))
+    out["jaxloss_vg"] = repeat(lambda: loss.value_and_grad(p), repeats)
+    loss.warm_start = True
+    loss.value_and_grad(p)
+    out["jaxloss_vg_warm"] = repeat(lambda: loss.value_and_grad(p), repeats)
+    loss.warm_start = warm_start
+    out["score_objective"] = float(evaluation.score)
+    out["score_jaxloss"] = float(value)
+    out["jaxloss_compile_s"] = loss.compile_seconds
+    return out
+
+
+def sample_indices(n: int, k: int) -> np.ndarray:
+    """``min(k, n)`` indices spread evenly over ``range(n)`` (first and last included)."""
+    return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int))
+
+
+def fd_gradient_times(problem: Any, options: Any, n_params: int, repeats: int) -> dict[str, Any]:
+    """One central finite-difference gradient of the reference objective, serial.
+
+    Central differences on ``n_params`` of the free parameters (step ``options.fd_step`` in
+    unit-box coordinates, as the fit's FD path takes) are timed and scaled to the
+    ``2 n_free + 1`` evaluations a whole gradient needs.
+    """
+    from q2mm.optimize.bounds import BoxScaling, parameter_bounds
+
+    lower, upper = parameter_bounds(problem.start_values, problem.kinds, options.bounds, problem.names())
+    scaling = BoxScaling.from_bounds(lower, upper, problem.start_values)
+    z0 = scaling.to_unit(problem.start_values)
+    picked = sample_indices(z0.size, n_params)
+    points = []
+    for i in picked:
+        for sign in (1.0, -1.0):
+            z = z0.copy()
+            z[i] = float(np.clip(z[i] + sign * options.fd_step, 0.0, 1.0))
+            points.append(scaling.to_params(z))
+    measured = repeat(lambda: [problem.objective(q).score for q in points], repeats)
+    evaluations = 2 * z0.size + 1
+    return {"n_free": int(z0.size), "params_measured": [int(i) for i in picked], "evaluations": evaluations,
+            "measured": measured, "per_evaluation": measured.scaled(1.0 / len(points)),
+            "gradient": measured.scaled(evaluations / len(points))}
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def fit_time(cfg: Any) -> dict[str, Any]:
+    """Load, build and fit the configured system once, as the runner does (no MLflow, no files)."""
+    from q2mm.benchmarks.setup import build_problem, load_training_set
+    from q2mm.optimize import fit
+    from q2mm.pipeline import optimizer_options
+
+    def run():
+        problem = build_problem(load_training_set(cfg), cfg)
+        return fit(problem, optimizer_options(cfg))
+
+    total_s, result = time_once(run)
+    s = result.summary()
+    keys = ("status", "method", "jac_resolved", "score_initial", "score_final", "score_delta_pct", "ratio_initial",
+            "n_active", "n_iterations", "n_objective_evals", "n_loss_evals", "wall_time_s", "compile_time_s")
+    return {"total_s": total_s, **{key: s[key] for key in keys}}
+
+
+def scaling_times(cfg: Any, subsets: Sequence[tuple[str, Any]], repeats: int) -> list[dict]:
+    """JaxLoss value_and_grad at the start values for each (label, training subset).
+
+    One untimed call converges the minima from the QM geometry; the timed calls start from
+    them (warm start at the same point), so a row costs one compile, one cold call and
+    ``repeats`` cheap calls.
+    """
+    from q2mm.benchmarks.setup import build_problem
+
+    rows = []
+    for label, subset in subsets:
+        problem = build_problem(subset, cfg)
+        loss = problem.loss
+        compile_s = loss.compile()
+        first_s = time_once(lambda: loss.value_and_grad(problem.start_values))[0]
+        atoms = [m.n_atoms for m in subset.molecules]
+        rows.append({"label": label, "n_structures": len(atoms), "atoms_total": sum(atoms),
+                     "atoms_max": max(atoms), "n_active": len(problem.refs), "compile_s": compile_s, "first_call_s": first_s,
+                     "jaxloss_vg": repeat(lambda: loss.value_and_grad(problem.start_values), repeats)})
+    return rows

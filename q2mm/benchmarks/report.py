@@ -1,0 +1,161 @@
+"""The bench's results as Markdown tables (printed, and pasted into docs/performance.md) and JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from q2mm.benchmarks.timing import Stats
+
+# Targets stated for rh-enamide (9 TS, published start, OPT scope) on the issue.
+HESSIAN_TARGET_S = 0.050
+JAXLOSS_TARGET_S = 2.0
+FD_RATIO_TARGET = 50.0
+FIT_TARGET_S = 300.0
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """A duration in the unit that keeps three significant figures readable."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} us"
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def stats_row(label: str, stats: Stats | None) -> list[str]:
+    if stats is None:
+        return [label, "-", "-", "-", "0"]
+    return [label, fmt_seconds(stats.median), fmt_seconds(stats.min), fmt_seconds(stats.max), str(stats.n)]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One stated performance target and whether this bench met it."""
+
+    name: str
+    limit: str
+    measured: str
+    met: bool | None
+
+
+def timing_rows(results: dict[str, Any]) -> list[list[str]]:
+    """One row per timed quantity (median, min, max, repetitions)."""
+    rows: list[list[str]] = []
+    compile_ = results.get("compile")
+    if compile_:
+        rows.append(stats_row("setup: load system + build problem (fresh process)", compile_["setup"]))
+        for phase in ("cold", "warm"):
+            for name in ("energy", "gradient", "hessian"):
+                rows.append(stats_row(f"compile engine {name}, {phase} cache", compile_[f"engine_{name}_{phase}"]))
+            rows.append(stats_row(f"compile JaxLoss value+grad, {phase} cache", compile_[f"jaxloss_{phase}"]))
+    engine = results["engine"]
+    atoms = results["system"]["largest_atoms"]
+    for name in ("energy", "gradient", "hessian"):
+        rows.append(stats_row(f"engine {name}, largest structure ({atoms} atoms)", engine[name]))
+    obj = results["objectives"]
+    rows.append(stats_row("ObjectiveFunction (reference score)", obj["objective"]))
+    rows.append(stats_row("JaxLoss value+grad, minima from the QM geometry", obj["jaxloss_vg"]))
+    rows.append(stats_row("JaxLoss value+grad, warm-started minima (same point)", obj["jaxloss_vg_warm"]))
+    fd = results.get("fd")
+    if fd:
+        rows.append(stats_row(f"FD gradient, serial ({len(fd['params_measured'])} of {fd['n_free']} parameters "
+                              f"timed, scaled to {fd['evaluations']} evaluations)", fd["gradient"]))
+    return rows
+
+
+def summary_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Single numbers: ratio, scores, memory, fit."""
+    rows = []
+    fd, obj = results.get("fd"), results["objectives"]
+    if fd:
+        rows.append(["FD gradient / JaxLoss value+grad (medians)", f"{results['fd_ratio']:.1f}x"])
+    rows.append(["score: ObjectiveFunction / JaxLoss at the start",
+                 f"{obj['score_objective']:.6e} / {obj['score_jaxloss']:.6e}"])
+    memory = results["memory"]
+    rows.append(["peak resident memory, bench process", f"{memory['peak_rss_mib']:.0f} MiB"])
+    if memory.get("children_peak_rss_mib"):
+        rows.append(["peak resident memory, largest child process (compile probes, FD workers)",
+                     f"{memory['children_peak_rss_mib']:.0f} MiB"])
+    fit = results.get("fit")
+    if fit:
+        rows.append(["fit end to end (load, build, compile, optimize)", fmt_seconds(fit["total_s"])])
+        rows.append(["fit: method, gradient, iterations",
+                     f"{fit['method']}, {fit['jac_resolved']}, {fit['n_iterations']} iterations, "
+                     f"{fit['n_loss_evals']} JaxLoss + {fit['n_objective_evals']} objective evaluations"])
+        rows.append(["fit: score", f"{fit['score_initial']:.6e} -> {fit['score_final']:.6e} "
+                                   f"({fit['score_delta_pct']:+.2f} %, {fit['status']})"])
+    return rows
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    """The issue's targets (stated for rh-enamide) against this run's medians."""
+    out = []
+    hessian = results["engine"]["hessian"].median
+    out.append(Target("Hessian, largest structure, warm", "< 50 ms", fmt_seconds(hessian), hessian < HESSIAN_TARGET_S))
+    vg = results["objectives"]["jaxloss_vg"].median
+    out.append(Target("JaxLoss value+grad, warm", "< 2 s", fmt_seconds(vg), vg < JAXLOSS_TARGET_S))
+    if results.get("fd"):
+        ratio = results["fd_ratio"]
+        out.append(Target("FD gradient / JaxLoss value+grad", ">= 50x", f"{ratio:.1f}x", ratio >= FD_RATIO_TARGET))
+    if results.get("fit"):
+        total = results["fit"]["total_s"]
+        out.append(Target("full fit, end to end", "< 5 min", fmt_seconds(total), total < FIT_TARGET_S))
+    return out
+
+
+def scaling_table(rows: list[dict[str, Any]]) -> str:
+    header = ["training subset", "structures", "atoms (total)", "atoms (largest)", "active parameters",
+              "JaxLoss compile", "first call (minima from QM)", "value+grad median", "min", "max", "n"]
+    body = [[r["label"], str(r["n_structures"]), str(r["atoms_total"]), str(r["atoms_max"]), str(r["n_active"]),
+             fmt_seconds(r["compile_s"]), fmt_seconds(r["first_call_s"]), *stats_row("", r["jaxloss_vg"])[1:]]
+            for r in rows]
+    return markdown_table(header, body)
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    load = ", ".join(f"{v:.2f}" for v in machine["load_average"])
+    return (f"{machine['cpus_usable']} of {machine['cpu_count']} CPUs usable ({machine['cpu_model']}), "
+            f"load average {load} (1, 5, 15 min) at the start; Python {machine['python']}, "
+            f"jax {machine['jax']} / jaxlib {machine['jaxlib']} on {machine['jax_device']}, "
+            f"float64 {'on' if machine['float64'] else 'OFF'}")
+
+
+def render(results: dict[str, Any]) -> str:
+    """Every table of one bench run as Markdown."""
+    system = results["system"]
+    parts = [f"### {system['name']}: {system['n_structures']} structures, {system['atoms_total']} atoms, "
+             f"{system['n_active']} active parameters",
+             "", f"`{results['command']}`", "", f"Machine: {machine_line(results['machine'])}.",
+             f"Load average at the end: {', '.join(f'{v:.2f}' for v in results['load_average_end'])}.", "",
+             markdown_table(["measurement", "median", "min", "max", "n"], timing_rows(results)), "",
+             markdown_table(["quantity", "value"], summary_rows(results)), ""]
+    rows = [[t.name, t.limit, t.measured, {True: "met", False: "missed", None: "-"}[t.met]] for t in targets(results)]
+    parts += ["Targets (stated for rh-enamide, 9 TS, OPT scope):", "",
+              markdown_table(["target", "limit", "measured", "verdict"], rows), ""]
+    if results.get("scaling"):
+        parts += ["JaxLoss value+grad scaling (timed calls warm-start the minima at the same point; compile in "
+                  "this process, from the persistent cache when it holds the shape):", "",
+                  scaling_table(results["scaling"]), ""]
+    return "\n".join(parts)
+
+
+def jsonable(value: Any) -> Any:
+    """Stats become dicts; everything else is left to json."""
+    if isinstance(value, Stats):
+        return value.as_dict()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value

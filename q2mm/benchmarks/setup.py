@@ -1,0 +1,66 @@
+"""The bench's view of a run: the runner's Hydra config and the fit problem built from it.
+
+Composition uses the runner's own ``conf/`` and schemas (q2mm.config), and the problem is
+built by the runner's glue (q2mm.pipeline), so a bench measures exactly what
+``python -m q2mm.run`` with the same overrides would fit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from omegaconf import DictConfig
+
+from q2mm.paths import PROJECT_ROOT, data_root
+
+CONF_DIR = PROJECT_ROOT / "conf"
+
+
+def compose_config(overrides: Sequence[str]) -> DictConfig:
+    """The runner's config with Hydra overrides (``system=rh-enamide``, ``scope=opt_fc``...), checked."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from q2mm.config import check_config, register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    check_config(cfg)
+    return cfg
+
+
+def load_training_set(cfg: DictConfig) -> Any:
+    """The configured system's TrainingSet (embedded systems need no data root)."""
+    from q2mm.pipeline import system_spec
+    from q2mm.systems import load_system
+
+    spec = system_spec(cfg.system)
+    return load_system(spec, None if spec.embedded else data_root(cfg.data_root))
+
+
+def first_structures(training_set: Any, count: int) -> Any:
+    """The training set cut to its first ``count`` structures."""
+    if not 1 <= count <= len(training_set.molecules):
+        raise ValueError(f"{count} structures requested; {training_set.name} has {len(training_set.molecules)}")
+    return dataclasses.replace(training_set, molecules=tuple(training_set.molecules[:count]))
+
+
+def one_structure(training_set: Any, index: int) -> Any:
+    """The training set cut to structure ``index`` (0-based) alone."""
+    return dataclasses.replace(training_set, molecules=(training_set.molecules[index],))
+
+
+def build_problem(training_set: Any, cfg: DictConfig) -> Any:
+    """The FitProblem the runner would fit (scope and start from the config)."""
+    from q2mm.pipeline import build_problem as runner_build_problem
+
+    return runner_build_problem(training_set, cfg)
+
+
+def largest_structure(training_set: Any) -> int:
+    """0-based index of the structure with the most atoms (the first of equals)."""
+    sizes = [m.n_atoms for m in training_set.molecules]
+    return sizes.index(max(sizes))

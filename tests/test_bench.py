@@ -1,0 +1,138 @@
+"""The benchmark harness: statistics, arguments, config composition, tables, and a smoke run on sn2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from q2mm import bench
+from q2mm.benchmarks import report, setup
+from q2mm.benchmarks.measure import sample_indices
+from q2mm.benchmarks.timing import Stats, machine_facts, peak_rss_mib, repeat
+from q2mm.paths import PROJECT_ROOT
+
+
+def test_stats_median_min_max_and_scaling():
+    s = Stats.of([3.0, 1.0, 2.0, 10.0])
+    assert (s.median, s.min, s.max, s.n) == (2.5, 1.0, 10.0, 4)
+    doubled = s.scaled(2.0)
+    assert (doubled.median, doubled.min, doubled.max) == (5.0, 2.0, 20.0)
+    with pytest.raises(ValueError):
+        Stats.of([])
+
+
+def test_repeat_times_every_call():
+    calls = []
+    s = repeat(lambda: calls.append(1), 4)
+    assert len(calls) == 4 and s.n == 4 and 0.0 <= s.min <= s.median <= s.max
+    with pytest.raises(ValueError):
+        repeat(lambda: None, 0)
+
+
+def test_sample_indices_spread_over_the_parameters():
+    assert sample_indices(10, 4).tolist() == [0, 3, 6, 9]
+    assert sample_indices(3, 8).tolist() == [0, 1, 2]
+    assert sample_indices(96, 1).tolist() == [0]
+
+
+def test_machine_facts_report_float64_and_cpus():
+    import q2mm.jaxconfig  # noqa: F401
+
+    facts = machine_facts()
+    assert facts["float64"] is True
+    assert facts["cpu_count"] >= 1 and 1 <= facts["cpus_usable"] <= facts["cpu_count"]
+    assert len(facts["load_average"]) == 3 and facts["jax_backend"] in facts["jax_device"]
+    assert peak_rss_mib() > 10.0
+
+
+def test_arguments_mix_hydra_overrides_and_flags():
+    args = bench.parse_args(["system=rh-enamide", "--json", "out.json", "scope=opt", "--structures", "1,3,9",
+                             "--no-fit"])
+    assert args.overrides == ["system=rh-enamide", "scope=opt"]
+    assert args.structures == [1, 3, 9] and args.scaling and args.no_fit
+    assert str(args.json) == "out.json"
+    assert not bench.parse_args(["system=sn2"]).scaling
+    for bad in (["--structures", "1,x"], ["--structures", "0"], ["--repeats", "0"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(bad)
+
+
+def test_config_is_the_runners_composition():
+    cfg = setup.compose_config(["system=sn2", "optimizer=adam", "ratio_tol=null"])
+    assert cfg.system.name == "sn2" and cfg.optimizer.method == "adam" and cfg.ratio_tol is None
+    from hydra.errors import HydraException
+
+    with pytest.raises(HydraException):
+        setup.compose_config(["system=no-such-system"])
+
+
+def test_scaling_subsets_cut_the_training_set():
+    training_set = setup.load_training_set(setup.compose_config(["system=sn2"]))
+    sizes = [m.n_atoms for m in training_set.molecules]
+    subsets = bench.scaling_subsets(training_set, [1, 2], per_size=True)
+    labels = [label for label, _ in subsets]
+    assert labels[:2] == ["first 1", "first 2"]
+    assert [len(s.molecules) for _, s in subsets[:2]] == [1, 2]
+    assert sorted(s.molecules[0].n_atoms for _, s in subsets[2:]) == sorted(set(sizes))
+    with pytest.raises(Exception, match="has 2 structures"):
+        bench.scaling_subsets(training_set, [3], per_size=False)
+
+
+def _results(hessian_s: float, vg_s: float, fd_s: float, fit_s: float) -> dict:
+    one = lambda v: Stats.of([v, v * 1.1, v * 0.9])  # noqa: E731
+    return {
+        "command": "python -m q2mm.bench system=x",
+        "machine": {"cpus_usable": 2, "cpu_count": 2, "cpu_model": "cpu", "load_average": [1.0, 2.0, 3.0],
+                    "python": "3.11", "jax": "0.10.2", "jaxlib": "0.10.2", "jax_device": "cpu:cpu", "float64": True},
+        "load_average_end": [1.0, 1.0, 1.0],
+        "system": {"name": "x", "n_structures": 9, "atoms_total": 470, "n_active": 96, "largest_atoms": 62},
+        "engine": {"energy": one(1e-4), "gradient": one(2e-4), "hessian": one(hessian_s)},
+        "objectives": {"objective": one(3.0), "jaxloss_vg": one(vg_s), "jaxloss_vg_warm": one(vg_s / 2),
+                       "score_objective": 1.0, "score_jaxloss": 1.0},
+        "fd": {"params_measured": [0, 95], "n_free": 96, "evaluations": 193, "gradient": one(fd_s)},
+        "fd_ratio": fd_s / vg_s,
+        "memory": {"peak_rss_mib": 900.0, "children_peak_rss_mib": 0.0},
+        "fit": {"total_s": fit_s, "method": "lbfgsb", "jac_resolved": "jax", "n_iterations": 6, "n_loss_evals": 9,
+                "n_objective_evals": 3, "score_initial": 2.0, "score_final": 1.0, "score_delta_pct": -50.0,
+                "status": "improved"},
+    }
+
+
+def test_targets_are_judged_from_the_medians():
+    met = {t.name: t.met for t in report.targets(_results(0.010, 1.0, 100.0, 100.0))}
+    assert all(met.values()) and len(met) == 4
+    missed = {t.name: t.met for t in report.targets(_results(0.060, 3.0, 90.0, 400.0))}
+    assert not any(missed.values())
+
+
+def test_render_prints_every_section_as_markdown():
+    text = report.render(_results(0.0123, 1.5, 150.0, 200.0))
+    assert "| engine hessian, largest structure (62 atoms) | 12.3 ms | 11.1 ms | 13.5 ms | 3 |" in text
+    assert "100.0x" in text and "-50.00 %" in text and "float64 on" in text
+    assert "| full fit, end to end | < 5 min | 200.00 s | met |" in text
+    data = json.loads(json.dumps(report.jsonable(_results(0.01, 1.0, 50.0, 10.0))))
+    assert data["engine"]["hessian"]["median"] == pytest.approx(0.01)
+
+
+@pytest.mark.slow
+def test_bench_command_runs_on_the_embedded_system(tmp_path):
+    """Smoke test of the real command on sn2 (numbers not asserted, only that each is measured)."""
+    out = tmp_path / "bench.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-m", "q2mm.bench", "system=sn2", "--repeats", "2", "--compile-repeats",
+                           "0", "--fd-params", "1", "--structures", "1,2", "--json", str(out)],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=3600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    for section in ("machine", "system", "engine", "objectives", "fd", "fit", "scaling", "memory"):
+        assert section in data
+    assert data["machine"]["float64"] is True
+    assert data["engine"]["hessian"]["n"] == 2 and data["engine"]["hessian"]["median"] > 0
+    assert np.isfinite(data["fd_ratio"]) and data["fit"]["status"] in ("improved", "no_progress", "reverted")
+    assert [row["n_structures"] for row in data["scaling"]] == [1, 2]
+    assert "| ObjectiveFunction (reference score) |" in done.stdout
