@@ -136,7 +136,8 @@ def _jax_step(g, h, proj, radius):
 def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions()):
     """Minimize ``energy_fn(x, p, topo)`` over real atoms of padded x0 (Nmax, 3), pure JAX.
 
-    Returns (x_min, energy, max projected gradient, iterations, converged). Same algorithm
+    Returns (x_min, energy, max projected gradient, iterations, converged, Hessian at x_min
+    (3Nmax, 3Nmax), for the implicit derivative). Same algorithm
     as ``newton_minimize``; not differentiable itself (see ``make_implicit_minimum``). The
     loop body holds the only energy/gradient/Hessian evaluation (the first pass evaluates
     x0 with a zero step), so the Hessian is traced and compiled once.
@@ -178,36 +179,36 @@ def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOpt
     eye = jnp.eye(n, dtype=x0.dtype)
     init = (x0, jnp.asarray(jnp.inf, x0.dtype), jnp.zeros(n, x0.dtype), eye, eye,
             jnp.asarray(opts.initial_radius, x0.dtype), jnp.asarray(0), jnp.asarray(jnp.inf, x0.dtype))
-    x, e, _, _, _, _, it, gmax = jax.lax.while_loop(cond, body, init)
-    return x, e, gmax, it - 1, (gmax < opts.gtol) & jnp.isfinite(e)
+    x, e, _, h, _, _, it, gmax = jax.lax.while_loop(cond, body, init)
+    return x, e, gmax, it - 1, (gmax < opts.gtol) & jnp.isfinite(e), h
 
 
 def make_implicit_minimum(energy_fn):
-    """x* with derivatives by implicit differentiation: ``implicit_minimum(p, x_star, topo, mask)``.
+    """x* with derivatives by implicit differentiation: ``implicit_minimum(p, x_star, h_star, topo, mask)``.
 
     Forward: returns the converged x_star unchanged. Backward: dx*/dp = -H^+ d(grad_x E)/dp with
-    H^+ the inverse of the Hessian on the internal (non-rigid, real-atom) subspace.
+    H^+ the inverse of the Hessian ``h_star`` (the minimizer's, at x_star; (3Nmax, 3Nmax), not
+    differentiated) on the internal (non-rigid, real-atom) subspace.
     """
     import jax
     import jax.numpy as jnp
 
     @jax.custom_vjp
-    def implicit_minimum(p, x_star, topo, mask):
+    def implicit_minimum(p, x_star, h_star, topo, mask):
         return x_star
 
-    def fwd(p, x_star, topo, mask):
-        return x_star, (p, x_star, topo, mask)
+    def fwd(p, x_star, h_star, topo, mask):
+        return x_star, (p, x_star, h_star, topo, mask)
 
     def bwd(res, x_bar):
-        p, xs, topo, mask = res
+        p, xs, h, topo, mask = res
         n = xs.size
-        h = jax.hessian(energy_fn)(xs, p, topo).reshape(n, n)
         proj = jax_projector(xs, mask)
         a = proj @ h @ proj + (jnp.eye(n, dtype=xs.dtype) - proj)
         w = jnp.linalg.solve(0.5 * (a + a.T), proj @ x_bar.reshape(-1)).reshape(xs.shape)
         _, vjp = jax.vjp(lambda q: jax.grad(energy_fn)(xs, q, topo), p)
         (p_bar,) = vjp(w)
-        return -p_bar, jnp.zeros_like(xs), None, None
+        return -p_bar, jnp.zeros_like(xs), jnp.zeros_like(h), None, None
 
     implicit_minimum.defvjp(fwd, bwd)
     return implicit_minimum
