@@ -97,7 +97,7 @@ class OptimizerConfig:
 
     method: str = "lbfgsb"  # lbfgsb | nelder-mead | powell | adam
     maxiter: int = 200
-    ftol: float = 1e-9
+    ftol: float = 1e-10
     gtol: float = 1e-6
     xtol: float = 1e-6
     learning_rate: float = 1e-2  # adam only
