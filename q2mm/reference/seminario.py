@@ -38,7 +38,7 @@ AtomTuples = Sequence[Sequence[tuple[int, ...]]]  # per structure, the atom tupl
 class SeminarioSettings:
     """Options of the Seminario/QFUERZA estimate."""
 
-    modified: bool = True
+    modified: bool = False  # plain Seminario reproduces the shipped rh-enamide Seminario start
     frequency_scale: float = 0.963
     hydrogen_angle_k: float = 0.5  # mdyn A/rad^2 for angles with a terminal H
     invert_ts_curvature: bool = True
@@ -219,3 +219,19 @@ def seminario_start(molecules: Sequence[Molecule], assignments: Mapping[object, 
         changes.append(ParameterChange(ref, float(current[ref]), new, why))
         values[ref] = new
     return SeminarioResult(values, changes, skipped)
+
+
+ENGINE_KINDS = {"stretch": 2, "bend": 2, "torsion": 3}  # kind -> how many leading refs are its own row's
+
+
+def mapping_from_assignments(assignments: Sequence[object]) -> dict[object, list[list[tuple[int, ...]]]]:
+    """{ParamRef: per-structure atom tuples} for bond (r0, k), angle (theta0, k) and torsion (V1-V3)
+    rows, from per-structure engine assignments (objects with ``of(kind)`` -> items with ``atoms``
+    and ``refs``, as ``q2mm.mm3.assign.Assignment``)."""
+    mapping: dict[object, list[list[tuple[int, ...]]]] = {}
+    for s, asg in enumerate(assignments):
+        for kind, n_refs in ENGINE_KINDS.items():
+            for item in asg.of(kind):
+                for ref in item.refs[:n_refs]:
+                    mapping.setdefault(ref, [[] for _ in assignments])[s].append(tuple(item.atoms))
+    return mapping
