@@ -159,3 +159,42 @@ def test_unknown_method_and_modes_are_refused():
         OptimizerOptions(method="bfgs-ish")
     with pytest.raises(ConfigurationError, match="jac"):
         OptimizerOptions(jac="analytic")
+
+
+def test_gradient_free_method_out_of_band_uses_reference_values():
+    result = fit(make_problem(scale=1.3), OptimizerOptions(method="powell", maxiter=50))
+    assert result.jac_resolved == "fd" and result.fd_parallel is None
+    assert result.status == "improved"
+    assert result.n_loss_evals == 2  # the ratio at the start and at the end, nothing else
+    assert result.n_objective_evals > 10
+    assert all(info.grad_norm is None for info in result.history)
+
+
+class NonFiniteGradient(SurrogateLoss):
+    def value_and_grad(self, p_active):
+        value, grad = super().value_and_grad(p_active)
+        return value, grad * np.inf
+
+
+def test_non_finite_gradient_alone_is_a_divergence():
+    linear = LinearFit()
+    problem = FitProblem(refs(), KINDS, start_values(), ReferenceObjective(linear), NonFiniteGradient(linear))
+    result = fit(problem, OptimizerOptions(ratio_tol=None))
+    assert result.status == "diverged" and "gradient" in result.divergence["what"]
+    np.testing.assert_allclose(result.divergence["parameters"], problem.start_values)
+    np.testing.assert_array_equal(result.p_final, problem.start_values)
+
+
+class NanAtStart(ReferenceObjective):
+    def __call__(self, p_active):
+        evaluation = super().__call__(p_active)
+        return type(evaluation)(float("nan"), evaluation.by_kind)
+
+
+def test_non_finite_reference_at_the_start_is_reported_not_optimized():
+    linear = LinearFit()
+    problem = FitProblem(refs(), KINDS, start_values(), NanAtStart(linear), SurrogateLoss(linear))
+    result = fit(problem, OptimizerOptions())
+    assert result.status == "diverged" and "at the start" in result.message
+    assert result.n_iterations == 0
+    assert json.dumps(result.summary(), allow_nan=False)
