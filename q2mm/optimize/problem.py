@@ -142,20 +142,18 @@ def _start_options(start: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]
 
 # start option names of conf/start/qfuerza.yaml -> SeminarioSettings fields
 _QFUERZA_OPTION_NAMES = {"angle_h_fc": "hydrogen_angle_k"}
-# engine interaction kinds whose atoms name a bond (2), an angle (3) or a torsion (4) for Seminario
-_SEMINARIO_KINDS = ("stretch", "bend", "torsion")
 
 
 def qfuerza_start(model: Any, molecules: Sequence[Any], ff: Any, active_refs: Sequence[Any],
                   options: Mapping[str, Any]) -> tuple[dict[Any, float], list[dict[str, Any]]]:
-    """QFUERZA (modified Seminario) estimates of the active parameters, with the record of what changed.
+    """QFUERZA (Seminario) estimates of the active parameters, with the record of what changed.
 
     Returns ({ParamRef: new value} for the changed active parameters, [change records]).
     """
-    from q2mm.reference.seminario import SeminarioSettings, seminario_start
+    from q2mm.reference.seminario import SeminarioSettings, mapping_from_assignments, seminario_start
 
     settings = SeminarioSettings(**{_QFUERZA_OPTION_NAMES.get(k, k): v for k, v in options.items()})
-    atoms = seminario_atoms(model, len(molecules))
+    atoms = mapping_from_assignments(model.assignments)
     current = {ref: ff.value(ref) for ref in atoms}
     result = seminario_start(molecules, atoms, current, set(active_refs), settings)
     record = [{"line": c.ref.line, "field": c.ref.field, "old": c.old, "new": c.new, "why": c.why}
@@ -163,15 +161,3 @@ def qfuerza_start(model: Any, molecules: Sequence[Any], ff: Any, active_refs: Se
     record += [{"line": ref.line, "field": ref.field, "old": current[ref], "new": current[ref],
                 "why": f"skipped: {why}"} for ref, why in result.skipped]
     return {c.ref: c.new for c in result.changes}, record
-
-
-def seminario_atoms(model: Any, n_structures: int) -> dict[Any, list[list[tuple[int, ...]]]]:
-    """{ParamRef: per structure, the atom tuples of the bonds/angles/torsions it parameterizes}."""
-    atoms: dict[Any, list[list[tuple[int, ...]]]] = {}
-    for k, assignment in enumerate(model.assignments):
-        for kind in _SEMINARIO_KINDS:
-            for interaction in assignment.of(kind):
-                for ref in interaction.refs:
-                    if ref is not None:
-                        atoms.setdefault(ref, [[] for _ in range(n_structures)])[k].append(tuple(interaction.atoms))
-    return atoms
