@@ -16,7 +16,7 @@ gradient, with the parameters) or stopped (ratio gate).
 from q2mm.optimize.bounds import BoundsOptions, param_class
 from q2mm.optimize.driver import FitProblem, OptimizerOptions, fit
 from q2mm.optimize.gate import GateDecision, decide, score_ratio
-from q2mm.optimize.problem import build_problem
+from q2mm.optimize.problem import build_fit_problem, build_problem
 from q2mm.optimize.result import FitResult, IterationInfo, OutputExistsError
 from q2mm.optimize.scope import ScopeSpec, resolve_scope
 
@@ -29,6 +29,7 @@ __all__ = [
     "OptimizerOptions",
     "OutputExistsError",
     "ScopeSpec",
+    "build_fit_problem",
     "build_problem",
     "decide",
     "fit",
