@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,8 @@ from q2mm.optimize.bounds import BoundsOptions, BoxScaling, param_class, paramet
 from q2mm.optimize.fd import ScorePool, fd_value_and_grad
 from q2mm.optimize.gate import decide, score_ratio
 from tests.optimize.problems import KINDS, LinearFit, ReferenceObjective, start_values
+
+two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a worker pool needs two cores")
 
 
 def test_fractional_bounds_within_sanity_bounds():
@@ -85,6 +89,7 @@ def test_fd_gradient_matches_the_analytic_gradient_and_stays_in_the_box():
     assert all(np.all(q >= lower - 1e-12) and np.all(q <= upper + 1e-12) for q in seen)
 
 
+@two_cores
 def test_score_pool_processes_agree_with_serial():
     objective = ReferenceObjective(LinearFit())
     points = [start_values() * f for f in (1.0, 1.01, 0.99)]
@@ -94,6 +99,7 @@ def test_score_pool_processes_agree_with_serial():
         np.testing.assert_allclose(pool.scores(points), serial)
 
 
+@two_cores
 def test_score_pool_falls_back_to_threads():
     from tests.optimize.problems import HomeOnlyObjective
 
@@ -110,6 +116,7 @@ def test_score_pool_falls_back_to_threads():
         assert pool.kind == "threads"
 
 
+@two_cores
 def test_score_pool_workers_build_the_objective_from_a_factory():
     from functools import partial
 
