@@ -180,3 +180,18 @@ def test_sigterm_closes_the_run_as_killed(tmp_path, make_cfg, store_uri, experim
     assert signal.getsignal(signal.SIGTERM) is previous
     (run,) = experiment_runs(store_uri, experiment)
     assert run.info.status == "KILLED" and run.data.tags["error"].startswith("SystemExit")
+
+
+def test_store_uris(tmp_path: Path):
+    from q2mm.errors import ConfigurationError
+    from q2mm.tracking.store import DEFAULT_STORE_DIR, artifact_location, resolve_uri
+
+    uri = f"sqlite:///{tmp_path / 'deep' / 'mlflow.db'}"
+    assert resolve_uri(uri) == uri and (tmp_path / "deep").is_dir()
+    assert artifact_location(uri) == (tmp_path / "deep" / "artifacts").as_uri()
+    assert resolve_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert artifact_location("http://127.0.0.1:5000") is None
+    assert resolve_uri(None) == f"sqlite:///{DEFAULT_STORE_DIR / 'mlflow.db'}"
+    assert DEFAULT_STORE_DIR.name == "mlruns" and DEFAULT_STORE_DIR.parent == Path(__file__).parents[2]
+    with pytest.raises(ConfigurationError, match="tracking.uri"):
+        resolve_uri("mlruns/")

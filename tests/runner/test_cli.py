@@ -1,0 +1,86 @@
+"""``python -m q2mm.run`` end to end in a subprocess, into a temporary sqlite store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from q2mm.paths import PROJECT_ROOT
+
+from .conftest import artifact_names, experiment_runs
+from .test_tracking import check_finished_run
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the runner in ``cwd`` as a user would, with no data root (Q2MM_DATA -> an empty dir)."""
+    empty = cwd / "no-data"
+    empty.mkdir(exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), Q2MM_DATA=str(empty))
+    return subprocess.run([sys.executable, "-m", "q2mm.run", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def failure_report(done: subprocess.CompletedProcess, uri: str, experiment: str) -> str:
+    """The end of the command's output and every run's error, for an assertion message."""
+    errors = [f"{r.info.run_name}: {r.data.tags.get('error')}" for r in experiment_runs(uri, experiment)]
+    return f"{(done.stdout + done.stderr)[-4000:]}\nrun errors: {errors}"
+
+
+def children_of(runs: list, parent_id: str) -> list:
+    return [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_id]
+
+
+def test_default_job_end_to_end(tmp_path, store_uri, experiment):
+    start = time.perf_counter()
+    done = run_cli([f"tracking.uri={store_uri}", f"tracking.experiment={experiment}"], tmp_path)
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0, failure_report(done, store_uri, experiment)
+    assert "iter " not in done.stdout + done.stderr  # quiet when not a terminal
+    (run,) = experiment_runs(store_uri, experiment)
+    client = MlflowClient(store_uri)
+    check_finished_run(client, run)
+    assert run.data.params["system.name"] == "sn2" and run.data.params["n_molecules"] == "2"
+    names = artifact_names(client, run.info.run_id)
+    assert {"hydra/config.yaml", "hydra/overrides.yaml", "hydra/hydra.yaml"} <= names
+    assert any(name.endswith("-optimized.fld") for name in names)
+    (job_dir,) = (tmp_path / "outputs").glob("*/*")
+    assert list(job_dir.glob("*-optimized.fld")) and list(job_dir.glob("*-fit.json"))
+    print(f"default job: {elapsed:.1f} s wall (subprocess), fit {run.data.metrics['wall_time_s']:.1f} s")
+
+
+def test_joblib_multirun_parent_and_children(tmp_path, store_uri, experiment):
+    done = run_cli(["-m", "optimizer.bounds.fc_fraction=0.1,0.2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                    f"tracking.uri={store_uri}", f"tracking.experiment={experiment}"], tmp_path)
+    assert done.returncode == 0, failure_report(done, store_uri, experiment)
+    runs = experiment_runs(store_uri, experiment)
+    (parent,) = [r for r in runs if r.data.tags.get("sweep") == "true"]
+    children = children_of(runs, parent.info.run_id)
+    assert parent.info.status == "FINISHED" and len(runs) == 3
+    assert sorted(r.data.params["optimizer.bounds.fc_fraction"] for r in children) == ["0.1", "0.2"]
+    client = MlflowClient(store_uri)
+    for child in children:
+        check_finished_run(client, child)
+
+
+def test_failing_jobs_are_recorded_and_the_sweep_goes_on(tmp_path, store_uri, experiment):
+    done = run_cli(["-m", "system=pd-allyl,heck-relay", f"data_root={tmp_path / 'no-data'}",
+                    f"tracking.uri={store_uri}", f"tracking.experiment={experiment}"], tmp_path)
+    assert done.returncode == 1
+    assert "2 of 2 jobs failed" in done.stdout + done.stderr
+    runs = experiment_runs(store_uri, experiment)
+    (parent,) = [r for r in runs if r.data.tags.get("sweep") == "true"]
+    children = children_of(runs, parent.info.run_id)
+    assert parent.info.status == "FAILED" and parent.data.metrics["n_failed"] == 2
+    assert sorted(r.data.params["system.name"] for r in children) == ["heck-relay", "pd-allyl"]
+    for child in children:
+        assert child.info.status == "FAILED"
+        assert child.data.tags["error"].startswith("DataNotFoundError")
+        assert "error.txt" in artifact_names(MlflowClient(store_uri), child.info.run_id)
