@@ -33,6 +33,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m q2mm.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m q2mm.run (system=sn2 ...)")
     parser.add_argument("--json", type=Path, help="write every number as JSON to this file")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="measure nothing: print the tables of an earlier run's --json file")
     parser.add_argument("--markdown", type=Path, help="also write the printed Markdown tables to this file")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per steady-state number (default 5)")
     parser.add_argument("--compile-repeats", type=int, default=3,
@@ -165,6 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     command = " ".join(["python -m q2mm.bench", *map(shlex.quote, argv)])
+    if args.render:
+        results = report.from_json(json.loads(args.render.read_text(encoding="utf-8")))
+        sys.stdout.write(write_outputs(results, args) + "\n")
+        return 0
     try:
         results = run_bench(args, command, checkpoint=lambda partial: write_outputs(partial, args))
     except (Q2MMError, HydraException, OmegaConfBaseException) as error:

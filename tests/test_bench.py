@@ -98,7 +98,7 @@ def _results(hessian_s: float, vg_s: float, fd_s: float, fit_s: float) -> dict:
         "fd_ratio": fd_s / vg_s,
         "memory": {"peak_rss_mib": 900.0, "children_peak_rss_mib": 0.0},
         "fit": {"total_s": fit_s, "method": "lbfgsb", "jac_resolved": "jax", "n_iterations": 6, "n_loss_evals": 9,
-                "n_objective_evals": 3, "score_initial": 2.0, "score_final": 1.0, "score_delta_pct": -50.0,
+                "n_objective_evals": 3, "wall_time_s": fit_s - 5.0, "compile_time_s": 4.0, "score_initial": 2.0, "score_final": 1.0, "score_delta_pct": -50.0,
                 "status": "improved"},
     }
 
@@ -117,6 +117,15 @@ def test_render_prints_every_section_as_markdown():
     assert "| full fit, end to end | < 5 min | 200.00 s | met |" in text
     data = json.loads(json.dumps(report.jsonable(_results(0.01, 1.0, 50.0, 10.0))))
     assert data["engine"]["hessian"]["median"] == pytest.approx(0.01)
+
+
+def test_render_mode_reprints_a_saved_run(tmp_path, capsys):
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps(report.jsonable(_results(0.02, 1.0, 80.0, 30.0))))
+    assert bench.main(["--render", str(saved), "--markdown", str(tmp_path / "run.md")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.strip() == (tmp_path / "run.md").read_text().strip()
+    assert "| Hessian, largest structure, warm | < 50 ms | 20.0 ms | met |" in printed
 
 
 @pytest.mark.slow

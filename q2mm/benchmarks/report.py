@@ -85,11 +85,13 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
     memory = results["memory"]
     rows.append(["peak resident memory, bench process", f"{memory['peak_rss_mib']:.0f} MiB"])
     if memory.get("children_peak_rss_mib"):
-        rows.append(["peak resident memory, largest child process (compile probes, FD workers)",
+        rows.append(["peak resident memory, largest finished child process",
                      f"{memory['children_peak_rss_mib']:.0f} MiB"])
     fit = results.get("fit")
     if fit:
         rows.append(["fit end to end (load, build, compile, optimize)", fmt_seconds(fit["total_s"])])
+        rows.append(["fit: inside fit() / of which JaxLoss compile",
+                     f"{fmt_seconds(fit['wall_time_s'])} / {fmt_seconds(fit['compile_time_s'])}"])
         rows.append(["fit: method, gradient, iterations",
                      f"{fit['method']}, {fit['jac_resolved']}, {fit['n_iterations']} iterations, "
                      f"{fit['n_loss_evals']} JaxLoss + {fit['n_objective_evals']} objective evaluations"])
@@ -158,4 +160,15 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    return value
+
+
+def from_json(value: Any) -> Any:
+    """Inverse of :func:`jsonable`: dicts with exactly the Stats fields become Stats again."""
+    if isinstance(value, dict):
+        if set(value) == {"median", "min", "max", "n", "samples"}:
+            return Stats.of(value["samples"])
+        return {k: from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json(v) for v in value]
     return value
