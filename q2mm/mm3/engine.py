@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from q2mm.errors import ParameterAssignmentError
-from q2mm.mm3 import nonbonded, terms
+from q2mm.mm3 import interactions, nonbonded, terms
 from q2mm.mm3.assign import Assignment, assign_parameters
-from q2mm.mm3.charges import bond_dipole_charges
+from q2mm.mm3.hessian import hessian
 from q2mm.model.forcefield import ForceField, ParamRef
 from q2mm.model.molecule import Molecule
 
@@ -171,79 +171,43 @@ def _pad(per_structure: list[dict], zero_slot: int, n_max: int) -> Topology:
         vdw_p[k, :n] = np.where(s["vdw_p"] < 0, zero_slot, s["vdw_p"])
         parent[k, :n], formal[k, :n] = s["parent"], s["formal"]
     topo["vdw_p"], topo["parent"], topo["formal"] = jnp.asarray(vdw_p), jnp.asarray(parent), jnp.asarray(formal)
+    topo["pair_slot"] = jnp.asarray(_pair_slots(per_structure, n_max, topo["pair_atoms"].shape[1]))
     return topo
+
+
+def _pair_slots(per_structure: list[dict], n_max: int, n_pairs: int) -> np.ndarray:
+    """(S, Nmax, Nmax): row of pair (a, b) in the structure's pair list, ``n_pairs`` if none."""
+    slots = np.full((len(per_structure), n_max, n_max), n_pairs, dtype=np.int32)
+    for k, s in enumerate(per_structure):
+        i, j = s["pair_atoms"][:, 0], s["pair_atoms"][:, 1]
+        rows = np.arange(len(i), dtype=np.int32)
+        slots[k, i, j] = rows
+        slots[k, j, i] = rows
+    return slots
 
 
 # ---------------------------------------------------------------------------------------------
 # energy (pure JAX, one structure)
 # ---------------------------------------------------------------------------------------------
-def _gather(p_ext: jnp.ndarray, topo: Topology, kind: str, column: int) -> jnp.ndarray:
-    return p_ext[topo[kind + "_p"][:, column]]
-
-
 def atom_charges(p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
     """Partial charges (e) of one structure from formal charges and bond dipoles."""
-    p_ext = jnp.concatenate([p, jnp.zeros(1, p.dtype)])
-    return bond_dipole_charges(topo["formal"], topo["stretch_atoms"], _gather(p_ext, topo, "stretch", 2),
-                               _gather(p_ext, topo, "stretch", 0), topo["stretch_mask"])
+    return interactions.charges(interactions.extend(p), topo)
 
 
 def energy_terms(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> dict[str, jnp.ndarray]:
     """Every MM3* term of one structure in kcal/mol (x: (Nmax, 3) A, nuclear positions)."""
-    p_ext = jnp.concatenate([p, jnp.zeros(1, p.dtype)])
-    g = lambda kind, col: _gather(p_ext, topo, kind, col)
-    on = lambda kind: topo[kind + "_mask"] * topo[kind + "_scale"]
-    factor = 1.0 + p_ext[topo["vdw_p"][:, 2]]
-    xr = terms.reduce_hydrogens(x, topo["parent"], factor)
-    length = lambda pairs: terms.bond_lengths(xr, factor, pairs)
-
-    r = length(topo["stretch_atoms"])
-    e = {"stretch": jnp.sum(on("stretch") * terms.stretch(r, g("stretch", 0), g("stretch", 1)))}
-    theta = terms.angles_deg(xr, topo["bend_atoms"])
-    e["bend"] = jnp.sum(on("bend") * terms.bend(theta, g("bend", 0), g("bend", 1)))
-
-    sb = topo["stretch_bend_atoms"]
-    dr1 = length(sb[:, :2]) - g("stretch_bend", 1)
-    dr2 = length(sb[:, 1:]) - g("stretch_bend", 2)
-    dth = terms.angles_deg(xr, sb) - g("stretch_bend", 3)
-    e["stretch_bend"] = jnp.sum(on("stretch_bend") * terms.stretch_bend(dr1, dr2, dth, g("stretch_bend", 0)))
-
-    bb = topo["bend_bend_atoms"]
-    d1 = terms.angles_deg(xr, bb[:, jnp.array([1, 0, 2])]) - g("bend_bend", 2)
-    d2 = terms.angles_deg(xr, bb[:, jnp.array([3, 0, 4])]) - g("bend_bend", 3)
-    kbb = g("bend_bend", 0) * g("bend_bend", 1)
-    e["bend_bend"] = jnp.sum(on("bend_bend") * terms.bend_bend(d1, d2, kbb))
-
-    w = terms.dihedrals_rad(xr, topo["torsion_atoms"])
-    v = p_ext[topo["torsion_p"]]
-    e["torsion"] = jnp.sum(on("torsion") * terms.torsion(w, v))
-    ts = topo["torsion_stretch_atoms"]
-    drc = length(ts[:, 1:3]) - g("torsion_stretch", 1)
-    wts = terms.dihedrals_rad(xr, ts)
-    e["torsion_stretch"] = jnp.sum(on("torsion_stretch") * terms.torsion_stretch(wts, drc, g("torsion_stretch", 0)))
-    wi = terms.dihedrals_rad(xr, topo["improper_atoms"])
-    e["out_of_plane"] = jnp.sum(on("improper") * terms.out_of_plane(wi, g("improper", 0)))
-    e.update(_nonbonded_terms(x, xr, p, p_ext, topo))
+    p_ext = interactions.extend(p)
+    xr, factor = interactions.working_coordinates(x, p_ext, topo)
+    e = {}
+    for kind in interactions.VALENCE:
+        local = jax.vmap(kind.local)(xr[topo[kind.name + "_atoms"]], *kind.params(p_ext, topo, factor))
+        e[kind.term] = jnp.sum(interactions.weights(topo, kind.name) * local)
+    i, j = topo["pair_atoms"][:, 0], topo["pair_atoms"][:, 1]
+    params = interactions.pair_params(p_ext, topo, interactions.charges(p_ext, topo))
+    vdw, ele = interactions.pair_energies(x[i] - x[j], xr[i] - xr[j], *params)
+    e["vdw"], e["electrostatic"] = jnp.sum(vdw), jnp.sum(ele)
     e["hydrogen_bond"] = jnp.zeros((), x.dtype)
     return e
-
-
-def _nonbonded_terms(x, xr, p, p_ext, topo) -> dict[str, jnp.ndarray]:
-    pairs = topo["pair_atoms"]
-    i, j = pairs[:, 0], pairs[:, 1]
-    radius, eps = p_ext[topo["vdw_p"][:, 0]], p_ext[topo["vdw_p"][:, 1]]
-    over = topo["pair_p"]
-    special = over[:, 0] < p.shape[0]
-    rv = jnp.where(special, p_ext[over[:, 0]], radius[i] + radius[j])
-    eps_ij = jnp.where(special, p_ext[over[:, 1]], jnp.sqrt(eps[i] * eps[j]))
-    r_nuc = nonbonded.pair_distances(x, pairs)
-    r = nonbonded.pair_distances(xr, pairs)
-    mask = topo["pair_mask"]
-    vdw = nonbonded.softcut(r_nuc) * nonbonded.buckingham(r, rv, eps_ij)
-    q = atom_charges(p, topo)
-    inside = mask & (r_nuc <= nonbonded.ELECTROSTATIC_CUTOFF)
-    ele = nonbonded.coulomb(r, q[i] * q[j])
-    return {"vdw": jnp.sum(jnp.where(mask, vdw, 0.0)), "electrostatic": jnp.sum(jnp.where(inside, ele, 0.0))}
 
 
 def energy(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
@@ -293,6 +257,7 @@ class MM3Model:
 
     # -- pure functions (static: usable under jit/vmap/grad) --------------------------------
     energy = staticmethod(energy)
+    hessian = staticmethod(hessian)
     energy_terms = staticmethod(energy_terms)
     atom_charges = staticmethod(atom_charges)
 
@@ -311,7 +276,7 @@ class MM3Model:
         if name not in self._jitted:
             e = energy
             grad = jax.grad(e)
-            hess = jax.hessian(e)
+            hess = hessian
             table = {
                 "energy": jax.jit(e), "gradient": jax.jit(grad), "hessian": jax.jit(hess),
                 "terms": jax.jit(energy_terms), "charges": jax.jit(atom_charges),

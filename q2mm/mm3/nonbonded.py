@@ -56,9 +56,14 @@ def coulomb(r: jnp.ndarray, qq: jnp.ndarray) -> jnp.ndarray:
     return ELECTROSTATIC_FACTOR * qq / r
 
 
-def pair_distances(x: jnp.ndarray, pairs: jnp.ndarray) -> jnp.ndarray:
-    d = x[pairs[..., 0]] - x[pairs[..., 1]]
+def pair_distance(d: jnp.ndarray) -> jnp.ndarray:
+    """Length of difference vectors d (..., 3)."""
     return jnp.sqrt(jnp.sum(d * d, axis=-1) + _EPS)
+
+
+def pair_distances(x: jnp.ndarray, pairs: jnp.ndarray) -> jnp.ndarray:
+    """Distances between the atoms of each pair (P, 2) of x (N, 3)."""
+    return pair_distance(x[pairs[..., 0]] - x[pairs[..., 1]])
 
 
 def nonbonded_pairs(n_atoms: int, bonds: list[tuple[int, int]]) -> np.ndarray:

@@ -38,28 +38,43 @@ def _norm(v: jnp.ndarray) -> jnp.ndarray:
     return jnp.sqrt(jnp.sum(v * v, axis=-1) + _EPS)
 
 
-def bond_lengths(xr: jnp.ndarray, factor: jnp.ndarray, pairs: jnp.ndarray) -> jnp.ndarray:
-    """Bond lengths in A from working coordinates, divided by the atoms' reduction factors."""
-    i, j = pairs[..., 0], pairs[..., 1]
-    return _norm(xr[i] - xr[j]) / (factor[i] * factor[j])
+# -- geometry of points (..., 3): one interaction or a batch, the same arithmetic either way --
+def bond_length(a: jnp.ndarray, b: jnp.ndarray, fa: jnp.ndarray, fb: jnp.ndarray) -> jnp.ndarray:
+    """Bond length a-b in A from working coordinates, divided by the reduction factors fa fb."""
+    return _norm(a - b) / (fa * fb)
 
 
-def angles_deg(x: jnp.ndarray, triples: jnp.ndarray) -> jnp.ndarray:
-    """Angles i-j-k in degrees via atan2(|a x b|, a.b) (finite gradients at 0 and 180)."""
-    a = x[triples[..., 0]] - x[triples[..., 1]]
-    b = x[triples[..., 2]] - x[triples[..., 1]]
-    cross = jnp.cross(a, b)
-    return jnp.degrees(jnp.arctan2(_norm(cross), jnp.sum(a * b, axis=-1)))
+def angle_deg(a: jnp.ndarray, centre: jnp.ndarray, c: jnp.ndarray) -> jnp.ndarray:
+    """Angle a-centre-c in degrees via atan2(|u x v|, u.v) (finite gradients at 0 and 180)."""
+    u = a - centre
+    v = c - centre
+    return jnp.degrees(jnp.arctan2(_norm(jnp.cross(u, v)), jnp.sum(u * v, axis=-1)))
 
 
-def dihedrals_rad(x: jnp.ndarray, quads: jnp.ndarray) -> jnp.ndarray:
-    """Dihedral angles i-j-k-l in radians, in MacroModel's sign convention."""
-    p0, p1, p2, p3 = (x[quads[..., n]] for n in range(4))
+def dihedral_rad(p0: jnp.ndarray, p1: jnp.ndarray, p2: jnp.ndarray, p3: jnp.ndarray) -> jnp.ndarray:
+    """Dihedral angle p0-p1-p2-p3 in radians, in MacroModel's sign convention."""
     b0, b1, b2 = p1 - p0, p2 - p1, p3 - p2
     n1 = jnp.cross(b0, b1)
     n2 = jnp.cross(b1, b2)
     m = jnp.cross(n1, b1 / _norm(b1)[..., None])
     return -jnp.arctan2(jnp.sum(m * n2, axis=-1), jnp.sum(n1 * n2, axis=-1))
+
+
+# -- the same on atom index arrays -------------------------------------------------------------
+def bond_lengths(xr: jnp.ndarray, factor: jnp.ndarray, pairs: jnp.ndarray) -> jnp.ndarray:
+    """Bond lengths in A from working coordinates, divided by the atoms' reduction factors."""
+    i, j = pairs[..., 0], pairs[..., 1]
+    return bond_length(xr[i], xr[j], factor[i], factor[j])
+
+
+def angles_deg(x: jnp.ndarray, triples: jnp.ndarray) -> jnp.ndarray:
+    """Angles i-j-k in degrees (see :func:`angle_deg`)."""
+    return angle_deg(x[triples[..., 0]], x[triples[..., 1]], x[triples[..., 2]])
+
+
+def dihedrals_rad(x: jnp.ndarray, quads: jnp.ndarray) -> jnp.ndarray:
+    """Dihedral angles i-j-k-l in radians, in MacroModel's sign convention."""
+    return dihedral_rad(*(x[quads[..., n]] for n in range(4)))
 
 
 def stretch(r: jnp.ndarray, r0: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:

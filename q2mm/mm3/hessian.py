@@ -1,0 +1,92 @@
+"""The exact Cartesian MM3* Hessian assembled from per-interaction pieces (pure JAX).
+
+``jax.hessian(energy)`` pushes 3N tangents through the reverse pass of the whole structure;
+here each interaction is differentiated twice on its own few atoms instead
+(``q2mm.mm3.interactions``, the same functions the energy sums), and the pieces are added up:
+
+* valence terms depend on working coordinates only: a (3k x 3k) Hessian per interaction of k
+  atoms, scattered into 3x3 atom blocks;
+* a nonbonded pair depends on its nuclear and working difference vectors only: one 6x6
+  Hessian per pair gives the off-diagonal atom blocks (minus it) and, summed, the diagonal;
+* working coordinates are linear in the nuclear ones, xr = A x (A: each hydrogen's reduction
+  toward its parent), so H = H_nn + C A + (C A)^T + A^T H_rr A (C the nuclear-working block).
+
+The result equals ``jax.hessian(energy)`` to rounding and stays differentiable in x and p.
+"""
+
+from __future__ import annotations
+
+import q2mm.jaxconfig  # noqa: F401
+import jax
+import jax.numpy as jnp
+
+from q2mm.mm3 import interactions
+
+Topology = dict
+
+
+def _masked(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+    return jnp.where(mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim)), values, 0.0)
+
+
+def _valence_blocks(xr: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology, factor: jnp.ndarray) -> jnp.ndarray:
+    """Sum of every valence interaction's Hessian in working coordinates, (N, N, 3, 3) blocks."""
+    rows, cols, blocks = [], [], []
+    for kind in interactions.VALENCE:
+        atoms = topo[kind.name + "_atoms"]
+        h = jax.vmap(jax.hessian(kind.local))(xr[atoms], *kind.params(p_ext, topo, factor))  # (M, k, 3, k, 3)
+        h = _masked(h * topo[kind.name + "_scale"][:, None, None, None, None], topo[kind.name + "_mask"])
+        k = kind.arity
+        rows.append(jnp.broadcast_to(atoms[:, :, None], (atoms.shape[0], k, k)).reshape(-1))
+        cols.append(jnp.broadcast_to(atoms[:, None, :], (atoms.shape[0], k, k)).reshape(-1))
+        blocks.append(h.transpose(0, 1, 3, 2, 4).reshape(-1, 3, 3))
+    n = xr.shape[0]
+    out = jnp.zeros((n, n, 3, 3), xr.dtype)
+    return out.at[jnp.concatenate(rows), jnp.concatenate(cols)].add(jnp.concatenate(blocks))
+
+
+def _pair_hessians(x, xr, p_ext, topo, charges):
+    """Per-pair second derivatives wrt (nuclear, working) difference vectors: three (P, 3, 3)."""
+    i, j = topo["pair_atoms"][:, 0], topo["pair_atoms"][:, 1]
+    params = interactions.pair_params(p_ext, topo, charges)
+
+    def pair_total(d_nuclear, d_working, *pars):
+        vdw, ele = interactions.pair_energies(d_nuclear, d_working, *pars)
+        return vdw + ele
+
+    (nn, nr), (_, rr) = jax.vmap(jax.hessian(pair_total, argnums=(0, 1)))(x[i] - x[j], xr[i] - xr[j], *params)
+    return nn, nr, rr
+
+
+def _pair_blocks(per_pair: jnp.ndarray, slot: jnp.ndarray) -> jnp.ndarray:
+    """(N, N, 3, 3) blocks of pair functions of x_i - x_j: -M off the diagonal, the row sums on it.
+
+    ``slot[a, b]`` is the pair (a, b)'s row of ``per_pair``, or P (no pair) for a zero block.
+    """
+    padded = jnp.concatenate([per_pair, jnp.zeros((1, 3, 3), per_pair.dtype)])
+    off = padded[slot]
+    n = slot.shape[0]
+    diagonal = jnp.eye(n, dtype=per_pair.dtype)[:, :, None, None] * jnp.sum(off, axis=1)[:, None]
+    return diagonal - off
+
+
+def reduction_matrix(parent: jnp.ndarray, factor: jnp.ndarray) -> jnp.ndarray:
+    """A (N, N) with xr = A x: row i is f_i at i plus (1 - f_i) at parent(i)."""
+    n = parent.shape[0]
+    eye = jnp.eye(n, dtype=factor.dtype)
+    return factor[:, None] * eye + (1.0 - factor)[:, None] * eye[parent]
+
+
+def hessian(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
+    """Cartesian Hessian (kcal/mol/A^2) of one padded structure, shape (Nmax, 3, Nmax, 3)
+    like ``jax.hessian(engine.energy)(x, p, topo)``."""
+    p_ext = interactions.extend(p)
+    xr, factor = interactions.working_coordinates(x, p_ext, topo)
+    a = reduction_matrix(topo["parent"], factor)
+    nn, nr, rr = _pair_hessians(x, xr, p_ext, topo, interactions.charges(p_ext, topo))
+    slot = topo["pair_slot"]
+    h_rr = _valence_blocks(xr, p_ext, topo, factor) + _pair_blocks(rr, slot)
+    cross = jnp.einsum("abuv,bc->acuv", _pair_blocks(nr, slot), a)
+    h = _pair_blocks(nn, slot) + cross + cross.transpose(1, 0, 3, 2) + jnp.einsum("ba,bduv,dc->acuv", a, h_rr, a)
+    return h.transpose(0, 2, 1, 3)
+
