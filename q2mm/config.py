@@ -76,11 +76,13 @@ class ScopeConfig:
 
 @dataclass
 class StartConfig:
-    """Starting values of the active parameters."""
+    """Starting values of the active parameters (QFUERZA options mirror SeminarioSettings)."""
 
     name: str = "published"  # published | qfuerza
-    frequency_scale: float = 0.963  # QFUERZA: DFT frequency scale factor
-    angle_h_fc: float = 0.5  # QFUERZA: fixed force constant of angles to H (mdyn A/rad^2)
+    modified: bool = True  # modified Seminario (Allen, Payne, Cole 2018) for angles
+    frequency_scale: float = 0.963  # DFT frequency scale factor
+    hydrogen_angle_k: float = 0.5  # fixed force constant of angles to terminal H (mdyn A/rad^2)
+    zero_torsions: bool = True  # active torsions start at 0
 
 
 @dataclass
