@@ -2,7 +2,8 @@
 
 All structures are padded to one shape and vmapped, so a system compiles once (ahead of
 time, ``compile_seconds``) and parameter changes never recompile. The minimized geometry
-x*(p) comes from ``jax_newton`` (warm-started from the previous minimum) and is
+x*(p) comes from ``jax_newton`` (warm-started from the previous minimum, first with
+gradient-only steps on the previous minimum's Hessian, then exact Newton) and is
 differentiated implicitly (``make_implicit_minimum``: -H^+ d(grad E)/dp with rigid modes
 and padded atoms projected out), never by unrolling the iterations.
 """
@@ -22,7 +23,7 @@ from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.minimize import MinimizeOptions, jax_newton, jax_projector, make_implicit_minimum
 from q2mm.objective.objective import check_model_matches
-from q2mm.reference.eigenmatrix import eigenmatrix
+from q2mm.reference.eigenmatrix import eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
 from q2mm.reference.observations import ObservationSettings, StructureObservations, build_observations
 
@@ -122,19 +123,21 @@ class JaxLoss:
     """Jitted score and analytic gradient over the active parameters (``active`` indexes model.p0)."""
 
     def __init__(self, model, molecules: list[Molecule], settings: ObservationSettings | None = None,
-                 active=None, options: MinimizeOptions = MinimizeOptions(), warm_start: bool = True):
+                 active=None, options: MinimizeOptions = MinimizeOptions(), warm_start: bool = True,
+                 chord_iterations: int = 10):
         check_model_matches(model, molecules)
         self.settings = settings or ObservationSettings()
         self.model = model
         self.options = options
         self.warm_start = warm_start
+        self.chord_iterations = int(chord_iterations)
         self.p0 = np.asarray(model.p0, dtype=np.float64)
         self.active = np.arange(self.p0.size) if active is None else np.asarray(active, dtype=np.int64)
         self.observations = build_observations(molecules, self.settings)
         self._data = pack_observations(self.observations, model, self.settings)
         self._qm = np.asarray(model.coords, dtype=np.float64)
-        self._x_start = self._qm.copy()
         self._compiled = None
+        self.reset_start()
         self.compile_seconds: float | None = None
         self.last_info: LossInfo | None = None
 
@@ -146,57 +149,63 @@ class JaxLoss:
     def value_and_grad(self, p_active) -> tuple[float, np.ndarray]:
         """Score and its gradient with respect to the active parameters."""
         p_active = jnp.asarray(np.asarray(p_active, dtype=np.float64))
-        (score, aux), grad = self._run(p_active, self._x_start)
-        if self.warm_start and not bool(np.all(aux["converged"])):
-            (score, aux), grad = self._run(p_active, self._qm)  # retry cold from the QM geometry
+        (score, aux), grad = self._run(p_active, self._x_start, self._h_start, self._use_chord)
+        if self.warm_start and not bool(np.all(aux["converged"])):  # retry cold from the QM geometry
+            (score, aux), grad = self._run(p_active, self._qm, self._h_start, np.zeros_like(self._use_chord))
         self._record(aux)
         return float(score), np.asarray(grad)
 
     def reset_start(self) -> None:
         """Start the next inner minimizations from the QM geometries again (no warm start)."""
         self._x_start = self._qm.copy()
+        dof = self._qm.shape[1] * 3
+        self._h_start = np.broadcast_to(np.eye(dof), (self._qm.shape[0], dof, dof)).copy()
+        self._use_chord = np.zeros(self._qm.shape[0], dtype=bool)
 
     def compile(self) -> float:
         """Compile once (ahead of time) and return the seconds it took."""
         if self._compiled is None:
             start = time.perf_counter()
             fn = jax.jit(jax.value_and_grad(self._loss, has_aux=True))
-            args = (jnp.asarray(self.p0[self.active]), jnp.asarray(self._qm), jnp.asarray(self.p0),
-                    jnp.asarray(self.active), self._data, self.model.topology)
+            args = (jnp.asarray(self.p0[self.active]), jnp.asarray(self._qm), jnp.asarray(self._h_start),
+                    jnp.asarray(self._use_chord), jnp.asarray(self.p0), jnp.asarray(self.active), self._data,
+                    self.model.topology)
             self._compiled = fn.lower(*args).compile()
             self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
 
     # -- internals ------------------------------------------------------------------------
-    def _run(self, p_active, x_start):
+    def _run(self, p_active, x_start, h_start, use_chord):
         self.compile()
-        return self._compiled(p_active, jnp.asarray(x_start), jnp.asarray(self.p0), jnp.asarray(self.active),
-                              self._data, self.model.topology)
+        return self._compiled(p_active, jnp.asarray(x_start), jnp.asarray(h_start), jnp.asarray(use_chord),
+                              jnp.asarray(self.p0), jnp.asarray(self.active), self._data, self.model.topology)
 
     def _record(self, aux) -> None:
         conv = np.asarray(aux["converged"])
         x = np.asarray(aux["x"])
-        if self.warm_start:
+        if self.warm_start:  # converged minima (and their Hessians) seed the next call
             self._x_start = np.where(conv[:, None, None], x, self._qm)
+            self._h_start = np.where(conv[:, None, None], np.asarray(aux["h"]), self._h_start)
+            self._use_chord = conv.copy()
         messages = [f"structure {s} ({self.observations[s].title}): minimization not converged "
                     f"(max |g| {float(aux['gmax'][s]):.3e} kcal/mol/A after {int(aux['iterations'][s])} iterations)"
                     for s in np.flatnonzero(~conv)]
         self.last_info = LossInfo(conv, np.asarray(aux["iterations"]), np.asarray(aux["gmax"]),
                                   {k: float(v) for k, v in aux["kinds"].items()}, messages)
 
-    def _loss(self, p_active, x_start, p0, active, data, topology):
+    def _loss(self, p_active, x_start, h_start, use_chord, p0, active, data, topology):
         p = p0.at[active].set(p_active)
-        per = jax.vmap(self._structure, in_axes=(None, 0, 0, 0))
-        kinds, x, conv, it, gmax, e_min = per(p, x_start, _per_structure(data), topology)
+        per = jax.vmap(self._structure, in_axes=(None, 0, 0, 0, 0, 0))
+        kinds, x, conv, it, gmax, e_min, h = per(p, x_start, h_start, use_chord, _per_structure(data), topology)
         kinds = {k: jnp.sum(v) for k, v in kinds.items()}
         if self.settings.uses("energy"):
             e = data["energy"]
             calc = e_min - e_min[e["anchor"]]
             kinds["energy"] = jnp.sum((e["w"] * (e["ref"] - calc)) ** 2)
         score = sum(kinds.values())
-        return score, {"kinds": kinds, "x": x, "converged": conv, "iterations": it, "gmax": gmax}
+        return score, {"kinds": kinds, "x": x, "h": h, "converged": conv, "iterations": it, "gmax": gmax}
 
-    def _structure(self, p, x_start, d, topo):
+    def _structure(self, p, x_start, h_start, use_chord, d, topo):
         energy = self.model.energy
         s = self.settings
         kinds = {}
@@ -204,14 +213,15 @@ class JaxLoss:
             kinds.update(_eigen_terms(energy, p, d, topo, s))
         if not s.needs_minimum:
             zero = jnp.zeros(())
-            return kinds, x_start, jnp.array(True), jnp.array(0), zero, zero
+            return kinds, x_start, jnp.array(True), jnp.array(0), zero, zero, h_start
+        chord = jnp.where(use_chord, self.chord_iterations, 0)
         x_raw, _, gmax, it, conv, h_raw = jax_newton(energy, x_start, jax.lax.stop_gradient(p), topo, d["mask"],
-                                                     self.options)
+                                                     self.options, h0=h_start, chord_iterations=chord)
         x = make_implicit_minimum(energy)(p, x_raw, h_raw, topo, d["mask"])
         kinds.update(_geometry_terms(x, d["geometry"], s))
         if s.uses("frequency"):
             kinds["frequency"] = _frequency_term(energy, p, x, d, topo)
-        return kinds, x_raw, conv, it, gmax, energy(x, p, topo)
+        return kinds, x_raw, conv, it, gmax, energy(x, p, topo), h_raw
 
 
 def _per_structure(data: dict) -> dict:
@@ -262,8 +272,6 @@ def _geometry_terms(x, g: dict, s: ObservationSettings) -> dict:
 def _frequency_term(energy, p, x, d, topo):
     n = x.size
     h = jax.hessian(energy)(x, p, topo).reshape(n, n)
-    from q2mm.reference.eigenmatrix import mass_weighted_mm_hessian
-
     hmw = mass_weighted_mm_hessian(h, d["masses"], xp=jnp)
     # the rigid-body projector's own derivative contributes nothing to the eigenvalues
     proj = jax_projector(jax.lax.stop_gradient(x), d["mask"], weights=jnp.sqrt(d["masses"]))

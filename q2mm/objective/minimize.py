@@ -133,28 +133,18 @@ def _jax_step(g, h, proj, radius):
     return jnp.where(length > radius, step * (radius / jnp.maximum(length, 1e-300)), step)
 
 
-def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions()):
-    """Minimize ``energy_fn(x, p, topo)`` over real atoms of padded x0 (Nmax, 3), pure JAX.
-
-    Returns (x_min, energy, max projected gradient, iterations, converged, Hessian at x_min
-    (3Nmax, 3Nmax), for the implicit derivative). Same algorithm
-    as ``newton_minimize``; not differentiable itself (see ``make_implicit_minimum``). The
-    loop body holds the only energy/gradient/Hessian evaluation (the first pass evaluates
-    x0 with a zero step), so the Hessian is traced and compiled once.
-    """
+def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0):
+    """The trust-region loop shared by Newton (``evaluate`` returns the exact Hessian) and the
+    chord phase (``evaluate`` returns the fixed ``h0``). The first pass evaluates x0 with a
+    zero step, so ``evaluate`` is traced once. Returns the final loop state."""
     import jax
     import jax.numpy as jnp
 
     shape, n = x0.shape, x0.size
 
-    def egh(x):
-        e, g = jax.value_and_grad(energy_fn)(x, p, topo)
-        h = jax.hessian(energy_fn)(x, p, topo).reshape(n, n)
-        return e, g.reshape(-1), h
-
     def cond(state):
         it, gmax = state[-2], state[-1]
-        return (it == 0) | ((it <= opts.max_iter) & (gmax >= opts.gtol) & jnp.isfinite(gmax))
+        return (it == 0) | ((it <= max_iter) & (gmax >= opts.gtol) & jnp.isfinite(gmax))
 
     def body(state):
         x, e, g, h, proj, radius, it, _ = state
@@ -162,7 +152,7 @@ def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOpt
         step = jnp.where(first, 0.0, _jax_step(g, h, proj, radius))
         predicted = g @ step + 0.5 * step @ h @ step
         trial = x + step.reshape(shape)
-        e_t, g_t, h_t = egh(trial)
+        e_t, g_t, h_t = evaluate(trial)
         actual = e_t - e
         length = jnp.linalg.norm(step)
         ok = jnp.isfinite(e_t) & (first | (actual <= ENERGY_SLACK * (1.0 + jnp.abs(e))))
@@ -177,9 +167,41 @@ def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOpt
         return x, e, g, h, proj, radius, it + 1, gmax
 
     eye = jnp.eye(n, dtype=x0.dtype)
-    init = (x0, jnp.asarray(jnp.inf, x0.dtype), jnp.zeros(n, x0.dtype), eye, eye,
+    init = (x0, jnp.asarray(jnp.inf, x0.dtype), jnp.zeros(n, x0.dtype), h0, eye,
             jnp.asarray(opts.initial_radius, x0.dtype), jnp.asarray(0), jnp.asarray(jnp.inf, x0.dtype))
-    x, e, _, h, _, _, it, gmax = jax.lax.while_loop(cond, body, init)
+    return jax.lax.while_loop(cond, body, init)
+
+
+def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions(),
+               h0=None, chord_iterations: int = 0):
+    """Minimize ``energy_fn(x, p, topo)`` over real atoms of padded x0 (Nmax, 3), pure JAX.
+
+    Returns (x_min, energy, max projected gradient, Newton iterations, converged, Hessian at
+    x_min (3Nmax, 3Nmax), for the implicit derivative). Same algorithm as ``newton_minimize``;
+    not differentiable itself (see ``make_implicit_minimum``).
+
+    With a Hessian ``h0`` (e.g. the previous minimum's, for a warm start) up to
+    ``chord_iterations`` gradient-only steps with that fixed Hessian come first; Newton with
+    the exact Hessian then finishes (usually a single evaluation confirming convergence and
+    giving the Hessian at the minimum).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    n = x0.size
+
+    def egh(x):
+        e, g = jax.value_and_grad(energy_fn)(x, p, topo)
+        return e, g.reshape(-1), jax.hessian(energy_fn)(x, p, topo).reshape(n, n)
+
+    if h0 is not None:  # chord_iterations may be traced (0 switches the phase off)
+        def eg_fixed(x):
+            e, g = jax.value_and_grad(energy_fn)(x, p, topo)
+            return e, g.reshape(-1), h0
+
+        x0 = _jax_trust_region(eg_fixed, x0, mask, opts, chord_iterations, h0)[0]
+
+    x, e, _, h, _, _, it, gmax = _jax_trust_region(egh, x0, mask, opts, opts.max_iter, jnp.eye(n, dtype=x0.dtype))
     return x, e, gmax, it - 1, (gmax < opts.gtol) & jnp.isfinite(e), h
 
 
