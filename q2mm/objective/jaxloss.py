@@ -19,13 +19,15 @@ import q2mm.jaxconfig  # noqa: F401  (float64, compile cache)
 import jax
 import jax.numpy as jnp
 
+from q2mm.errors import ConfigurationError
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.minimize import MinimizeOptions, jax_newton, jax_projector, make_implicit_minimum
 from q2mm.objective.objective import check_model_matches
 from q2mm.reference.eigenmatrix import eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
-from q2mm.reference.observations import ObservationSettings, StructureObservations, build_observations
+from q2mm.reference.observations import (ObservationSettings, StructureObservations, build_observations,
+                                         missing_hessians)
 
 # padded internal coordinates point at these ghost points appended to x (never degenerate)
 GHOST = np.array([[0.0, 0.0, 0.0], [1.1, 0.0, 0.0], [1.5, 1.0, 0.0], [2.4, 1.2, 0.9]]) - 100.0
@@ -127,6 +129,9 @@ class JaxLoss:
                  chord_iterations: int = 10):
         check_model_matches(model, molecules)
         self.settings = settings or ObservationSettings()
+        missing = missing_hessians(molecules, self.settings)
+        if missing:
+            raise ConfigurationError(f"eigenmatrix/frequency observations need QM Hessians; missing for {missing}")
         self.model = model
         self.options = options
         self.warm_start = warm_start

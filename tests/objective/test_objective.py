@@ -59,6 +59,10 @@ def test_bad_inputs_are_refused(sn2_model, sn2_pair, sn2_objective):
     no_hessian = [m.with_(hessian=None) for m in sn2_pair]
     with pytest.raises(ConfigurationError, match="Hessians"):
         ObjectiveFunction(sn2_model, no_hessian)
+    from q2mm.objective.jaxloss import JaxLoss
+
+    with pytest.raises(ConfigurationError, match="Hessians"):
+        JaxLoss(sn2_model, no_hessian)
     with pytest.raises(ValueError, match="active"):
         sn2_objective(sn2_model.p0[:3])
 
