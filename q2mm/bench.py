@@ -42,6 +42,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--fd-params", type=int, default=4,
                         help="parameters whose central differences are timed (default 4; 0 skips the FD gradient)")
     parser.add_argument("--no-fit", action="store_true", help="skip the end-to-end fit")
+    parser.add_argument("--scaling-only", action="store_true",
+                        help="measure only the scaling table (implies --scaling, skips every other section)")
     parser.add_argument("--scaling", action="store_true",
                         help="add JaxLoss value+grad scaling with structures and atoms")
     parser.add_argument("--structures", type=_counts,
@@ -51,7 +53,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_intermixed_args(list(argv))
     if args.repeats < 1 or args.compile_repeats < 0 or args.fd_params < 0:
         parser.error("--repeats must be >= 1, --compile-repeats and --fd-params >= 0")
-    args.scaling = args.scaling or args.atoms or args.structures is not None
+    args.scaling = args.scaling or args.atoms or args.structures is not None or args.scaling_only
+    if args.scaling_only:
+        args.no_fit, args.fd_params, args.compile_repeats = True, 0, 0
     return args
 
 
@@ -116,10 +120,11 @@ def run_bench(args: argparse.Namespace, command: str, checkpoint: Checkpoint | N
     _progress(f"loading {cfg.system.name}")
     setup_s, (training_set, problem) = time_once(lambda: _load(cfg))
     results["system"] = system_facts(training_set, problem, setup_s)
-    _progress("engine, ObjectiveFunction and JaxLoss timings")
-    results["engine"] = measure.engine_times(problem.loss.model, results["system"]["largest_index"], args.repeats)
-    results["objectives"] = measure.objective_times(problem, args.repeats)
-    _finish_section(results, save)
+    if not args.scaling_only:
+        _progress("engine, ObjectiveFunction and JaxLoss timings")
+        results["engine"] = measure.engine_times(problem.loss.model, results["system"]["largest_index"], args.repeats)
+        results["objectives"] = measure.objective_times(problem, args.repeats)
+        _finish_section(results, save)
     if args.fd_params:
         _progress("finite-difference gradient")
         results["fd"] = measure.fd_gradient_times(problem, optimizer_options(cfg), args.fd_params, args.repeats)

@@ -119,6 +119,17 @@ def test_render_prints_every_section_as_markdown():
     assert data["engine"]["hessian"]["median"] == pytest.approx(0.01)
 
 
+def test_render_leaves_out_sections_not_measured():
+    results = _results(0.01, 1.0, 80.0, 30.0)
+    for section in ("engine", "objectives", "fd", "fit"):
+        del results[section]
+    results["scaling"] = [{"label": "first 1", "n_structures": 1, "atoms_total": 36, "atoms_max": 36, "n_active": 50,
+                           "compile_s": 60.0, "first_call_s": 2.0, "jaxloss_vg": Stats.of([0.2, 0.3])}]
+    text = report.render(results)
+    assert "| first 1 | 1 | 36 | 36 | 50 | 60.00 s | 2.00 s | 250.0 ms | 200.0 ms | 300.0 ms | 2 |" in text
+    assert "Targets" not in text and "engine" not in text
+
+
 def test_render_mode_reprints_a_saved_run(tmp_path, capsys):
     saved = tmp_path / "run.json"
     saved.write_text(json.dumps(report.jsonable(_results(0.02, 1.0, 80.0, 30.0))))
