@@ -24,7 +24,7 @@ from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.minimize import MinimizeOptions, jax_newton, jax_projector, make_implicit_minimum
 from q2mm.objective.objective import check_model_matches
-from q2mm.reference.eigenmatrix import eigenmatrix, mass_weighted_mm_hessian
+from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
 from q2mm.reference.observations import (ObservationSettings, StructureObservations, build_observations,
                                          missing_hessians)
@@ -253,12 +253,12 @@ def _eigen_terms(energy, p, d, topo, s: ObservationSettings) -> dict:
         inv_sqrt_m = jnp.repeat(1.0 / jnp.sqrt(d["masses"]), 3)
         directions = (e["basis"] * inv_sqrt_m[:, None]).T.reshape(-1, *x.shape)
         diag = _mode_curvatures(energy, p, x, directions, topo) * KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
-        out["eig_diag"] = jnp.sum((e["w"] * (e["ref"] - diag)) ** 2)
+        out["eig_diag"] = jnp.sum((e["w"] * EIGEN_SCORE_UNIT * (e["ref"] - diag)) ** 2)
     if s.uses("eig_offdiag"):
         n = x.size
         h = jax.hessian(energy)(x, p, topo).reshape(n, n)
         calc = eigenmatrix(h, d["masses"], e["basis"], xp=jnp)
-        out["eig_offdiag"] = jnp.sum((e["w_off"] * calc) ** 2)
+        out["eig_offdiag"] = jnp.sum((e["w_off"] * EIGEN_SCORE_UNIT * calc) ** 2)
     return out
 
 

@@ -21,7 +21,7 @@ from q2mm.model.molecule import Molecule
 from q2mm.model.units import KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.minimize import MinimizeOptions, MinimizeResult, newton_minimize
 from q2mm.reference import stats, vibrations
-from q2mm.reference.eigenmatrix import eigenmatrix
+from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values
 from q2mm.reference.observations import (KINDS, PERIODIC_KINDS, ObservationSettings,
                                          StructureObservations, build_observations, missing_hessians)
@@ -173,10 +173,10 @@ def _energy_gradient_hessian(energy_fn):
 
 
 def _eigen_entries(obs: StructureObservations, hess_kcal: np.ndarray, settings: ObservationSettings) -> list:
-    calc = eigenmatrix(hess_kcal, obs.masses, obs.eigen.basis)
+    calc = eigenmatrix(hess_kcal, obs.masses, obs.eigen.basis) * EIGEN_SCORE_UNIT
     out = []
     if settings.uses("eig_diag"):
-        out.append(("eig_diag", obs.eigen.eigenvalues, np.diag(calc), obs.eig_diag_weight))
+        out.append(("eig_diag", obs.eigen.eigenvalues * EIGEN_SCORE_UNIT, np.diag(calc), obs.eig_diag_weight))
     if settings.uses("eig_offdiag"):
         iu = np.triu_indices(calc.shape[0], k=1)
         out.append(("eig_offdiag", np.zeros(iu[0].size), calc[iu], obs.eig_offdiag_weight[iu]))

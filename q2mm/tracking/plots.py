@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 UNITS = {
-    "eig_diag": "Hartree/Bohr$^2$",
-    "eig_offdiag": "Hartree/Bohr$^2$",
+    "eig_diag": "kJ mol$^{-1}$ Å$^{-2}$ amu$^{-1}$",
+    "eig_offdiag": "kJ mol$^{-1}$ Å$^{-2}$ amu$^{-1}$",
     "bond_length": "$\\AA$",
     "bond_angle": "deg",
     "torsion": "deg",
