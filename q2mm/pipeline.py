@@ -7,6 +7,7 @@ optimizer) is in this module, so wiring them is a local change.
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import sys
 import threading
@@ -232,6 +233,7 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
     try:
         with _sigterm_as_exit():
             check_config(cfg)
+            seed_everything(int(cfg.seed))
             outcome = (fitter or fit_system)(cfg, ctx, progress)
             if tracked is not None:
                 tracked.log_record(job_record(cfg, ctx, outcome))
@@ -247,6 +249,12 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
         raise
     report(outcome.summary, tracked)
     return outcome.summary
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's and NumPy's global generators (JAX keys are explicit and need no seed)."""
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 def _record_failure(cfg: DictConfig, ctx: JobContext, tracked: TrackedRun | None, error: BaseException,
