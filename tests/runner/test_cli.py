@@ -19,13 +19,24 @@ from .test_tracking import check_finished_run
 pytestmark = pytest.mark.slow
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run the runner in ``cwd`` as a user would, with no data root (Q2MM_DATA -> an empty dir)."""
+def run_cli(args: list[str], cwd: Path, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run the runner in ``cwd`` as a user would, with no data root (Q2MM_DATA -> an empty dir).
+
+    The timeout is generous because a cold JAX compile of the loss dominates on a busy
+    2-core machine; on expiry the runner gets SIGTERM, so its runs are closed as KILLED.
+    """
     empty = cwd / "no-data"
     empty.mkdir(exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), Q2MM_DATA=str(empty))
-    return subprocess.run([sys.executable, "-m", "q2mm.run", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    command = [sys.executable, "-m", "q2mm.run", *args]
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        out, err = proc.communicate(timeout=120)
+        pytest.fail(f"python -m q2mm.run {' '.join(args)} ran past {timeout} s:\n{(out + err)[-3000:]}")
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 def failure_report(done: subprocess.CompletedProcess, uri: str, experiment: str) -> str:
