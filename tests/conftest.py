@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import pytest
 
 from q2mm.paths import data_root as _data_root
@@ -39,3 +41,13 @@ def sn2_dir(data_root: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} missing from the data root")
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked heavy run only with Q2MM_HEAVY=1 (tens of minutes on 2 cores)."""
+    if os.environ.get("Q2MM_HEAVY") == "1":
+        return
+    skip = pytest.mark.skip(reason="heavy: tens of minutes on 2 cores; set Q2MM_HEAVY=1 to run")
+    for item in items:
+        if "heavy" in item.keywords:
+            item.add_marker(skip)

@@ -26,7 +26,7 @@ def _external(name: str, reference: str) -> SystemSpec:
 
 SYSTEMS: dict[str, SystemSpec] = {spec.name: spec for spec in (
     SystemSpec("sn2", "embedded", "sn2", "sn2.fld", ("sn2-ts", "ch3f")),
-    SystemSpec("ch3f", "embedded", "sn2", "sn2.fld", ("ch3f",), invert_ts_curvature=False),
+    SystemSpec("ch3f", "embedded", "sn2", "ch3f.fld", ("ch3f",), invert_ts_curvature=False),
     SystemSpec("sn2-shared", "shared-sn2", "sn2", "sn2.fld", ("sn2-ts-optimized.xyz", "ch3f-optimized.xyz")),
     SystemSpec("rh-enamide", "rh-enamide", "rh-enamide", "mm3.fld", ("rh_enamide_training_set.mae",),
                reference="Donoghue et al., J. Chem. Theory Comput. 2008, 4, 1313",
