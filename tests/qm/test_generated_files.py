@@ -58,8 +58,11 @@ def test_xyz_energy_frequencies_and_hessian_agree_with_metadata(system: str) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_regenerating_ch3f_reproduces_the_shipped_files(tmp_path: Path) -> None:
-    """Runs PySCF B3LYP/6-31+G(d) (a few minutes on one core)."""
+    """Runs PySCF B3LYP/6-31+G(d) (a few minutes on one core; needs the `qm` extra)."""
+    pytest.importorskip("pyscf")
+    pytest.importorskip("geometric")
     subprocess.run([sys.executable, "-m", "q2mm.qm.generate_sn2", "--only", "ch3f", "--out", str(tmp_path)],
                    check=True, cwd=PROJECT_ROOT, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     new = json.loads((tmp_path / "metadata.json").read_text())["structures"]["ch3f"]
@@ -70,8 +73,11 @@ def test_regenerating_ch3f_reproduces_the_shipped_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_regenerating_pd_allyl_xtb_reproduces_the_shipped_structures(tmp_path: Path) -> None:
-    """Runs the GFN2-xTB scan, TS search and finite-difference Hessians (a few minutes on one core)."""
+    """Runs the GFN2-xTB scan, TS search and finite-difference Hessians (minutes; needs the `qm` extra)."""
+    pytest.importorskip("tblite")
+    pytest.importorskip("geometric")
     subprocess.run([sys.executable, "-m", "q2mm.qm.generate_pd_allyl", "--out", str(tmp_path)],
                    check=True, cwd=PROJECT_ROOT, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     old = metadata("pd-allyl-xtb")["structures"]
