@@ -223,7 +223,8 @@ class JaxLoss:
         chord = jnp.where(use_chord, self.chord_iterations, 0)
         h0 = h_start if self.chord_iterations > 0 else None  # chord phase off: exact Newton only
         x_raw, _, gmax, it, conv, h_raw = jax_newton(energy, x_start, jax.lax.stop_gradient(p), topo, d["mask"],
-                                                     self.options, h0=h0, chord_iterations=chord)
+                                                     self.options, h0=h0, chord_iterations=chord,
+                                                     hessian_fn=getattr(self.model, "hessian", None))
         x = make_implicit_minimum(energy)(p, x_raw, h_raw, topo, d["mask"])
         kinds.update(_geometry_terms(x, d["geometry"], s))
         if s.uses("frequency"):

@@ -173,7 +173,7 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0):
 
 
 def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions(),
-               h0=None, chord_iterations: int = 0):
+               h0=None, chord_iterations: int = 0, hessian_fn=None):
     """Minimize ``energy_fn(x, p, topo)`` over real atoms of padded x0 (Nmax, 3), pure JAX.
 
     Returns (x_min, energy, max projected gradient, Newton iterations, converged, Hessian at
@@ -189,10 +189,11 @@ def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOpt
     import jax.numpy as jnp
 
     n = x0.size
+    hess = hessian_fn or jax.hessian(energy_fn)  # the engine's assembled Hessian where it has one
 
     def egh(x):
         e, g = jax.value_and_grad(energy_fn)(x, p, topo)
-        return e, g.reshape(-1), jax.hessian(energy_fn)(x, p, topo).reshape(n, n)
+        return e, g.reshape(-1), hess(x, p, topo).reshape(n, n)
 
     if h0 is not None:  # chord_iterations may be traced (0 switches the phase off)
         def eg_fixed(x):

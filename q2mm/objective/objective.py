@@ -101,7 +101,7 @@ class ObjectiveFunction:
         self.p0 = np.asarray(model.p0, dtype=np.float64)
         self.active = np.arange(self.p0.size) if active is None else np.asarray(active, dtype=np.int64)
         self.observations = build_observations(molecules, self.settings)
-        self._egh = jax.jit(_energy_gradient_hessian(model.energy))
+        self._egh = jax.jit(_energy_gradient_hessian(model.energy, getattr(model, "hessian", None)))
 
     def full_parameters(self, p_active) -> np.ndarray:
         return full_parameters(self.p0, self.active, p_active)
@@ -164,10 +164,14 @@ class ObjectiveFunction:
         return rows
 
 
-def _energy_gradient_hessian(energy_fn):
+def _energy_gradient_hessian(energy_fn, hessian_fn=None):
+    """Energy, gradient and Hessian; ``hessian_fn`` (the engine's assembled Hessian, equal to
+    jax.hessian of the energy) is much cheaper to compile and run where the model has one."""
+    hess = hessian_fn or jax.hessian(energy_fn)
+
     def egh(x, p, topo):
         e, g = jax.value_and_grad(energy_fn)(x, p, topo)
-        return e, g, jax.hessian(energy_fn)(x, p, topo)
+        return e, g, hess(x, p, topo)
 
     return egh
 
