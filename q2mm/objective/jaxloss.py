@@ -1,12 +1,12 @@
-"""JaxLoss: the score as one jitted, pure-JAX float64 function with analytic gradients.
+"""JaxLoss: the score as jitted, pure-JAX float64 functions with analytic gradients.
 
-All structures are padded to one shape and vmapped, so a system compiles once (ahead of
-time, ``compile_seconds``) and parameter changes never recompile. The minimized geometry
-x*(p) comes from ``jax_newton`` (warm-started from the previous minimum; optionally, with
-``chord_iterations`` > 0, first gradient-only steps on the previous minimum's Hessian; off by
-default: measured slower on rh-enamide, 60 s vs 21-28 s warm value+grad) and is
-differentiated implicitly (``make_implicit_minimum``: -H^+ d(grad E)/dp with rigid modes
-and padded atoms projected out), never by unrolling the iterations.
+Structures are padded to one shape, so a system compiles one per-structure function once
+(ahead of time, ``compile_seconds``) and parameter changes never recompile. The function
+minimizes its structure (``jax_newton``, warm-started from the previous minimum, stopping as
+soon as that structure converges), differentiates the minimum implicitly
+(``make_implicit_minimum``: -H^+ d(grad E)/dp with rigid modes and padded atoms projected out,
+never by unrolling iterations) and takes the eigenmatrix from the engine's assembled Hessian
+at the QM geometry, so its parameter gradient is one reverse pass through that assembly.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import jax.numpy as jnp
 
 from q2mm.errors import ConfigurationError
 from q2mm.model.molecule import Molecule
-from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
+from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1
 from q2mm.objective.minimize import MinimizeOptions, jax_newton, jax_projector, make_implicit_minimum
-from q2mm.objective.objective import check_model_matches
+from q2mm.objective.objective import check_model_matches, full_parameters
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
 from q2mm.reference.observations import (ObservationSettings, StructureObservations, build_observations,
@@ -123,11 +123,17 @@ def pack_observations(obs: list[StructureObservations], model, settings: Observa
 
 
 class JaxLoss:
-    """Jitted score and analytic gradient over the active parameters (``active`` indexes model.p0)."""
+    """Jitted score and analytic gradient over the active parameters (``active`` indexes model.p0).
+
+    One function, compiled once for the padded structure shape, evaluates one structure: its
+    inner Newton minimization (``jax_newton``, warm-started from that structure's previous
+    minimum), its score by observation kind and the gradient of that score with respect to the
+    full parameter vector. ``value_and_grad`` runs it for each structure in turn and adds the
+    results, so every minimization stops as soon as its own structure has converged.
+    """
 
     def __init__(self, model, molecules: list[Molecule], settings: ObservationSettings | None = None,
-                 active=None, options: MinimizeOptions = MinimizeOptions(), warm_start: bool = True,
-                 chord_iterations: int = 0):
+                 active=None, options: MinimizeOptions = MinimizeOptions(), warm_start: bool = True):
         check_model_matches(model, molecules)
         self.settings = settings or ObservationSettings()
         missing = missing_hessians(molecules, self.settings)
@@ -136,11 +142,13 @@ class JaxLoss:
         self.model = model
         self.options = options
         self.warm_start = warm_start
-        self.chord_iterations = int(chord_iterations)
         self.p0 = np.asarray(model.p0, dtype=np.float64)
         self.active = np.arange(self.p0.size) if active is None else np.asarray(active, dtype=np.int64)
         self.observations = build_observations(molecules, self.settings)
-        self._data = pack_observations(self.observations, model, self.settings)
+        data = pack_observations(self.observations, model, self.settings)
+        self._energy_data = {k: np.asarray(v) for k, v in data.pop("energy").items()}
+        n = len(self.observations)
+        self._structures = [jax.tree.map(lambda a, s=s: a[s], (data, model.topology)) for s in range(n)]
         self._qm = np.asarray(model.coords, dtype=np.float64)
         self._compiled = None
         self.reset_start()
@@ -154,114 +162,103 @@ class JaxLoss:
 
     def value_and_grad(self, p_active) -> tuple[float, np.ndarray]:
         """Score and its gradient with respect to the active parameters."""
-        p_active = jnp.asarray(np.asarray(p_active, dtype=np.float64))
-        (score, aux), grad = self._run(p_active, self._x_start, self._h_start, self._use_chord)
-        if self.warm_start and not bool(np.all(aux["converged"])):  # retry cold from the QM geometry
-            (score, aux), grad = self._run(p_active, self._qm, self._h_start, np.zeros_like(self._use_chord))
-        self._record(aux)
-        return float(score), np.asarray(grad)
+        p = jnp.asarray(full_parameters(self.p0, self.active, p_active))
+        self.compile()
+        results = [self._evaluate(s, p) for s in range(len(self._structures))]
+        kinds: dict[str, float] = {}
+        grad = np.zeros(self.p0.size)
+        for r in results:
+            for kind, value in r["kinds"].items():
+                kinds[kind] = kinds.get(kind, 0.0) + float(value)
+            grad += np.asarray(r["grad"])
+        if self.settings.uses("energy"):
+            kinds["energy"], energy_grad = self._energy_term(results)
+            grad += energy_grad
+        self._record(results, kinds)
+        return float(sum(kinds.values())), grad[self.active]
 
     def reset_start(self) -> None:
         """Start the next inner minimizations from the QM geometries again (no warm start)."""
         self._x_start = self._qm.copy()
-        dof = self._qm.shape[1] * 3
-        self._h_start = np.broadcast_to(np.eye(dof), (self._qm.shape[0], dof, dof)).copy()
-        self._use_chord = np.zeros(self._qm.shape[0], dtype=bool)
 
     def compile(self) -> float:
         """Compile once (ahead of time) and return the seconds it took."""
         if self._compiled is None:
             start = time.perf_counter()
-            fn = jax.jit(jax.value_and_grad(self._loss, has_aux=True))
-            args = (jnp.asarray(self.p0[self.active]), jnp.asarray(self._qm), jnp.asarray(self._h_start),
-                    jnp.asarray(self._use_chord), jnp.asarray(self.p0), jnp.asarray(self.active), self._data,
-                    self.model.topology)
-            self._compiled = fn.lower(*args).compile()
+            data, topo = self._structures[0]
+            fn = jax.jit(self._structure)
+            self._compiled = fn.lower(jnp.asarray(self.p0), jnp.asarray(self._qm[0]), data, topo).compile()
             self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
 
     # -- internals ------------------------------------------------------------------------
-    def _run(self, p_active, x_start, h_start, use_chord):
-        self.compile()
-        return self._compiled(p_active, jnp.asarray(x_start), jnp.asarray(h_start), jnp.asarray(use_chord),
-                              jnp.asarray(self.p0), jnp.asarray(self.active), self._data, self.model.topology)
+    def _evaluate(self, s: int, p) -> dict:
+        data, topo = self._structures[s]
+        out = self._compiled(p, jnp.asarray(self._x_start[s]), data, topo)
+        if self.warm_start and not bool(out["converged"]):  # retry cold from the QM geometry
+            out = self._compiled(p, jnp.asarray(self._qm[s]), data, topo)
+        if self.warm_start and bool(out["converged"]):  # the converged minimum seeds the next call
+            self._x_start[s] = np.asarray(out["x"])
+        return out
 
-    def _record(self, aux) -> None:
-        conv = np.asarray(aux["converged"])
-        x = np.asarray(aux["x"])
-        if self.warm_start:  # converged minima (and their Hessians) seed the next call
-            self._x_start = np.where(conv[:, None, None], x, self._qm)
-            self._h_start = np.where(conv[:, None, None], np.asarray(aux["h"]), self._h_start)
-            self._use_chord = conv.copy()
+    def _energy_term(self, results: list[dict]) -> tuple[float, np.ndarray]:
+        """Relative MM energies of the minima against their QM references, and the gradient
+        (dE(x*(p), p)/dp = dE/dp at a minimum)."""
+        e = self._energy_data
+        energies = np.array([float(r["energy"]) for r in results])
+        de = np.stack([np.asarray(r["energy_grad"]) for r in results])
+        residual = e["w"] * (e["ref"] - (energies - energies[e["anchor"]]))
+        grad = -2.0 * (e["w"] * residual) @ (de - de[e["anchor"]])
+        return float(np.sum(residual**2)), grad
+
+    def _record(self, results: list[dict], kinds: dict[str, float]) -> None:
+        conv = np.array([bool(r["converged"]) for r in results])
+        iterations = np.array([int(r["iterations"]) for r in results])
+        gmax = np.array([float(r["gmax"]) for r in results])
         messages = [f"structure {s} ({self.observations[s].title}): minimization not converged "
-                    f"(max |g| {float(aux['gmax'][s]):.3e} kcal/mol/A after {int(aux['iterations'][s])} iterations)"
+                    f"(max |g| {gmax[s]:.3e} kcal/mol/A after {iterations[s]} iterations)"
                     for s in np.flatnonzero(~conv)]
-        self.last_info = LossInfo(conv, np.asarray(aux["iterations"]), np.asarray(aux["gmax"]),
-                                  {k: float(v) for k, v in aux["kinds"].items()}, messages)
+        self.last_info = LossInfo(conv, iterations, gmax, kinds, messages)
 
-    def _loss(self, p_active, x_start, h_start, use_chord, p0, active, data, topology):
-        p = p0.at[active].set(p_active)
-        per = jax.vmap(self._structure, in_axes=(None, 0, 0, 0, 0, 0))
-        kinds, x, conv, it, gmax, e_min, h = per(p, x_start, h_start, use_chord, _per_structure(data), topology)
-        kinds = {k: jnp.sum(v) for k, v in kinds.items()}
-        if self.settings.uses("energy"):
-            e = data["energy"]
-            calc = e_min - e_min[e["anchor"]]
-            kinds["energy"] = jnp.sum((e["w"] * (e["ref"] - calc)) ** 2)
-        score = sum(kinds.values())
-        return score, {"kinds": kinds, "x": x, "h": h, "converged": conv, "iterations": it, "gmax": gmax}
+    def _structure(self, p, x_start, d, topo) -> dict:
+        """One structure: minimize, then the score by kind and its gradient wrt the full p."""
+        energy, s = self.model.energy, self.settings
+        hessian = getattr(self.model, "hessian", None) or jax.hessian(energy)  # the engine assembles its own
+        out = {"x": x_start, "converged": jnp.array(True), "iterations": jnp.array(0),
+               "gmax": jnp.zeros(()), "energy": jnp.zeros(())}
+        if s.needs_minimum:
+            x_min, e_min, gmax, it, conv, h_min = jax_newton(energy, x_start, p, topo, d["mask"], self.options,
+                                                             hessian_fn=hessian)
+            out.update(x=x_min, converged=conv, iterations=it, gmax=gmax, energy=e_min)
+            minimum = make_implicit_minimum(energy)
 
-    def _structure(self, p, x_start, h_start, use_chord, d, topo):
-        energy = self.model.energy
-        s = self.settings
-        kinds = {}
-        if s.uses("eig_diag") or s.uses("eig_offdiag"):
-            kinds.update(_eigen_terms(energy, p, d, topo, s))
-        if not s.needs_minimum:
-            zero = jnp.zeros(())
-            return kinds, x_start, jnp.array(True), jnp.array(0), zero, zero, h_start
-        chord = jnp.where(use_chord, self.chord_iterations, 0)
-        h0 = h_start if self.chord_iterations > 0 else None  # chord phase off: exact Newton only
-        x_raw, _, gmax, it, conv, h_raw = jax_newton(energy, x_start, jax.lax.stop_gradient(p), topo, d["mask"],
-                                                     self.options, h0=h0, chord_iterations=chord,
-                                                     hessian_fn=getattr(self.model, "hessian", None))
-        x = make_implicit_minimum(energy)(p, x_raw, h_raw, topo, d["mask"])
-        kinds.update(_geometry_terms(x, d["geometry"], s))
-        if s.uses("frequency"):
-            kinds["frequency"] = _frequency_term(energy, p, x, d, topo)
-        return kinds, x_raw, conv, it, gmax, energy(x, p, topo), h_raw
+        def score(q):
+            kinds = {}
+            if s.uses("eig_diag") or s.uses("eig_offdiag"):
+                kinds.update(_eigen_terms(hessian(d["qm"], q, topo), d, s))
+            if s.needs_minimum:
+                x = minimum(q, x_min, h_min, topo, d["mask"])
+                kinds.update(_geometry_terms(x, d["geometry"], s))
+                if s.uses("frequency"):
+                    kinds["frequency"] = _frequency_term(hessian(x, q, topo), x, d)
+            return sum(kinds.values(), jnp.zeros(())), kinds
+
+        (_, out["kinds"]), out["grad"] = jax.value_and_grad(score, has_aux=True)(p)
+        if s.uses("energy"):
+            out["energy_grad"] = jax.grad(energy, argnums=1)(out["x"], p, topo)
+        return out
 
 
-def _per_structure(data: dict) -> dict:
-    """The data with the cross-structure energy block removed (it is used outside the vmap)."""
-    return {k: v for k, v in data.items() if k != "energy"}
-
-
-def _mode_curvatures(energy, p, x, directions, topo):
-    """u^T H u for each row u (Cartesian, (Nmax, 3)) of ``directions`` by forward-over-forward
-    differentiation: no Hessian is formed, and its p-gradient compiles far faster than the
-    reverse pass through ``jax.hessian``."""
-    def along(u):
-        first = lambda t: jax.jvp(lambda s: energy(x + s * u, p, topo), (t,), (1.0,))[1]
-        return jax.jvp(first, (0.0,), (1.0,))[1]
-
-    return jax.vmap(along)(directions)
-
-
-def _eigen_terms(energy, p, d, topo, s: ObservationSettings) -> dict:
+def _eigen_terms(h, d, s: ObservationSettings) -> dict:
+    """Eigenmatrix scores from the MM Hessian (Nmax, 3, Nmax, 3) at the QM geometry."""
     e = d["eigen"]
-    x = d["qm"]
+    n = e["basis"].shape[0]
+    calc = eigenmatrix(h.reshape(n, n), d["masses"], e["basis"], xp=jnp) * EIGEN_SCORE_UNIT
     out = {}
     if s.uses("eig_diag"):
-        inv_sqrt_m = jnp.repeat(1.0 / jnp.sqrt(d["masses"]), 3)
-        directions = (e["basis"] * inv_sqrt_m[:, None]).T.reshape(-1, *x.shape)
-        diag = _mode_curvatures(energy, p, x, directions, topo) * KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
-        out["eig_diag"] = jnp.sum((e["w"] * EIGEN_SCORE_UNIT * (e["ref"] - diag)) ** 2)
+        out["eig_diag"] = jnp.sum((e["w"] * (EIGEN_SCORE_UNIT * e["ref"] - jnp.diagonal(calc))) ** 2)
     if s.uses("eig_offdiag"):
-        n = x.size
-        h = jax.hessian(energy)(x, p, topo).reshape(n, n)
-        calc = eigenmatrix(h, d["masses"], e["basis"], xp=jnp)
-        out["eig_offdiag"] = jnp.sum((e["w_off"] * EIGEN_SCORE_UNIT * calc) ** 2)
+        out["eig_offdiag"] = jnp.sum((e["w_off"] * calc) ** 2)
     return out
 
 
@@ -277,10 +274,9 @@ def _geometry_terms(x, g: dict, s: ObservationSettings) -> dict:
     return out
 
 
-def _frequency_term(energy, p, x, d, topo):
+def _frequency_term(h, x, d):
     n = x.size
-    h = jax.hessian(energy)(x, p, topo).reshape(n, n)
-    hmw = mass_weighted_mm_hessian(h, d["masses"], xp=jnp)
+    hmw = mass_weighted_mm_hessian(h.reshape(n, n), d["masses"], xp=jnp)
     # the rigid-body projector's own derivative contributes nothing to the eigenvalues
     proj = jax_projector(jax.lax.stop_gradient(x), d["mask"], weights=jnp.sqrt(d["masses"]))
     a = proj @ hmw @ proj + FREQUENCY_PAD * (jnp.eye(n, dtype=x.dtype) - proj)

@@ -5,7 +5,7 @@ Two implementations of the same algorithm:
 - ``newton_minimize`` (NumPy driver, one structure, unpadded): the reference objective's
   minimizer, calling any energy/gradient/Hessian function.
 - ``jax_newton`` (pure JAX, one padded structure, ``lax.while_loop``): used inside the jitted
-  loss and vmapped over structures; padded atoms are frozen.
+  loss, one structure per call; padded atoms are frozen.
 
 Step: eigen-decompose A = P H P + (I - P) (P projects onto the internal, non-rigid
 displacements of real atoms), take -sum_i u_i (u_i . P g) / max(|l_i|, ``EIGEN_FLOOR``)
@@ -134,9 +134,9 @@ def _jax_step(g, h, proj, radius):
 
 
 def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0):
-    """The trust-region loop shared by Newton (``evaluate`` returns the exact Hessian) and the
-    chord phase (``evaluate`` returns the fixed ``h0``). The first pass evaluates x0 with a
-    zero step, so ``evaluate`` is traced once. Returns the final loop state."""
+    """The trust-region loop; ``evaluate(x)`` returns energy, gradient and exact Hessian. The
+    first pass evaluates x0 with a zero step, so ``evaluate`` is traced once. Returns the
+    final loop state."""
     import jax
     import jax.numpy as jnp
 
@@ -172,35 +172,23 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0):
     return jax.lax.while_loop(cond, body, init)
 
 
-def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions(),
-               h0=None, chord_iterations: int = 0, hessian_fn=None):
+def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions(), hessian_fn=None):
     """Minimize ``energy_fn(x, p, topo)`` over real atoms of padded x0 (Nmax, 3), pure JAX.
 
     Returns (x_min, energy, max projected gradient, Newton iterations, converged, Hessian at
     x_min (3Nmax, 3Nmax), for the implicit derivative). Same algorithm as ``newton_minimize``;
-    not differentiable itself (see ``make_implicit_minimum``).
-
-    With a Hessian ``h0`` (e.g. the previous minimum's, for a warm start) up to
-    ``chord_iterations`` gradient-only steps with that fixed Hessian come first; Newton with
-    the exact Hessian then finishes (usually a single evaluation confirming convergence and
-    giving the Hessian at the minimum).
+    not differentiable itself (see ``make_implicit_minimum``). ``hessian_fn`` (the engine's
+    assembled Hessian) replaces ``jax.hessian(energy_fn)`` where the model has one.
     """
     import jax
     import jax.numpy as jnp
 
     n = x0.size
-    hess = hessian_fn or jax.hessian(energy_fn)  # the engine's assembled Hessian where it has one
+    hess = hessian_fn or jax.hessian(energy_fn)
 
     def egh(x):
         e, g = jax.value_and_grad(energy_fn)(x, p, topo)
         return e, g.reshape(-1), hess(x, p, topo).reshape(n, n)
-
-    if h0 is not None:  # chord_iterations may be traced (0 switches the phase off)
-        def eg_fixed(x):
-            e, g = jax.value_and_grad(energy_fn)(x, p, topo)
-            return e, g.reshape(-1), h0
-
-        x0 = _jax_trust_region(eg_fixed, x0, mask, opts, chord_iterations, h0)[0]
 
     x, e, _, h, _, _, it, gmax = _jax_trust_region(egh, x0, mask, opts, opts.max_iter, jnp.eye(n, dtype=x0.dtype))
     return x, e, gmax, it - 1, (gmax < opts.gtol) & jnp.isfinite(e), h

@@ -89,15 +89,3 @@ def test_warm_start_and_failure_report(sn2_model, sn2_pair, sn2_pair_losses):
     short.value(p)
     assert not np.all(short.last_info.converged)
     assert any("not converged" in m for m in short.last_info.messages)
-
-
-def test_chord_warm_start_agrees(sn2_model, sn2_pair, sn2_pair_losses):
-    _, obj = sn2_pair_losses
-    settings = ObservationSettings(kinds=("eig_diag", "bond_length", "bond_angle"))
-    chord = JaxLoss(sn2_model, sn2_pair, settings, chord_iterations=5)
-    reference = ObjectiveFunction(sn2_model, sn2_pair, settings)
-    p = _moved(sn2_model.p0)
-    chord.value_and_grad(p)
-    value, _ = chord.value_and_grad(p * (1 + 1e-3))  # chord steps from the previous minimum
-    assert np.all(chord.last_info.converged)
-    assert value == pytest.approx(reference(p * (1 + 1e-3)).score, rel=1e-6)
