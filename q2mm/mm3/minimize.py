@@ -1,11 +1,16 @@
-"""Geometry minimization with the exact MM3* Hessian: trust-region Newton, rigid modes removed.
+"""Trust-region Newton minimization with the exact Hessian, rigid-body modes projected out.
 
-Each step works in the (3n - 6)-dimensional space orthogonal to the three translations and
-three rotations of the real atoms (padded atoms never move). The step solves
-(H + mu I) s = -g in that space, with mu >= 0 chosen so that ||s|| fits the trust radius and
-H + mu I is positive definite (eigen-decomposition; the systems are small). The radius grows
-or shrinks with the ratio of actual to predicted decrease. Convergence: the Euclidean norm of
-the Cartesian gradient of the real atoms below ``gtol`` (kcal/mol/A).
+Two implementations of the same algorithm:
+
+- ``newton_minimize`` (NumPy driver, one structure, unpadded): the reference objective's
+  minimizer, calling any energy/gradient/Hessian function.
+- ``jax_newton`` (pure JAX, one padded structure, ``lax.while_loop``): used inside the jitted
+  loss, one structure per call; padded atoms are frozen.
+
+Step: eigen-decompose A = P H P + (I - P) (P projects onto the internal, non-rigid
+displacements of real atoms), take -sum_i u_i (u_i . P g) / max(|l_i|, ``EIGEN_FLOOR``)
+(Newton on a positive-definite Hessian, a descent step otherwise), clamp it to the trust
+radius, accept when the energy does not rise. Converged when max |P g| < gtol (kcal/mol/A).
 """
 
 from __future__ import annotations
@@ -15,148 +20,206 @@ from typing import Callable
 
 import numpy as np
 
-from q2mm.errors import ConvergenceError
+from q2mm.reference.vibrations import rigid_body_basis
 
-ArrayFn = Callable[[np.ndarray], np.ndarray]
+EIGEN_FLOOR = 1e-3  # kcal/mol/A^2: smallest curvature a Newton step divides by
+ENERGY_SLACK = 1e-10  # relative energy rise still accepted (rounding noise near convergence)
 
 
 @dataclass(frozen=True)
-class MinimizationResult:
-    """Outcome of one minimization; ``x`` has the input's shape (padded rows untouched)."""
+class MinimizeOptions:
+    """Inner minimization controls (gtol in kcal/mol/A, radii in Angstrom)."""
+
+    gtol: float = 1e-8
+    max_iter: int = 200
+    initial_radius: float = 0.3
+    max_radius: float = 1.0
+
+
+@dataclass(frozen=True)
+class MinimizeResult:
+    """Outcome of one minimization: coordinates (N, 3), energy, projected max gradient."""
 
     x: np.ndarray
     energy: float
-    gradient_norm: float
+    max_gradient: float
     iterations: int
     converged: bool
     message: str
 
-    def require(self) -> "MinimizationResult":
-        """Raise ConvergenceError unless converged; return self otherwise."""
-        if not self.converged:
-            raise ConvergenceError(self.message)
-        return self
+
+def _projector_np(x: np.ndarray) -> np.ndarray:
+    rigid = rigid_body_basis(x, np.ones(len(x)))
+    return np.eye(rigid.shape[0]) - rigid @ rigid.T
 
 
-def rigid_modes(x: np.ndarray) -> np.ndarray:
-    """Orthonormal basis (3n, r) of the translations and rotations of atoms x (n, 3); r = 5 or 6."""
-    n = len(x)
-    centred = x - x.mean(axis=0)
-    modes = []
-    for axis in range(3):
-        t = np.zeros((n, 3))
-        t[:, axis] = 1.0
-        modes.append(t.ravel())
-        unit = np.zeros(3)
-        unit[axis] = 1.0
-        modes.append(np.cross(unit, centred).ravel())
-    u, s, _ = np.linalg.svd(np.array(modes).T, full_matrices=False)
-    return u[:, s > 1e-8 * s.max()]
+def _newton_step_np(g: np.ndarray, h: np.ndarray, proj: np.ndarray, radius: float) -> np.ndarray:
+    a = proj @ h @ proj + (np.eye(len(g)) - proj)
+    values, vectors = np.linalg.eigh(0.5 * (a + a.T))
+    step = -vectors @ ((vectors.T @ (proj @ g)) / np.maximum(np.abs(values), EIGEN_FLOOR))
+    length = np.linalg.norm(step)
+    return step * (radius / length) if length > radius else step
 
 
-def internal_basis(x: np.ndarray) -> np.ndarray:
-    """Orthonormal basis (3n, 3n - r) of the complement of the rigid modes."""
-    v = rigid_modes(x)
-    q, _ = np.linalg.qr(np.hstack([v, np.eye(v.shape[0])]))
-    return q[:, v.shape[1]:]
-
-
-def _trust_step(evals: np.ndarray, evecs: np.ndarray, g: np.ndarray, radius: float) -> np.ndarray:
-    """Minimizer of g.s + s.H.s/2 with ||s|| <= radius (H = evecs diag(evals) evecs^T)."""
-    gc = evecs.T @ g
-    floor = max(0.0, -evals.min()) + 1e-10 * max(1.0, abs(evals).max())
-    step = lambda mu: -(evecs @ (gc / (evals + mu)))
-    if evals.min() > 0 and np.linalg.norm(step(0.0)) <= radius:
-        return step(0.0)
-    lo, hi = floor, floor + np.linalg.norm(g) / radius + abs(evals).max()
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        if np.linalg.norm(step(mid)) > radius:
-            lo = mid
-        else:
-            hi = mid
-    return step(hi)
-
-
-def _acceptance(e: float, e_trial: float, predicted: float, gnorm: float, trial_gradient) -> float:
-    """Actual/predicted decrease; below float64 resolution of the energy, judge by the gradient."""
-    if not np.isfinite(e_trial):
-        return -1.0
-    if predicted > -1e-11 * max(1.0, abs(e)):
-        return 1.0 if np.linalg.norm(trial_gradient()) < gnorm else -1.0
-    return (e_trial - e) / predicted
-
-
-def _new_radius(radius: float, ratio: float, step_norm: float) -> float:
-    if ratio < 0.25:
-        return 0.25 * step_norm
-    if ratio > 0.75 and step_norm > 0.9 * radius:
-        return min(2.0 * radius, 1.0)
+def _update_radius(radius: float, rho: float, length: float, opts: MinimizeOptions) -> float:
+    if rho < 0.25:
+        return 0.25 * length
+    if rho > 0.75 and length > 0.99 * radius:
+        return min(2.0 * radius, opts.max_radius)
     return radius
 
 
-def minimize_coords(
-    energy: ArrayFn,
-    gradient: ArrayFn,
-    hessian: ArrayFn,
-    x0: np.ndarray,
-    n_atoms: int | None = None,
-    gtol: float = 1e-8,
-    max_iter: int = 200,
-    radius: float = 0.3,
-) -> MinimizationResult:
-    """Minimize energy(x) over the first ``n_atoms`` rows of x0 (others frozen).
-
-    ``gradient(x)`` returns (N, 3) and ``hessian(x)`` the (N, 3, N, 3) or (3N, 3N) Hessian of
-    the full padded x; energies in kcal/mol, lengths in A.
-    """
+def newton_minimize(egh: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]],
+                    x0: np.ndarray, opts: MinimizeOptions = MinimizeOptions()) -> MinimizeResult:
+    """Minimize from x0 (N, 3); ``egh(x)`` returns energy, gradient (3N,) and Hessian (3N, 3N)."""
     x = np.array(x0, dtype=np.float64)
-    n = len(x) if n_atoms is None else n_atoms
-    e = float(energy(x))
-    for it in range(max_iter + 1):
-        g = np.asarray(gradient(x)).reshape(len(x), 3)[:n].ravel()
-        gnorm = float(np.linalg.norm(g))
-        if not np.isfinite(gnorm) or not np.isfinite(e):
-            return MinimizationResult(x, e, gnorm, it, False, f"non-finite energy or gradient at iteration {it}")
-        if gnorm < gtol:
-            return MinimizationResult(x, e, gnorm, it, True, f"gradient norm {gnorm:.2e} < {gtol:.0e} in {it} steps")
-        if it == max_iter:
+    energy, g, h = egh(x)
+    radius = opts.initial_radius
+    for it in range(opts.max_iter + 1):
+        proj = _projector_np(x)
+        gmax = float(np.max(np.abs(proj @ g)))
+        if not np.isfinite(energy) or not np.isfinite(gmax):
+            return MinimizeResult(x, float(energy), gmax, it, False, "non-finite energy or gradient")
+        if gmax < opts.gtol:
+            return MinimizeResult(x, float(energy), gmax, it, True, "converged")
+        if it == opts.max_iter:
             break
-        basis = internal_basis(x[:n])
-        h = np.asarray(hessian(x)).reshape(3 * len(x), 3 * len(x))[: 3 * n, : 3 * n]
-        hr = basis.T @ (0.5 * (h + h.T)) @ basis
-        gr = basis.T @ g
-        evals, evecs = np.linalg.eigh(hr)
-        while True:
-            sr = _trust_step(evals, evecs, gr, radius)
-            trial = x.copy()
-            trial[:n] += (basis @ sr).reshape(n, 3)
-            e_trial = float(energy(trial))
-            ratio = _acceptance(e, e_trial, gr @ sr + 0.5 * sr @ (hr @ sr), gnorm,
-                                lambda: np.asarray(gradient(trial)).reshape(len(x), 3)[:n])
-            radius = _new_radius(radius, ratio, float(np.linalg.norm(sr)))
-            if ratio > 0.0:
-                x, e = trial, e_trial
-                break
-            if radius < 1e-12:
-                return MinimizationResult(x, e, gnorm, it, False, f"trust radius collapsed at gradient norm {gnorm:.2e}")
-    return MinimizationResult(x, e, gnorm, max_iter, False,
-                              f"not converged in {max_iter} steps: gradient norm {gnorm:.2e} >= {gtol:.0e}")
+        step = _newton_step_np(g, h, proj, radius)
+        predicted = float(g @ step + 0.5 * step @ h @ step)
+        trial = x + step.reshape(x.shape)
+        e_t, g_t, h_t = egh(trial)
+        actual = float(e_t - energy)
+        length = float(np.linalg.norm(step))
+        accepted = np.isfinite(e_t) and actual <= ENERGY_SLACK * (1.0 + abs(energy))
+        rho = actual / predicted if predicted < 0 else (1.0 if accepted else 0.0)
+        radius = _update_radius(radius, rho if accepted else 0.0, length, opts)
+        if accepted:
+            x, energy, g, h = trial, e_t, g_t, h_t
+    return MinimizeResult(x, float(energy), gmax, opts.max_iter, False,
+                          f"not converged in {opts.max_iter} iterations (max |g| {gmax:.3e} kcal/mol/A)")
 
 
-def minimize(model, k: int, x0=None, p=None, gtol: float = 1e-8, max_iter: int = 200) -> MinimizationResult:
-    """Minimize structure k (0-based) of an MM3Model from x0 (default: its input geometry).
+# ----------------------------------------------------------------------------- JAX version
 
-    Returns the padded (Nmax, 3) coordinates; padded atoms stay where they are.
+def jax_projector(x, mask, weights=None):
+    """P = diag(dof mask) - B B^T for padded x (Nmax, 3); B spans rigid motions of real atoms.
+
+    ``weights`` (Nmax,) = sqrt(masses) gives the mass-weighted rigid basis, None the Cartesian.
+    Dependent generators (linear molecules) are dropped by their singular values.
     """
     import jax.numpy as jnp
 
-    n = model.molecules[k].n_atoms
-    x_start, pp, topo = model.arguments(k, x0, p)
-    e_fn, g_fn, h_fn = (model.compiled(name) for name in ("energy", "gradient", "hessian"))
-    return minimize_coords(
-        lambda x: float(e_fn(jnp.asarray(x), pp, topo)),
-        lambda x: np.asarray(g_fn(jnp.asarray(x), pp, topo)),
-        lambda x: np.asarray(h_fn(jnp.asarray(x), pp, topo)),
-        np.asarray(x_start), n_atoms=n, gtol=gtol, max_iter=max_iter,
-    )
+    m = mask.astype(x.dtype)
+    w = m if weights is None else weights * m
+    centre = jnp.sum((w**2)[:, None] * x, axis=0) / jnp.sum(w**2)
+    centred = (x - centre) * m[:, None]
+    eye = jnp.eye(3, dtype=x.dtype)
+    trans = [jnp.broadcast_to(e, x.shape) * w[:, None] for e in eye]
+    rots = [jnp.cross(e, centred) * w[:, None] for e in eye]
+    gens = jnp.stack([v.reshape(-1) for v in trans + rots], axis=1)
+    u, s, _ = jnp.linalg.svd(gens, full_matrices=False)
+    keep = (s > 1e-6 * jnp.max(s)).astype(x.dtype)
+    dof = jnp.repeat(m, 3)
+    return jnp.diag(dof) - (u * keep) @ u.T
+
+
+def _jax_step(g, h, proj, radius):
+    import jax.numpy as jnp
+
+    a = proj @ h @ proj + (jnp.eye(g.size, dtype=g.dtype) - proj)
+    values, vectors = jnp.linalg.eigh(0.5 * (a + a.T))
+    step = -vectors @ ((vectors.T @ (proj @ g)) / jnp.maximum(jnp.abs(values), EIGEN_FLOOR))
+    length = jnp.linalg.norm(step)
+    return jnp.where(length > radius, step * (radius / jnp.maximum(length, 1e-300)), step)
+
+
+def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0):
+    """The trust-region loop; ``evaluate(x)`` returns energy, gradient and exact Hessian. The
+    first pass evaluates x0 with a zero step, so ``evaluate`` is traced once. Returns the
+    final loop state."""
+    import jax
+    import jax.numpy as jnp
+
+    shape, n = x0.shape, x0.size
+
+    def cond(state):
+        it, gmax = state[-2], state[-1]
+        return (it == 0) | ((it <= max_iter) & (gmax >= opts.gtol) & jnp.isfinite(gmax))
+
+    def body(state):
+        x, e, g, h, proj, radius, it, _ = state
+        first = it == 0
+        step = jnp.where(first, 0.0, _jax_step(g, h, proj, radius))
+        predicted = g @ step + 0.5 * step @ h @ step
+        trial = x + step.reshape(shape)
+        e_t, g_t, h_t = evaluate(trial)
+        actual = e_t - e
+        length = jnp.linalg.norm(step)
+        ok = jnp.isfinite(e_t) & (first | (actual <= ENERGY_SLACK * (1.0 + jnp.abs(e))))
+        rho = jnp.where(predicted < 0, actual / jnp.where(predicted < 0, predicted, -1.0), 1.0)
+        rho = jnp.where(ok, rho, 0.0)
+        grow = (rho > 0.75) & (length > 0.99 * radius)
+        new_radius = jnp.where(rho < 0.25, 0.25 * length, jnp.where(grow, jnp.minimum(2 * radius, opts.max_radius), radius))
+        radius = jnp.where(first, radius, new_radius)
+        x, e, g, h = [jnp.where(ok, new, old) for new, old in ((trial, x), (e_t, e), (g_t, g), (h_t, h))]
+        proj = jax_projector(x, mask)
+        gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(proj @ g)), jnp.inf)
+        return x, e, g, h, proj, radius, it + 1, gmax
+
+    eye = jnp.eye(n, dtype=x0.dtype)
+    init = (x0, jnp.asarray(jnp.inf, x0.dtype), jnp.zeros(n, x0.dtype), h0, eye,
+            jnp.asarray(opts.initial_radius, x0.dtype), jnp.asarray(0), jnp.asarray(jnp.inf, x0.dtype))
+    return jax.lax.while_loop(cond, body, init)
+
+
+def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions(), hessian_fn=None):
+    """Minimize ``energy_fn(x, p, topo)`` over real atoms of padded x0 (Nmax, 3), pure JAX.
+
+    Returns (x_min, energy, max projected gradient, Newton iterations, converged, Hessian at
+    x_min (3Nmax, 3Nmax), for the implicit derivative). Same algorithm as ``newton_minimize``;
+    not differentiable itself (see ``make_implicit_minimum``). ``hessian_fn`` (the engine's
+    assembled Hessian) replaces ``jax.hessian(energy_fn)`` where the model has one.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    n = x0.size
+    hess = hessian_fn or jax.hessian(energy_fn)
+
+    def egh(x):
+        e, g = jax.value_and_grad(energy_fn)(x, p, topo)
+        return e, g.reshape(-1), hess(x, p, topo).reshape(n, n)
+
+    x, e, _, h, _, _, it, gmax = _jax_trust_region(egh, x0, mask, opts, opts.max_iter, jnp.eye(n, dtype=x0.dtype))
+    return x, e, gmax, it - 1, (gmax < opts.gtol) & jnp.isfinite(e), h
+
+
+def make_implicit_minimum(energy_fn):
+    """x* with derivatives by implicit differentiation: ``implicit_minimum(p, x_star, h_star, topo, mask)``.
+
+    Forward: returns the converged x_star unchanged. Backward: dx*/dp = -H^+ d(grad_x E)/dp with
+    H^+ the inverse of the Hessian ``h_star`` (the minimizer's, at x_star; (3Nmax, 3Nmax), not
+    differentiated) on the internal (non-rigid, real-atom) subspace.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    @jax.custom_vjp
+    def implicit_minimum(p, x_star, h_star, topo, mask):
+        return x_star
+
+    def fwd(p, x_star, h_star, topo, mask):
+        return x_star, (p, x_star, h_star, topo, mask)
+
+    def bwd(res, x_bar):
+        p, xs, h, topo, mask = res
+        n = xs.size
+        proj = jax_projector(xs, mask)
+        a = proj @ h @ proj + (jnp.eye(n, dtype=xs.dtype) - proj)
+        w = jnp.linalg.solve(0.5 * (a + a.T), proj @ x_bar.reshape(-1)).reshape(xs.shape)
+        _, vjp = jax.vjp(lambda q: jax.grad(energy_fn)(xs, q, topo), p)
+        (p_bar,) = vjp(w)
+        return -p_bar, jnp.zeros_like(xs), jnp.zeros_like(h), None, None
+
+    implicit_minimum.defvjp(fwd, bwd)
+    return implicit_minimum

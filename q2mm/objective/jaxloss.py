@@ -2,8 +2,8 @@
 
 Structures are padded to one shape, so a system compiles one per-structure function once
 (ahead of time, ``compile_seconds``) and parameter changes never recompile. The function
-minimizes its structure (``jax_newton``, warm-started from the previous minimum, stopping as
-soon as that structure converges), differentiates the minimum implicitly
+minimizes its structure from the QM geometry (``jax_newton``, stopping as soon as that
+structure converges), differentiates the minimum implicitly
 (``make_implicit_minimum``: -H^+ d(grad E)/dp with rigid modes and padded atoms projected out,
 never by unrolling iterations) and takes the eigenmatrix from the engine's assembled Hessian
 at the QM geometry, so its parameter gradient is one reverse pass through that assembly.
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from q2mm.errors import ConfigurationError
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1
-from q2mm.objective.minimize import MinimizeOptions, jax_newton, jax_projector, make_implicit_minimum
+from q2mm.mm3.minimize import MinimizeOptions, jax_newton, jax_projector, make_implicit_minimum
 from q2mm.objective.objective import check_model_matches, full_parameters
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
@@ -126,14 +126,18 @@ class JaxLoss:
     """Jitted score and analytic gradient over the active parameters (``active`` indexes model.p0).
 
     One function, compiled once for the padded structure shape, evaluates one structure: its
-    inner Newton minimization (``jax_newton``, warm-started from that structure's previous
-    minimum), its score by observation kind and the gradient of that score with respect to the
+    inner Newton minimization from the QM geometry (``jax_newton``), its score by observation kind and the gradient of that score with respect to the
     full parameter vector. ``value_and_grad`` runs it for each structure in turn and adds the
     results, so every minimization stops as soon as its own structure has converged.
+
+    ``warm_start=True`` starts each minimization from that structure's previous minimum
+    instead: fewer Newton steps, but the score then depends on the path of earlier calls
+    (a structure with several minima near its QM geometry can settle in another one than
+    the reference objective finds from the QM geometry), so fits leave it off.
     """
 
     def __init__(self, model, molecules: list[Molecule], settings: ObservationSettings | None = None,
-                 active=None, options: MinimizeOptions = MinimizeOptions(), warm_start: bool = True):
+                 active=None, options: MinimizeOptions = MinimizeOptions(), warm_start: bool = False):
         check_model_matches(model, molecules)
         self.settings = settings or ObservationSettings()
         missing = missing_hessians(molecules, self.settings)

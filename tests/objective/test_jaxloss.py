@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from q2mm.mm3.minimize import MinimizeOptions
 from q2mm.objective.checks import central_difference_gradient, ratio
 from q2mm.objective.jaxloss import JaxLoss
-from q2mm.objective.minimize import MinimizeOptions
 from q2mm.objective.objective import ObjectiveFunction
 from q2mm.reference.observations import ObservationSettings
 
@@ -75,15 +75,29 @@ def test_parameter_changes_never_recompile(ethane_losses, ethane_model):
     assert compiled is not None
 
 
+def test_score_does_not_depend_on_earlier_calls(sn2_model, sn2_pair_losses):
+    loss, _ = sn2_pair_losses
+    p = _moved(sn2_model.p0)
+    first = loss.value_and_grad(p)
+    loss.value_and_grad(p * 1.03)  # a distant point in between
+    again = loss.value_and_grad(p)
+    assert again[0] == first[0] and np.array_equal(again[1], first[1])
+
+
 def test_warm_start_and_failure_report(sn2_model, sn2_pair, sn2_pair_losses):
     loss, _ = sn2_pair_losses
     p = _moved(sn2_model.p0)
-    loss.reset_start()
-    loss.value_and_grad(p)
-    cold = loss.last_info.iterations.copy()
-    assert np.all(cold >= 1)
-    loss.value_and_grad(p * (1 + 1e-4))
-    assert np.all(loss.last_info.iterations <= cold) and np.all(loss.last_info.converged)
+    loss.warm_start = True
+    try:
+        loss.reset_start()
+        loss.value_and_grad(p)
+        cold = loss.last_info.iterations.copy()
+        assert np.all(cold >= 1)
+        loss.value_and_grad(p * (1 + 1e-4))
+        assert np.all(loss.last_info.iterations < cold) and np.all(loss.last_info.converged)
+    finally:
+        loss.warm_start = False
+        loss.reset_start()
     short = JaxLoss(sn2_model, sn2_pair, ObservationSettings(kinds=("bond_length",)),
                     options=MinimizeOptions(max_iter=1, gtol=1e-14))
     short.value(p)
