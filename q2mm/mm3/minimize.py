@@ -3,9 +3,9 @@
 Two implementations of the same algorithm:
 
 - ``newton_minimize`` (NumPy driver, one structure, unpadded): the reference objective's
-  minimizer, calling any energy/gradient/Hessian function.
+  (``q2mm.objective.objective``) minimizer, calling any energy/gradient/Hessian function.
 - ``jax_newton`` (pure JAX, one padded structure, ``lax.while_loop``): used inside the jitted
-  loss, one structure per call; padded atoms are frozen.
+  loss (``q2mm.objective.jaxloss``), one structure per call; padded atoms are frozen.
 
 Step: eigen-decompose A = P H P + (I - P) (P projects onto the internal, non-rigid
 displacements of real atoms), take -sum_i u_i (u_i . P g) / max(|l_i|, ``EIGEN_FLOOR``)

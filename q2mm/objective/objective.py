@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 
 from q2mm.errors import ConfigurationError
+from q2mm.mm3.minimize import MinimizeOptions, MinimizeResult, newton_minimize
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
-from q2mm.objective.minimize import MinimizeOptions, MinimizeResult, newton_minimize
 from q2mm.reference import stats, vibrations
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from q2mm.errors import ConfigurationError
-from q2mm.objective.minimize import MinimizeOptions
+from q2mm.mm3.minimize import MinimizeOptions
 from q2mm.objective.objective import ObjectiveFunction
 from q2mm.reference.geometry import bond_values
 from q2mm.reference.observations import ObservationSettings
@@ -37,7 +37,7 @@ def test_minimum_is_a_stationary_point_reached_from_elsewhere(sn2_objective, sn2
     ch3f = sn2_pair[1]
     egh = sn2_objective._egh_real(1, np.asarray(sn2_model.p0), ch3f.n_atoms)
     shaken = ch3f.coords + np.random.default_rng(7).normal(scale=0.08, size=ch3f.coords.shape)
-    from q2mm.objective.minimize import newton_minimize
+    from q2mm.mm3.minimize import newton_minimize
 
     again = newton_minimize(egh, shaken)
     assert again.converged and again.max_gradient < 1e-8
