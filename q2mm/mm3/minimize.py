@@ -8,9 +8,14 @@ Two implementations of the same algorithm:
   loss (``q2mm.objective.jaxloss``), one structure per call; padded atoms are frozen.
 
 Step: eigen-decompose A = P H P + (I - P) (P projects onto the internal, non-rigid
-displacements of real atoms), take -sum_i u_i (u_i . P g) / max(|l_i|, ``EIGEN_FLOOR``)
-(Newton on a positive-definite Hessian, a descent step otherwise), clamp it to the trust
-radius, accept when the energy does not rise. Converged when max |P g| < gtol (kcal/mol/A).
+displacements of real atoms) and take s(mu) = -sum_i u_i (u_i . P g) / (|l_i| + mu): the
+Newton step where it fits the trust radius (mu = 0), else the shortest mu > 0 whose step has
+the radius's length (bisection; the step shortens monotonically with mu). |l_i| turns
+negative curvature into descent. Unlike clipping one fixed step to the radius, this keeps
+full Newton steps along stiff modes while a nearly free mode (a rotor with a zero barrier:
+curvatures of 1e-5 kcal/mol/A^2) still moves a whole radius per step, so such structures
+converge in tens of steps, not thousands. Accept when the energy does not rise.
+Converged when max |P g| < gtol (kcal/mol/A).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import numpy as np
 
 from q2mm.reference.vibrations import rigid_body_basis
 
-EIGEN_FLOOR = 1e-3  # kcal/mol/A^2: smallest curvature a Newton step divides by
+BISECTIONS = 60  # halvings of the shift interval: the step length then fits the radius to ~1e-18
 ENERGY_SLACK = 1e-10  # relative energy rise still accepted (rounding noise near convergence)
 
 
@@ -53,12 +58,40 @@ def _projector_np(x: np.ndarray) -> np.ndarray:
     return np.eye(rigid.shape[0]) - rigid @ rigid.T
 
 
+def _shifted_step(g, h, proj, radius, xp):
+    """The trust-region step s(mu) of the module docstring with array module ``xp`` (np or jnp)."""
+    a = proj @ h @ proj + (xp.eye(g.size, dtype=g.dtype) - proj)
+    values, vectors = xp.linalg.eigh(0.5 * (a + a.T))
+    coef = vectors.T @ (proj @ g)
+    curvature = xp.abs(values)
+
+    def components(mu):
+        denom = curvature + mu
+        safe = xp.where(denom > 0, denom, 1.0)
+        return xp.where(denom > 0, coef / safe, xp.where(coef == 0, 0.0, xp.inf))
+
+    def too_long(mu):
+        return xp.sum(components(mu) ** 2) > radius**2
+
+    def halve(_, bracket):
+        low, high = bracket
+        mid = 0.5 * (low + high)
+        return (xp.where(too_long(mid), mid, low), xp.where(too_long(mid), high, mid))
+
+    bracket = (0.0 * radius, xp.sqrt(xp.sum(coef**2)) / radius)  # the step at the upper end fits
+    if xp is np:
+        for i in range(BISECTIONS):
+            bracket = halve(i, bracket)
+    else:
+        import jax
+
+        bracket = jax.lax.fori_loop(0, BISECTIONS, halve, bracket)
+    mu = xp.where(too_long(0.0 * radius), bracket[1], 0.0)
+    return -vectors @ components(mu)
+
+
 def _newton_step_np(g: np.ndarray, h: np.ndarray, proj: np.ndarray, radius: float) -> np.ndarray:
-    a = proj @ h @ proj + (np.eye(len(g)) - proj)
-    values, vectors = np.linalg.eigh(0.5 * (a + a.T))
-    step = -vectors @ ((vectors.T @ (proj @ g)) / np.maximum(np.abs(values), EIGEN_FLOOR))
-    length = np.linalg.norm(step)
-    return step * (radius / length) if length > radius else step
+    return _shifted_step(g, h, proj, radius, np)
 
 
 def _update_radius(radius: float, rho: float, length: float, opts: MinimizeOptions) -> float:
@@ -126,11 +159,7 @@ def jax_projector(x, mask, weights=None):
 def _jax_step(g, h, proj, radius):
     import jax.numpy as jnp
 
-    a = proj @ h @ proj + (jnp.eye(g.size, dtype=g.dtype) - proj)
-    values, vectors = jnp.linalg.eigh(0.5 * (a + a.T))
-    step = -vectors @ ((vectors.T @ (proj @ g)) / jnp.maximum(jnp.abs(values), EIGEN_FLOOR))
-    length = jnp.linalg.norm(step)
-    return jnp.where(length > radius, step * (radius / jnp.maximum(length, 1e-300)), step)
+    return _shifted_step(g, h, proj, radius, jnp)
 
 
 def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0):
