@@ -159,10 +159,12 @@ class _Evaluator:
             if self.source == "jax":
                 self.n_loss += 1
                 v = float(self.problem.loss.value(p))
+                converged = _loss_converged(self.problem.loss)
             else:
                 self.n_objective += 1
-                v = float(self.problem.objective(p).score)
-            self._remember(key, z, v, None)
+                evaluation = self.problem.objective(p)
+                v, converged = float(evaluation.score), bool(getattr(evaluation, "all_converged", True))
+            self._remember(key, z, v, None, converged)
         return self._cache[key][0]
 
     def value_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
@@ -174,10 +176,12 @@ class _Evaluator:
                 self.n_loss += 1
                 v, g = self.problem.loss.value_and_grad(p)
                 v, g = float(v), self.scaling.grad_to_unit(np.asarray(g, float))
+                converged = _loss_converged(self.problem.loss)
             else:
                 v, g, count = fd_value_and_grad(self.pool.scores, self.scaling, z, self.options.fd_step)
                 self.n_objective += count
-            self._remember(key, z, v, g)
+                converged = True
+            self._remember(key, z, v, g, converged)
         value, grad = self._cache[key]
         return value, grad
 
@@ -185,7 +189,8 @@ class _Evaluator:
         cached = self._cache.get(np.asarray(z, float).tobytes())
         return None if cached is None else cached[1]
 
-    def _remember(self, key: bytes, z: np.ndarray, v: float, g: np.ndarray | None) -> None:
+    def _remember(self, key: bytes, z: np.ndarray, v: float, g: np.ndarray | None, converged: bool) -> None:
+        """Cache a point; only points whose inner minimizations converged may become the best."""
         p = self.scaling.to_params(z)
         if not math.isfinite(v):
             raise _Diverged(f"non-finite {self.source} score {v}", p, v, self.n_evaluations)
@@ -194,8 +199,14 @@ class _Evaluator:
         if len(self._cache) > 64:
             self._cache.clear()
         self._cache[key] = (v, g)
-        if self.best is None or v < self.best[0]:
+        if converged and (self.best is None or v < self.best[0]):
             self.best = (v, np.array(z, float))
+
+
+def _loss_converged(loss: LossLike) -> bool:
+    """Whether every inner minimization of the loss's last evaluation converged (True if it does not say)."""
+    info = getattr(loss, "last_info", None)
+    return True if info is None else bool(np.all(info.converged))
 
 
 def projected_grad_norm(z: np.ndarray, g: np.ndarray) -> float:
@@ -374,7 +385,10 @@ def _choose_final(problem: FitProblem, options: OptimizerOptions, start_eval: Ev
         message = (f"no real progress: reference score {score0:.6g} -> {score1:.6g} (relative decrease "
                    f"below progress_rtol {options.progress_rtol:g}); optimizer's point kept, it is not worse")
         return _Verdict(candidate, evaluation, "no_progress", message, 1)
-    return _Verdict(candidate, evaluation, "improved", f"reference score {score0:.6g} -> {score1:.6g}", 1)
+    message = f"reference score {score0:.6g} -> {score1:.6g}"
+    if not getattr(evaluation, "all_converged", True):
+        message += "; some minimizations of the reference objective did not converge there (see evaluation_messages)"
+    return _Verdict(candidate, evaluation, "improved", message, 1)
 
 
 def fit(problem: FitProblem, options: OptimizerOptions | None = None, callback: Callback | None = None) -> FitResult:

@@ -79,9 +79,20 @@ class ReferenceObjective:
         return Evaluation(self.fit.score(p_active), by_kind)
 
 
+@dataclass(frozen=True)
+class LossInfo:
+    """What JaxLoss reports about its last evaluation's inner minimizations."""
+
+    converged: np.ndarray
+
+
 @dataclass
 class SurrogateLoss:
-    """A differentiable loss: scale * score(p - shift); NaN once p[nan_index] exceeds nan_above."""
+    """A differentiable loss: scale * score(p - shift); NaN once p[nan_index] exceeds nan_above.
+
+    Once p[unconverged_index] exceeds unconverged_above the loss reports unconverged inner
+    minimizations (``last_info``) and a value ten times too low, as a failed minimization can.
+    """
 
     fit: LinearFit
     scale: float = 1.0
@@ -89,6 +100,10 @@ class SurrogateLoss:
     nan_index: int | None = None
     nan_above: float = np.inf
     compile_time_s: float = 0.0
+    unconverged_index: int | None = None
+    unconverged_above: float = np.inf
+    last_info: LossInfo | None = None
+    n_unconverged: int = 0
 
     def _point(self, p: np.ndarray) -> np.ndarray:
         p = np.asarray(p, float)
@@ -100,7 +115,10 @@ class SurrogateLoss:
     def value(self, p_active: np.ndarray) -> float:
         if self._poisoned(np.asarray(p_active)):
             return float("nan")
-        return self.scale * self.fit.score(self._point(p_active))
+        failed = self.unconverged_index is not None and p_active[self.unconverged_index] > self.unconverged_above
+        self.last_info = LossInfo(np.array([not failed]))
+        self.n_unconverged += failed
+        return self.scale * self.fit.score(self._point(p_active)) * (0.1 if failed else 1.0)
 
     def value_and_grad(self, p_active: np.ndarray) -> tuple[float, np.ndarray]:
         grad = self.scale * self.fit.gradient(self._point(p_active))

@@ -123,6 +123,17 @@ def test_non_finite_loss_is_reported_as_divergence_with_its_parameters():
     assert result.final.score <= result.initial.score
 
 
+def test_points_with_unconverged_minimizations_never_become_the_result():
+    # past 2.4 the loss's minimizations "fail" and report a deceptively low score
+    linear = LinearFit()
+    loss = SurrogateLoss(linear, unconverged_index=1, unconverged_above=2.4)
+    problem = FitProblem(refs(), KINDS, start_values(), ReferenceObjective(linear), loss)
+    result = fit(problem, OptimizerOptions(ratio_tol=None))
+    assert loss.n_unconverged > 0  # the optimizer did go there
+    assert result.p_final[1] <= 2.4
+    assert result.final.score <= result.initial.score
+
+
 def test_no_progress_from_the_optimum_is_reported():
     linear = LinearFit()
     problem = FitProblem(refs(), KINDS, TRUE_VALUES, ReferenceObjective(linear), SurrogateLoss(linear))
