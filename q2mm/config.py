@@ -199,7 +199,7 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigurationError(f"scope.params entry {dict(ref)}: line >= 1 and field in 1..3")
     for name in ("fc_fraction", "eq_fraction"):
         value = cfg.optimizer.bounds[name]
-        if not 0.0 <= value <= 1.0:
-            raise ConfigurationError(f"optimizer.bounds.{name}={value}: expected a fraction in [0, 1]")
+        if not value >= 0.0:  # above 1 widens the interval past the start value itself (a poor start)
+            raise ConfigurationError(f"optimizer.bounds.{name}={value}: expected a relative half-width >= 0")
     if cfg.ratio_tol is not None and cfg.ratio_tol < 0:
         raise ConfigurationError(f"ratio_tol={cfg.ratio_tol}: expected >= 0, or null to skip the gate")

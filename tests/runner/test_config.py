@@ -98,7 +98,7 @@ def test_explicit_scope_without_params_is_refused(hydra_init):
 @pytest.mark.parametrize("override, message", [
     ("optimizer.method=bfgs", "optimizer.method"),
     ("optimizer.jac=magic", "optimizer.jac"),
-    ("optimizer.bounds.fc_fraction=1.5", "fc_fraction"),
+    ("optimizer.bounds.fc_fraction=-0.5", "fc_fraction"),
     ("ratio_tol=-1", "ratio_tol"),
     ("system.loader=zip", "system.loader"),
 ])
