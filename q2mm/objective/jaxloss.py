@@ -1,9 +1,9 @@
 """JaxLoss: the score as jitted, pure-JAX float64 functions with analytic gradients.
 
-Structures are padded to one shape, so a system compiles one per-structure function once
-(ahead of time, ``compile_seconds``) and parameter changes never recompile. The function
-minimizes its structure from the QM geometry (``jax_newton``, stopping as soon as that
-structure converges), differentiates the minimum implicitly
+Structures are padded to one shape, so a system compiles its per-structure functions once
+(ahead of time, ``compile_seconds``) and parameter changes never recompile. They minimize a
+structure from the QM geometry (``jax_newton``, stopping as soon as that structure
+converges), differentiate the minimum implicitly
 (``make_implicit_minimum``: -H^+ d(grad E)/dp with rigid modes and padded atoms projected out,
 never by unrolling iterations) and takes the eigenmatrix from the engine's assembled Hessian
 at the QM geometry, so its parameter gradient is one reverse pass through that assembly.
@@ -125,10 +125,11 @@ def pack_observations(obs: list[StructureObservations], model, settings: Observa
 class JaxLoss:
     """Jitted score and analytic gradient over the active parameters (``active`` indexes model.p0).
 
-    One function, compiled once for the padded structure shape, evaluates one structure: its
-    inner Newton minimization from the QM geometry (``jax_newton``), its score by observation kind and the gradient of that score with respect to the
-    full parameter vector. ``value_and_grad`` runs it for each structure in turn and adds the
-    results, so every minimization stops as soon as its own structure has converged.
+    Three functions, each compiled once for the padded structure shape, evaluate one structure: ``minimize`` (the inner Newton minimization from the
+    QM geometry, ``jax_newton``), ``eigen`` (the eigenmatrix scores and their gradient) and
+    ``at_minimum`` (geometry and frequency scores at the minimum and their gradient through
+    the implicit derivative). ``value_and_grad`` runs them for each structure in turn and adds
+    the results, so every minimization stops as soon as its own structure has converged.
 
     ``warm_start=True`` starts each minimization from that structure's previous minimum
     instead: fewer Newton steps, but the score then depends on the path of earlier calls
@@ -186,23 +187,40 @@ class JaxLoss:
         self._x_start = self._qm.copy()
 
     def compile(self) -> float:
-        """Compile once (ahead of time) and return the seconds it took."""
+        """Compile every stage once (ahead of time) and return the seconds it took."""
         if self._compiled is None:
             start = time.perf_counter()
             data, topo = self._structures[0]
-            fn = jax.jit(self._structure)
-            self._compiled = fn.lower(jnp.asarray(self.p0), jnp.asarray(self._qm[0]), data, topo).compile()
+            p, x = jnp.asarray(self.p0), jnp.asarray(self._qm[0])
+            stages = {}
+            if self.settings.uses("eig_diag") or self.settings.uses("eig_offdiag"):
+                stages["eigen"] = jax.jit(self._eigen).lower(p, data, topo)
+            if self.settings.needs_minimum:
+                minimize = jax.jit(self._minimize).lower(p, x, data, topo)
+                x_min, h_min = (jax.ShapeDtypeStruct(o.shape, o.dtype) for o in minimize.out_info[:2])
+                stages["minimize"] = minimize
+                stages["at_minimum"] = jax.jit(self._at_minimum).lower(p, x_min, h_min, data, topo)
+            self._compiled = {name: lowered.compile() for name, lowered in stages.items()}
             self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
 
     # -- internals ------------------------------------------------------------------------
     def _evaluate(self, s: int, p) -> dict:
         data, topo = self._structures[s]
-        out = self._compiled(p, jnp.asarray(self._x_start[s]), data, topo)
-        if self.warm_start and not bool(out["converged"]):  # retry cold from the QM geometry
-            out = self._compiled(p, jnp.asarray(self._qm[s]), data, topo)
-        if self.warm_start and bool(out["converged"]):  # the converged minimum seeds the next call
-            self._x_start[s] = np.asarray(out["x"])
+        stages = self._compiled
+        out = {"kinds": {}, "grad": np.zeros(self.p0.size), "converged": True, "iterations": 0, "gmax": 0.0}
+        if "eigen" in stages:
+            out["kinds"], out["grad"] = stages["eigen"](p, data, topo)
+        if "minimize" in stages:
+            found = stages["minimize"](p, jnp.asarray(self._x_start[s]), data, topo)
+            if self.warm_start and not bool(found[4]):  # retry cold from the QM geometry
+                found = stages["minimize"](p, jnp.asarray(self._qm[s]), data, topo)
+            x_min, h_min, out["energy"], out["gmax"], out["iterations"], out["converged"] = found
+            if self.warm_start and bool(out["converged"]):  # the converged minimum seeds the next call
+                self._x_start[s] = np.asarray(x_min)
+            kinds, grad, out["energy_grad"] = stages["at_minimum"](p, x_min, h_min, data, topo)
+            out["kinds"] = {**out["kinds"], **kinds}
+            out["grad"] = out["grad"] + grad
         return out
 
     def _energy_term(self, results: list[dict]) -> tuple[float, np.ndarray]:
@@ -224,33 +242,43 @@ class JaxLoss:
                     for s in np.flatnonzero(~conv)]
         self.last_info = LossInfo(conv, iterations, gmax, kinds, messages)
 
-    def _structure(self, p, x_start, d, topo) -> dict:
-        """One structure: minimize, then the score by kind and its gradient wrt the full p."""
-        energy, s = self.model.energy, self.settings
-        hessian = getattr(self.model, "hessian", None) or jax.hessian(energy)  # the engine assembles its own
-        out = {"x": x_start, "converged": jnp.array(True), "iterations": jnp.array(0),
-               "gmax": jnp.zeros(()), "energy": jnp.zeros(())}
-        if s.needs_minimum:
-            x_min, e_min, gmax, it, conv, h_min = jax_newton(energy, x_start, p, topo, d["mask"], self.options,
-                                                             hessian_fn=hessian)
-            out.update(x=x_min, converged=conv, iterations=it, gmax=gmax, energy=e_min)
-            minimum = make_implicit_minimum(energy)
+    # -- the compiled stages (one structure each) ---------------------------------------------
+    def _hessian(self):
+        return getattr(self.model, "hessian", None) or jax.hessian(self.model.energy)  # the engine assembles its own
+
+    def _minimize(self, p, x_start, d, topo):
+        """(x_min, Hessian at x_min, energy, max |g|, iterations, converged) from x_start."""
+        x_min, e_min, gmax, it, conv, h_min = jax_newton(self.model.energy, x_start, p, topo, d["mask"],
+                                                         self.options, hessian_fn=self._hessian())
+        return x_min, h_min, e_min, gmax, it, conv
+
+    def _eigen(self, p, d, topo):
+        """Eigenmatrix scores by kind and the gradient of their sum wrt the full p."""
+        hessian = self._hessian()
 
         def score(q):
-            kinds = {}
-            if s.uses("eig_diag") or s.uses("eig_offdiag"):
-                kinds.update(_eigen_terms(hessian(d["qm"], q, topo), d, s))
-            if s.needs_minimum:
-                x = minimum(q, x_min, h_min, topo, d["mask"])
-                kinds.update(_geometry_terms(x, d["geometry"], s))
-                if s.uses("frequency"):
-                    kinds["frequency"] = _frequency_term(hessian(x, q, topo), x, d)
+            kinds = _eigen_terms(hessian(d["qm"], q, topo), d, self.settings)
             return sum(kinds.values(), jnp.zeros(())), kinds
 
-        (_, out["kinds"]), out["grad"] = jax.value_and_grad(score, has_aux=True)(p)
-        if s.uses("energy"):
-            out["energy_grad"] = jax.grad(energy, argnums=1)(out["x"], p, topo)
-        return out
+        (_, kinds), grad = jax.value_and_grad(score, has_aux=True)(p)
+        return kinds, grad
+
+    def _at_minimum(self, p, x_min, h_min, d, topo):
+        """Geometry (and frequency) scores at the minimum, their gradient through the implicit
+        derivative of x*(p), and dE/dp at the minimum (for relative energies)."""
+        energy, s, hessian = self.model.energy, self.settings, self._hessian()
+        minimum = make_implicit_minimum(energy)
+
+        def score(q):
+            x = minimum(q, x_min, h_min, topo, d["mask"])
+            kinds = _geometry_terms(x, d["geometry"], s)
+            if s.uses("frequency"):
+                kinds["frequency"] = _frequency_term(hessian(x, q, topo), x, d)
+            return sum(kinds.values(), jnp.zeros(())), kinds
+
+        (_, kinds), grad = jax.value_and_grad(score, has_aux=True)(p)
+        energy_grad = jax.grad(energy, argnums=1)(x_min, p, topo) if s.uses("energy") else jnp.zeros_like(p)
+        return kinds, grad, energy_grad
 
 
 def _eigen_terms(h, d, s: ObservationSettings) -> dict:
