@@ -36,7 +36,8 @@ class MinimizeOptions:
     """Inner minimization controls (gtol in kcal/mol/A, radii in Angstrom)."""
 
     gtol: float = 1e-8
-    max_iter: int = 200
+    max_iter: int = 60  # from a QM geometry 6-16 steps converge; a structure stalled on the 6 A vdW
+                        # softcut kink (no zero-gradient point) would otherwise spend them all
     initial_radius: float = 0.3
     max_radius: float = 1.0
 

@@ -44,10 +44,12 @@ def _check(ts, model, active, kept, per_kind: int = 1, at_most: int | None = Non
         sample = sorted(sample, key=lambda i: -abs(grad[i]))[:at_most]
     else:
         assert len({kept.kinds[i] for i in sample}) >= min(3, len(set(kept.kinds)))
-    # Richardson-extrapolated central differences: the F-C-F theta0 = 180 of sn2 has a score
-    # curvature ~3e9, where a plain central difference at rel_step 1e-4 is off by 4 %
-    coarse = np.asarray(central_difference_gradient(objective, p, sample, rel_step=1e-4))
-    fine = np.asarray(central_difference_gradient(objective, p, sample, rel_step=5e-5))
+    # Richardson-extrapolated central differences at small steps: the F-C-F theta0 = 180 of sn2
+    # has a score curvature ~3e9 (a plain central difference at rel_step 1e-4 is off by 4 %) and
+    # rh-enamide's theta0 of line 1909 moves torsion residuals nonlinearly (1e-3 off at 1e-4);
+    # both agree with the analytic gradient to 1e-7 at steps of 1e-5 and below
+    coarse = np.asarray(central_difference_gradient(objective, p, sample, rel_step=1e-5))
+    fine = np.asarray(central_difference_gradient(objective, p, sample, rel_step=5e-6))
     fd = (4.0 * fine - coarse) / 3.0
     for i, f in zip(sample, fd):
         assert abs(grad[i] - f) <= 1e-4 * abs(f), (kept.refs[i], kept.kinds[i], grad[i], f)
@@ -61,9 +63,29 @@ def test_ethane(ethane_dir):
     _check(*_system("ethane", ethane_dir.parent), per_kind=2)
 
 
-@pytest.mark.heavy
 def test_rh_enamide(rh_dir):
-    _check(*_system("rh-enamide", rh_dir.parent), per_kind=1, at_most=2)
+    _check(*_system("rh-enamide", rh_dir.parent), per_kind=1)
+
+
+def test_rh_enamide_flattened_start_ratio(rh_dir):
+    """The ratio on the flattened start force field (substructure force constants 0.5)."""
+    import dataclasses
+
+    from q2mm.io.fld import read_fld
+    from q2mm.mm3.engine import MM3Model
+
+    ts, _, active, _ = _system("rh-enamide", rh_dir.parent)
+    flat = dataclasses.replace(ts, forcefield=read_fld(rh_dir / "rh_hyd_enamide_start.fld"))
+    model = MM3Model.build(flat.molecules, flat.forcefield)
+    loss = JaxLoss(model, list(flat.molecules), flat.settings, active)
+    check = ratio(loss, ObjectiveFunction(model, list(flat.molecules), flat.settings, active), model.p0[active])
+    assert abs(check.ratio - 1.0) <= 1e-6, (check.loss, check.reference)
+    # two of the nine minima stall on MM3*'s 6 A vdW softcut kink (no zero-gradient point there);
+    # both evaluations report it for the same structures, and the gradient there stays below 1e-2
+    if not check.converged:
+        assert loss.last_info.messages and all("not converged" in m for m in loss.last_info.messages)
+        stalled = ~loss.last_info.converged
+        assert np.all(loss.last_info.max_gradient[stalled] < 1e-2)
 
 
 def test_seminario_on_rh_enamide_matches_the_published_start(rh_dir):
