@@ -27,7 +27,7 @@ import numpy as np
 from q2mm.errors import ParameterAssignmentError
 from q2mm.mm3 import interactions, nonbonded, terms
 from q2mm.mm3.assign import Assignment, assign_parameters
-from q2mm.mm3.hessian import hessian
+from q2mm.mm3.hessian import hessian, hessian_dot
 from q2mm.model.forcefield import ForceField, ParamRef
 from q2mm.model.molecule import Molecule
 
@@ -258,6 +258,12 @@ class MM3Model:
     # -- pure functions (static: usable under jit/vmap/grad) --------------------------------
     energy = staticmethod(energy)
     hessian = staticmethod(hessian)
+    hessian_dot = staticmethod(hessian_dot)
+
+    def reduction_slots(self) -> np.ndarray:
+        """Indices into p of the hydrogen reduction factors the structures use."""
+        slots = np.unique(np.asarray(self.topology["vdw_p"])[..., 2])
+        return slots[slots < len(self.p0)]
     energy_terms = staticmethod(energy_terms)
     atom_charges = staticmethod(atom_charges)
 

@@ -46,65 +46,72 @@ def charges(p_ext: jnp.ndarray, topo: Topology) -> jnp.ndarray:
 
 @dataclass(frozen=True)
 class ValenceKind:
-    """One valence interaction kind: topology prefix, energy term, atoms per interaction."""
+    """One valence interaction kind: topology prefix, energy term, atoms per interaction.
+
+    The energy is split in two: ``coords(xl, *params)`` gives the interaction's internal
+    coordinates (bond lengths in A, angles in degrees, dihedrals in radians; only the hydrogen
+    reduction factors among ``params`` enter them) and ``energy_q(q, *params)`` the energy of
+    those coordinates. ``local`` is their composition; ``q2mm.mm3.hessian.hessian_dot`` uses
+    the split to differentiate Hessian contractions with respect to parameters cheaply.
+    """
 
     name: str
     term: str
     arity: int
-    local: Callable[..., jnp.ndarray]
+    coords: Callable[..., jnp.ndarray]
+    energy_q: Callable[..., jnp.ndarray]
     params: Callable[[jnp.ndarray, Topology, jnp.ndarray], tuple]
+
+    def local(self, xl: jnp.ndarray, *params) -> jnp.ndarray:
+        """Energy (kcal/mol) of one interaction from its working coordinates ``xl (arity, 3)``."""
+        return self.energy_q(self.coords(xl, *params), *params)
 
 
 def _slots(p_ext: jnp.ndarray, topo: Topology, name: str, *columns: int) -> tuple[jnp.ndarray, ...]:
     return tuple(p_ext[topo[name + "_p"][:, c]] for c in columns)
 
 
-def _stretch(xl, f, r0, k):
-    return terms.stretch(terms.bond_length(xl[0], xl[1], f[0], f[1]), r0, k)
+def _bond(xl, f, i, j):
+    return terms.bond_length(xl[i], xl[j], f[i], f[j])
 
 
-def _bend(xl, theta0, k):
-    return terms.bend(terms.angle_deg(xl[0], xl[1], xl[2]), theta0, k)
-
-
-def _stretch_bend(xl, f, ksb, r01, r02, theta0):
-    dr1 = terms.bond_length(xl[0], xl[1], f[0], f[1]) - r01
-    dr2 = terms.bond_length(xl[1], xl[2], f[1], f[2]) - r02
-    return terms.stretch_bend(dr1, dr2, terms.angle_deg(xl[0], xl[1], xl[2]) - theta0, ksb)
-
-
-def _bend_bend(xl, theta01, theta02, kbb):
-    d1 = terms.angle_deg(xl[1], xl[0], xl[2]) - theta01
-    d2 = terms.angle_deg(xl[3], xl[0], xl[4]) - theta02
-    return terms.bend_bend(d1, d2, kbb)
-
-
-def _torsion(xl, v):
-    return terms.torsion(terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3]), v)
-
-
-def _torsion_stretch(xl, f, kts, r0_central):
-    dr = terms.bond_length(xl[1], xl[2], f[1], f[2]) - r0_central
-    return terms.torsion_stretch(terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3]), dr, kts)
-
-
-def _out_of_plane(xl, k):
-    return terms.out_of_plane(terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3]), k)
+def _one(value):
+    return jnp.stack([value])
 
 
 VALENCE = (
-    ValenceKind("stretch", "stretch", 2, _stretch,
+    ValenceKind("stretch", "stretch", 2,
+                lambda xl, f, r0, k: _one(_bond(xl, f, 0, 1)),
+                lambda q, f, r0, k: terms.stretch(q[0], r0, k),
                 lambda p, t, f: (f[t["stretch_atoms"]], *_slots(p, t, "stretch", 0, 1))),
-    ValenceKind("bend", "bend", 3, _bend, lambda p, t, f: _slots(p, t, "bend", 0, 1)),
-    ValenceKind("stretch_bend", "stretch_bend", 3, _stretch_bend,
+    ValenceKind("bend", "bend", 3,
+                lambda xl, theta0, k: _one(terms.angle_deg(xl[0], xl[1], xl[2])),
+                lambda q, theta0, k: terms.bend(q[0], theta0, k),
+                lambda p, t, f: _slots(p, t, "bend", 0, 1)),
+    ValenceKind("stretch_bend", "stretch_bend", 3,
+                lambda xl, f, ksb, r01, r02, theta0: jnp.stack(
+                    [_bond(xl, f, 0, 1), _bond(xl, f, 1, 2), terms.angle_deg(xl[0], xl[1], xl[2])]),
+                lambda q, f, ksb, r01, r02, theta0: terms.stretch_bend(q[0] - r01, q[1] - r02, q[2] - theta0, ksb),
                 lambda p, t, f: (f[t["stretch_bend_atoms"]], *_slots(p, t, "stretch_bend", 0, 1, 2, 3))),
-    ValenceKind("bend_bend", "bend_bend", 5, _bend_bend,
+    ValenceKind("bend_bend", "bend_bend", 5,
+                lambda xl, theta01, theta02, kbb: jnp.stack(
+                    [terms.angle_deg(xl[1], xl[0], xl[2]), terms.angle_deg(xl[3], xl[0], xl[4])]),
+                lambda q, theta01, theta02, kbb: terms.bend_bend(q[0] - theta01, q[1] - theta02, kbb),
                 lambda p, t, f: (*_slots(p, t, "bend_bend", 2, 3),
                                  p[t["bend_bend_p"][:, 0]] * p[t["bend_bend_p"][:, 1]])),
-    ValenceKind("torsion", "torsion", 4, _torsion, lambda p, t, f: (p[t["torsion_p"]],)),
-    ValenceKind("torsion_stretch", "torsion_stretch", 4, _torsion_stretch,
+    ValenceKind("torsion", "torsion", 4,
+                lambda xl, v: _one(terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3])),
+                lambda q, v: terms.torsion(q[0], v),
+                lambda p, t, f: (p[t["torsion_p"]],)),
+    ValenceKind("torsion_stretch", "torsion_stretch", 4,
+                lambda xl, f, kts, r0_central: jnp.stack(
+                    [terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3]), _bond(xl, f, 1, 2)]),
+                lambda q, f, kts, r0_central: terms.torsion_stretch(q[0], q[1] - r0_central, kts),
                 lambda p, t, f: (f[t["torsion_stretch_atoms"]], *_slots(p, t, "torsion_stretch", 0, 1))),
-    ValenceKind("improper", "out_of_plane", 4, _out_of_plane, lambda p, t, f: _slots(p, t, "improper", 0)),
+    ValenceKind("improper", "out_of_plane", 4,
+                lambda xl, k: _one(terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3])),
+                lambda q, k: terms.out_of_plane(q[0], k),
+                lambda p, t, f: _slots(p, t, "improper", 0)),
 )
 
 

@@ -5,8 +5,9 @@ Structures are padded to one shape, so a system compiles its per-structure funct
 structure from the QM geometry (``jax_newton``, stopping as soon as that structure
 converges), differentiate the minimum implicitly
 (``make_implicit_minimum``: -H^+ d(grad E)/dp with rigid modes and padded atoms projected out,
-never by unrolling iterations) and takes the eigenmatrix from the engine's assembled Hessian
-at the QM geometry, so its parameter gradient is one reverse pass through that assembly.
+never by unrolling iterations) and take the eigenmatrix from the engine's assembled Hessian at
+the QM geometry; its parameter gradient contracts the score's cotangent with the Hessian
+(``MM3Model.hessian_dot``), so no third derivative of the geometry is ever compiled.
 """
 
 from __future__ import annotations
@@ -155,6 +156,10 @@ class JaxLoss:
         n = len(self.observations)
         self._structures = [jax.tree.map(lambda a, s=s: a[s], (data, model.topology)) for s in range(n)]
         self._qm = np.asarray(model.coords, dtype=np.float64)
+        # the engine's Hessian contraction differentiates without third derivatives, valid while
+        # no hydrogen reduction factor is fitted
+        self._fast_eigen_gradient = hasattr(model, "hessian_dot") and not np.isin(
+            self.active, model.reduction_slots()).any()
         self._compiled = None
         self.reset_start()
         self.compile_seconds: float | None = None
@@ -253,14 +258,20 @@ class JaxLoss:
         return x_min, h_min, e_min, gmax, it, conv
 
     def _eigen(self, p, d, topo):
-        """Eigenmatrix scores by kind and the gradient of their sum wrt the full p."""
+        """Eigenmatrix scores by kind and the gradient of their sum wrt the full p: the score's
+        cotangent G on the Hessian at the QM geometry, then d sum(G * H(p)) / dp."""
         hessian = self._hessian()
+        h = hessian(d["qm"], p, topo)
 
-        def score(q):
-            kinds = _eigen_terms(hessian(d["qm"], q, topo), d, self.settings)
+        def score(hess):
+            kinds = _eigen_terms(hess, d, self.settings)
             return sum(kinds.values(), jnp.zeros(())), kinds
 
-        (_, kinds), grad = jax.value_and_grad(score, has_aux=True)(p)
+        (_, kinds), g = jax.value_and_grad(score, has_aux=True)(h)
+        if self._fast_eigen_gradient:
+            grad = jax.grad(lambda q: self.model.hessian_dot(d["qm"], q, topo, g))(p)
+        else:
+            grad = jax.vjp(lambda q: hessian(d["qm"], q, topo), p)[1](g)[0]
         return kinds, grad
 
     def _at_minimum(self, p, x_min, h_min, d, topo):

@@ -122,3 +122,22 @@ def test_hessian_derivatives_in_p_and_x_match_central_differences(model):
         step = 1e-4
         fd = (hess(x + step * tx, p + step * tp, topo) - hess(x - step * tx, p - step * tp, topo)) / (2 * step)
         _close(jvp(x, p, tx, tp), fd, rtol=1e-7)
+
+
+@pytest.mark.parametrize("k", (0, 3))
+def test_hessian_dot_and_its_p_gradient_equal_the_assembled_hessians(k, model):
+    """hessian_dot(x, p, g) = sum(g * H(x, p)); its p-gradient equals reverse mode through the
+    assembly for every parameter but the hydrogen reduction factors (held fixed there)."""
+    x, p = _moved(model, k, seed=11)
+    topo = model.structure(k)
+    n = x.size
+    g = np.random.default_rng(5).normal(size=(n, n))
+    g = jnp.asarray((g + g.T).reshape(x.shape[0], 3, x.shape[0], 3))
+    value = jax.jit(lambda q: MM3Model.hessian_dot(x, q, topo, g))(p)
+    assert float(value) == pytest.approx(float(jnp.sum(g * MM3Model.hessian(x, p, topo))), rel=1e-12)
+    fast = np.asarray(jax.jit(jax.grad(lambda q: MM3Model.hessian_dot(x, q, topo, g)))(p))
+    slow = np.asarray(jax.jit(jax.grad(lambda q: jnp.sum(g * MM3Model.hessian(x, q, topo))))(p))
+    keep = np.ones(p.size, bool)
+    keep[model.reduction_slots()] = False
+    assert np.count_nonzero(fast[keep]) > 20
+    _close(fast[keep], slow[keep])
