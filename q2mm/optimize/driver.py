@@ -238,6 +238,9 @@ class _Progress:
             self.callback(info)
 
 
+LBFGSB_RESTARTS = 3  # fresh L-BFGS-B runs from the best point after a failed line search
+
+
 def _run_scipy(method: str, ev: _Evaluator, progress: _Progress, z0: np.ndarray, options: OptimizerOptions) -> str:
     bounds = [(0.0, 1.0)] * z0.size
     uses_gradient = method == "lbfgsb"
@@ -247,10 +250,7 @@ def _run_scipy(method: str, ev: _Evaluator, progress: _Progress, z0: np.ndarray,
 
     if uses_gradient:
         progress.emit(z0, ev.value_and_grad(z0)[0], True)
-        res = scipy.optimize.minimize(
-            ev.value_and_grad, z0, jac=True, method="L-BFGS-B", bounds=bounds, callback=on_iteration,
-            options={"maxiter": options.maxiter, "ftol": options.ftol, "gtol": options.gtol},
-        )
+        return _run_lbfgsb(ev, on_iteration, z0, options)
     else:
         progress.emit(z0, ev.value(z0), False)
         tol = {"nelder-mead": {"xatol": options.xtol, "fatol": options.ftol}, "powell": {"xtol": options.xtol, "ftol": options.ftol}}
@@ -259,6 +259,30 @@ def _run_scipy(method: str, ev: _Evaluator, progress: _Progress, z0: np.ndarray,
             callback=on_iteration, options={"maxiter": options.maxiter, **tol[method]},
         )
     return f"{res.message} (success={bool(res.success)})"
+
+
+def _run_lbfgsb(ev: _Evaluator, on_iteration, z0: np.ndarray, options: OptimizerOptions) -> str:
+    """L-BFGS-B, restarted (memory cleared) from the best point after a failed line search.
+
+    A line search fails where the score is not smooth: a structure's minimum that jumps or
+    stalls on the 6 A softcut kink. Restarting from the best point seen, with the iterations
+    left, lets the fit go on past such a spot instead of stopping there.
+    """
+    z, left, messages = z0, options.maxiter, []
+    for attempt in range(1 + LBFGSB_RESTARTS):
+        res = scipy.optimize.minimize(
+            ev.value_and_grad, z, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * z0.size,
+            callback=on_iteration, options={"maxiter": left, "ftol": options.ftol, "gtol": options.gtol},
+        )
+        messages.append(f"{res.message} (success={bool(res.success)})")
+        left -= int(res.nit)
+        restart = None if ev.best is None else ev.best[1]
+        if res.status != 2 or left <= 0 or restart is None or np.array_equal(restart, z):
+            break
+        z = restart
+    if len(messages) == 1:
+        return messages[0]
+    return f"{messages[-1]}; after {len(messages) - 1} restart(s) from the best point: " + " | ".join(messages[:-1])
 
 
 def _run_adam(ev: _Evaluator, progress: _Progress, z0: np.ndarray, options: OptimizerOptions) -> str:

@@ -194,3 +194,4 @@ class HomeOnlyObjective:
 
     def __reduce__(self):
         return (_refuse_to_load, ())
+

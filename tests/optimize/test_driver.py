@@ -210,3 +210,29 @@ def test_non_finite_reference_at_the_start_is_reported_not_optimized():
     assert result.status == "diverged" and "at the start" in result.message
     assert result.n_iterations == 0
     assert json.dumps(result.summary(), allow_nan=False)
+
+
+def test_lbfgsb_restarts_from_the_best_point_after_a_failed_line_search(monkeypatch):
+    """A line search that fails (scipy status 2, as on a kink of the potential) after three
+    iterations: the driver restarts L-BFGS-B from the best point with the iterations left."""
+    import scipy.optimize
+
+    from q2mm.optimize import driver
+
+    real = scipy.optimize.minimize
+    starts = []
+
+    def failing_first(fun, x0, **kwargs):
+        starts.append((np.array(x0), kwargs["options"]["maxiter"]))
+        if len(starts) > 1:
+            return real(fun, x0, **kwargs)
+        res = real(fun, x0, **{**kwargs, "options": {**kwargs["options"], "maxiter": 3}})
+        res.status, res.success, res.message = 2, False, "ABNORMAL: "
+        return res
+
+    monkeypatch.setattr(driver.scipy.optimize, "minimize", failing_first)
+    result = fit(make_problem(), OptimizerOptions(ratio_tol=None, maxiter=200))
+    assert len(starts) == 2 and starts[1][1] == 200 - 3
+    assert not np.array_equal(starts[1][0], starts[0][0])  # from the best point, not the start
+    assert "restart" in result.summary()["optimizer_message"]
+    np.testing.assert_allclose(result.p_final, TRUE_VALUES, rtol=1e-4)
