@@ -126,11 +126,12 @@ def pack_observations(obs: list[StructureObservations], model, settings: Observa
 class JaxLoss:
     """Jitted score and analytic gradient over the active parameters (``active`` indexes model.p0).
 
-    Three functions, each compiled once for the padded structure shape, evaluate one structure: ``minimize`` (the inner Newton minimization from the
-    QM geometry, ``jax_newton``), ``eigen`` (the eigenmatrix scores and their gradient) and
-    ``at_minimum`` (geometry and frequency scores at the minimum and their gradient through
-    the implicit derivative). ``value_and_grad`` runs them for each structure in turn and adds
-    the results, so every minimization stops as soon as its own structure has converged.
+    Three functions, each compiled once for the padded structure shape, evaluate one
+    structure: ``minimize`` (the inner Newton minimization from the QM geometry,
+    ``jax_newton``), ``eigen`` (the eigenmatrix scores and their gradient) and ``at_minimum``
+    (geometry and frequency scores at the minimum and their gradient through the implicit
+    derivative). ``value_and_grad`` runs them for each structure in turn and adds the
+    results, so every minimization stops as soon as its own structure has converged.
 
     ``warm_start=True`` starts each minimization from that structure's previous minimum
     instead: fewer Newton steps, but the score then depends on the path of earlier calls
