@@ -25,8 +25,6 @@ from typing import Callable
 
 import numpy as np
 
-from q2mm.reference.vibrations import rigid_body_basis
-
 BISECTIONS = 60  # halvings of the shift interval: the step length then fits the radius to ~1e-18
 ENERGY_SLACK = 1e-10  # relative energy rise still accepted (rounding noise near convergence)
 
@@ -55,8 +53,7 @@ class MinimizeResult:
 
 
 def _projector_np(x: np.ndarray) -> np.ndarray:
-    rigid = rigid_body_basis(x, np.ones(len(x)))
-    return np.eye(rigid.shape[0]) - rigid @ rigid.T
+    return rigid_projector(x, np.ones(len(x), dtype=bool))
 
 
 def _shifted_step(g, h, proj, radius, xp):
@@ -135,26 +132,32 @@ def newton_minimize(egh: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndar
 
 # ----------------------------------------------------------------------------- JAX version
 
-def jax_projector(x, mask, weights=None):
+def rigid_projector(x, mask, weights=None, xp=np):
     """P = diag(dof mask) - B B^T for padded x (Nmax, 3); B spans rigid motions of real atoms.
 
     ``weights`` (Nmax,) = sqrt(masses) gives the mass-weighted rigid basis, None the Cartesian.
-    Dependent generators (linear molecules) are dropped by their singular values.
+    Dependent generators (linear molecules) are dropped by their singular values. ``xp`` is
+    the array module (np, or jnp inside traced code).
     """
-    import jax.numpy as jnp
-
     m = mask.astype(x.dtype)
     w = m if weights is None else weights * m
-    centre = jnp.sum((w**2)[:, None] * x, axis=0) / jnp.sum(w**2)
+    centre = xp.sum((w**2)[:, None] * x, axis=0) / xp.sum(w**2)
     centred = (x - centre) * m[:, None]
-    eye = jnp.eye(3, dtype=x.dtype)
-    trans = [jnp.broadcast_to(e, x.shape) * w[:, None] for e in eye]
-    rots = [jnp.cross(e, centred) * w[:, None] for e in eye]
-    gens = jnp.stack([v.reshape(-1) for v in trans + rots], axis=1)
-    u, s, _ = jnp.linalg.svd(gens, full_matrices=False)
-    keep = (s > 1e-6 * jnp.max(s)).astype(x.dtype)
-    dof = jnp.repeat(m, 3)
-    return jnp.diag(dof) - (u * keep) @ u.T
+    eye = xp.eye(3, dtype=x.dtype)
+    trans = [xp.broadcast_to(e, x.shape) * w[:, None] for e in eye]
+    rots = [xp.cross(e, centred) * w[:, None] for e in eye]
+    gens = xp.stack([v.reshape(-1) for v in trans + rots], axis=1)
+    u, s, _ = xp.linalg.svd(gens, full_matrices=False)
+    keep = (s > 1e-6 * xp.max(s)).astype(x.dtype)
+    dof = xp.repeat(m, 3)
+    return xp.diag(dof) - (u * keep) @ u.T
+
+
+def jax_projector(x, mask, weights=None):
+    """``rigid_projector`` on JAX arrays (traceable)."""
+    import jax.numpy as jnp
+
+    return rigid_projector(x, mask, weights, jnp)
 
 
 def _jax_step(g, h, proj, radius):
