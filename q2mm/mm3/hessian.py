@@ -83,12 +83,19 @@ def hessian(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
     p_ext = interactions.extend(p)
     xr, factor = interactions.working_coordinates(x, p_ext, topo)
     a = reduction_matrix(topo["parent"], factor)
+    nuclear, pair_rr = _pair_parts(x, xr, p_ext, topo, a)
+    h_rr = _valence_blocks(xr, p_ext, topo, factor) + pair_rr
+    h = nuclear + jnp.einsum("ba,bduv,dc->acuv", a, h_rr, a)
+    return h.transpose(0, 2, 1, 3)
+
+
+def _pair_parts(x, xr, p_ext, topo, a) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """The nonbonded pairs' (N, N, 3, 3) blocks: the part in nuclear coordinates (nuclear-nuclear
+    plus both cross terms) and the working-working part (still to be taken through A)."""
     nn, nr, rr = _pair_hessians(x, xr, p_ext, topo, interactions.charges(p_ext, topo))
     slot = topo["pair_slot"]
-    h_rr = _valence_blocks(xr, p_ext, topo, factor) + _pair_blocks(rr, slot)
     cross = jnp.einsum("abuv,bc->acuv", _pair_blocks(nr, slot), a)
-    h = _pair_blocks(nn, slot) + cross + cross.transpose(1, 0, 3, 2) + jnp.einsum("ba,bduv,dc->acuv", a, h_rr, a)
-    return h.transpose(0, 2, 1, 3)
+    return _pair_blocks(nn, slot) + cross + cross.transpose(1, 0, 3, 2), _pair_blocks(rr, slot)
 
 
 
@@ -132,8 +139,5 @@ def hessian_dot(x: jnp.ndarray, p: jnp.ndarray, topo: Topology, g: jnp.ndarray) 
     a = reduction_matrix(topo["parent"], factor)
     blocks = g.transpose(0, 2, 1, 3)  # (N, N, 3, 3) like the assembly
     g_rr = jnp.einsum("ba,acuv,dc->bduv", a, blocks, a)
-    nn, nr, rr = _pair_hessians(x, xr, p_ext, topo, interactions.charges(p_ext, topo))
-    slot = topo["pair_slot"]
-    cross = jnp.einsum("abuv,bc->acuv", _pair_blocks(nr, slot), a)
-    pairs = jnp.sum(blocks * (_pair_blocks(nn, slot) + cross + cross.transpose(1, 0, 3, 2)))
-    return pairs + jnp.sum(g_rr * _pair_blocks(rr, slot)) + _valence_dot(xr, p_ext, topo, factor, g_rr)
+    nuclear, pair_rr = _pair_parts(x, xr, p_ext, topo, a)
+    return jnp.sum(blocks * nuclear) + jnp.sum(g_rr * pair_rr) + _valence_dot(xr, p_ext, topo, factor, g_rr)

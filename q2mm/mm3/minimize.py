@@ -74,7 +74,8 @@ def _shifted_step(g, h, proj, radius, xp):
     def halve(_, bracket):
         low, high = bracket
         mid = 0.5 * (low + high)
-        return (xp.where(too_long(mid), mid, low), xp.where(too_long(mid), high, mid))
+        longer = too_long(mid)
+        return (xp.where(longer, mid, low), xp.where(longer, high, mid))
 
     bracket = (0.0 * radius, xp.sqrt(xp.sum(coef**2)) / radius)  # the step at the upper end fits
     if xp is np:
