@@ -259,6 +259,7 @@ class MM3Model:
     energy = staticmethod(energy)
     hessian = staticmethod(hessian)
     hessian_dot = staticmethod(hessian_dot)
+    kinks = staticmethod(nonbonded.kinks)
 
     def reduction_slots(self) -> np.ndarray:
         """Indices into p of the hydrogen reduction factors the structures use."""

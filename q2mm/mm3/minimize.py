@@ -7,26 +7,40 @@ Two implementations of the same algorithm:
 - ``jax_newton`` (pure JAX, one padded structure, ``lax.while_loop``): used inside the jitted
   loss (``q2mm.objective.jaxloss``), one structure per call; padded atoms are frozen.
 
-Step: eigen-decompose A = P H P + (I - P) (P projects onto the internal, non-rigid
-displacements of real atoms) and take s(mu) = -sum_i u_i (u_i . P g) / (|l_i| + mu): the
-Newton step where it fits the trust radius (mu = 0), else the shortest mu > 0 whose step has
-the radius's length (bisection; the step shortens monotonically with mu). |l_i| turns
-negative curvature into descent. Unlike clipping one fixed step to the radius, this keeps
-full Newton steps along stiff modes while a nearly free mode (a rotor with a zero barrier:
-curvatures of 1e-5 kcal/mol/A^2) still moves a whole radius per step, so such structures
-converge in tens of steps, not thousands. Accept when the energy does not rise.
-Converged when max |P g| < gtol (kcal/mol/A).
+Step: with A = P H P + (I - P) (P projects onto the internal, non-rigid displacements of
+real atoms), take the Newton step -A^-1 P g (one Cholesky solve) when A is positive definite
+and the step fits the trust radius; otherwise eigen-decompose A and take
+s(mu) = -sum_i u_i (u_i . P g) / (|l_i| + mu) with the shortest mu > 0 whose step has the
+radius's length (bisection; the step shortens monotonically with mu). |l_i| turns negative
+curvature into descent. Unlike clipping one fixed step to the radius, this keeps full Newton
+steps along stiff modes while a nearly free mode (a rotor with a zero barrier: curvatures of
+1e-5 kcal/mol/A^2) still moves a whole radius per step, so such structures converge in tens
+of steps, not thousands. Accept when the energy does not rise. Converged when
+max |P g| < gtol (kcal/mol/A).
+
+Kinks. MM3*'s softcut makes the vdW energy of a pair continuous but not differentiable at
+6 A (``Kinks``: the pairs and the distance), and the derivative jumps up there, so a
+structure can settle with a pair exactly on it: a minimum without a zero gradient, where
+the trust region only shrinks. When the radius falls below ``STALL_RADIUS`` the closest
+pairs within ``PIN_TOLERANCE`` of the kink are pinned: their distance becomes a constraint
+(its gradient joins the projected-out directions, its curvature times the Lagrange
+multiplier joins the Hessian, a restoring step puts it on the kink) and the constrained
+minimum converges like any other. ``make_implicit_minimum`` differentiates the pinned
+minimum on the same constraint surface.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 BISECTIONS = 60  # halvings of the shift interval: the step length then fits the radius to ~1e-18
 ENERGY_SLACK = 1e-10  # relative energy rise still accepted (rounding noise near convergence)
+PIN_SLOTS = 2  # pairs that can be pinned on a kink at once
+STALL_RADIUS = 1e-5  # A: a trust radius this small with max |P g| >= gtol means no descent is left
+PIN_TOLERANCE = 1e-4  # A: pairs this close to the kink distance are pinned when stalled
 
 
 @dataclass(frozen=True)
@@ -34,15 +48,30 @@ class MinimizeOptions:
     """Inner minimization controls (gtol in kcal/mol/A, radii in Angstrom)."""
 
     gtol: float = 1e-8
-    max_iter: int = 60  # from a QM geometry 6-16 steps converge; a structure stalled on the 6 A vdW
-                        # softcut kink (no zero-gradient point) would otherwise spend them all
+    max_iter: int = 60  # from a QM geometry 6-16 steps converge
     initial_radius: float = 0.3
     max_radius: float = 1.0
 
 
 @dataclass(frozen=True)
+class Kinks:
+    """Atom pairs (P, 2) whose energy has an upward derivative jump at ``distance`` (A).
+
+    ``mask`` (P,) marks the real pairs of a padded list. For MM3*: every vdW pair, at the
+    inner softcut radius (``q2mm.mm3.nonbonded.kinks``).
+    """
+
+    pairs: Any
+    mask: Any
+    distance: float
+
+
+@dataclass(frozen=True)
 class MinimizeResult:
-    """Outcome of one minimization: coordinates (N, 3), energy, projected max gradient."""
+    """Outcome of one minimization: coordinates (N, 3), energy, projected max gradient.
+
+    ``pinned`` lists the atom pairs held on a kink at the minimum (empty for a smooth one).
+    """
 
     x: np.ndarray
     energy: float
@@ -50,17 +79,159 @@ class MinimizeResult:
     iterations: int
     converged: bool
     message: str
+    pinned: tuple[tuple[int, int], ...] = ()
 
 
-def _projector_np(x: np.ndarray) -> np.ndarray:
-    return rigid_projector(x, np.ones(len(x), dtype=bool))
+# ----------------------------------------------------------------------------- shared (xp = np or jnp)
+
+def rigid_projector(x, mask, weights=None, xp=np, extra=None):
+    """P = diag(dof mask) - B B^T for padded x (Nmax, 3); B spans rigid motions of real atoms.
+
+    ``weights`` (Nmax,) = sqrt(masses) gives the mass-weighted rigid basis, None the Cartesian.
+    ``extra`` (3Nmax, K) adds directions to project out (zero columns are ignored).
+    Dependent generators (linear molecules) are dropped by their singular values. ``xp`` is
+    the array module (np, or jnp inside traced code).
+    """
+    m = mask.astype(x.dtype)
+    w = m if weights is None else weights * m
+    centre = xp.sum((w**2)[:, None] * x, axis=0) / xp.sum(w**2)
+    centred = (x - centre) * m[:, None]
+    eye = xp.eye(3, dtype=x.dtype)
+    trans = [xp.broadcast_to(e, x.shape) * w[:, None] for e in eye]
+    rots = [xp.cross(e, centred) * w[:, None] for e in eye]
+    gens = xp.stack([v.reshape(-1) for v in trans + rots], axis=1)
+    if extra is not None:
+        gens = xp.concatenate([gens, extra], axis=1)
+    u, s, _ = xp.linalg.svd(gens, full_matrices=False)
+    keep = (s > 1e-6 * xp.max(s)).astype(x.dtype)
+    dof = xp.repeat(m, 3)
+    return xp.diag(dof) - (u * keep) @ u.T
+
+
+def _pin_geometry(x, pins, active, xp):
+    """Columns (3N, K) of d r_k / dx for the pinned pairs (zero where inactive), their
+    distances r (K,), atom indicators (K, N) (+1 at i, -1 at j) and unit vectors (K, 3)."""
+    n, k = x.shape[0], pins.shape[0]
+    d = x[pins[:, 0]] - x[pins[:, 1]]
+    r = xp.sqrt(xp.sum(d * d, axis=-1))
+    r = xp.where(active, r, 1.0)  # an unused slot may hold (0, 0)
+    unit = d / r[:, None] * active[:, None].astype(x.dtype)
+    atoms = xp.arange(n)[None, :]
+    sign = (atoms == pins[:, :1]).astype(x.dtype) - (atoms == pins[:, 1:2]).astype(x.dtype)
+    columns = (sign[:, :, None] * unit[:, None, :]).reshape(k, 3 * n).T
+    return columns, r, sign, unit
+
+
+def _pin_gram_inverse(columns, active, xp):
+    off = 1.0 - active.astype(columns.dtype)
+    return xp.linalg.inv(columns.T @ columns + xp.diag(off))
+
+
+def pinned_parts(x, g, h, mask, pins, active, distance, xp=np):
+    """(P, H_L, gap) with the pinned pairs held on the kink.
+
+    P also projects out the pinned distances' gradients (the columns of A); H_L = H + sum
+    lam_k Hess(r_k) with the Lagrange multipliers lam = -(A^T A)^-1 A^T g; ``gap`` (K,) is
+    r - distance of the active pins (zero elsewhere). Without pins: (rigid P, H, None).
+    """
+    if pins is None:
+        return rigid_projector(x, mask, xp=xp), h, None
+    columns, r, sign, unit = _pin_geometry(x, pins, active, xp)
+    proj = rigid_projector(x, mask, xp=xp, extra=columns)
+    on = active.astype(x.dtype)
+    lam = -(_pin_gram_inverse(columns, active, xp) @ (columns.T @ g)) * on
+    curvature = xp.zeros_like(h)
+    for k in range(pins.shape[0]):  # PIN_SLOTS, a handful
+        block = (xp.eye(3, dtype=x.dtype) - xp.outer(unit[k], unit[k])) * (lam[k] / r[k])
+        curvature = curvature + xp.kron(xp.outer(sign[k], sign[k]), block)
+    return proj, h + curvature, (r - distance) * on
+
+
+def _restoring_step(x, h_l, mask, pins, active, gap, radius, xp):
+    """The displacement that moves the pinned distances onto the kink (A^T s = -gap) at the
+    least curvature energy: s = B^-1 A (A^T B^-1 A)^-1 (-gap), B = P_r H_L P_r + (I - P_r)
+    with P_r the rigid projector; the least-norm one where B is not positive definite.
+    Shortened to ``radius``."""
+    columns = _pin_geometry(x, pins, active, xp)[0]
+    off = xp.diag(1.0 - active.astype(x.dtype))
+    least_norm = columns @ (xp.linalg.inv(columns.T @ columns + off) @ -gap)
+    rigid = rigid_projector(x, mask, xp=xp)
+    b = rigid @ h_l @ rigid + (xp.eye(h_l.shape[0], dtype=x.dtype) - rigid)
+    b = 0.5 * (b + b.T)
+    if xp is np:
+        import scipy.linalg
+
+        try:
+            b_inv_a = scipy.linalg.cho_solve(scipy.linalg.cho_factor(b, lower=True), columns)
+            step = b_inv_a @ (np.linalg.inv(columns.T @ b_inv_a + off) @ -gap)
+        except np.linalg.LinAlgError:
+            step = least_norm
+    else:
+        import jax.scipy.linalg
+
+        b_inv_a = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(b, lower=True), columns)
+        step = b_inv_a @ (xp.linalg.inv(columns.T @ b_inv_a + off) @ -gap)
+        step = xp.where(xp.all(xp.isfinite(step)), step, least_norm)
+    length = xp.linalg.norm(step)
+    return step * xp.minimum(1.0, radius / xp.where(length > 0, length, 1.0))
+
+
+def pinned_step(x, g, h_l, proj, mask, pins, active, gap, radius, xp=np):
+    """Trust-region step on the constraint surface: the restoring step, then the shifted
+    Newton step of the tangent space from the gradient the model predicts after it."""
+    if pins is None:
+        return _shifted_step(g, h_l, proj, radius, xp)
+    normal = _restoring_step(x, h_l, mask, pins, active, gap, radius, xp)
+    return normal + _shifted_step(g + h_l @ normal, h_l, proj, radius, xp)
+
+
+def pin_slots(kinks: Kinks | None) -> int:
+    """How many pairs can be pinned at once (0: no kinks to pin)."""
+    return 0 if kinks is None else min(PIN_SLOTS, int(kinks.pairs.shape[0]))
+
+
+def closest_to_kink(x, kinks: Kinks, xp=np):
+    """The ``pin_slots`` pairs nearest the kink distance (K, 2) and which of them lie within
+    PIN_TOLERANCE of it (K,)."""
+    pairs = kinks.pairs
+    d = x[pairs[:, 0]] - x[pairs[:, 1]]
+    gap = xp.abs(xp.sqrt(xp.sum(d * d, axis=-1)) - kinks.distance)
+    gap = xp.where(kinks.mask, gap, xp.inf)
+    order = xp.argsort(gap)[:pin_slots(kinks)]
+    return pairs[order], gap[order] < PIN_TOLERANCE
 
 
 def _shifted_step(g, h, proj, radius, xp):
-    """The trust-region step s(mu) of the module docstring with array module ``xp`` (np or jnp)."""
+    """The trust-region step of the module docstring with array module ``xp`` (np or jnp)."""
     a = proj @ h @ proj + (xp.eye(g.size, dtype=g.dtype) - proj)
-    values, vectors = xp.linalg.eigh(0.5 * (a + a.T))
-    coef = vectors.T @ (proj @ g)
+    a = 0.5 * (a + a.T)
+    pg = proj @ g
+    if xp is np:
+        newton = _cholesky_newton_np(a, pg)
+        if newton is not None and np.linalg.norm(newton) <= radius:
+            return newton
+        return _eigen_step(a, pg, radius, np)
+    import jax
+    import jax.scipy.linalg
+
+    factor = jax.scipy.linalg.cho_factor(a, lower=True)
+    newton = -jax.scipy.linalg.cho_solve(factor, pg)
+    fits = xp.all(xp.isfinite(newton)) & (xp.linalg.norm(newton) <= radius)
+    return jax.lax.cond(fits, lambda: newton, lambda: _eigen_step(a, pg, radius, xp))
+
+
+def _cholesky_newton_np(a, pg):
+    import scipy.linalg
+
+    try:
+        return -scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, lower=True), pg)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _eigen_step(a, pg, radius, xp):
+    values, vectors = xp.linalg.eigh(a)
+    coef = vectors.T @ pg
     curvature = xp.abs(values)
 
     def components(mu):
@@ -89,70 +260,75 @@ def _shifted_step(g, h, proj, radius, xp):
     return -vectors @ components(mu)
 
 
-def _newton_step_np(g: np.ndarray, h: np.ndarray, proj: np.ndarray, radius: float) -> np.ndarray:
-    return _shifted_step(g, h, proj, radius, np)
+def _new_radius(radius, rho, length, opts: MinimizeOptions, xp):
+    grow = (rho > 0.75) & (length > 0.99 * radius)
+    return xp.where(rho < 0.25, 0.25 * length, xp.where(grow, xp.minimum(2.0 * radius, opts.max_radius), radius))
 
 
-def _update_radius(radius: float, rho: float, length: float, opts: MinimizeOptions) -> float:
-    if rho < 0.25:
-        return 0.25 * length
-    if rho > 0.75 and length > 0.99 * radius:
-        return min(2.0 * radius, opts.max_radius)
-    return radius
+# ----------------------------------------------------------------------------- NumPy version
+
+def _projector_np(x: np.ndarray) -> np.ndarray:
+    return rigid_projector(x, np.ones(len(x), dtype=bool))
 
 
 def newton_minimize(egh: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]],
-                    x0: np.ndarray, opts: MinimizeOptions = MinimizeOptions()) -> MinimizeResult:
-    """Minimize from x0 (N, 3); ``egh(x)`` returns energy, gradient (3N,) and Hessian (3N, 3N)."""
+                    x0: np.ndarray, opts: MinimizeOptions = MinimizeOptions(),
+                    kinks: Kinks | None = None) -> MinimizeResult:
+    """Minimize from x0 (N, 3); ``egh(x)`` returns energy, gradient (3N,) and Hessian (3N, 3N).
+
+    ``kinks`` (pairs of x's atoms) lets a minimum that settles on a kink be pinned there.
+    """
     x = np.array(x0, dtype=np.float64)
+    mask = np.ones(len(x), dtype=bool)
     energy, g, h = egh(x)
     radius = opts.initial_radius
+    pins = active = None
+    if pin_slots(kinks) == 0:
+        kinks = None
+    else:
+        pins, active = np.zeros((pin_slots(kinks), 2), dtype=np.int64), np.zeros(pin_slots(kinks), dtype=bool)
+    distance = kinks.distance if kinks is not None else 0.0
     for it in range(opts.max_iter + 1):
-        proj = _projector_np(x)
+        proj, h_l, gap = pinned_parts(x, g, h, mask, pins, active, distance)
         gmax = float(np.max(np.abs(proj @ g)))
         if not np.isfinite(energy) or not np.isfinite(gmax):
             return MinimizeResult(x, float(energy), gmax, it, False, "non-finite energy or gradient")
+        if kinks is not None and radius < STALL_RADIUS and gmax >= opts.gtol:
+            candidates, near = closest_to_kink(x, kinks)
+            if near.any():
+                pins, active, radius = candidates, near, opts.initial_radius
+                proj, h_l, gap = pinned_parts(x, g, h, mask, pins, active, distance)
+                gmax = float(np.max(np.abs(proj @ g)))
+        pinned = _pinned_list(pins, active)
         if gmax < opts.gtol:
-            return MinimizeResult(x, float(energy), gmax, it, True, "converged")
+            message = "converged" + (f" with pairs {list(pinned)} on the {distance:g} A kink" if pinned else "")
+            return MinimizeResult(x, float(energy), gmax, it, True, message, pinned)
         if it == opts.max_iter:
             break
-        step = _newton_step_np(g, h, proj, radius)
-        predicted = float(g @ step + 0.5 * step @ h @ step)
+        live = pins if active is not None and active.any() else None
+        step = pinned_step(x, g, h_l, proj, mask, live, active, gap, radius)
+        predicted = float(g @ step + 0.5 * step @ h_l @ step)
         trial = x + step.reshape(x.shape)
         e_t, g_t, h_t = egh(trial)
         actual = float(e_t - energy)
         length = float(np.linalg.norm(step))
         accepted = np.isfinite(e_t) and actual <= ENERGY_SLACK * (1.0 + abs(energy))
         rho = actual / predicted if predicted < 0 else (1.0 if accepted else 0.0)
-        radius = _update_radius(radius, rho if accepted else 0.0, length, opts)
+        radius = float(_new_radius(radius, rho if accepted else 0.0, length, opts, np))
         if accepted:
             x, energy, g, h = trial, e_t, g_t, h_t
     return MinimizeResult(x, float(energy), gmax, opts.max_iter, False,
-                          f"not converged in {opts.max_iter} iterations (max |g| {gmax:.3e} kcal/mol/A)")
+                          f"not converged in {opts.max_iter} iterations (max |g| {gmax:.3e} kcal/mol/A)",
+                          _pinned_list(pins, active))
+
+
+def _pinned_list(pins, active) -> tuple[tuple[int, int], ...]:
+    if pins is None:
+        return ()
+    return tuple((int(i), int(j)) for (i, j), on in zip(np.asarray(pins), np.asarray(active)) if on)
 
 
 # ----------------------------------------------------------------------------- JAX version
-
-def rigid_projector(x, mask, weights=None, xp=np):
-    """P = diag(dof mask) - B B^T for padded x (Nmax, 3); B spans rigid motions of real atoms.
-
-    ``weights`` (Nmax,) = sqrt(masses) gives the mass-weighted rigid basis, None the Cartesian.
-    Dependent generators (linear molecules) are dropped by their singular values. ``xp`` is
-    the array module (np, or jnp inside traced code).
-    """
-    m = mask.astype(x.dtype)
-    w = m if weights is None else weights * m
-    centre = xp.sum((w**2)[:, None] * x, axis=0) / xp.sum(w**2)
-    centred = (x - centre) * m[:, None]
-    eye = xp.eye(3, dtype=x.dtype)
-    trans = [xp.broadcast_to(e, x.shape) * w[:, None] for e in eye]
-    rots = [xp.cross(e, centred) * w[:, None] for e in eye]
-    gens = xp.stack([v.reshape(-1) for v in trans + rots], axis=1)
-    u, s, _ = xp.linalg.svd(gens, full_matrices=False)
-    keep = (s > 1e-6 * xp.max(s)).astype(x.dtype)
-    dof = xp.repeat(m, 3)
-    return xp.diag(dof) - (u * keep) @ u.T
-
 
 def jax_projector(x, mask, weights=None):
     """``rigid_projector`` on JAX arrays (traceable)."""
@@ -161,30 +337,40 @@ def jax_projector(x, mask, weights=None):
     return rigid_projector(x, mask, weights, jnp)
 
 
-def _jax_step(g, h, proj, radius):
-    import jax.numpy as jnp
-
-    return _shifted_step(g, h, proj, radius, jnp)
-
-
-def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0):
+def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, kinks: Kinks | None):
     """The trust-region loop; ``evaluate(x)`` returns energy, gradient and exact Hessian. The
     first pass evaluates x0 with a zero step, so ``evaluate`` is traced once. Returns the
-    final loop state."""
+    final loop state (x, e, g, h, proj, H_L, gap, pins, active, radius, it, gmax)."""
     import jax
     import jax.numpy as jnp
 
     shape, n = x0.shape, x0.size
+    slots = pin_slots(kinks)
+    kinks = kinks if slots else None
+    distance = kinks.distance if kinks is not None else 0.0
+    no_gap = jnp.zeros(slots, x0.dtype)
+
+    def parts(x, g, h, pins, active):
+        if kinks is None:
+            return pinned_parts(x, g, h, mask, None, None, distance, jnp)[:2] + (no_gap,)
+        return pinned_parts(x, g, h, mask, pins, active, distance, jnp)
+
+    def step_of(x, g, h_l, proj, pins, active, gap, radius):
+        free = lambda: _shifted_step(g, h_l, proj, radius, jnp)  # noqa: E731
+        if kinks is None:
+            return free()
+        pinned = lambda: pinned_step(x, g, h_l, proj, mask, pins, active, gap, radius, jnp)  # noqa: E731
+        return jax.lax.cond(jnp.any(active), pinned, free)
 
     def cond(state):
         it, gmax = state[-2], state[-1]
         return (it == 0) | ((it <= max_iter) & (gmax >= opts.gtol) & jnp.isfinite(gmax))
 
     def body(state):
-        x, e, g, h, proj, radius, it, _ = state
+        x, e, g, h, proj, h_l, gap, pins, active, radius, it, _ = state
         first = it == 0
-        step = jnp.where(first, 0.0, _jax_step(g, h, proj, radius))
-        predicted = g @ step + 0.5 * step @ h @ step
+        step = jnp.where(first, 0.0, step_of(x, g, h_l, proj, pins, active, gap, radius))
+        predicted = g @ step + 0.5 * step @ h_l @ step
         trial = x + step.reshape(shape)
         e_t, g_t, h_t = evaluate(trial)
         actual = e_t - e
@@ -192,27 +378,51 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0):
         ok = jnp.isfinite(e_t) & (first | (actual <= ENERGY_SLACK * (1.0 + jnp.abs(e))))
         rho = jnp.where(predicted < 0, actual / jnp.where(predicted < 0, predicted, -1.0), 1.0)
         rho = jnp.where(ok, rho, 0.0)
-        grow = (rho > 0.75) & (length > 0.99 * radius)
-        new_radius = jnp.where(rho < 0.25, 0.25 * length, jnp.where(grow, jnp.minimum(2 * radius, opts.max_radius), radius))
-        radius = jnp.where(first, radius, new_radius)
+        radius = jnp.where(first, radius, _new_radius(radius, rho, length, opts, jnp))
         x, e, g, h = [jnp.where(ok, new, old) for new, old in ((trial, x), (e_t, e), (g_t, g), (h_t, h))]
-        proj = jax_projector(x, mask)
+        proj, h_l, gap = parts(x, g, h, pins, active)
         gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(proj @ g)), jnp.inf)
-        return x, e, g, h, proj, radius, it + 1, gmax
+        if kinks is not None:
+            candidates, near = closest_to_kink(x, kinks, jnp)
+            pin = (radius < STALL_RADIUS) & (gmax >= opts.gtol) & jnp.any(near)
+            pins = jnp.where(pin, candidates, pins)
+            active = jnp.where(pin, near, active)
+            radius = jnp.where(pin, opts.initial_radius, radius)
+            proj, h_l, gap = jax.lax.cond(pin, lambda: parts(x, g, h, pins, active), lambda: (proj, h_l, gap))
+            gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(proj @ g)), jnp.inf)
+        return x, e, g, h, proj, h_l, gap, pins, active, radius, it + 1, gmax
 
     eye = jnp.eye(n, dtype=x0.dtype)
-    init = (x0, jnp.asarray(jnp.inf, x0.dtype), jnp.zeros(n, x0.dtype), h0, eye,
+    pin_dtype = kinks.pairs.dtype if kinks is not None else jnp.int32
+    init = (x0, jnp.asarray(jnp.inf, x0.dtype), jnp.zeros(n, x0.dtype), h0, eye, h0, no_gap,
+            jnp.zeros((slots, 2), dtype=pin_dtype), jnp.zeros(slots, dtype=bool),
             jnp.asarray(opts.initial_radius, x0.dtype), jnp.asarray(0), jnp.asarray(jnp.inf, x0.dtype))
     return jax.lax.while_loop(cond, body, init)
 
 
-def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions(), hessian_fn=None):
+@dataclass(frozen=True)
+class JaxMinimum:
+    """``jax_newton``'s result (JAX arrays): minimum, energy, max |P g|, iterations, converged,
+    the Hessian for the implicit derivative (of the Lagrangian where pairs are pinned) and the
+    pinned pairs (K, 2), K = ``pin_slots(kinks)``, with their active flags."""
+
+    x: Any
+    energy: Any
+    max_gradient: Any
+    iterations: Any
+    converged: Any
+    hessian: Any
+    pins: Any
+    active: Any
+
+
+def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions(), hessian_fn=None,
+               kinks: Kinks | None = None) -> JaxMinimum:
     """Minimize ``energy_fn(x, p, topo)`` over real atoms of padded x0 (Nmax, 3), pure JAX.
 
-    Returns (x_min, energy, max projected gradient, Newton iterations, converged, Hessian at
-    x_min (3Nmax, 3Nmax), for the implicit derivative). Same algorithm as ``newton_minimize``;
-    not differentiable itself (see ``make_implicit_minimum``). ``hessian_fn`` (the engine's
-    assembled Hessian) replaces ``jax.hessian(energy_fn)`` where the model has one.
+    Same algorithm as ``newton_minimize``; not differentiable itself (see
+    ``make_implicit_minimum``). ``hessian_fn`` (the engine's assembled Hessian) replaces
+    ``jax.hessian(energy_fn)`` where the model has one.
     """
     import jax
     import jax.numpy as jnp
@@ -224,36 +434,40 @@ def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOpt
         e, g = jax.value_and_grad(energy_fn)(x, p, topo)
         return e, g.reshape(-1), hess(x, p, topo).reshape(n, n)
 
-    x, e, _, h, _, _, it, gmax = _jax_trust_region(egh, x0, mask, opts, opts.max_iter, jnp.eye(n, dtype=x0.dtype))
-    return x, e, gmax, it - 1, (gmax < opts.gtol) & jnp.isfinite(e), h
+    state = _jax_trust_region(egh, x0, mask, opts, opts.max_iter, jnp.eye(n, dtype=x0.dtype), kinks)
+    x, e, _, _, _, h_l, _, pins, active, _, it, gmax = state
+    return JaxMinimum(x, e, gmax, it - 1, (gmax < opts.gtol) & jnp.isfinite(e), h_l, pins, active)
 
 
 def make_implicit_minimum(energy_fn):
-    """x* with derivatives by implicit differentiation: ``implicit_minimum(p, x_star, h_star, topo, mask)``.
+    """x* with derivatives by implicit differentiation:
+    ``implicit_minimum(p, x_star, h_star, topo, mask, pins, active)``.
 
     Forward: returns the converged x_star unchanged. Backward: dx*/dp = -H^+ d(grad_x E)/dp with
     H^+ the inverse of the Hessian ``h_star`` (the minimizer's, at x_star; (3Nmax, 3Nmax), not
-    differentiated) on the internal (non-rigid, real-atom) subspace.
+    differentiated) on the internal (non-rigid, real-atom) subspace, less the directions of
+    the pinned pairs' distances (``pins`` (K, 2), ``active`` (K,); the kink holds them).
     """
     import jax
     import jax.numpy as jnp
 
     @jax.custom_vjp
-    def implicit_minimum(p, x_star, h_star, topo, mask):
+    def implicit_minimum(p, x_star, h_star, topo, mask, pins, active):
         return x_star
 
-    def fwd(p, x_star, h_star, topo, mask):
-        return x_star, (p, x_star, h_star, topo, mask)
+    def fwd(p, x_star, h_star, topo, mask, pins, active):
+        return x_star, (p, x_star, h_star, topo, mask, pins, active)
 
     def bwd(res, x_bar):
-        p, xs, h, topo, mask = res
+        p, xs, h, topo, mask, pins, active = res
         n = xs.size
-        proj = jax_projector(xs, mask)
+        columns = _pin_geometry(xs, pins, active, jnp)[0]
+        proj = rigid_projector(xs, mask, xp=jnp, extra=columns)
         a = proj @ h @ proj + (jnp.eye(n, dtype=xs.dtype) - proj)
         w = jnp.linalg.solve(0.5 * (a + a.T), proj @ x_bar.reshape(-1)).reshape(xs.shape)
         _, vjp = jax.vjp(lambda q: jax.grad(energy_fn)(xs, q, topo), p)
         (p_bar,) = vjp(w)
-        return -p_bar, jnp.zeros_like(xs), jnp.zeros_like(h), None, None
+        return -p_bar, jnp.zeros_like(xs), jnp.zeros_like(h), None, None, None, None
 
     implicit_minimum.defvjp(fwd, bwd)
     return implicit_minimum

@@ -22,6 +22,7 @@ import q2mm.jaxconfig  # noqa: F401
 import jax.numpy as jnp
 import numpy as np
 
+from q2mm.mm3.minimize import Kinks
 from q2mm.mm3.terms import KJ_PER_KCAL
 
 BUCK_A = 1.84e5
@@ -34,6 +35,7 @@ VDW_CUTOFF = 7.0  # A, MacroModel's "Maximum van der Waals distance"
 VDW_SOFTCUT_WIDTH = 1.0  # A on each side of the cutoff
 ELECTROSTATIC_FACTOR = 1389.5 / KJ_PER_KCAL  # ELE factor of the -1 table, kcal A / (mol e^2)
 ELECTROSTATIC_CUTOFF = 12.0  # A
+SOFTCUT_KINK = VDW_CUTOFF - VDW_SOFTCUT_WIDTH  # A: the softcut's derivative jumps up here
 _EPS = 1e-300
 
 
@@ -49,6 +51,12 @@ def softcut(r_nuclear: jnp.ndarray, cutoff: float = VDW_CUTOFF, width: float = V
     """MacroModel's softcut scale of vdW epsilon: 1 below cutoff-width, 0 beyond cutoff+width."""
     on2, off2 = (cutoff - width) ** 2, (cutoff + width) ** 2
     return jnp.clip((off2 - r_nuclear**2) / (off2 - on2), 0.0, 1.0)
+
+
+def kinks(topo) -> Kinks:
+    """The vdW pairs of one (padded) structure, whose energy has a kink at SOFTCUT_KINK: the
+    softcut scale starts to fall there, so the derivative jumps up and a minimum can sit on it."""
+    return Kinks(topo["pair_atoms"], topo["pair_mask"], SOFTCUT_KINK)
 
 
 def coulomb(r: jnp.ndarray, qq: jnp.ndarray) -> jnp.ndarray:

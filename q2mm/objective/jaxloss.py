@@ -45,6 +45,7 @@ class LossInfo:
     max_gradient: np.ndarray
     kind_scores: dict[str, float]
     messages: list[str]
+    pinned: list[list[tuple[int, int]]]  # per structure: atom pairs held on the softcut kink
 
 
 def _pad_rows(rows: list[np.ndarray], width: int, fill) -> np.ndarray:
@@ -203,9 +204,9 @@ class JaxLoss:
                 stages["eigen"] = jax.jit(self._eigen).lower(p, data, topo)
             if self.settings.needs_minimum:
                 minimize = jax.jit(self._minimize).lower(p, x, data, topo)
-                x_min, h_min = (jax.ShapeDtypeStruct(o.shape, o.dtype) for o in minimize.out_info[:2])
+                x_min, h_min, pins, active = (jax.ShapeDtypeStruct(o.shape, o.dtype) for o in minimize.out_info[:4])
                 stages["minimize"] = minimize
-                stages["at_minimum"] = jax.jit(self._at_minimum).lower(p, x_min, h_min, data, topo)
+                stages["at_minimum"] = jax.jit(self._at_minimum).lower(p, x_min, h_min, pins, active, data, topo)
             self._compiled = {name: lowered.compile() for name, lowered in stages.items()}
             self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
@@ -219,12 +220,13 @@ class JaxLoss:
             out["kinds"], out["grad"] = stages["eigen"](p, data, topo)
         if "minimize" in stages:
             found = stages["minimize"](p, jnp.asarray(self._x_start[s]), data, topo)
-            if self.warm_start and not bool(found[4]):  # retry cold from the QM geometry
+            if self.warm_start and not bool(found[-1]):  # retry cold from the QM geometry
                 found = stages["minimize"](p, jnp.asarray(self._qm[s]), data, topo)
-            x_min, h_min, out["energy"], out["gmax"], out["iterations"], out["converged"] = found
+            x_min, h_min, pins, active, out["energy"], out["gmax"], out["iterations"], out["converged"] = found
+            out["pinned"] = [tuple(int(a) for a in pair) for pair, on in zip(np.asarray(pins), np.asarray(active)) if on]
             if self.warm_start and bool(out["converged"]):  # the converged minimum seeds the next call
                 self._x_start[s] = np.asarray(x_min)
-            kinds, grad, out["energy_grad"] = stages["at_minimum"](p, x_min, h_min, data, topo)
+            kinds, grad, out["energy_grad"] = stages["at_minimum"](p, x_min, h_min, pins, active, data, topo)
             out["kinds"] = {**out["kinds"], **kinds}
             out["grad"] = out["grad"] + grad
         return out
@@ -246,17 +248,20 @@ class JaxLoss:
         messages = [f"structure {s} ({self.observations[s].title}): minimization not converged "
                     f"(max |g| {gmax[s]:.3e} kcal/mol/A after {iterations[s]} iterations)"
                     for s in np.flatnonzero(~conv)]
-        self.last_info = LossInfo(conv, iterations, gmax, kinds, messages)
+        pinned = [r.get("pinned", []) for r in results]
+        self.last_info = LossInfo(conv, iterations, gmax, kinds, messages, pinned)
 
     # -- the compiled stages (one structure each) ---------------------------------------------
     def _hessian(self):
         return getattr(self.model, "hessian", None) or jax.hessian(self.model.energy)  # the engine assembles its own
 
     def _minimize(self, p, x_start, d, topo):
-        """(x_min, Hessian at x_min, energy, max |g|, iterations, converged) from x_start."""
-        x_min, e_min, gmax, it, conv, h_min = jax_newton(self.model.energy, x_start, p, topo, d["mask"],
-                                                         self.options, hessian_fn=self._hessian())
-        return x_min, h_min, e_min, gmax, it, conv
+        """(x_min, Hessian at x_min, pinned pairs, their flags, energy, max |g|, iterations,
+        converged) from x_start."""
+        kinks = self.model.kinks(topo) if hasattr(self.model, "kinks") else None
+        m = jax_newton(self.model.energy, x_start, p, topo, d["mask"], self.options,
+                       hessian_fn=self._hessian(), kinks=kinks)
+        return m.x, m.hessian, m.pins, m.active, m.energy, m.max_gradient, m.iterations, m.converged
 
     def _eigen(self, p, d, topo):
         """Eigenmatrix scores by kind and the gradient of their sum wrt the full p: the score's
@@ -275,14 +280,14 @@ class JaxLoss:
             grad = jax.vjp(lambda q: hessian(d["qm"], q, topo), p)[1](g)[0]
         return kinds, grad
 
-    def _at_minimum(self, p, x_min, h_min, d, topo):
+    def _at_minimum(self, p, x_min, h_min, pins, active, d, topo):
         """Geometry (and frequency) scores at the minimum, their gradient through the implicit
         derivative of x*(p), and dE/dp at the minimum (for relative energies)."""
         energy, s, hessian = self.model.energy, self.settings, self._hessian()
         minimum = make_implicit_minimum(energy)
 
         def score(q):
-            x = minimum(q, x_min, h_min, topo, d["mask"])
+            x = minimum(q, x_min, h_min, topo, d["mask"], pins, active)
             kinds = _geometry_terms(x, d["geometry"], s)
             if s.uses("frequency"):
                 kinds["frequency"] = _frequency_term(hessian(x, q, topo), x, d)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from q2mm.errors import ConfigurationError
-from q2mm.mm3.minimize import MinimizeOptions, MinimizeResult, newton_minimize
+from q2mm.mm3.minimize import Kinks, MinimizeOptions, MinimizeResult, newton_minimize
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.reference import stats, vibrations
@@ -48,13 +48,18 @@ class KindResult:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Score and its parts for one parameter vector; ``converged`` per structure."""
+    """Score and its parts for one parameter vector; ``converged`` per structure.
+
+    ``messages`` report problems (a minimization that did not converge, a non-finite score);
+    ``notes`` what is worth knowing about a sound evaluation (a minimum on a kink).
+    """
 
     score: float
     by_kind: dict[str, KindResult]
     converged: np.ndarray
     messages: list[str]
     minima: list[np.ndarray | None] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. minima held on the vdW softcut kink
 
     @property
     def all_converged(self) -> bool:
@@ -108,7 +113,7 @@ class ObjectiveFunction:
 
     def __call__(self, p_active) -> Evaluation:
         p = jnp.asarray(self.full_parameters(p_active))
-        parts, minima, converged, messages, energies = [], [], [], [], []
+        parts, minima, converged, messages, energies, notes = [], [], [], [], [], []
         for s, obs in enumerate(self.observations):
             part, result = self._structure(s, obs, p)
             parts.append(part)
@@ -117,13 +122,15 @@ class ObjectiveFunction:
             converged.append(True if result is None else result.converged)
             if result is not None and not result.converged:
                 messages.append(f"structure {s} ({obs.title}): minimization {result.message}")
+            elif result is not None and result.pinned:
+                notes.append(f"structure {s} ({obs.title}): minimization {result.message}")
         if self.settings.uses("energy"):
             parts.append(self._energy_part(energies))
         by_kind = _collect(parts, self.settings)
         score = _score(by_kind)
         if not np.isfinite(score):
             messages.append(f"non-finite score {score}")
-        return Evaluation(score, by_kind, np.array(converged), messages, minima)
+        return Evaluation(score, by_kind, np.array(converged), messages, minima, notes)
 
     # -- one structure ------------------------------------------------------------------
     def _egh_real(self, s: int, p, n: int):
@@ -139,6 +146,15 @@ class ObjectiveFunction:
 
         return egh
 
+    def _kinks(self, s: int, n: int) -> Kinks | None:
+        """The structure's kink pairs among its real atoms (None if the model has none)."""
+        if not hasattr(self.model, "kinks"):
+            return None
+        kinks = self.model.kinks(jax.tree.map(lambda a: a[s], self.model.topology))
+        pairs = np.asarray(kinks.pairs)[np.asarray(kinks.mask, dtype=bool)]
+        pairs = pairs[(pairs < n).all(axis=1)]
+        return Kinks(pairs, np.ones(len(pairs), dtype=bool), kinks.distance)
+
     def _structure(self, s: int, obs: StructureObservations, p) -> tuple[list, MinimizeResult | None]:
         mol = self.molecules[s]
         egh = self._egh_real(s, p, mol.n_atoms)
@@ -147,7 +163,7 @@ class ObjectiveFunction:
             part += _eigen_entries(obs, egh(mol.coords)[2], self.settings)
         if not self.settings.needs_minimum:
             return [(k, r, c, w, s) for k, r, c, w in part], None
-        result = newton_minimize(egh, mol.coords, self.options)
+        result = newton_minimize(egh, mol.coords, self.options, self._kinks(s, mol.n_atoms))
         part += _geometry_entries(obs, result.x, self.settings)
         if self.settings.uses("frequency") and obs.frequency_ref is not None:
             part.append(_frequency_entries(obs, egh(result.x)[2], result.x, self.settings))

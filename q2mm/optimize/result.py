@@ -123,6 +123,7 @@ class FitResult:
             "optimizer_message": self.optimizer_message,
             "fd_parallel": self.fd_parallel,
             "evaluation_messages": {"initial": _messages(self.initial), "final": _messages(self.final)},
+            "evaluation_notes": {"initial": _messages(self.initial, "notes"), "final": _messages(self.final, "notes")},
             "divergence": self.divergence,
             "rejected": self.rejected,
             "parameters": self._parameter_rows(),
@@ -189,9 +190,10 @@ def _stat(result: Any, name: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _messages(evaluation: Any) -> list[str]:
-    """What the reference evaluation reported (e.g. unconverged minimizations), if it says anything."""
-    return [str(m) for m in getattr(evaluation, "messages", ())]
+def _messages(evaluation: Any, which: str = "messages") -> list[str]:
+    """What the reference evaluation reported: ``messages`` (problems, e.g. unconverged
+    minimizations) or ``notes`` (e.g. minima pinned on a kink), if it says anything."""
+    return [str(m) for m in getattr(evaluation, which, ())]
 
 
 def _input_path(ff: Any) -> str | None:

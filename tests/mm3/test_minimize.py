@@ -15,7 +15,8 @@ import jax.numpy as jnp
 from q2mm.io.fld import read_fld
 from q2mm.io.mae import read_mae
 from q2mm.mm3.engine import MM3Model
-from q2mm.mm3.minimize import MinimizeOptions, _projector_np, jax_newton, jax_projector, newton_minimize
+from q2mm.mm3.minimize import (Kinks, MinimizeOptions, _projector_np, jax_newton, jax_projector,
+                                make_implicit_minimum, newton_minimize)
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +75,11 @@ def test_jax_newton_keeps_padded_atoms_frozen(model):
     k = 2
     n = model.molecules[k].n_atoms
     x_pad, p, topo = model.arguments(k)
-    x, e, gmax, it, converged, h = jax_newton(model.energy, x_pad, p, topo, model.atom_mask[k],
-                                              MinimizeOptions(gtol=1e-8), hessian_fn=model.hessian)
-    x = np.asarray(x)
-    assert bool(converged) and float(gmax) < 1e-8
+    found = jax_newton(model.energy, x_pad, p, topo, model.atom_mask[k], MinimizeOptions(gtol=1e-8),
+                       hessian_fn=model.hessian, kinks=model.kinks(topo))
+    x, e = np.asarray(found.x), found.energy
+    assert bool(found.converged) and float(found.max_gradient) < 1e-8
+    assert not np.asarray(found.active).any()
     np.testing.assert_array_equal(x[n:], np.asarray(x_pad)[n:])
     assert np.max(np.abs(model.gradient_of(k, x[:n]))) < 1e-8
     reference = newton_minimize(_engine_egh(model, k), np.asarray(x_pad)[:n])
@@ -168,3 +170,64 @@ def test_spring_tetrahedron_converges_quadratically():
     gs = [g for _, g in accepted]
     tail = [(a, b) for a, b in zip(gs[:-1], gs[1:]) if 1e-14 < b and a < 1e-2]
     assert tail and all(b <= 10.0 * a * a for a, b in tail)
+
+
+# ------------------------------------------------------------------ minima on a kink (softcut)
+
+def _kinked_triangle(x, p, topo=None):
+    """Springs 0-2 and 1-2 (rest lengths p) and a pair 0-1 pushed outward (rest 7 A, weak)
+    whose energy gains slope 3 beyond 6 A: the minimum sits on the kink, r01 = 6 exactly,
+    with r02 = p0 and r12 = p1 and a gradient that does not vanish there."""
+    def dist(i, j):
+        return jnp.linalg.norm(x[i] - x[j])
+
+    r01 = dist(0, 1)
+    return (0.5 * (dist(0, 2) - p[0]) ** 2 + 0.5 * (dist(1, 2) - p[1]) ** 2
+            + 0.05 * (r01 - 7.0) ** 2 + 3.0 * jnp.maximum(r01 - 6.0, 0.0))
+
+
+TRIANGLE = np.array([[0.0, 0.0, 0.0], [5.7, 0.3, 0.0], [2.9, 2.6, 0.4]])
+TRIANGLE_KINKS = Kinks(np.array([[0, 1]]), np.array([True]), 6.0)
+
+
+def _triangle_egh(p):
+    f = lambda x: _kinked_triangle(x, jnp.asarray(p))  # noqa: E731
+    return _jax_egh(f)
+
+
+def test_a_minimum_on_a_kink_is_pinned_and_converges():
+    p = np.array([3.5, 3.4])
+    stalled = newton_minimize(_triangle_egh(p), TRIANGLE)
+    assert not stalled.converged  # without the kink pairs, the trust region only shrinks there
+    result = newton_minimize(_triangle_egh(p), TRIANGLE, kinks=TRIANGLE_KINKS)
+    assert result.converged and result.max_gradient < 1e-8, result.message
+    assert result.pinned == ((0, 1),) and "kink" in result.message
+    x = result.x
+    r = [np.linalg.norm(x[i] - x[j]) for i, j in ((0, 1), (0, 2), (1, 2))]
+    np.testing.assert_allclose(r, [6.0, 3.5, 3.4], atol=1e-9)
+    # a true minimum: every small displacement, to either side of the kink, raises the energy
+    rng = np.random.default_rng(1)
+    egh = _triangle_egh(p)
+    for _ in range(50):
+        assert egh(x + 1e-4 * rng.normal(size=x.shape))[0] > result.energy
+    # the JAX loop finds the same pinned minimum
+    found = jax_newton(_kinked_triangle, jnp.asarray(TRIANGLE), jnp.asarray(p), None, jnp.ones(3, dtype=bool),
+                       kinks=Kinks(jnp.asarray(TRIANGLE_KINKS.pairs), jnp.asarray([True]), 6.0))
+    assert bool(found.converged) and np.asarray(found.active).tolist() == [True]
+    assert float(found.energy) == pytest.approx(result.energy, abs=1e-10)
+
+
+def test_implicit_derivative_of_a_pinned_minimum_follows_the_constraint():
+    """On the kink r01 stays 6 while p moves r02 and r12: d(r02 + 2 r12)/dp = (1, 2) exactly;
+    the unconstrained implicit formula would let r01 move too."""
+    p = jnp.asarray([3.5, 3.4])
+    kinks = Kinks(jnp.asarray(TRIANGLE_KINKS.pairs), jnp.asarray([True]), 6.0)
+    mask = jnp.ones(3, dtype=bool)
+    found = jax_newton(_kinked_triangle, jnp.asarray(TRIANGLE), p, None, mask, kinks=kinks)
+    minimum = make_implicit_minimum(_kinked_triangle)
+
+    def observable(q):
+        x = minimum(q, found.x, found.hessian, None, mask, found.pins, found.active)
+        return jnp.linalg.norm(x[0] - x[2]) + 2.0 * jnp.linalg.norm(x[1] - x[2])
+
+    np.testing.assert_allclose(np.asarray(jax.grad(observable)(p)), [1.0, 2.0], atol=1e-8)
