@@ -102,6 +102,7 @@ class OptimizerConfig:
     ftol: float = 1e-10
     gtol: float = 1e-6
     xtol: float = 1e-6
+    memory: int = 10  # lbfgsb: correction pairs kept (SciPy's maxcor)
     learning_rate: float = 1e-2  # adam only
     jac: str = "auto"  # auto | jax | fd
     on_ratio_fail: str = "fd"  # gate failed: fall back to finite differences (fd) or stop

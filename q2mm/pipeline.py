@@ -102,6 +102,7 @@ def optimizer_options(cfg: DictConfig) -> Any:
         ftol=float(opt.ftol),
         gtol=float(opt.gtol),
         xtol=float(opt.xtol),
+        memory=int(opt.memory),
         fd_step=float(opt.fd_step),
         fd_workers=int(opt.fd_workers),
         learning_rate=float(opt.learning_rate),

@@ -84,13 +84,15 @@ class MinimizeResult:
 
 # ----------------------------------------------------------------------------- shared (xp = np or jnp)
 
-def rigid_projector(x, mask, weights=None, xp=np, extra=None):
-    """P = diag(dof mask) - B B^T for padded x (Nmax, 3); B spans rigid motions of real atoms.
+def rigid_basis(x, mask, weights=None, xp=np, extra=None):
+    """The projector onto internal displacements in thin form: (U, dof) with P = diag(dof) - U U^T.
 
-    ``weights`` (Nmax,) = sqrt(masses) gives the mass-weighted rigid basis, None the Cartesian.
-    ``extra`` (3Nmax, K) adds directions to project out (zero columns are ignored).
-    Dependent generators (linear molecules) are dropped by their singular values. ``xp`` is
-    the array module (np, or jnp inside traced code).
+    x is padded (Nmax, 3); U (3Nmax, 6 + K) has orthonormal columns spanning the rigid
+    motions of the real atoms (zero columns for dependent generators: a linear molecule
+    has five) and ``extra`` (3Nmax, K) directions also projected out (zero columns are
+    ignored); dof (3Nmax,) is 1 on real atoms. ``weights`` (Nmax,) = sqrt(masses) gives the
+    mass-weighted rigid basis, None the Cartesian. ``xp`` is the array module (np, or jnp
+    inside traced code).
     """
     m = mask.astype(x.dtype)
     w = m if weights is None else weights * m
@@ -104,8 +106,29 @@ def rigid_projector(x, mask, weights=None, xp=np, extra=None):
         gens = xp.concatenate([gens, extra], axis=1)
     u, s, _ = xp.linalg.svd(gens, full_matrices=False)
     keep = (s > 1e-6 * xp.max(s)).astype(x.dtype)
-    dof = xp.repeat(m, 3)
-    return xp.diag(dof) - (u * keep) @ u.T
+    return u * keep, xp.repeat(m, 3)
+
+
+def rigid_projector(x, mask, weights=None, xp=np, extra=None):
+    """P = diag(dof mask) - U U^T as a dense matrix (``rigid_basis``)."""
+    u, dof = rigid_basis(x, mask, weights, xp, extra)
+    return xp.diag(dof) - u @ u.T
+
+
+def project(basis, v):
+    """P v for the thin projector ``basis`` = (U, dof)."""
+    u, dof = basis
+    return dof * v - u @ (u.T @ v)
+
+
+def regularized(basis, h, xp=np):
+    """P H P + (I - P): H on the internal space, the identity on the projected-out one.
+    O(n^2 k) with the thin projector instead of two dense n^3 products."""
+    u, dof = basis
+    hd = h * dof[:, None] * dof[None, :]
+    v = hd @ u
+    php = hd - v @ u.T - u @ v.T + u @ (u.T @ v) @ u.T
+    return php + xp.diag(1.0 - dof) + u @ u.T
 
 
 def _pin_geometry(x, pins, active, xp):
@@ -128,16 +151,16 @@ def _pin_gram_inverse(columns, active, xp):
 
 
 def pinned_parts(x, g, h, mask, pins, active, distance, xp=np):
-    """(P, H_L, gap) with the pinned pairs held on the kink.
+    """(P, H_L, gap) with the pinned pairs held on the kink; P in thin form (``rigid_basis``).
 
     P also projects out the pinned distances' gradients (the columns of A); H_L = H + sum
     lam_k Hess(r_k) with the Lagrange multipliers lam = -(A^T A)^-1 A^T g; ``gap`` (K,) is
     r - distance of the active pins (zero elsewhere). Without pins: (rigid P, H, None).
     """
     if pins is None:
-        return rigid_projector(x, mask, xp=xp), h, None
+        return rigid_basis(x, mask, xp=xp), h, None
     columns, r, sign, unit = _pin_geometry(x, pins, active, xp)
-    proj = rigid_projector(x, mask, xp=xp, extra=columns)
+    proj = rigid_basis(x, mask, xp=xp, extra=columns)
     on = active.astype(x.dtype)
     lam = -(_pin_gram_inverse(columns, active, xp) @ (columns.T @ g)) * on
     curvature = xp.zeros_like(h)
@@ -155,8 +178,7 @@ def _restoring_step(x, h_l, mask, pins, active, gap, radius, xp):
     columns = _pin_geometry(x, pins, active, xp)[0]
     off = xp.diag(1.0 - active.astype(x.dtype))
     least_norm = columns @ (xp.linalg.inv(columns.T @ columns + off) @ -gap)
-    rigid = rigid_projector(x, mask, xp=xp)
-    b = rigid @ h_l @ rigid + (xp.eye(h_l.shape[0], dtype=x.dtype) - rigid)
+    b = regularized(rigid_basis(x, mask, xp=xp), h_l, xp)
     b = 0.5 * (b + b.T)
     if xp is np:
         import scipy.linalg
@@ -203,9 +225,9 @@ def closest_to_kink(x, kinks: Kinks, xp=np):
 
 def _shifted_step(g, h, proj, radius, xp):
     """The trust-region step of the module docstring with array module ``xp`` (np or jnp)."""
-    a = proj @ h @ proj + (xp.eye(g.size, dtype=g.dtype) - proj)
+    a = regularized(proj, h, xp)
     a = 0.5 * (a + a.T)
-    pg = proj @ g
+    pg = project(proj, g)
     if xp is np:
         newton = _cholesky_newton_np(a, pg)
         if newton is not None and np.linalg.norm(newton) <= radius:
@@ -290,7 +312,7 @@ def newton_minimize(egh: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndar
     distance = kinks.distance if kinks is not None else 0.0
     for it in range(opts.max_iter + 1):
         proj, h_l, gap = pinned_parts(x, g, h, mask, pins, active, distance)
-        gmax = float(np.max(np.abs(proj @ g)))
+        gmax = float(np.max(np.abs(project(proj, g))))
         if not np.isfinite(energy) or not np.isfinite(gmax):
             return MinimizeResult(x, float(energy), gmax, it, False, "non-finite energy or gradient")
         if kinks is not None and radius < STALL_RADIUS and gmax >= opts.gtol:
@@ -298,7 +320,7 @@ def newton_minimize(egh: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndar
             if near.any():
                 pins, active, radius = candidates, near, opts.initial_radius
                 proj, h_l, gap = pinned_parts(x, g, h, mask, pins, active, distance)
-                gmax = float(np.max(np.abs(proj @ g)))
+                gmax = float(np.max(np.abs(project(proj, g))))
         pinned = _pinned_list(pins, active)
         if gmax < opts.gtol:
             message = "converged" + (f" with pairs {list(pinned)} on the {distance:g} A kink" if pinned else "")
@@ -351,9 +373,12 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, k
     no_gap = jnp.zeros(slots, x0.dtype)
 
     def parts(x, g, h, pins, active):
+        # the unpinned projector keeps the pinned one's shape (zero extra columns are dropped)
+        free = lambda: (rigid_basis(x, mask, xp=jnp, extra=jnp.zeros((n, slots), x.dtype)), h, no_gap)  # noqa: E731
         if kinks is None:
-            return pinned_parts(x, g, h, mask, None, None, distance, jnp)[:2] + (no_gap,)
-        return pinned_parts(x, g, h, mask, pins, active, distance, jnp)
+            return free()
+        pinned = lambda: pinned_parts(x, g, h, mask, pins, active, distance, jnp)  # noqa: E731
+        return jax.lax.cond(jnp.any(active), pinned, free)
 
     def step_of(x, g, h_l, proj, pins, active, gap, radius):
         free = lambda: _shifted_step(g, h_l, proj, radius, jnp)  # noqa: E731
@@ -381,20 +406,22 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, k
         radius = jnp.where(first, radius, _new_radius(radius, rho, length, opts, jnp))
         x, e, g, h = [jnp.where(ok, new, old) for new, old in ((trial, x), (e_t, e), (g_t, g), (h_t, h))]
         proj, h_l, gap = parts(x, g, h, pins, active)
-        gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(proj @ g)), jnp.inf)
+        gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(project(proj, g))), jnp.inf)
         if kinks is not None:
-            candidates, near = closest_to_kink(x, kinks, jnp)
-            pin = (radius < STALL_RADIUS) & (gmax >= opts.gtol) & jnp.any(near)
+            stalled = (radius < STALL_RADIUS) & (gmax >= opts.gtol)
+            candidates, near = jax.lax.cond(stalled, lambda: closest_to_kink(x, kinks, jnp),
+                                            lambda: (pins, jnp.zeros_like(active)))
+            pin = stalled & jnp.any(near)
             pins = jnp.where(pin, candidates, pins)
             active = jnp.where(pin, near, active)
             radius = jnp.where(pin, opts.initial_radius, radius)
             proj, h_l, gap = jax.lax.cond(pin, lambda: parts(x, g, h, pins, active), lambda: (proj, h_l, gap))
-            gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(proj @ g)), jnp.inf)
+            gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(project(proj, g))), jnp.inf)
         return x, e, g, h, proj, h_l, gap, pins, active, radius, it + 1, gmax
 
-    eye = jnp.eye(n, dtype=x0.dtype)
     pin_dtype = kinks.pairs.dtype if kinks is not None else jnp.int32
-    init = (x0, jnp.asarray(jnp.inf, x0.dtype), jnp.zeros(n, x0.dtype), h0, eye, h0, no_gap,
+    basis0 = (jnp.zeros((n, 6 + slots), x0.dtype), jnp.zeros(n, x0.dtype))
+    init = (x0, jnp.asarray(jnp.inf, x0.dtype), jnp.zeros(n, x0.dtype), h0, basis0, h0, no_gap,
             jnp.zeros((slots, 2), dtype=pin_dtype), jnp.zeros(slots, dtype=bool),
             jnp.asarray(opts.initial_radius, x0.dtype), jnp.asarray(0), jnp.asarray(jnp.inf, x0.dtype))
     return jax.lax.while_loop(cond, body, init)
@@ -460,11 +487,10 @@ def make_implicit_minimum(energy_fn):
 
     def bwd(res, x_bar):
         p, xs, h, topo, mask, pins, active = res
-        n = xs.size
         columns = _pin_geometry(xs, pins, active, jnp)[0]
-        proj = rigid_projector(xs, mask, xp=jnp, extra=columns)
-        a = proj @ h @ proj + (jnp.eye(n, dtype=xs.dtype) - proj)
-        w = jnp.linalg.solve(0.5 * (a + a.T), proj @ x_bar.reshape(-1)).reshape(xs.shape)
+        proj = rigid_basis(xs, mask, xp=jnp, extra=columns)
+        a = regularized(proj, h, jnp)
+        w = jnp.linalg.solve(0.5 * (a + a.T), project(proj, x_bar.reshape(-1))).reshape(xs.shape)
         _, vjp = jax.vjp(lambda q: jax.grad(energy_fn)(xs, q, topo), p)
         (p_bar,) = vjp(w)
         return -p_bar, jnp.zeros_like(xs), jnp.zeros_like(h), None, None, None, None

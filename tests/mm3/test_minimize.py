@@ -231,3 +231,23 @@ def test_implicit_derivative_of_a_pinned_minimum_follows_the_constraint():
         return jnp.linalg.norm(x[0] - x[2]) + 2.0 * jnp.linalg.norm(x[1] - x[2])
 
     np.testing.assert_allclose(np.asarray(jax.grad(observable)(p)), [1.0, 2.0], atol=1e-8)
+
+
+def test_thin_projector_matches_the_dense_one():
+    """``regularized`` (P H P + I - P from the thin basis) and ``project`` equal the dense
+    products, padded rows and extra projected-out directions included."""
+    from q2mm.mm3.minimize import project, regularized, rigid_basis, rigid_projector
+
+    rng = np.random.default_rng(3)
+    x = np.vstack([rng.normal(size=(5, 3)), [[40.0, 0.0, 0.0]]])
+    mask = np.array([True] * 5 + [False])
+    extra = np.zeros((18, 2))
+    extra[:15, 0] = rng.normal(size=15)  # the second column stays zero (an unused pin slot)
+    h = rng.normal(size=(18, 18))
+    h = h + h.T
+    g = rng.normal(size=18)
+    dense = rigid_projector(x, mask, extra=extra)
+    basis = rigid_basis(x, mask, extra=extra)
+    assert round(np.trace(dense)) == 15 - 7
+    np.testing.assert_allclose(regularized(basis, h), dense @ h @ dense + np.eye(18) - dense, atol=1e-12)
+    np.testing.assert_allclose(project(basis, g), dense @ g, atol=1e-12)

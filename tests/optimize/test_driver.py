@@ -32,7 +32,8 @@ SUMMARY_KEYS = {
     "status", "message", "score_initial", "score_final", "score_delta_pct", "r2", "ratio_initial",
     "ratio_final", "jac_requested", "jac_resolved", "jac_reason", "method", "options", "scope", "start",
     "start_record", "n_active", "n_iterations", "n_objective_evals", "n_loss_evals", "wall_time_s",
-    "compile_time_s", "compile_time_source", "divergence", "parameters", "history",
+    "compile_time_s", "compile_time_source", "divergence", "parameters", "history", "evaluation_messages",
+    "evaluation_notes",
 }
 
 

@@ -134,7 +134,20 @@ def test_experiments_compose(hydra_init, experiment):
     cfg = compose("config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
     check_config(cfg)
     assert cfg.tracking.experiment == experiment
-    assert (cfg.scope.name, cfg.start.name, cfg.optimizer.method, cfg.ratio_tol) == ("opt", "published", "lbfgsb", 0.15)
+    start = "qfuerza" if experiment == "qfuerza-fit" else "published"
+    assert (cfg.scope.name, cfg.start.name, cfg.optimizer.method, cfg.ratio_tol) == ("opt", start, "lbfgsb", 0.15)
+
+
+def test_poor_start_presets_widen_the_bounds(hydra_init):
+    """The presets of docs/runner.md, "Fitting from a poor start", as measured on rh-enamide."""
+    qfuerza = compose("config", overrides=["experiment=qfuerza-fit", "system=rh-enamide"])
+    assert (qfuerza.optimizer.bounds.fc_fraction, qfuerza.optimizer.bounds.eq_fraction) == (1.0, 0.01)
+    poor = compose("config", overrides=["experiment=poor-start", "system=rh-enamide",
+                                        "system.forcefield=rh_hyd_enamide_start.fld"])
+    assert poor.optimizer.bounds.fc_fraction == 50.0 and poor.system.forcefield == "rh_hyd_enamide_start.fld"
+    for cfg in (qfuerza, poor):
+        assert cfg.optimizer.maxiter == 400 and cfg.optimizer.memory == 30
+        check_config(cfg)
 
 
 def test_sweep_presets_define_their_grids(hydra_init):
