@@ -103,6 +103,7 @@ class OptimizerConfig:
     gtol: float = 1e-6
     xtol: float = 1e-6
     memory: int = 10  # lbfgsb: correction pairs kept (SciPy's maxcor)
+    line_search_steps: int = 20  # lbfgsb: evaluations a line search may take (SciPy's maxls)
     learning_rate: float = 1e-2  # adam only
     jac: str = "auto"  # auto | jax | fd
     on_ratio_fail: str = "fd"  # gate failed: fall back to finite differences (fd) or stop

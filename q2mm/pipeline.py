@@ -103,6 +103,7 @@ def optimizer_options(cfg: DictConfig) -> Any:
         gtol=float(opt.gtol),
         xtol=float(opt.xtol),
         memory=int(opt.memory),
+        line_search_steps=int(opt.line_search_steps),
         fd_step=float(opt.fd_step),
         fd_workers=int(opt.fd_workers),
         learning_rate=float(opt.learning_rate),

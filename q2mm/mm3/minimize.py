@@ -311,7 +311,8 @@ def newton_minimize(egh: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndar
         pins, active = np.zeros((pin_slots(kinks), 2), dtype=np.int64), np.zeros(pin_slots(kinks), dtype=bool)
     distance = kinks.distance if kinks is not None else 0.0
     for it in range(opts.max_iter + 1):
-        proj, h_l, gap = pinned_parts(x, g, h, mask, pins, active, distance)
+        live = pins if active is not None and active.any() else None  # skip the pin algebra until pinned
+        proj, h_l, gap = pinned_parts(x, g, h, mask, live, active, distance)
         gmax = float(np.max(np.abs(project(proj, g))))
         if not np.isfinite(energy) or not np.isfinite(gmax):
             return MinimizeResult(x, float(energy), gmax, it, False, "non-finite energy or gradient")
@@ -319,15 +320,16 @@ def newton_minimize(egh: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndar
             candidates, near = closest_to_kink(x, kinks)
             if near.any():
                 pins, active, radius = candidates, near, opts.initial_radius
-                proj, h_l, gap = pinned_parts(x, g, h, mask, pins, active, distance)
+                live = pins
+                proj, h_l, gap = pinned_parts(x, g, h, mask, live, active, distance)
                 gmax = float(np.max(np.abs(project(proj, g))))
         pinned = _pinned_list(pins, active)
         if gmax < opts.gtol:
-            message = "converged" + (f" with pairs {list(pinned)} on the {distance:g} A kink" if pinned else "")
+            on_kink = f" with atom pairs {list(pinned)} (0-based) on the {distance:g} A kink" if pinned else ""
+            message = "converged" + on_kink
             return MinimizeResult(x, float(energy), gmax, it, True, message, pinned)
         if it == opts.max_iter:
             break
-        live = pins if active is not None and active.any() else None
         step = pinned_step(x, g, h_l, proj, mask, live, active, gap, radius)
         predicted = float(g @ step + 0.5 * step @ h_l @ step)
         trial = x + step.reshape(x.shape)

@@ -223,7 +223,8 @@ class JaxLoss:
             if self.warm_start and not bool(found[-1]):  # retry cold from the QM geometry
                 found = stages["minimize"](p, jnp.asarray(self._qm[s]), data, topo)
             x_min, h_min, pins, active, out["energy"], out["gmax"], out["iterations"], out["converged"] = found
-            out["pinned"] = [tuple(int(a) for a in pair) for pair, on in zip(np.asarray(pins), np.asarray(active)) if on]
+            out["pinned"] = [tuple(int(a) for a in pair)
+                             for pair, on in zip(np.asarray(pins), np.asarray(active)) if on]
             if self.warm_start and bool(out["converged"]):  # the converged minimum seeds the next call
                 self._x_start[s] = np.asarray(x_min)
             kinds, grad, out["energy_grad"] = stages["at_minimum"](p, x_min, h_min, pins, active, data, topo)

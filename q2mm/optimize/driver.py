@@ -35,7 +35,8 @@ Callback = Callable[[IterationInfo], None]
 class OptimizerOptions:
     """How to optimize. Tolerances act in unit-box coordinates (each parameter scaled by its bound width).
 
-    ``memory`` is the number of correction pairs L-BFGS-B keeps (SciPy's ``maxcor``).
+    ``memory`` is the number of correction pairs L-BFGS-B keeps (SciPy's ``maxcor``),
+    ``line_search_steps`` the evaluations one of its line searches may take (``maxls``).
 
     A fit whose reference score falls by less than ``progress_rtol`` (relative)
     is reported as ``no_progress``, whatever the optimizer says about success.
@@ -51,6 +52,7 @@ class OptimizerOptions:
     gtol: float = 1e-6
     xtol: float = 1e-6
     memory: int = 10
+    line_search_steps: int = 20
     fd_step: float = 1e-4
     fd_workers: int = 2
     learning_rate: float = 0.01
@@ -65,8 +67,8 @@ class OptimizerOptions:
             raise ConfigurationError(f"on_ratio_fail must be 'fd' or 'stop', not {self.on_ratio_fail!r}")
         if self.ratio_tol is not None and not self.ratio_tol >= 0:
             raise ConfigurationError(f"ratio_tol must be >= 0 or None, not {self.ratio_tol!r}")
-        if self.maxiter < 0 or not 0 < self.fd_step < 0.5 or self.memory < 1:
-            raise ConfigurationError("maxiter must be >= 0, memory >= 1 and fd_step in (0, 0.5)")
+        if self.maxiter < 0 or not 0 < self.fd_step < 0.5 or self.memory < 1 or self.line_search_steps < 1:
+            raise ConfigurationError("maxiter must be >= 0, memory and line_search_steps >= 1, fd_step in (0, 0.5)")
 
     @property
     def canonical_method(self) -> str:
@@ -276,7 +278,8 @@ def _run_lbfgsb(ev: _Evaluator, on_iteration, z0: np.ndarray, options: Optimizer
         res = scipy.optimize.minimize(
             ev.value_and_grad, z, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * z0.size,
             callback=on_iteration,
-            options={"maxiter": left, "ftol": options.ftol, "gtol": options.gtol, "maxcor": options.memory},
+            options={"maxiter": left, "ftol": options.ftol, "gtol": options.gtol, "maxcor": options.memory,
+                     "maxls": options.line_search_steps},
         )
         messages.append(f"{res.message} (success={bool(res.success)})")
         left -= int(res.nit)

@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import scipy.optimize
 import pytest
 
 from q2mm.optimize import FitProblem, OptimizerOptions, fit
@@ -172,6 +173,23 @@ def test_unknown_method_and_modes_are_refused():
         OptimizerOptions(method="bfgs-ish")
     with pytest.raises(ConfigurationError, match="jac"):
         OptimizerOptions(jac="analytic")
+    for bad in ({"memory": 0}, {"line_search_steps": 0}):
+        with pytest.raises(ConfigurationError, match="memory and line_search_steps"):
+            OptimizerOptions(**bad)
+
+
+def test_lbfgsb_memory_and_line_search_length_reach_scipy(monkeypatch):
+    seen = []
+    original = scipy.optimize.minimize
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["options"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", recording)
+    result = fit(make_problem(), OptimizerOptions(memory=3, line_search_steps=4))
+    assert result.status == "improved"
+    assert seen and all(o["maxcor"] == 3 and o["maxls"] == 4 for o in seen)
 
 
 def test_gradient_free_method_out_of_band_uses_reference_values():

@@ -142,11 +142,13 @@ def test_poor_start_presets_widen_the_bounds(hydra_init):
     """The presets of docs/runner.md, "Fitting from a poor start", as measured on rh-enamide."""
     qfuerza = compose("config", overrides=["experiment=qfuerza-fit", "system=rh-enamide"])
     assert (qfuerza.optimizer.bounds.fc_fraction, qfuerza.optimizer.bounds.eq_fraction) == (1.0, 0.01)
+    assert qfuerza.optimizer.memory == 30
     poor = compose("config", overrides=["experiment=poor-start", "system=rh-enamide",
                                         "system.forcefield=rh_hyd_enamide_start.fld"])
-    assert poor.optimizer.bounds.fc_fraction == 50.0 and poor.system.forcefield == "rh_hyd_enamide_start.fld"
+    assert (poor.optimizer.bounds.fc_fraction, poor.optimizer.bounds.eq_fraction) == (50.0, 0.05)
+    assert poor.system.forcefield == "rh_hyd_enamide_start.fld" and poor.optimizer.memory == 10
     for cfg in (qfuerza, poor):
-        assert cfg.optimizer.maxiter == 400 and cfg.optimizer.memory == 30
+        assert cfg.optimizer.maxiter == 400 and cfg.optimizer.line_search_steps == 5
         check_config(cfg)
 
 
