@@ -179,21 +179,10 @@ def _restoring_step(x, h_l, mask, pins, active, gap, radius, xp):
     off = xp.diag(1.0 - active.astype(x.dtype))
     least_norm = columns @ (xp.linalg.inv(columns.T @ columns + off) @ -gap)
     b = regularized(rigid_basis(x, mask, xp=xp), h_l, xp)
-    b = 0.5 * (b + b.T)
-    if xp is np:
-        import scipy.linalg
-
-        try:
-            b_inv_a = scipy.linalg.cho_solve(scipy.linalg.cho_factor(b, lower=True), columns)
-            step = b_inv_a @ (np.linalg.inv(columns.T @ b_inv_a + off) @ -gap)
-        except np.linalg.LinAlgError:
-            step = least_norm
-    else:
-        import jax.scipy.linalg
-
-        b_inv_a = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(b, lower=True), columns)
-        step = b_inv_a @ (xp.linalg.inv(columns.T @ b_inv_a + off) @ -gap)
-        step = xp.where(xp.all(xp.isfinite(step)), step, least_norm)
+    b_inv_a = _positive_definite_solve(0.5 * (b + b.T), columns, xp)
+    ok = xp.all(xp.isfinite(b_inv_a))
+    b_inv_a = xp.where(ok, b_inv_a, columns)  # a finite stand-in; the least-norm step replaces it
+    step = xp.where(ok, b_inv_a @ (xp.linalg.inv(columns.T @ b_inv_a + off) @ -gap), least_norm)
     length = xp.linalg.norm(step)
     return step * xp.minimum(1.0, radius / xp.where(length > 0, length, 1.0))
 
@@ -228,27 +217,27 @@ def _shifted_step(g, h, proj, radius, xp):
     a = regularized(proj, h, xp)
     a = 0.5 * (a + a.T)
     pg = project(proj, g)
-    if xp is np:
-        newton = _cholesky_newton_np(a, pg)
-        if newton is not None and np.linalg.norm(newton) <= radius:
-            return newton
-        return _eigen_step(a, pg, radius, np)
-    import jax
-    import jax.scipy.linalg
-
-    factor = jax.scipy.linalg.cho_factor(a, lower=True)
-    newton = -jax.scipy.linalg.cho_solve(factor, pg)
+    newton = -_positive_definite_solve(a, pg, xp)
     fits = xp.all(xp.isfinite(newton)) & (xp.linalg.norm(newton) <= radius)
+    if xp is np:
+        return newton if fits else _eigen_step(a, pg, radius, np)
+    import jax
+
     return jax.lax.cond(fits, lambda: newton, lambda: _eigen_step(a, pg, radius, xp))
 
 
-def _cholesky_newton_np(a, pg):
-    import scipy.linalg
+def _positive_definite_solve(a, b, xp):
+    """a^-1 b by Cholesky; NaN where a is not positive definite (as JAX's factor gives)."""
+    if xp is np:
+        import scipy.linalg
 
-    try:
-        return -scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, lower=True), pg)
-    except np.linalg.LinAlgError:
-        return None
+        try:
+            return scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, lower=True), b)
+        except np.linalg.LinAlgError:
+            return np.full(np.shape(b), np.nan)
+    import jax.scipy.linalg
+
+    return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(a, lower=True), b)
 
 
 def _eigen_step(a, pg, radius, xp):

@@ -107,6 +107,9 @@ class ObjectiveFunction:
         self.active = np.arange(self.p0.size) if active is None else np.asarray(active, dtype=np.int64)
         self.observations = build_observations(molecules, self.settings)
         self._egh = jax.jit(_energy_gradient_hessian(model.energy, getattr(model, "hessian", None)))
+        # per structure, once: the topology slice and the kink pairs among the real atoms
+        self._topologies = [jax.tree.map(lambda a, s=s: a[s], model.topology) for s in range(len(molecules))]
+        self._kinks = [self._real_kinks(s, mol.n_atoms) for s, mol in enumerate(molecules)]
 
     def full_parameters(self, p_active) -> np.ndarray:
         return full_parameters(self.p0, self.active, p_active)
@@ -134,7 +137,7 @@ class ObjectiveFunction:
 
     # -- one structure ------------------------------------------------------------------
     def _egh_real(self, s: int, p, n: int):
-        topo = jax.tree.map(lambda a: a[s], self.model.topology)
+        topo = self._topologies[s]
         template = np.array(self.model.coords[s], dtype=np.float64)
 
         def egh(x_real: np.ndarray):
@@ -146,11 +149,11 @@ class ObjectiveFunction:
 
         return egh
 
-    def _kinks(self, s: int, n: int) -> Kinks | None:
+    def _real_kinks(self, s: int, n: int) -> Kinks | None:
         """The structure's kink pairs among its real atoms (None if the model has none)."""
         if not hasattr(self.model, "kinks"):
             return None
-        kinks = self.model.kinks(jax.tree.map(lambda a: a[s], self.model.topology))
+        kinks = self.model.kinks(self._topologies[s])
         pairs = np.asarray(kinks.pairs)[np.asarray(kinks.mask, dtype=bool)]
         pairs = pairs[(pairs < n).all(axis=1)]
         return Kinks(pairs, np.ones(len(pairs), dtype=bool), kinks.distance)
@@ -163,7 +166,7 @@ class ObjectiveFunction:
             part += _eigen_entries(obs, egh(mol.coords)[2], self.settings)
         if not self.settings.needs_minimum:
             return [(k, r, c, w, s) for k, r, c, w in part], None
-        result = newton_minimize(egh, mol.coords, self.options, self._kinks(s, mol.n_atoms))
+        result = newton_minimize(egh, mol.coords, self.options, self._kinks[s])
         part += _geometry_entries(obs, result.x, self.settings)
         if self.settings.uses("frequency") and obs.frequency_ref is not None:
             part.append(_frequency_entries(obs, egh(result.x)[2], result.x, self.settings))

@@ -269,8 +269,8 @@ def _run_scipy(method: str, ev: _Evaluator, progress: _Progress, z0: np.ndarray,
 def _run_lbfgsb(ev: _Evaluator, on_iteration, z0: np.ndarray, options: OptimizerOptions) -> str:
     """L-BFGS-B, restarted (memory cleared) from the best point after a failed line search.
 
-    A line search fails where the score is not smooth: a structure's minimum that jumps or
-    stalls on the 6 A softcut kink. Restarting from the best point seen, with the iterations
+    A line search fails where the score is not smooth: a structure whose minimization from
+    its QM geometry ends in another conformer after a small parameter change. Restarting from the best point seen, with the iterations
     left, lets the fit go on past such a spot instead of stopping there.
     """
     z, left, messages = z0, options.maxiter, []
