@@ -6,7 +6,9 @@ subclasses say which layer refused and why.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 
 class Q2MMError(Exception):
@@ -54,3 +56,41 @@ class ConfigurationError(Q2MMError):
 
 class DivergenceError(Q2MMError):
     """An optimization produced a non-finite loss or gradient."""
+
+
+class PatternSyntaxError(InputFormatError):
+    """A ``.fld`` substructure pattern (`` 9`` line) that cannot be parsed.
+
+    Raised by the pattern parser with only the pattern (``path`` '<pattern>'); the
+    assignment re-raises it naming the ``.fld`` file and the pattern's line.
+    """
+
+    def __init__(self, problem: str, path: str | Path = "<pattern>", line: int | None = None):
+        self.problem = problem
+        super().__init__(path, line, "a substructure pattern of atom types, bonds, branches and ring closures", problem)
+
+
+class ForceFieldWriteError(Q2MMError):
+    """Refused to write a force field (e.g. over the file it was read from)."""
+
+
+class OutputExistsError(Q2MMError):
+    """An output file already exists: a fit never writes over an input or an earlier output."""
+
+
+class UnknownAtomTypeInFileError(InputFormatError, UnknownAtomTypeError):
+    """An atom type number in a structure file that no type table knows."""
+
+
+class PairingError(InputFormatError):
+    """A geometry file and a QM file that do not describe the same structure (names both)."""
+
+
+class BenchError(Q2MMError):
+    """A measurement could not be made (e.g. a compile probe process failed)."""
+
+
+def exit_with_message(error: Q2MMError, code: int = 2) -> NoReturn:
+    """End a command-line tool on a user's mistake: one ``error: ...`` line, no traceback."""
+    sys.stderr.write(f"error: {error}\n")
+    raise SystemExit(code)

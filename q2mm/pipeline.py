@@ -241,9 +241,9 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
                 tracked.log_record(job_record(cfg, ctx, outcome))
                 tracked.finish()
     except Exception as error:
-        log.error("job failed: %s: %s", type(error).__name__, error)
         _record_failure(cfg, ctx, tracked, error, "FAILED")
-        if ctx.multirun:
+        if ctx.multirun:  # a single run's error reaches the user once, from q2mm.run
+            log.error("job failed: %s: %s", type(error).__name__, error)
             return None
         raise
     except (KeyboardInterrupt, SystemExit) as error:

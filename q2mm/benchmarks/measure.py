@@ -18,12 +18,8 @@ import numpy as np
 
 from q2mm.benchmarks.compile_probe import ENGINE_FUNCTIONS
 from q2mm.benchmarks.timing import Stats, repeat, time_once
-from q2mm.errors import Q2MMError
+from q2mm.errors import BenchError
 from q2mm.paths import PROJECT_ROOT
-
-
-class BenchError(Q2MMError):
-    """A measurement could not be made (e.g. a compile probe process failed)."""
 
 
 # ------------------------------------------------------------------ compile (fresh processes)

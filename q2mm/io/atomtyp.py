@@ -21,7 +21,8 @@ from q2mm.model import elements
 __all__ = ["AtomType", "AtomTypeTable", "STANDARD_TYPES", "read_atomtyp", "standard_table"]
 
 FORMAL_CHARGE_COLUMN = 15  # 0-based whitespace token of atom.typ holding the formal charge
-MIN_TOKENS = 16
+MIN_TOKENS = 4  # number, atomic number, mass, name; later columns may be absent or '!'
+UNSPECIFIED = "!"
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class AtomType:
     number: int
     name: str
     element: str
-    mass: float
+    mass: float | None
     formal_charge: int = 0
     description: str = ""
     source: str = "standard"
@@ -162,7 +163,7 @@ def read_atomtyp(path: str | os.PathLike[str]) -> AtomTypeTable:
             continue
         if not stripped or stripped.startswith("#"):
             continue
-        entry = _parse_type_line(path, line_no, line, description)
+        entry = _parse_type_line(path, line_no, line.split("#", 1)[0], description)
         custom[entry.number] = entry
         description = ""
     return AtomTypeTable(custom, source=str(path))
@@ -171,23 +172,26 @@ def read_atomtyp(path: str | os.PathLike[str]) -> AtomTypeTable:
 def _parse_type_line(path: Path, line_no: int, line: str, description: str) -> AtomType:
     tokens = line.split()
     if len(tokens) < MIN_TOKENS:
-        raise InputFormatError(path, line_no, f"an atom type line with {MIN_TOKENS}+ columns (number ... formal charge)", line.strip())
+        raise InputFormatError(path, line_no, "an atom type row: number, atomic number, mass, name, ...", line.strip())
     number = _int(path, line_no, tokens[0], "the type number in column 1")
     name = tokens[3]
-    element = _element(path, line_no, tokens[1], name)
-    mass = _float(path, line_no, tokens[2], "the mass in column 3")
-    charge = _int(path, line_no, tokens[FORMAL_CHARGE_COLUMN], f"the formal charge in column {FORMAL_CHARGE_COLUMN + 1}")
+    generic = tokens[1] == UNSPECIFIED and tokens[2] == UNSPECIFIED  # PI dummy, generalized GA, GB, ...
+    element = "X" if generic else _element(path, line_no, tokens[1], name)
+    mass = None if tokens[2] == UNSPECIFIED else _float(path, line_no, tokens[2], "the mass in column 3 (or '!')")
+    charge_token = tokens[FORMAL_CHARGE_COLUMN] if len(tokens) > FORMAL_CHARGE_COLUMN else UNSPECIFIED
+    charge = 0 if charge_token == UNSPECIFIED else _int(
+        path, line_no, charge_token, f"the formal charge in column {FORMAL_CHARGE_COLUMN + 1} (or '!')")
     return AtomType(number, name, element, mass, charge, description, source=str(path), line=line_no)
 
 
 def _element(path: Path, line_no: int, token: str, name: str) -> str:
     """Element from the atomic-number column; '!' means 'take it from the type name'."""
-    if token == "!":
+    if token == UNSPECIFIED:
         try:
             return elements.normalize_symbol(name)
         except KeyError:
             return "X"  # a generic type such as Z0 (any metal): the element is the structure's
-    z = _int(path, line_no, token, "the atomic number in column 2")
+    z = _int(path, line_no, token, "the atomic number in column 2 (or '!')")
     if z <= 0:
         return "X"  # dummy atoms, lone pairs
     if z >= len(elements.SYMBOLS):

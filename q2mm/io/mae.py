@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from q2mm.errors import InputFormatError, UnknownAtomTypeError
+from q2mm.errors import InputFormatError, UnknownAtomTypeInFileError
 from q2mm.io.atomtyp import AtomTypeTable, read_atomtyp, standard_table
 from q2mm.model import elements
 from q2mm.model.molecule import Bond, Molecule
@@ -26,10 +26,6 @@ __all__ = ["read_mae", "parse_mae", "MaeBlock", "UnknownAtomTypeInFileError"]
 SEPARATOR = ":::"
 EMPTY = "<>"
 REQUIRED_ATOM_COLUMNS = ("r_m_x_coord", "r_m_y_coord", "r_m_z_coord")
-
-
-class UnknownAtomTypeInFileError(InputFormatError, UnknownAtomTypeError):
-    """An atom type number in a structure file that no type table knows."""
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from q2mm.errors import ParameterAssignmentError
+from q2mm.errors import ParameterAssignmentError, PatternSyntaxError
 from q2mm.io.atomtyp import AtomTypeTable
 from q2mm.mm3 import graph as graphs
 from q2mm.mm3.graph import MolecularGraph
@@ -202,11 +202,18 @@ class _Context:
             for r in rows:
                 if r not in criteria:
                     params.setdefault(r.term, []).append(r)
-            for text in sub.patterns:
-                for match in match_pattern(parse_pattern(text), self.graph, self.matcher):
+            for text, line in zip(sub.patterns, sub.pattern_lines):
+                for match in match_pattern(self._pattern(text, line), self.graph, self.matcher):
                     active = frozenset(c.alt for c in criteria if self._criterion_holds(c, match))
                     out.append((sub, match, active, params))
         return out
+
+    def _pattern(self, text: str, line: int):
+        """The parsed pattern of a `` 9`` line; a syntax error names the .fld file and line."""
+        try:
+            return parse_pattern(text)
+        except PatternSyntaxError as exc:
+            raise PatternSyntaxError(exc.problem, self.ff.path or "<force field>", line) from None
 
     def _criterion_holds(self, row: ParamRow, match: tuple[int, ...]) -> bool:
         kind = row.code[1:]

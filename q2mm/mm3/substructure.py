@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
+from q2mm.errors import PatternSyntaxError
 from q2mm.mm3.graph import MolecularGraph
 
 BOND_SYMBOL_ORDERS: dict[str, frozenset[int]] = {
@@ -55,10 +56,6 @@ class Pattern:
 
     def __len__(self) -> int:
         return len(self.atoms)
-
-
-class PatternSyntaxError(ValueError):
-    """A pattern string that cannot be parsed (the caller adds file and line)."""
 
 
 def parse_pattern(text: str) -> Pattern:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from q2mm.errors import FieldOverflowError, Q2MMError
+from q2mm.errors import FieldOverflowError, ForceFieldWriteError  # noqa: F401  (re-exported)
 
 # 0-based [start, stop) columns of the three value fields of a parameter row ...
 ROW_FIELDS: dict[int, tuple[int, int]] = {1: (23, 33), 2: (34, 44), 3: (45, 55)}
@@ -346,10 +346,6 @@ def _splice(line: str, slot: tuple[int, int], value: float, ref: ParamRef) -> st
     ending = line[len(body):]
     body = body.ljust(stop)
     return body[:start] + format_value(value, ref) + body[stop:] + ending
-
-
-class ForceFieldWriteError(Q2MMError):
-    """Refused to write a force field (e.g. over the file it was read from)."""
 
 
 def refs_of(pairs: Sequence[tuple[int, int]]) -> tuple[ParamRef, ...]:

@@ -11,14 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from q2mm.errors import Q2MMError
+from q2mm.errors import OutputExistsError, Q2MMError
 from q2mm.optimize.protocols import EvaluationLike
 
 SUMMARY_VERSION = 1
-
-
-class OutputExistsError(Q2MMError):
-    """An output file already exists: a fit never writes over an input or an earlier output."""
 
 
 @dataclass(frozen=True)

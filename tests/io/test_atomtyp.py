@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from q2mm.errors import UnknownAtomTypeError
+from q2mm.errors import InputFormatError, UnknownAtomTypeError
 from q2mm.io.atomtyp import STANDARD_TYPES, read_atomtyp, standard_table
 from q2mm.io.mae import read_mae
 from q2mm.io.mmo import read_mmo
@@ -46,3 +46,43 @@ def test_type_names_match_macromodel_connection_tables(rh_dir: Path, k: int):
     molecules = read_mae(rh_dir / "rh_enamide_training_set.mae", rh_dir / "atom.typ")
     printed = read_mmo(rh_dir / "macromodel" / f"structure_{k}.mmo").type_names
     assert molecules[k - 1].atom_types == printed
+
+
+STOCK_ATOMTYP = """\
+# MacroModel atom type file, version: 6.51 (stock layout: blank-separated, '!' = unspecified)
+#&sp3 carbon
+  3    6   12.0110     C3     4     1.90      T      F      !  3.0       T       !     !         !      !    0  C3        3   !
+#&hydrogen on carbon
+ 41    1    1.0080     H1     1     1.20      T      F      !  1.5       T       !     !         !      !    0  H1        1   !  # trailing comment
+#&PI dummy atom
+150    !        !      PI     0     !         F      F      !  !         F       !     !         !      !    !  PI        0   !
+#&generalized types
+151    !        !      GA     !     !         F      F      !  !         F       !     !         !      !    !  GA        0   !
+152    !        !      GB
+#&Palladium, named as a user's file may name it
+201   46  106.42       PD    20     1.70      T      F      !  2.2       T       !     !         !      !   +1  NCA       2   !
+"""
+
+
+def test_stock_atomtyp_with_placeholder_rows_reads(tmp_path: Path):
+    """A stock-layout file: '!' atomic number and mass (PI 150, GA/GB 151+), short rows, comments."""
+    path = tmp_path / "atom.typ"
+    path.write_text(STOCK_ATOMTYP)
+    table = read_atomtyp(path)
+    assert (table.get(150).name, table.get(150).element, table.get(150).mass) == ("PI", "X", None)
+    assert (table.get(151).name, table.get(152).name) == ("GA", "GB")
+    assert table.get(151).element == "X"  # generalized, not gallium
+    assert table.get(41).mass == pytest.approx(1.008) and table.get(41).description == "hydrogen on carbon"
+    pd = table.get(201)
+    assert (pd.name, pd.element, pd.formal_charge) == ("PD", "Pd", 1)
+    assert table.by_name("PD").number == 201
+
+
+def test_atomtyp_row_without_a_name_names_file_and_line(tmp_path: Path):
+    path = tmp_path / "atom.typ"
+    path.write_text("# header\n201 46\n")
+    with pytest.raises(InputFormatError, match=r"atom.typ:2: expected an atom type row"):
+        read_atomtyp(path)
+    path.write_text("201 46 heavy PD\n")
+    with pytest.raises(InputFormatError, match=r"atom.typ:1: expected the mass in column 3"):
+        read_atomtyp(path)

@@ -58,3 +58,15 @@ def test_runs_as_a_module(rh_dir):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["total"] == pytest.approx(403.9263, abs=0.1)
+
+
+def test_bad_substructure_pattern_names_the_fld_line(rh_dir, tmp_path, capsys):
+    """A broken ` 9` pattern line ends as one message naming the .fld and the line, not a traceback."""
+    lines = (rh_dir / "mm3.fld").read_text().splitlines(keepends=True)
+    k = next(i for i, line in enumerate(lines) if line.startswith(" 9"))
+    lines[k] = lines[k].rstrip("\n") + ")\n"
+    broken = tmp_path / "broken.fld"
+    broken.write_text("".join(lines))
+    rc = cli.main([str(broken), str(rh_dir / "rh_enamide_training_set.mae"), "--index", "1"])
+    err = capsys.readouterr().err
+    assert rc == 1 and f"broken.fld:{k + 1}: expected a substructure pattern" in err and "Traceback" not in err
