@@ -1,32 +1,33 @@
 """Structured-config schemas for the Hydra runner (``python -m q2mm.run``).
 
 The YAML files under ``conf/`` and ``experiments/`` are validated against these
-dataclasses: a wrong type (``ratio_tol=abc``), an unknown key or an unknown group
-option fails at composition, before any work. Checks the schema cannot express
-(enumerated strings, explicit scopes) live in :func:`check_config`.
+dataclasses: a wrong type (``ratio_tol=abc``), a value outside an enumeration
+(``optimizer.method=bfgs``, Enum fields from q2mm.optimize.choices), an unknown key or
+an unknown group option fails at composition, before any work or MLflow run. The
+``optimizer`` schema is derived from q2mm.optimize.OptimizerOptions (its fields, types
+and defaults), so the domain options are built from the config in one call. Checks the
+schema cannot express (appended keys, explicit scopes, ranges) live in :func:`check_config`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from q2mm.errors import ConfigurationError
+from q2mm.optimize.choices import ScopeName, StartName
+from q2mm.optimize.driver import OptimizerOptions
 from q2mm.paths import PROJECT_ROOT
 
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
 
 SYSTEM_LOADERS = ("embedded", "shared-sn2", "rh-enamide", "ethane", "supporting-info")
-SCOPES = ("opt", "opt_fc", "opt_valence", "explicit")
-STARTS = ("published", "qfuerza")
-METHODS = ("lbfgsb", "nelder-mead", "powell", "adam")
-JAC_MODES = ("auto", "jax", "fd")
-RATIO_FAIL_ACTIONS = ("fd", "stop")
 
 
 @dataclass
@@ -70,7 +71,7 @@ class ParamRefConfig:
 class ScopeConfig:
     """Which parameters are fitted."""
 
-    name: str = "opt"  # opt | opt_fc | opt_valence | explicit
+    name: ScopeName = ScopeName.opt
     params: List[ParamRefConfig] = field(default_factory=list)  # only for explicit
 
 
@@ -78,38 +79,35 @@ class ScopeConfig:
 class StartConfig:
     """Starting values of the active parameters (QFUERZA options mirror SeminarioSettings)."""
 
-    name: str = "published"  # published | qfuerza
+    name: StartName = StartName.published
     modified: bool = True  # modified Seminario (Allen, Payne, Cole 2018) for angles
     frequency_scale: float = 0.963  # DFT frequency scale factor
     hydrogen_angle_k: float = 0.5  # fixed force constant of angles to terminal H (mdyn A/rad^2)
     zero_torsions: bool = True  # active torsions start at 0
 
 
-@dataclass
-class BoundsConfig:
-    """Fractional bounds v +/- f|v| around the starting values."""
+def schema_of(domain: type, name: str, exclude: tuple[str, ...] = ()) -> type:
+    """A mutable dataclass with the fields, types and defaults of the (frozen) dataclass
+    ``domain``, less ``exclude``: the Hydra schema of a domain options class, so that the
+    two cannot disagree. Nested dataclass fields get a schema of their own."""
+    hints = typing.get_type_hints(domain)
+    spec: list[tuple[str, Any, Any]] = []
+    for item in dataclasses.fields(domain):
+        if item.name in exclude:
+            continue
+        kind = hints[item.name]
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            kind = schema_of(kind, kind.__name__.removesuffix("Options") + "Config")
+            spec.append((item.name, kind, field(default_factory=kind)))
+        elif item.default is not dataclasses.MISSING:
+            spec.append((item.name, kind, item.default))
+        else:
+            spec.append((item.name, kind, field(default_factory=item.default_factory)))
+    return dataclasses.make_dataclass(name, spec, namespace={"__doc__": domain.__doc__, "__module__": __name__})
 
-    fc_fraction: float = 0.20
-    eq_fraction: float = 0.05
 
-
-@dataclass
-class OptimizerConfig:
-    """The minimizer and its stopping rules."""
-
-    method: str = "lbfgsb"  # lbfgsb | nelder-mead | powell | adam
-    maxiter: int = 200
-    ftol: float = 1e-10
-    gtol: float = 1e-6
-    xtol: float = 1e-6
-    memory: int = 10  # lbfgsb: correction pairs kept (SciPy's maxcor)
-    line_search_steps: int = 20  # lbfgsb: evaluations a line search may take (SciPy's maxls)
-    learning_rate: float = 1e-2  # adam only
-    jac: str = "auto"  # auto | jax | fd
-    on_ratio_fail: str = "fd"  # gate failed: fall back to finite differences (fd) or stop
-    fd_step: float = 1.0e-4  # finite-difference step in unit-box coordinates
-    fd_workers: int = 2  # processes evaluating finite differences
-    bounds: BoundsConfig = field(default_factory=BoundsConfig)
+# ``ratio_tol`` is a top-level key of the run (``ratio_tol=null`` skips the gate).
+OptimizerConfig = schema_of(OptimizerOptions, "OptimizerConfig", exclude=("ratio_tol",))
 
 
 @dataclass
@@ -130,10 +128,10 @@ class RunConfig:
     system: SystemConfig = MISSING
     scope: ScopeConfig = MISSING
     start: StartConfig = MISSING
-    optimizer: OptimizerConfig = MISSING
+    optimizer: OptimizerConfig = MISSING  # type: ignore[valid-type]  # (a derived schema)
     tracking: TrackingConfig = MISSING
-    ratio_tol: Optional[float] = 0.15
-    data_root: Optional[str] = None
+    ratio_tol: Optional[float] = 0.15  # |JaxLoss(p0)/ObjectiveFunction(p0) - 1| gate; None skips it
+    data_root: Optional[str] = None  # None: Q2MM_DATA, else ../shared/data beside the checkout
     seed: int = 0
     progress: Optional[bool] = None  # null: print iterations only when stderr is a terminal
 
@@ -166,6 +164,11 @@ def _require_choice(value: str, allowed: tuple[str, ...], key: str) -> None:
         raise ConfigurationError(f"{key}={value!r}: expected one of {', '.join(allowed)}")
 
 
+def optimizer_options(cfg: DictConfig) -> OptimizerOptions:
+    """q2mm.optimize.OptimizerOptions from the ``optimizer`` group and the top-level ``ratio_tol``."""
+    return OptimizerOptions.from_mapping(OmegaConf.to_container(cfg.optimizer), ratio_tol=cfg.ratio_tol)
+
+
 def unknown_keys(node: DictConfig, prefix: str = "") -> list[str]:
     """Dotted keys present in ``node`` but not in its schema dataclass (added with ``+key=``)."""
     schema = OmegaConf.get_type(node)
@@ -189,11 +192,6 @@ def check_config(cfg: DictConfig) -> None:
     if extra:
         raise ConfigurationError(f"unknown key(s) {', '.join(extra)}: not in the q2mm config schema")
     _require_choice(cfg.system.loader, SYSTEM_LOADERS, "system.loader")
-    _require_choice(cfg.scope.name, SCOPES, "scope.name")
-    _require_choice(cfg.start.name, STARTS, "start.name")
-    _require_choice(cfg.optimizer.method, METHODS, "optimizer.method")
-    _require_choice(cfg.optimizer.jac, JAC_MODES, "optimizer.jac")
-    _require_choice(cfg.optimizer.on_ratio_fail, RATIO_FAIL_ACTIONS, "optimizer.on_ratio_fail")
     if cfg.scope.name == "explicit" and not cfg.scope.params:
         raise ConfigurationError("scope=explicit needs scope.params: a list of {line, field}")
     for ref in cfg.scope.params:

@@ -20,7 +20,7 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from q2mm.config import check_config
+from q2mm.config import check_config, optimizer_options  # noqa: F401  (optimizer_options: part of this seam)
 from q2mm.paths import data_root
 from q2mm.tracking.callback import SweepHandoff
 from q2mm.tracking.progress import IterationProgress
@@ -84,29 +84,6 @@ def system_spec(system: DictConfig) -> Any:
         reference=system.reference,
         alternative_forcefields=dict(system.alternative_forcefields),
         base_forcefield=system.base_forcefield,
-    )
-
-
-def optimizer_options(cfg: DictConfig) -> Any:
-    """q2mm.optimize.OptimizerOptions from the ``optimizer`` group and ``ratio_tol``."""
-    from q2mm.optimize import BoundsOptions, OptimizerOptions
-
-    opt = cfg.optimizer
-    return OptimizerOptions(
-        method=opt.method,
-        maxiter=int(opt.maxiter),
-        jac=opt.jac,
-        ratio_tol=None if cfg.ratio_tol is None else float(cfg.ratio_tol),
-        on_ratio_fail=opt.on_ratio_fail,
-        bounds=BoundsOptions(fc_fraction=float(opt.bounds.fc_fraction), eq_fraction=float(opt.bounds.eq_fraction)),
-        ftol=float(opt.ftol),
-        gtol=float(opt.gtol),
-        xtol=float(opt.xtol),
-        memory=int(opt.memory),
-        line_search_steps=int(opt.line_search_steps),
-        fd_step=float(opt.fd_step),
-        fd_workers=int(opt.fd_workers),
-        learning_rate=float(opt.learning_rate),
     )
 
 

@@ -13,19 +13,12 @@ import scipy.optimize
 
 from q2mm.errors import ConfigurationError, DivergenceError
 from q2mm.optimize.bounds import BoundsOptions, BoxScaling, parameter_bounds
+from q2mm.optimize.choices import METHOD_ALIASES, JacMode, Method, OnRatioFail, parse_choice
 from q2mm.optimize.fd import ScorePool, fd_value_and_grad
-from q2mm.optimize.gate import GateDecision, JacMode, OnRatioFail, decide, score_ratio
+from q2mm.optimize.gate import GateDecision, decide, score_ratio
 from q2mm.optimize.protocols import EvaluationLike, LossLike, ObjectiveLike
 from q2mm.optimize.result import FitResult, IterationInfo
 
-METHODS = {
-    "lbfgsb": "lbfgsb",
-    "l-bfgs-b": "lbfgsb",
-    "nelder-mead": "nelder-mead",
-    "neldermead": "nelder-mead",
-    "powell": "powell",
-    "adam": "adam",
-}
 GRADIENT_METHODS = {"lbfgsb", "adam"}
 
 Callback = Callable[[IterationInfo], None]
@@ -40,13 +33,18 @@ class OptimizerOptions:
 
     A fit whose reference score falls by less than ``progress_rtol`` (relative)
     is reported as ``no_progress``, whatever the optimizer says about success.
+
+    These fields and defaults are also the runner's ``optimizer`` schema
+    (``q2mm.config.OptimizerConfig`` is derived from this class, less ``ratio_tol`` and
+    ``progress_rtol``). Strings are accepted for the enumerated fields (and the method
+    aliases ``L-BFGS-B``, ``NelderMead``) and stored as the Enum members.
     """
 
-    method: str = "lbfgsb"
+    method: Method = Method.lbfgsb
     maxiter: int = 100
-    jac: JacMode = "auto"
+    jac: JacMode = JacMode.auto
     ratio_tol: float | None = 0.15
-    on_ratio_fail: OnRatioFail = "fd"
+    on_ratio_fail: OnRatioFail = OnRatioFail.fd
     bounds: BoundsOptions = field(default_factory=BoundsOptions)
     ftol: float = 1e-10
     gtol: float = 1e-6
@@ -59,23 +57,22 @@ class OptimizerOptions:
     progress_rtol: float = 1e-6
 
     def __post_init__(self) -> None:
-        if self.method.lower() not in METHODS:
-            raise ConfigurationError(f"unknown optimizer method {self.method!r}; choose from {sorted(set(METHODS.values()))}")
-        if self.jac not in ("auto", "jax", "fd"):
-            raise ConfigurationError(f"jac must be 'auto', 'jax' or 'fd', not {self.jac!r}")
-        if self.on_ratio_fail not in ("fd", "stop"):
-            raise ConfigurationError(f"on_ratio_fail must be 'fd' or 'stop', not {self.on_ratio_fail!r}")
+        method = str(self.method).lower()
+        object.__setattr__(self, "method", parse_choice(Method, METHOD_ALIASES.get(method, method), "optimizer method"))
+        object.__setattr__(self, "jac", parse_choice(JacMode, self.jac, "jac"))
+        object.__setattr__(self, "on_ratio_fail", parse_choice(OnRatioFail, self.on_ratio_fail, "on_ratio_fail"))
         if self.ratio_tol is not None and not self.ratio_tol >= 0:
             raise ConfigurationError(f"ratio_tol must be >= 0 or None, not {self.ratio_tol!r}")
         if self.maxiter < 0 or not 0 < self.fd_step < 0.5 or self.memory < 1 or self.line_search_steps < 1:
             raise ConfigurationError("maxiter must be >= 0, memory and line_search_steps >= 1, fd_step in (0, 0.5)")
 
     @property
-    def canonical_method(self) -> str:
-        return METHODS[self.method.lower()]
+    def canonical_method(self) -> Method:
+        """The method, aliases resolved (``method`` itself is already canonical)."""
+        return self.method
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"method": self.canonical_method}
+        return asdict(self)
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any], **overrides: Any) -> OptimizerOptions:

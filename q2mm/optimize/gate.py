@@ -11,8 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-JacMode = Literal["auto", "jax", "fd"]
-OnRatioFail = Literal["fd", "stop"]
+from q2mm.optimize.choices import JacMode, OnRatioFail
 
 
 @dataclass(frozen=True)

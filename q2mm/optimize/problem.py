@@ -9,11 +9,10 @@ from typing import Any
 import numpy as np
 
 from q2mm.errors import ConfigurationError
+from q2mm.optimize.choices import StartName, parse_choice
 from q2mm.optimize.driver import FitProblem
 from q2mm.optimize.protocols import LossLike, ObjectiveLike
 from q2mm.optimize.scope import ScopeSpec, align_with_model, resolve_scope
-
-STARTS = ("published", "qfuerza")
 
 EvaluatorFactory = Callable[[list[int]], tuple[ObjectiveLike, LossLike | None]]
 
@@ -35,8 +34,7 @@ def build_problem(
     estimates); only active parameters may be overwritten, and active ones
     without an estimate keep their file values (and say so in the record).
     """
-    if start not in STARTS:
-        raise ConfigurationError(f"unknown start {start!r}; choose from {', '.join(STARTS)}")
+    start = parse_choice(StartName, start, "start")
     if start == "published" and start_values:
         raise ConfigurationError("a 'published' start takes its values from the force field, not start_values")
     indices, kept, unused = align_with_model(resolve_scope(ff, scope), model_param_refs)
@@ -136,7 +134,7 @@ def _start_options(start: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]
     options = dict(start)
     name = options.pop("name", None)
     if name is None:
-        raise ConfigurationError(f"start settings need a 'name' (one of {', '.join(STARTS)}): {dict(start)}")
+        raise ConfigurationError(f"start settings need a 'name' (one of {', '.join(StartName)}): {dict(start)}")
     return str(name), options
 
 

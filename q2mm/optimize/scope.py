@@ -16,27 +16,25 @@ from typing import Any
 
 from q2mm.errors import ConfigurationError
 from q2mm.optimize.bounds import is_force_constant, is_vdw
-
-SCOPES = ("opt", "opt_fc", "opt_valence", "explicit")
+from q2mm.optimize.choices import ScopeName, parse_choice
 
 
 @dataclass(frozen=True)
 class ScopeSpec:
     """A named scope; ``params`` lists (line, field) pairs for ``explicit``."""
 
-    name: str = "opt"
+    name: ScopeName = ScopeName.opt
     params: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.name not in SCOPES:
-            raise ConfigurationError(f"unknown parameter scope {self.name!r}; choose from {', '.join(SCOPES)}")
+        object.__setattr__(self, "name", parse_choice(ScopeName, self.name, "parameter scope"))
         if self.name == "explicit" and not self.params:
             raise ConfigurationError("scope 'explicit' needs a non-empty list of (line, field) pairs")
         if self.name != "explicit" and self.params:
             raise ConfigurationError(f"scope {self.name!r} takes no (line, field) list; use scope 'explicit'")
 
     def label(self) -> str:
-        return self.name if self.name != "explicit" else f"explicit({len(self.params)})"
+        return str(self.name) if self.name != "explicit" else f"explicit({len(self.params)})"
 
 
 @dataclass(frozen=True)

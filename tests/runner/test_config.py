@@ -95,9 +95,70 @@ def test_explicit_scope_without_params_is_refused(hydra_init):
         check_config(compose("config", overrides=["scope=explicit"]))
 
 
+@pytest.mark.parametrize("override, choices", [
+    ("optimizer.method=bfgs", "lbfgsb, nelder-mead, powell, adam"),
+    ("optimizer.jac=magic", "auto, jax, fd"),
+    ("optimizer.on_ratio_fail=retry", "fd, stop"),
+    ("scope.name=everything", "opt, opt_fc, opt_valence, explicit"),
+    ("start.name=random", "published, qfuerza"),
+])
+def test_enumerations_are_refused_while_composing(hydra_init, override, choices):
+    """Enum-typed schema fields: a bad value never reaches check_config or an MLflow run."""
+    with pytest.raises(ConfigCompositionException) as caught:
+        compose("config", overrides=[override])
+    text = f"{caught.value} {caught.value.__cause__}"
+    assert override.split("=")[0] in text and f"[{choices}]" in text
+
+
+def test_optimizer_schema_is_the_domain_options():
+    """One source of the optimizer's options and defaults: OptimizerOptions (less ratio_tol)."""
+    import dataclasses
+
+    from q2mm.config import OptimizerConfig, optimizer_options
+    from q2mm.optimize import OptimizerOptions
+
+    domain = {f.name: f for f in dataclasses.fields(OptimizerOptions)}
+    schema = {f.name: f for f in dataclasses.fields(OptimizerConfig)}
+    assert set(domain) - set(schema) == {"ratio_tol"} and set(schema) <= set(domain)
+    defaults = OptimizerOptions()
+    for name in schema:
+        if name != "bounds":
+            assert getattr(OptimizerConfig(), name) == getattr(defaults, name), name
+    assert dataclasses.asdict(OptimizerConfig().bounds) == defaults.bounds.as_dict()
+    cfg = OmegaConf.structured({"optimizer": OptimizerConfig(), "ratio_tol": None})
+    assert optimizer_options(cfg) == dataclasses.replace(defaults, ratio_tol=None)
+
+
+def test_yamls_state_only_what_differs_from_the_schema():
+    """No optimizer/start/tracking YAML or preset restates a schema default."""
+    from q2mm.config import OptimizerConfig, RunConfig, StartConfig, TrackingConfig
+
+    def restated(node, schema, where):
+        found = []
+        for key, value in node.items():
+            if key in ("defaults", "hydra") or not hasattr(schema, key):
+                continue
+            default = getattr(schema, key)
+            if isinstance(value, dict):
+                found += restated(value, default, f"{where}.{key}")
+            elif key not in ("name", "method") and value == default:
+                found.append(f"{where}.{key}")
+        return found
+
+    found = []
+    for group, schema in (("optimizer", OptimizerConfig()), ("start", StartConfig()), ("tracking", TrackingConfig())):
+        for path in sorted((CONF / group).glob("*.yaml")):
+            found += restated(OmegaConf.to_container(OmegaConf.load(path)), schema, str(path.relative_to(CONF)))
+    top = RunConfig(optimizer=OptimizerConfig(), tracking=TrackingConfig())
+    for path in sorted((PROJECT_ROOT / "experiments").glob("*.yaml")):
+        node = OmegaConf.to_container(OmegaConf.load(path))
+        if node.get("optimizer", {}).get("jac") == "auto":  # ratio-gate: jac=auto whatever optimizer= says
+            del node["optimizer"]["jac"]
+        found += restated(node, top, path.name)
+    assert found == []
+
+
 @pytest.mark.parametrize("override, message", [
-    ("optimizer.method=bfgs", "optimizer.method"),
-    ("optimizer.jac=magic", "optimizer.jac"),
     ("optimizer.bounds.fc_fraction=-0.5", "fc_fraction"),
     ("ratio_tol=-1", "ratio_tol"),
     ("system.loader=zip", "system.loader"),
@@ -192,6 +253,7 @@ def test_sweep_callback_is_registered(hydra_init):
     ("ratio_tol=abc", "could not be converted to Float"),
     ("system=nope", "Could not find 'system/nope'"),
     ("colour=red", "Could not override 'colour'"),
+    ("optimizer.method=bfgs", "Invalid value 'bfgs', expected one of [lbfgsb, nelder-mead, powell, adam]"),
 ])
 def test_cli_rejects_bad_input_before_any_work(tmp_path: Path, override, message):
     store = tmp_path / "store" / "mlflow.db"

@@ -79,9 +79,10 @@ def test_failed_job_is_recorded_failed_and_raises(tmp_path, make_cfg, store_uri,
 
 
 def test_bad_choice_fails_the_run_before_fitting(tmp_path, make_cfg, store_uri, experiment):
-    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer.method=bfgs")
+    # (a bad enumerated value such as optimizer.method=bfgs no longer composes: test_config.py)
+    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer.bounds.fc_fraction=-0.5")
     calls = []
-    with pytest.raises(Exception, match="optimizer.method"):
+    with pytest.raises(Exception, match="optimizer.bounds.fc_fraction"):
         run_job(cfg, JobContext(tmp_path / "job"), fitter=lambda *a: calls.append(a))
     assert calls == []
     assert [r.info.status for r in experiment_runs(store_uri, experiment)] == ["FAILED"]

@@ -1,0 +1,62 @@
+"""The enumerated options of a fit: the one place their allowed values are spelled.
+
+Each is a ``StrEnum`` whose member *names* are the spellings accepted in YAML and on
+the command line (OmegaConf looks Enum config values up by name), so a Hydra schema
+typed with them rejects a bad value while composing; the members compare equal to
+those strings, so code that reads ``options.jac == "fd"`` needs no change.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TypeVar
+
+from q2mm.errors import ConfigurationError
+
+C = TypeVar("C", bound=StrEnum)
+
+
+def parse_choice(kind: type[C], value: object, what: str) -> C:
+    """``value`` as a member of ``kind``; ConfigurationError naming ``what`` and the choices otherwise."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigurationError(f"unknown {what} {value!r}; choose from {', '.join(kind)}") from None
+
+
+# Functional form: 'nelder-mead' is a config spelling but not a Python identifier.
+Method = StrEnum("Method", [(name, name) for name in ("lbfgsb", "nelder-mead", "powell", "adam")])
+"""The minimizer (``optimizer.method``)."""
+
+METHOD_ALIASES = {"l-bfgs-b": "lbfgsb", "neldermead": "nelder-mead"}  # accepted by OptimizerOptions only
+
+
+class JacMode(StrEnum):
+    """Where gradients come from (``optimizer.jac``): the ratio gate decides (auto), JaxLoss, or finite differences."""
+
+    auto = "auto"
+    jax = "jax"
+    fd = "fd"
+
+
+class OnRatioFail(StrEnum):
+    """What a failed ratio gate does (``optimizer.on_ratio_fail``): fall back to finite differences, or stop."""
+
+    fd = "fd"
+    stop = "stop"
+
+
+class ScopeName(StrEnum):
+    """Which ``.fld`` values are fitted (``scope.name``); see q2mm.optimize.scope."""
+
+    opt = "opt"
+    opt_fc = "opt_fc"
+    opt_valence = "opt_valence"
+    explicit = "explicit"
+
+
+class StartName(StrEnum):
+    """Where the active values start (``start.name``): the file as published, or a QFUERZA estimate."""
+
+    published = "published"
+    qfuerza = "qfuerza"
