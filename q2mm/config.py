@@ -44,6 +44,19 @@ class ObservationWeights:
 
 
 @dataclass
+class SelectivityConfig:
+    """TS groups by stereochemical outcome (mirrors q2mm.systems.spec.SelectivitySpec); {} = none.
+
+    groups: name -> structure titles or 1-based indices; pairs: [[a, b], ...] reported as
+    E(b) - E(a) (empty: every pair of groups); temperature (K) of the Boltzmann combination.
+    """
+
+    groups: Dict[str, List[str]] = field(default_factory=dict)
+    pairs: List[List[str]] = field(default_factory=list)
+    temperature: float = 298.15
+
+
+@dataclass
 class SystemConfig:
     """One training set (mirrors q2mm.systems.SystemSpec): loader, files, scoring."""
 
@@ -57,6 +70,7 @@ class SystemConfig:
     reference: Optional[str] = None  # the publication of an external system
     alternative_forcefields: Dict[str, str] = field(default_factory=dict)  # start name -> .fld
     base_forcefield: Optional[str] = None
+    selectivity: SelectivityConfig = field(default_factory=SelectivityConfig)
 
 
 @dataclass
@@ -122,6 +136,20 @@ class TrackingConfig:
 
 
 @dataclass
+class ValidationConfig:
+    """Structures kept out of the fit and scored with the start and the fitted force field.
+
+    holdout: titles or 1-based indices. folds/fold: cross-validation, fold = 0..folds-1
+    holds out one contiguous block of structures (folds null: leave-one-out below
+    LOO_LIMIT structures, else DEFAULT_FOLDS; see q2mm.evaluation.select).
+    """
+
+    holdout: List[str] = field(default_factory=list)
+    folds: Optional[int] = None
+    fold: Optional[int] = None
+
+
+@dataclass
 class RunConfig:
     """The primary config of ``python -m q2mm.run``."""
 
@@ -134,6 +162,7 @@ class RunConfig:
     data_root: Optional[str] = None  # None: Q2MM_DATA, else ../shared/data beside the checkout
     seed: int = 0
     progress: Optional[bool] = None  # null: print iterations only when stderr is a terminal
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
 
 
 def register_configs() -> None:
@@ -201,5 +230,12 @@ def check_config(cfg: DictConfig) -> None:
         value = cfg.optimizer.bounds[name]
         if not value >= 0.0:  # above 1 widens the interval past the start value itself (a poor start)
             raise ConfigurationError(f"optimizer.bounds.{name}={value}: expected a relative half-width >= 0")
+    folds, fold = cfg.validation.folds, cfg.validation.fold
+    if folds is not None and folds < 2:
+        raise ConfigurationError(f"validation.folds={folds}: expected at least 2 folds (or null)")
+    if fold is not None and (fold < 0 or (folds is not None and fold >= folds)):
+        raise ConfigurationError(f"validation.fold={fold}: expected 0..folds-1")
+    if fold is not None and cfg.validation.holdout:
+        raise ConfigurationError("validation.holdout and validation.fold both given: choose one")
     if cfg.ratio_tol is not None and cfg.ratio_tol < 0:
         raise ConfigurationError(f"ratio_tol={cfg.ratio_tol}: expected >= 0, or null to skip the gate")

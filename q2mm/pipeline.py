@@ -25,7 +25,8 @@ from q2mm.paths import data_root
 from q2mm.tracking.callback import SweepHandoff
 from q2mm.tracking.progress import IterationProgress
 from q2mm.tracking.provenance import fingerprint, git_state, software_tags
-from q2mm.tracking.record import RunRecord, fit_params, flatten_config, metrics_from_summary, score_curve
+from q2mm.tracking.record import (RunRecord, assessment_metrics, fit_params, flatten_config, metrics_from_summary,
+                                  score_curve)
 from q2mm.tracking.store import ensure_experiment, resolve_uri
 from q2mm.tracking.tracker import TrackedRun
 
@@ -84,7 +85,27 @@ def system_spec(system: DictConfig) -> Any:
         reference=system.reference,
         alternative_forcefields=dict(system.alternative_forcefields),
         base_forcefield=system.base_forcefield,
+        selectivity=selectivity_spec(system.get("selectivity")),
     )
+
+
+def selectivity_spec(node: DictConfig | None) -> Any:
+    """The SelectivitySpec of a ``system.selectivity`` node, None when it defines no groups."""
+    from q2mm.systems.spec import SelectivitySpec
+
+    if node is None or not node.groups:
+        return None
+    return SelectivitySpec(groups={name: tuple(str(m) for m in members) for name, members in node.groups.items()},
+                           pairs=tuple(tuple(str(g) for g in pair) for pair in node.pairs),
+                           temperature=float(node.temperature))
+
+
+def validation_split(training_set: Any, cfg: DictConfig) -> Any:
+    """The structures fitted and held out under ``validation`` (q2mm.evaluation.assess.Split)."""
+    from q2mm.evaluation.assess import split_training_set
+
+    val = cfg.validation
+    return split_training_set(training_set, [str(s) for s in val.holdout], val.folds, val.fold)
 
 
 def build_problem(training_set: Any, cfg: DictConfig) -> Any:
@@ -112,6 +133,26 @@ def evaluation_pairs(evaluation: Any) -> dict[str, tuple[np.ndarray, np.ndarray]
     return pairs
 
 
+def past_last_fold(cfg: DictConfig) -> bool:
+    """True for a cross-validation job whose ``validation.fold`` is past the system's last fold
+    (the preset sweeps a fixed range of folds); any problem is left to the job to report."""
+    from q2mm.evaluation.select import n_folds
+    from q2mm.systems import load_system
+
+    if cfg.validation.fold is None:
+        return False
+    try:
+        spec = system_spec(cfg.system)
+        training_set = load_system(spec, None if spec.embedded else data_root(cfg.data_root))
+        last = n_folds(len(training_set.molecules), cfg.validation.folds) - 1
+    except Exception:
+        return False
+    if cfg.validation.fold > last:
+        log.info("validation.fold=%d: %s has folds 0..%d; nothing to do", cfg.validation.fold, cfg.system.name, last)
+        return True
+    return False
+
+
 def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) -> JobOutcome:
     """Load the system, fit it, write the .fld, the JSON summary and the parity plots."""
     from q2mm.optimize import fit
@@ -120,16 +161,35 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
     spec = system_spec(cfg.system)
     root = data_root(cfg.data_root)
     training_set = load_system(spec, None if spec.embedded else root)
-    problem = build_problem(training_set, cfg)
+    split = validation_split(training_set, cfg)
+    problem = build_problem(split.training, cfg)
     result = fit(problem, optimizer_options(cfg), callback=lambda info: progress(info.iteration, info.score))
-    fld_path, json_path = result.write(ctx.output_dir)
+    assessment = assess_fit(split, problem, result, spec.selectivity)
+    fld_path, json_path = result.write(ctx.output_dir, extra=assessment)
     artifacts: list[tuple[Path, str | None]] = [(fld_path, None), (json_path, None)]
+    artifacts += assessment_artifacts(ctx.output_dir, assessment)
     if cfg.tracking.plots:
         from q2mm.tracking.plots import parity_plots
 
         pngs = parity_plots(evaluation_pairs(result.initial), evaluation_pairs(result.final), ctx.output_dir / "plots")
         artifacts += [(png, "plots") for png in pngs]
-    return JobOutcome(result.summary(), len(training_set.molecules), input_files(training_set, root), artifacts)
+    summary = result.summary() | assessment
+    return JobOutcome(summary, len(split.training.molecules), input_files(training_set, root), artifacts)
+
+
+def assess_fit(split: Any, problem: Any, result: Any, selectivity: Any) -> dict[str, Any]:
+    """Contributions, held-out scores (start and fitted force field as written) and selectivity."""
+    from q2mm.evaluation.assess import fit_assessment, forcefield_at
+
+    start_ff, final_ff = forcefield_at(problem, result.p_initial), forcefield_at(problem, result.p_final)
+    return fit_assessment(split, problem.objective, result.initial, result.final, start_ff, final_ff, selectivity)
+
+
+def assessment_artifacts(output_dir: Path, assessment: dict[str, Any]) -> list[tuple[Path, str | None]]:
+    """The assessment's CSV tables, logged under ``tables/``."""
+    from q2mm.evaluation.assess import write_tables
+
+    return [(path, "tables") for path in write_tables(output_dir / "tables", assessment)]
 
 
 def input_files(training_set: Any, root: Path | None) -> list[Path]:
@@ -180,7 +240,7 @@ def job_record(cfg: DictConfig, ctx: JobContext, outcome: JobOutcome) -> RunReco
     steps, scores = score_curve(outcome.summary)
     return RunRecord(
         params=flatten_config(cfg) | fit_params(outcome.summary, outcome.n_molecules),
-        metrics=metrics_from_summary(outcome.summary),
+        metrics=metrics_from_summary(outcome.summary) | assessment_metrics(outcome.summary),
         curve=scores,
         curve_steps=steps,
         tags={**git_state(), "data_fingerprint": fingerprint(outcome.input_files), **software_tags(),

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache before any JAX work)
 from q2mm.config import register_configs
 from q2mm.errors import Q2MMError, exit_with_message
-from q2mm.pipeline import run_job
+from q2mm.pipeline import JobContext, past_last_fold, run_job
 from q2mm.tracking.callback import MlflowSweepCallback
 
 register_configs()
@@ -23,13 +23,17 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> Any:
-    """Hydra task: fit the configured system and log the run.
+    """Hydra task: fit the configured system and log the run (a cross-validation fold past
+    the system's last fold does nothing).
 
     A user's mistake (a Q2MMError: bad file, config or data) ends as one message and a
     non-zero exit, after run_job has recorded the MLflow run as FAILED with that message.
     """
+    ctx = JobContext.from_hydra()
+    if ctx.multirun and past_last_fold(cfg):
+        return None
     try:
-        return run_job(cfg)
+        return run_job(cfg, ctx)
     except Q2MMError as error:
         exit_with_message(error)
 

@@ -241,6 +241,12 @@ def _last_geometry(lines: list[str], path: Path) -> tuple[tuple[str, ...], tuple
     return tuple(labels), tuple(symbols), coords
 
 
+def read_jaguar_scf_energy(path: str | Path) -> float | None:
+    """The last ``SCFE: SCF energy`` of a Jaguar output in Hartree (None if it prints none)."""
+    path = Path(path)
+    return _last_scf_energy(read_text_lines(path), path)
+
+
 def _last_scf_energy(lines: list[str], path: Path) -> float | None:
     for k in range(len(lines) - 1, -1, -1):
         text = lines[k]

@@ -60,6 +60,7 @@ class Evaluation:
     messages: list[str]
     minima: list[np.ndarray | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. minima held on the vdW softcut kink
+    energies: list[float | None] = field(default_factory=list)  # MM3* energy of each minimum, kcal/mol
 
     @property
     def all_converged(self) -> bool:
@@ -133,7 +134,7 @@ class ObjectiveFunction:
         score = _score(by_kind)
         if not np.isfinite(score):
             messages.append(f"non-finite score {score}")
-        return Evaluation(score, by_kind, np.array(converged), messages, minima, notes)
+        return Evaluation(score, by_kind, np.array(converged), messages, minima, notes, energies)
 
     # -- one structure ------------------------------------------------------------------
     def _egh_real(self, s: int, p, n: int):

@@ -144,8 +144,10 @@ class FitResult:
             )
         return rows
 
-    def write(self, outdir: str | Path, stem: str | None = None) -> tuple[Path, Path]:
-        """Write the optimized ``.fld`` (a spliced copy of the input) and the JSON summary.
+    def write(self, outdir: str | Path, stem: str | None = None,
+              extra: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
+        """Write the optimized ``.fld`` (a spliced copy of the input) and the JSON summary
+        (with ``extra``'s keys added, e.g. held-out scores).
 
         Refuses to overwrite any existing file. Returns (fld path, json path).
         """
@@ -162,7 +164,8 @@ class FitResult:
                 raise OutputExistsError(f"{path} exists: a fit never writes over an earlier output")
         fitted = self.forcefield.with_values(self.final_values())
         write_fld(fitted, fld_path)
-        summary = self.summary() | {"input_fld": _input_path(self.forcefield), "output_fld": str(fld_path)}
+        summary = self.summary() | _jsonable(dict(extra or {})) | {"input_fld": _input_path(self.forcefield),
+                                                                   "output_fld": str(fld_path)}
         with open(json_path, "x", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=2)
             handle.write("\n")

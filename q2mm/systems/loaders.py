@@ -13,7 +13,7 @@ from pathlib import Path
 from q2mm.errors import DataNotFoundError, InputFormatError
 from q2mm.io.atomtyp import read_atomtyp, standard_table
 from q2mm.io.gaussian import read_fchk, read_gaussian_log
-from q2mm.io.jaguar import read_jaguar_in
+from q2mm.io.jaguar import read_jaguar_in, read_jaguar_scf_energy
 from q2mm.io.mae import read_mae
 from q2mm.io.mol2 import read_mol2
 from q2mm.io.xyz import read_xyz
@@ -118,9 +118,19 @@ def load_rh_enamide(spec: SystemSpec, directory: Path) -> tuple[Molecule, ...]:
         if number not in structures:
             raise InputFormatError(mae_path, None, f"a structure titled '{number} ...' for {path.name}")
         structure = structures[number]
-        qm = read_jaguar_in(path).with_(title=structure.title)
+        qm = with_jaguar_energy(read_jaguar_in(path).with_(title=structure.title), path)
         molecules.append(mark_transition_state(attach_topology(qm, structure, structure.atom_types)))
     return tuple(molecules)
+
+
+def with_jaguar_energy(molecule: Molecule, restart: Path) -> Molecule:
+    """The SCF energy (Hartree) of the Jaguar output beside a restart input (``X.01.in`` -> ``X.out``)."""
+    output = restart.with_name(restart.name.split(".")[0] + ".out")
+    energy = read_jaguar_scf_energy(output) if output.is_file() else None
+    if energy is None:
+        return molecule
+    label = "Jaguar SCF energy (SCFE)"
+    return molecule.with_(energy=energy, properties={**molecule.properties, "energy_source": label})
 
 
 def mm3_type_names(types: tuple[str, ...], source: str) -> tuple[str, ...]:

@@ -23,6 +23,43 @@ DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
     "energy": 0.0,
 })
 
+DEFAULT_TEMPERATURE_K = 298.15
+
+
+@dataclass(frozen=True)
+class SelectivitySpec:
+    """Transition states grouped by the stereochemical outcome they lead to.
+
+    ``groups`` maps a group name (e.g. 'DuPHOS pro-R') to its structures (titles or 1-based
+    indices, as strings); the conformers of one outcome share a group. ``pairs`` are the
+    (a, b) groups compared, each reported as E(b) - E(a); empty compares every pair of groups.
+    Energies within a group are Boltzmann-combined at ``temperature`` (K).
+    """
+
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    pairs: tuple[tuple[str, str], ...] = ()
+    temperature: float = DEFAULT_TEMPERATURE_K
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ConfigurationError(f"selectivity.temperature={self.temperature}: expected a temperature > 0 K")
+        for pair in self.pairs:
+            if len(pair) != 2 or any(name not in self.groups for name in pair):
+                raise ConfigurationError(f"selectivity pair {list(pair)}: expected two of the groups "
+                                         f"{sorted(self.groups)}")
+        empty = sorted(name for name, members in self.groups.items() if not members)
+        if empty:
+            raise ConfigurationError(f"selectivity group(s) {empty} name no structure")
+
+    @property
+    def compared(self) -> tuple[tuple[str, str], ...]:
+        """The pairs compared: the given ones, else every pair of groups in their order."""
+        if self.pairs:
+            return tuple(self.pairs)
+        names = list(self.groups)
+        return tuple((a, b) for k, a in enumerate(names) for b in names[k + 1:])
+
+
 LOADERS = ("embedded", "shared-sn2", "rh-enamide", "ethane", "supporting-info")
 
 
@@ -45,6 +82,7 @@ class SystemSpec:
     systems, or absolute); ``forcefield`` and ``structures`` are relative to ``data_dir``.
     ``alternative_forcefields`` are further start force fields (name -> relative path).
     ``reference`` is the paper that published an external system.
+    ``selectivity`` groups the transition states by stereochemical outcome (None: no groups).
     """
 
     name: str
@@ -57,6 +95,7 @@ class SystemSpec:
     reference: str | None = None
     alternative_forcefields: Mapping[str, str] = field(default_factory=dict)
     base_forcefield: str | None = None
+    selectivity: SelectivitySpec | None = None
 
     def __post_init__(self) -> None:
         if self.loader not in LOADERS:

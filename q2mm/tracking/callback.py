@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig
 
+from q2mm.tracking.crossval import log_cross_validation
 from q2mm.tracking.provenance import git_state
 from q2mm.tracking.store import ensure_experiment, resolve_uri
 
@@ -46,14 +47,18 @@ class SweepHandoff:
         return cls(**json.loads(path.read_text())) if path.is_file() else None
 
 
-def child_statuses(client: MlflowClient, handoff: SweepHandoff) -> dict[str, str]:
-    """run name -> status of every child run of the sweep's parent."""
-    runs = client.search_runs(
+def child_runs(client: MlflowClient, handoff: SweepHandoff) -> list:
+    """Every child run of the sweep's parent."""
+    return client.search_runs(
         [handoff.experiment_id],
         filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{handoff.parent_run_id}'",
         max_results=10000,
     )
-    return {run.info.run_name or run.info.run_id: run.info.status for run in runs}
+
+
+def child_statuses(client: MlflowClient, handoff: SweepHandoff) -> dict[str, str]:
+    """run name -> status of every child run of the sweep's parent."""
+    return {run.info.run_name or run.info.run_id: run.info.status for run in child_runs(client, handoff)}
 
 
 class MlflowSweepCallback(Callback):
@@ -94,6 +99,7 @@ class MlflowSweepCallback(Callback):
         run_id = self.handoff.parent_run_id
         client.log_metric(run_id, "n_jobs", len(statuses))
         client.log_metric(run_id, "n_failed", len(failed))
+        log_cross_validation(client, run_id, child_runs(client, self.handoff))  # folds with held-out scores
         client.set_terminated(run_id, "FAILED" if failed else "FINISHED")
         MlflowSweepCallback.failed_jobs = failed
         if failed:

@@ -58,3 +58,20 @@ def parity_plots(initial: Pairs, final: Pairs, outdir: Path) -> list[Path]:
         for kind in initial
         if kind in final and np.asarray(initial[kind][0]).size > 0
     ]
+
+
+def evaluation_parity_plots(pairs: Pairs, outdir: Path, label: str = "") -> list[Path]:
+    """``parity_<kind>.png`` in ``outdir``: MM vs QM of one force field (an evaluation, no fit)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind, (ref, calc) in pairs.items():
+        ref, calc = np.asarray(ref, float).ravel(), np.asarray(calc, float).ravel()
+        if ref.size == 0:
+            continue
+        fig, ax = plt.subplots(figsize=(4.8, 4.2), constrained_layout=True)
+        _panel(ax, ref, calc, f"{kind} {label}".strip(), UNITS.get(kind, ""))
+        path = outdir / f"parity_{kind}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -94,3 +94,35 @@ def fit_params(summary: Mapping[str, Any], n_molecules: int) -> dict[str, str]:
         "n_molecules": str(n_molecules),
         "n_active_params": str(summary["n_active"]),
     }
+
+
+def _metric_name(text: str) -> str:
+    """A group or kind name as an MLflow metric-name piece (letters, digits, _ - .)."""
+    return "".join(c if c.isalnum() or c in "_-." else "_" for c in str(text))
+
+
+def assessment_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+    """Metrics of the optional assessment keys (q2mm.evaluation.assess): score contributions per
+    kind and structure, ``holdout_*`` scores/R2/RMSD, selectivity MUE, R2 and differences per pair."""
+    metrics: dict[str, float | None] = {}
+    for when, table in summary.get("contributions", {}).items():
+        for kind, value in table["by_kind"].items():
+            metrics[f"contribution_{kind}_{when}"] = _finite(value)
+        for row in table["by_structure"]:
+            metrics[f"contribution_structure_{row['index']}_{when}"] = _finite(row["score"])
+    holdout = summary.get("holdout")
+    if holdout:
+        metrics["n_holdout"] = float(len(holdout["structures"]))
+        for when in ("initial", "final"):
+            metrics[f"holdout_score_{when}"] = _finite(holdout[f"score_{when}"])
+            for kind, row in holdout["r2"].items():
+                metrics[f"holdout_r2_{kind}_{when}"] = _finite(row.get(when))
+                metrics[f"holdout_rmsd_{kind}_{when}"] = _finite(row.get(f"rmsd_{when}"))
+    for when, table in summary.get("selectivity", {}).items():
+        metrics[f"selectivity_mue_kj_{when}"] = _finite(table["mue_kj"])
+        metrics[f"selectivity_r2_{when}"] = _finite(table["r2"])
+        for row in table["pairs"]:
+            pair = f"{_metric_name(row['b'])}_vs_{_metric_name(row['a'])}"
+            metrics[f"selectivity_{pair}_qm_kj"] = _finite(row["qm_kj"])
+            metrics[f"selectivity_{pair}_mm_kj_{when}"] = _finite(row["mm_kj"])
+    return {key: value for key, value in metrics.items() if value is not None}

@@ -1,0 +1,120 @@
+"""``python -m q2mm.evaluate [overrides]``: score a force field on a system without fitting.
+
+Takes the runner's overrides (``system=``, ``system.forcefield=PATH`` for another ``.fld``,
+``start=``, ``scope=``, ``validation.holdout=[...]``, ``tracking.*``) and logs to MLflow like a
+fit whose start is its end: the score (``score_initial`` = ``score_final``), R2/RMSD per kind,
+the ratio JaxLoss/ObjectiveFunction (unless ``ratio_tol=null``), contributions per structure
+and kind, the worst observations, held-out scores, selectivity, parity plots. See docs/runner.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache before any JAX work)
+from q2mm.config import register_configs
+from q2mm.pipeline import (JobContext, JobOutcome, assessment_artifacts, build_problem, evaluation_pairs,
+                           input_files, run_job, system_spec, validation_split)
+from q2mm.tracking.callback import MlflowSweepCallback
+from q2mm.tracking.progress import IterationProgress
+
+register_configs()
+
+
+def evaluate_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) -> JobOutcome:
+    """Score the configured force field (at the configured start) on the system; write the summary."""
+    from q2mm.evaluation.assess import fit_assessment, forcefield_at
+    from q2mm.optimize.gate import score_ratio
+    from q2mm.paths import data_root
+    from q2mm.systems import load_system
+
+    began = time.perf_counter()
+    spec = system_spec(cfg.system)
+    root = data_root(cfg.data_root)
+    training_set = load_system(spec, None if spec.embedded else root)
+    split = validation_split(training_set, cfg)
+    problem = build_problem(split.training, cfg)
+    evaluation = problem.objective(problem.start_values)
+    progress(0, float(evaluation.score))
+    ratio = None
+    if cfg.ratio_tol is not None and problem.loss is not None:
+        ratio = score_ratio(float(problem.loss.value(problem.start_values)), float(evaluation.score))
+    ff = forcefield_at(problem, problem.start_values)
+    assessment = fit_assessment(split, problem.objective, evaluation, evaluation, ff, ff, spec.selectivity)
+    summary = evaluation_summary(problem, evaluation, ratio, time.perf_counter() - began) | assessment
+    summary["forcefield"] = str(training_set.forcefield_path)
+    json_path = write_summary(ctx.output_dir, training_set.forcefield_path, summary)
+    artifacts: list[tuple[Path, str | None]] = [(json_path, None)]
+    artifacts += assessment_artifacts(ctx.output_dir, assessment)
+    if cfg.tracking.plots:
+        from q2mm.tracking.plots import evaluation_parity_plots
+
+        pngs = evaluation_parity_plots(evaluation_pairs(evaluation), ctx.output_dir / "plots", "(evaluated)")
+        artifacts += [(png, "plots") for png in pngs]
+    return JobOutcome(summary, len(split.training.molecules), input_files(training_set, root), artifacts)
+
+
+def evaluation_summary(problem: Any, evaluation: Any, ratio: float | None, wall_s: float) -> dict[str, Any]:
+    """A fit summary of an evaluation: its start is its end (no iterations, score change 0)."""
+    from q2mm.evaluation.scoring import scored, stats_table
+    from q2mm.optimize.result import _jsonable
+
+    card = scored(problem.objective, evaluation)
+    score = float(evaluation.score)
+    return _jsonable({
+        "summary_version": 1,
+        "status": "evaluated",
+        "message": "scored without fitting",
+        "score_initial": score,
+        "score_final": score,
+        "score_delta_pct": 0.0,
+        "r2": stats_table(card, card),
+        "ratio_initial": ratio,
+        "ratio_final": ratio,
+        "jac_requested": "none",
+        "jac_resolved": "none",
+        "jac_reason": "evaluation: nothing is optimized",
+        "method": "none",
+        "scope": problem.scope,
+        "start": problem.start,
+        "start_record": problem.start_record,
+        "n_active": len(problem.refs),
+        "n_iterations": 0,
+        "n_objective_evals": 1,
+        "n_loss_evals": 0 if ratio is None else 1,
+        "wall_time_s": wall_s,
+        "compile_time_s": None,
+        "evaluation_messages": [str(m) for m in evaluation.messages],
+        "evaluation_notes": [str(m) for m in evaluation.notes],
+        "history": [{"iteration": 0, "score": score}],
+    })
+
+
+def write_summary(outdir: Path, forcefield_path: Path, summary: dict[str, Any]) -> Path:
+    """``<fld stem>-evaluation.json`` in ``outdir`` (never over an existing file)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    path = outdir / f"{Path(forcefield_path).stem}-evaluation.json"
+    with open(path, "x", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2)
+        handle.write("\n")
+    return path
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> Any:
+    """Hydra task: evaluate the configured force field on the configured system and log the run."""
+    if not cfg.tracking.run_name:
+        cfg.tracking.run_name = f"{cfg.system.name} evaluate {Path(cfg.system.forcefield).name} ({cfg.start.name})"
+    return run_job(cfg, fitter=evaluate_system)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(1 if MlflowSweepCallback.failed_jobs else 0)

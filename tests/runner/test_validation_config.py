@@ -1,0 +1,37 @@
+"""validation.* and system.selectivity: what the schema and check_config accept and refuse."""
+
+from __future__ import annotations
+
+import pytest
+
+from q2mm.config import check_config
+from q2mm.errors import ConfigurationError
+from q2mm.pipeline import selectivity_spec, system_spec
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["validation.folds=1"], "at least 2 folds"),
+    (["validation.folds=3", "validation.fold=3"], "expected 0..folds-1"),
+    (["validation.fold=0", "validation.holdout=[1]"], "choose one"),
+])
+def test_bad_validation_settings_fail_before_work(make_cfg, overrides, message):
+    with pytest.raises(ConfigurationError, match=message):
+        check_config(make_cfg(*overrides))
+
+
+def test_rh_enamide_groups_become_a_selectivity_spec(make_cfg):
+    cfg = make_cfg("system=rh-enamide")
+    check_config(cfg)
+    spec = system_spec(cfg.system).selectivity
+    assert spec.compared == (("DuPHOS-pro-R", "DuPHOS-pro-S"), ("BPE-pro-R", "BPE-pro-S"))
+    assert len(spec.groups["BPE-pro-S"]) == 2 and spec.temperature == 298.15
+    assert system_spec(make_cfg().system).selectivity is None  # sn2: no groups
+    cfg = make_cfg("+system.selectivity.groups.a=[1]", "+system.selectivity.groups.b=[2]")  # groups from the CLI
+    check_config(cfg)
+    assert selectivity_spec(cfg.system.selectivity).compared == (("a", "b"),)
+
+
+def test_cross_validation_preset_sweeps_folds(make_cfg):
+    cfg = make_cfg("experiment=cross-validation")
+    assert cfg.hydra.sweeper.params["validation.fold"] == "range(0,11)"
+    assert cfg.tracking.experiment == "cross-validation"
