@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache before any JAX work)
 from q2mm.config import register_configs
+from q2mm.errors import Q2MMError, exit_with_message
 from q2mm.pipeline import (JobContext, JobOutcome, assessment_artifacts, build_problem, evaluation_pairs,
                            input_files, run_job, system_spec, validation_split)
 from q2mm.tracking.callback import MlflowSweepCallback
@@ -112,7 +113,10 @@ def main(cfg: DictConfig) -> Any:
     """Hydra task: evaluate the configured force field on the configured system and log the run."""
     if not cfg.tracking.run_name:
         cfg.tracking.run_name = f"{cfg.system.name} evaluate {Path(cfg.system.forcefield).name} ({cfg.start.name})"
-    return run_job(cfg, fitter=evaluate_system)
+    try:
+        return run_job(cfg, fitter=evaluate_system)
+    except Q2MMError as error:  # a user's mistake: one message, after the run is recorded FAILED
+        exit_with_message(error)
 
 
 if __name__ == "__main__":
