@@ -163,6 +163,7 @@ class RunConfig:
     seed: int = 0
     progress: Optional[bool] = None  # null: print iterations only when stderr is a terminal
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    resume: Optional[str] = None  # a run directory or MLflow run id whose checkpoint the fit continues
 
 
 def register_configs() -> None:

@@ -94,3 +94,7 @@ def exit_with_message(error: Q2MMError, code: int = 2) -> NoReturn:
     """End a command-line tool on a user's mistake: one ``error: ...`` line, no traceback."""
     sys.stderr.write(f"error: {error}\n")
     raise SystemExit(code)
+
+
+class CheckpointError(Q2MMError):
+    """A fit cannot resume: its checkpoint is missing, unreadable or belongs to another fit."""

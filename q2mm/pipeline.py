@@ -7,12 +7,13 @@ optimizer) is in this module, so wiring them is a local change.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import sys
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -27,6 +28,7 @@ from q2mm.tracking.progress import IterationProgress
 from q2mm.tracking.provenance import fingerprint, git_state, software_tags
 from q2mm.tracking.record import (RunRecord, assessment_metrics, fit_params, flatten_config, metrics_from_summary,
                                   score_curve)
+from q2mm.tracking.resume import ResumePoint, find_resume, logged_params, reopen_run
 from q2mm.tracking.store import ensure_experiment, resolve_uri
 from q2mm.tracking.tracker import TrackedRun
 
@@ -40,6 +42,8 @@ class JobContext:
     output_dir: Path
     sweep_dir: Path | None = None  # set in a multirun
     job_num: int | None = None
+    resume: ResumePoint | None = None  # the killed fit this job continues
+    checkpoint_extra: dict[str, Any] = field(default_factory=dict)  # kept in the checkpoint (the MLflow run)
 
     @property
     def multirun(self) -> bool:
@@ -156,6 +160,7 @@ def past_last_fold(cfg: DictConfig) -> bool:
 def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) -> JobOutcome:
     """Load the system, fit it, write the .fld, the JSON summary and the parity plots."""
     from q2mm.optimize import fit
+    from q2mm.optimize.checkpoint import FitCheckpoint, fit_identity
     from q2mm.systems import load_system
 
     spec = system_spec(cfg.system)
@@ -163,7 +168,16 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
     training_set = load_system(spec, None if spec.embedded else root)
     split = validation_split(training_set, cfg)
     problem = build_problem(split.training, cfg)
-    result = fit(problem, optimizer_options(cfg), callback=lambda info: progress(info.iteration, info.score))
+    options = optimizer_options(cfg)
+    checkpoint = FitCheckpoint(ctx.output_dir, fit_identity(problem.refs, problem.start_values, options.as_dict()),
+                               extra=ctx.checkpoint_extra, resume=ctx.resume.state if ctx.resume else None)
+
+    def on_iteration(info: Any) -> None:
+        checkpoint(info)  # every iteration: a killed fit resumes from here
+        if not checkpoint.journal.replaying:
+            progress(info.iteration, info.score)
+
+    result = fit(problem, options, callback=on_iteration, journal=checkpoint.journal)
     assessment = assess_fit(split, problem, result, spec.selectivity)
     fld_path, json_path = result.write(ctx.output_dir, extra=assessment)
     artifacts: list[tuple[Path, str | None]] = [(fld_path, None), (json_path, None)]
@@ -216,7 +230,18 @@ def open_run(cfg: DictConfig, ctx: JobContext) -> TrackedRun | None:
         uri = resolve_uri(cfg.tracking.uri)
         client = MlflowClient(uri)
         experiment_id, parent = ensure_experiment(client, cfg.tracking.experiment, uri), None
-    return TrackedRun.start(client, experiment_id, run_name=run_name(cfg, ctx), parent_run_id=parent)
+    tags = {"output_dir": str(ctx.output_dir.resolve())}  # from the start: resume=<run id> finds the checkpoint
+    if ctx.multirun:
+        tags["hydra_job_num"] = str(ctx.job_num)
+    if os.environ.get("SLURM_JOB_ID"):
+        tags["slurm_job_id"] = _slurm_job_id()
+    return TrackedRun.start(client, experiment_id, run_name=run_name(cfg, ctx), parent_run_id=parent, tags=tags)
+
+
+def _slurm_job_id() -> str:
+    """This SLURM job as squeue names it (``ARRAY_TASK`` for an array task)."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ["SLURM_JOB_ID"]
 
 
 def run_name(cfg: DictConfig, ctx: JobContext) -> str:
@@ -235,11 +260,12 @@ def hydra_artifacts(output_dir: Path) -> list[tuple[Path, str | None]]:
     return [(path, "hydra") for path in files]
 
 
-def job_record(cfg: DictConfig, ctx: JobContext, outcome: JobOutcome) -> RunRecord:
-    """Params, metrics, curve, tags and artifacts of a finished job."""
+def job_record(cfg: DictConfig, ctx: JobContext, outcome: JobOutcome, skip_params: dict | None = None) -> RunRecord:
+    """Params, metrics, curve, tags and artifacts of a finished job (``skip_params``: already on a resumed run)."""
     steps, scores = score_curve(outcome.summary)
+    params = flatten_config(cfg) | fit_params(outcome.summary, outcome.n_molecules)
     return RunRecord(
-        params=flatten_config(cfg) | fit_params(outcome.summary, outcome.n_molecules),
+        params={k: v for k, v in params.items() if k not in (skip_params or {})},
         metrics=metrics_from_summary(outcome.summary) | assessment_metrics(outcome.summary),
         curve=scores,
         curve_steps=steps,
@@ -267,7 +293,14 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
     scheduler) marks the run KILLED and stops.
     """
     ctx = ctx or JobContext.from_hydra()
-    tracked = open_run(cfg, ctx)
+    resume = find_resume(cfg, ctx.output_dir, ctx.multirun)
+    if resume is not None:
+        ctx = replace(ctx, output_dir=resume.run_dir, resume=resume)
+        tracked = reopen_run(resume) if cfg.tracking.enabled else None
+    else:
+        tracked = open_run(cfg, ctx)
+    if tracked is not None:
+        ctx.checkpoint_extra = {"mlflow_run_id": tracked.run_id, "tracking_uri": tracked.client.tracking_uri}
     progress = IterationProgress(cfg.progress, label=f"job {ctx.job_num}" if ctx.multirun else "")
     try:
         with _sigterm_as_exit():
@@ -275,7 +308,7 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
             seed_everything(int(cfg.seed))
             outcome = (fitter or fit_system)(cfg, ctx, progress)
             if tracked is not None:
-                tracked.log_record(job_record(cfg, ctx, outcome))
+                tracked.log_record(job_record(cfg, ctx, outcome, skip_params=logged_params(tracked) if resume else None))
                 tracked.finish()
     except Exception as error:
         _record_failure(cfg, ctx, tracked, error, "FAILED")
@@ -302,7 +335,8 @@ def _record_failure(cfg: DictConfig, ctx: JobContext, tracked: TrackedRun | None
     if tracked is None:
         return
     try:
-        tracked.log_params(flatten_config(cfg))
+        skip = logged_params(tracked) if ctx.resume else {}
+        tracked.log_params({k: v for k, v in flatten_config(cfg).items() if k not in skip})
         tracked.log_record(RunRecord(artifacts=hydra_artifacts(ctx.output_dir)))
     except Exception as logging_error:  # the store may be what failed: still try to close the run
         log.error("could not log the failed run's config: %s", logging_error)

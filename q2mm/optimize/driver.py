@@ -13,6 +13,7 @@ import scipy.optimize
 
 from q2mm.errors import ConfigurationError, DivergenceError
 from q2mm.optimize.bounds import BoundsOptions, BoxScaling, parameter_bounds
+from q2mm.optimize.checkpoint import FitJournal, JournalEntry
 from q2mm.optimize.choices import METHOD_ALIASES, JacMode, Method, OnRatioFail, parse_choice
 from q2mm.optimize.fd import ScorePool, fd_value_and_grad
 from q2mm.optimize.gate import GateDecision, decide, score_ratio
@@ -143,8 +144,10 @@ class _Diverged(DivergenceError):
 class _Evaluator:
     """Score (and gradient) in unit-box coordinates from the resolved source; counts and guards."""
 
-    def __init__(self, problem: FitProblem, scaling: BoxScaling, source: str, options: OptimizerOptions, pool: ScorePool | None):
+    def __init__(self, problem: FitProblem, scaling: BoxScaling, source: str, options: OptimizerOptions, pool: ScorePool | None,
+                 journal: FitJournal | None = None):
         self.problem, self.scaling, self.source, self.options, self.pool = problem, scaling, source, options, pool
+        self.journal = journal
         self.n_objective = 0
         self.n_loss = 0
         self.best: tuple[float, np.ndarray] | None = None
@@ -158,6 +161,10 @@ class _Evaluator:
         key = np.asarray(z, float).tobytes()
         if key not in self._cache:
             p = self.scaling.to_params(z)
+            if (entry := self._replayed(p, need_grad=False)) is not None:
+                self._remember(key, z, entry.value, entry.grad, entry.converged)
+                return self._cache[key][0]
+            before = self.n_evaluations
             if self.source == "jax":
                 self.n_loss += 1
                 v = float(self.problem.loss.value(p))
@@ -167,6 +174,7 @@ class _Evaluator:
                 evaluation = self.problem.objective(p)
                 v, converged = float(evaluation.score), bool(getattr(evaluation, "all_converged", True))
             self._remember(key, z, v, None, converged)
+            self._journal(p, v, None, converged, before)
         return self._cache[key][0]
 
     def value_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
@@ -174,6 +182,10 @@ class _Evaluator:
         cached = self._cache.get(key)
         if cached is None or cached[1] is None:
             p = self.scaling.to_params(z)
+            if (entry := self._replayed(p, need_grad=True)) is not None:
+                self._remember(key, z, entry.value, entry.grad, entry.converged)
+                return entry.value, entry.grad
+            before = self.n_evaluations
             if self.source == "jax":
                 self.n_loss += 1
                 v, g = self.problem.loss.value_and_grad(p)
@@ -184,8 +196,24 @@ class _Evaluator:
                 self.n_objective += count
                 converged = True
             self._remember(key, z, v, g, converged)
+            self._journal(p, v, g, converged, before)
         value, grad = self._cache[key]
         return value, grad
+
+    def _replayed(self, p: np.ndarray, need_grad: bool) -> JournalEntry | None:
+        """A resumed fit's recorded evaluation at ``p``, counted as it was when first made."""
+        entry = self.journal.lookup(p, need_grad) if self.journal is not None else None
+        if entry is not None:
+            if self.source == "jax":
+                self.n_loss += entry.cost
+            else:
+                self.n_objective += entry.cost
+        return entry
+
+    def _journal(self, p: np.ndarray, v: float, g: np.ndarray | None, converged: bool, before: int) -> None:
+        if self.journal is not None:
+            self.journal.record(JournalEntry(np.array(p, float), v, None if g is None else np.array(g, float),
+                                             converged, self.n_evaluations - before))
 
     def grad_at(self, z: np.ndarray) -> np.ndarray | None:
         cached = self._cache.get(np.asarray(z, float).tobytes())
@@ -358,11 +386,11 @@ class _Run:
 
 
 def _optimize(problem: FitProblem, options: OptimizerOptions, scaling: BoxScaling, source: str,
-              callback: Callback | None, t0: float) -> _Run:
+              callback: Callback | None, t0: float, journal: FitJournal | None = None) -> _Run:
     method = options.canonical_method
     needs_pool = source == "fd" and method in GRADIENT_METHODS
     pool = ScorePool(problem.objective, options.fd_workers, problem.objective_factory) if needs_pool else None
-    ev = _Evaluator(problem, scaling, source, options, pool)
+    ev = _Evaluator(problem, scaling, source, options, pool, journal)
     progress = _Progress(ev, callback, t0)
     z0 = scaling.to_unit(problem.start_values)
     divergence = None
@@ -419,8 +447,13 @@ def _choose_final(problem: FitProblem, options: OptimizerOptions, start_eval: Ev
     return _Verdict(candidate, evaluation, "improved", message, 1)
 
 
-def fit(problem: FitProblem, options: OptimizerOptions | None = None, callback: Callback | None = None) -> FitResult:
-    """Optimize the active parameters of ``problem`` and record every decision in a FitResult."""
+def fit(problem: FitProblem, options: OptimizerOptions | None = None, callback: Callback | None = None,
+        journal: FitJournal | None = None) -> FitResult:
+    """Optimize the active parameters of ``problem`` and record every decision in a FitResult.
+
+    ``journal`` (q2mm.optimize.checkpoint) records every evaluation; one loaded from a
+    checkpoint first answers the evaluations it holds, so a killed fit resumes on its own path.
+    """
     options = options or OptimizerOptions()
     t0 = time.perf_counter()
     lower, upper = parameter_bounds(problem.start_values, problem.kinds, options.bounds, problem.names())
@@ -439,7 +472,7 @@ def fit(problem: FitProblem, options: OptimizerOptions | None = None, callback: 
     if decision.resolved == "stop":
         return _result(context, _Verdict(problem.start_values, start.evaluation, "stopped", decision.reason))
 
-    run = _optimize(problem, options, scaling, decision.resolved, callback, t0)
+    run = _optimize(problem, options, scaling, decision.resolved, callback, t0, journal)
     candidate = None if run.evaluator.best is None else scaling.to_params(run.evaluator.best[1])
     verdict = _choose_final(problem, options, start.evaluation, candidate)
     if run.divergence is not None:
