@@ -23,9 +23,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from q2mm.errors import ConfigurationError
 from q2mm.optimize.choices import ScopeName, StartName
 from q2mm.optimize.driver import OptimizerOptions
-from q2mm.paths import PROJECT_ROOT
-
-EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
+from q2mm.paths import EXPERIMENTS_DIR
 
 SYSTEM_LOADERS = ("embedded", "shared-sn2", "rh-enamide", "ethane", "supporting-info")
 

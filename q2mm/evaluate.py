@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache before any JAX work)
 from q2mm.config import register_configs
 from q2mm.errors import Q2MMError, exit_with_message
+from q2mm.paths import CONF_DIR
 from q2mm.pipeline import (JobContext, JobOutcome, assessment_artifacts, build_problem, evaluation_pairs,
                            input_files, run_job, system_spec, validation_split)
 from q2mm.tracking.callback import MlflowSweepCallback
@@ -108,7 +109,7 @@ def write_summary(outdir: Path, forcefield_path: Path, summary: dict[str, Any]) 
     return path
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> Any:
     """Hydra task: evaluate the configured force field on the configured system and log the run."""
     if not cfg.tracking.run_name:
@@ -119,6 +120,11 @@ def main(cfg: DictConfig) -> Any:
         exit_with_message(error)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Console script ``q2mm-evaluate``: the same as ``python -m q2mm.evaluate``."""
     main()
     sys.exit(1 if MlflowSweepCallback.failed_jobs else 0)
+
+
+if __name__ == "__main__":
+    cli()

@@ -15,13 +15,14 @@ from omegaconf import DictConfig
 import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache before any JAX work)
 from q2mm.config import register_configs
 from q2mm.errors import Q2MMError, exit_with_message
+from q2mm.paths import CONF_DIR
 from q2mm.pipeline import JobContext, past_last_fold, run_job
 from q2mm.tracking.callback import MlflowSweepCallback
 
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> Any:
     """Hydra task: fit the configured system and log the run (a cross-validation fold past
     the system's last fold does nothing).
@@ -38,6 +39,11 @@ def main(cfg: DictConfig) -> Any:
         exit_with_message(error)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Console script ``q2mm-run``: the same as ``python -m q2mm.run``; exit 1 when a sweep job failed."""
     main()
     sys.exit(1 if MlflowSweepCallback.failed_jobs else 0)
+
+
+if __name__ == "__main__":
+    cli()

@@ -12,9 +12,7 @@ from typing import Any, Sequence
 
 from omegaconf import DictConfig
 
-from q2mm.paths import PROJECT_ROOT, data_root
-
-CONF_DIR = PROJECT_ROOT / "conf"
+from q2mm.paths import CONF_DIR, data_root
 
 
 def compose_config(overrides: Sequence[str]) -> DictConfig:

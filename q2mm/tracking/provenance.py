@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Iterable
 
 from q2mm import __version__
-from q2mm.paths import PROJECT_ROOT
+from q2mm.paths import IN_CHECKOUT, PROJECT_ROOT
 
 UNKNOWN = "unknown"
 
 
 def _git(*args: str) -> str | None:
+    if not IN_CHECKOUT:  # an installed package: a repository around site-packages is not ours
+        return None
     try:
         done = subprocess.run(
             ["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True, timeout=10

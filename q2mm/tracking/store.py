@@ -12,9 +12,9 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from q2mm.errors import ConfigurationError
-from q2mm.paths import PROJECT_ROOT
+from q2mm.paths import work_dir
 
-DEFAULT_STORE_DIR = PROJECT_ROOT / "mlruns"
+DEFAULT_STORE_DIR = work_dir() / "mlruns"  # the checkout's, or ./mlruns for an installed package
 _SQLITE = "sqlite:///"
 
 
