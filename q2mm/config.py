@@ -15,7 +15,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -24,51 +24,10 @@ from q2mm.errors import ConfigurationError
 from q2mm.optimize.choices import ScopeName, StartName
 from q2mm.optimize.driver import OptimizerOptions
 from q2mm.paths import EXPERIMENTS_DIR
+from q2mm.systems.spec import ObservationWeights, SelectivitySpec, StructureSpec, SystemSpec  # noqa: F401  (re-exported)
 
-SYSTEM_LOADERS = ("embedded", "shared-sn2", "rh-enamide", "ethane", "supporting-info")
-
-
-@dataclass
-class ObservationWeights:
-    """Weight per observation kind (score = sum (w (ref - calc))^2); 0 leaves the kind out."""
-
-    eig_diag: float = 0.1
-    eig_offdiag: float = 0.0
-    bond_length: float = 10.0
-    bond_angle: float = 5.0
-    torsion: float = 1.0
-    frequency: float = 0.0
-    energy: float = 0.0
-
-
-@dataclass
-class SelectivityConfig:
-    """TS groups by stereochemical outcome (mirrors q2mm.systems.spec.SelectivitySpec); {} = none.
-
-    groups: name -> structure titles or 1-based indices; pairs: [[a, b], ...] reported as
-    E(b) - E(a) (empty: every pair of groups); temperature (K) of the Boltzmann combination.
-    """
-
-    groups: Dict[str, List[str]] = field(default_factory=dict)
-    pairs: List[List[str]] = field(default_factory=list)
-    temperature: float = 298.15
-
-
-@dataclass
-class SystemConfig:
-    """One training set (mirrors q2mm.systems.SystemSpec): loader, files, scoring."""
-
-    name: str = MISSING
-    loader: str = MISSING  # embedded | shared-sn2 | rh-enamide | ethane | supporting-info
-    data_dir: str = MISSING  # under the data root (package data for embedded), or absolute
-    forcefield: str = MISSING  # .fld (relative to data_dir) whose OPT substructure is fitted
-    structures: List[str] = field(default_factory=list)  # structure / QM files in data_dir
-    weights: ObservationWeights = field(default_factory=ObservationWeights)
-    invert_ts_curvature: bool = True
-    reference: Optional[str] = None  # the publication of an external system
-    alternative_forcefields: Dict[str, str] = field(default_factory=dict)  # start name -> .fld
-    base_forcefield: Optional[str] = None
-    selectivity: SelectivityConfig = field(default_factory=SelectivityConfig)
+SystemConfig = SystemSpec  # the `system` group's schema is the SystemSpec itself: one definition
+SelectivityConfig = SelectivitySpec
 
 
 @dataclass
@@ -219,7 +178,6 @@ def check_config(cfg: DictConfig) -> None:
     extra = unknown_keys(cfg)
     if extra:
         raise ConfigurationError(f"unknown key(s) {', '.join(extra)}: not in the q2mm config schema")
-    _require_choice(cfg.system.loader, SYSTEM_LOADERS, "system.loader")
     if cfg.scope.name == "explicit" and not cfg.scope.params:
         raise ConfigurationError("scope=explicit needs scope.params: a list of {line, field}")
     for ref in cfg.scope.params:

@@ -76,32 +76,9 @@ class JobOutcome:
 
 def system_spec(system: DictConfig) -> Any:
     """The q2mm.systems.SystemSpec described by a ``system`` config group."""
-    from q2mm.systems.spec import SystemSpec
+    from q2mm.systems import spec_from_config
 
-    return SystemSpec(
-        name=system.name,
-        loader=system.loader,
-        data_dir=system.data_dir,
-        forcefield=system.forcefield,
-        structures=tuple(system.structures),
-        weights=dict(OmegaConf.to_container(system.weights)),
-        invert_ts_curvature=bool(system.invert_ts_curvature),
-        reference=system.reference,
-        alternative_forcefields=dict(system.alternative_forcefields),
-        base_forcefield=system.base_forcefield,
-        selectivity=selectivity_spec(system.get("selectivity")),
-    )
-
-
-def selectivity_spec(node: DictConfig | None) -> Any:
-    """The SelectivitySpec of a ``system.selectivity`` node, None when it defines no groups."""
-    from q2mm.systems.spec import SelectivitySpec
-
-    if node is None or not node.groups:
-        return None
-    return SelectivitySpec(groups={name: tuple(str(m) for m in members) for name, members in node.groups.items()},
-                           pairs=tuple(tuple(str(g) for g in pair) for pair in node.pairs),
-                           temperature=float(node.temperature))
+    return spec_from_config(system)
 
 
 def validation_split(training_set: Any, cfg: DictConfig) -> Any:

@@ -21,7 +21,7 @@ from q2mm.model import elements
 __all__ = ["AtomType", "AtomTypeTable", "STANDARD_TYPES", "read_atomtyp", "standard_table"]
 
 FORMAL_CHARGE_COLUMN = 15  # 0-based whitespace token of atom.typ holding the formal charge
-MIN_TOKENS = 4  # number, atomic number, mass, name; later columns may be absent or '!'
+MIN_TOKENS = 16  # every column up to the formal charge ('!' where unspecified)
 UNSPECIFIED = "!"
 
 
@@ -172,13 +172,14 @@ def read_atomtyp(path: str | os.PathLike[str]) -> AtomTypeTable:
 def _parse_type_line(path: Path, line_no: int, line: str, description: str) -> AtomType:
     tokens = line.split()
     if len(tokens) < MIN_TOKENS:
-        raise InputFormatError(path, line_no, "an atom type row: number, atomic number, mass, name, ...", line.strip())
+        raise InputFormatError(path, line_no, f"an atom type line with {MIN_TOKENS}+ columns (number ... formal charge; "
+                               "'!' where unspecified)", line.strip())
     number = _int(path, line_no, tokens[0], "the type number in column 1")
     name = tokens[3]
     generic = tokens[1] == UNSPECIFIED and tokens[2] == UNSPECIFIED  # PI dummy, generalized GA, GB, ...
     element = "X" if generic else _element(path, line_no, tokens[1], name)
     mass = None if tokens[2] == UNSPECIFIED else _float(path, line_no, tokens[2], "the mass in column 3 (or '!')")
-    charge_token = tokens[FORMAL_CHARGE_COLUMN] if len(tokens) > FORMAL_CHARGE_COLUMN else UNSPECIFIED
+    charge_token = tokens[FORMAL_CHARGE_COLUMN]
     charge = 0 if charge_token == UNSPECIFIED else _int(
         path, line_no, charge_token, f"the formal charge in column {FORMAL_CHARGE_COLUMN + 1} (or '!')")
     return AtomType(number, name, element, mass, charge, description, source=str(path), line=line_no)

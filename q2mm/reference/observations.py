@@ -30,6 +30,16 @@ from q2mm.reference.geometry import (InternalCoordinates, angle_values, bond_val
                                      internal_coordinates, torsion_values)
 
 KINDS = ("eig_diag", "eig_offdiag", "bond_length", "bond_angle", "torsion", "frequency", "energy")
+# The one table of observation weights: Q2MM's weight of each kind when it is scored, and the
+# kinds scored unless a system says otherwise (the others then have weight 0, i.e. are off).
+KIND_WEIGHTS = {"eig_diag": 0.1, "eig_offdiag": 0.05, "bond_length": 10.0, "bond_angle": 5.0, "torsion": 1.0,
+                "frequency": 1.0, "energy": 1.0}
+DEFAULT_KINDS = ("eig_diag", "bond_length", "bond_angle", "torsion")
+
+
+def default_weights() -> dict[str, float]:
+    """Weight per kind of a system that states none: KIND_WEIGHTS for DEFAULT_KINDS, else 0 (off)."""
+    return {kind: KIND_WEIGHTS[kind] if kind in DEFAULT_KINDS else 0.0 for kind in KINDS}
 GEOMETRY_KINDS = ("bond_length", "bond_angle", "torsion")
 PERIODIC_KINDS = ("torsion",)
 
@@ -38,14 +48,14 @@ PERIODIC_KINDS = ("torsion",)
 class ObservationSettings:
     """Which observation kinds enter the score, their weights and the TS treatment."""
 
-    kinds: tuple[str, ...] = ("eig_diag", "bond_length", "bond_angle", "torsion")
-    eig_diag_weight: float = 0.1
-    eig_offdiag_weight: float = 0.05
-    bond_length_weight: float = 10.0
-    bond_angle_weight: float = 5.0
-    torsion_weight: float = 1.0
-    frequency_weight: float = 1.0
-    energy_weight: float = 1.0
+    kinds: tuple[str, ...] = DEFAULT_KINDS
+    eig_diag_weight: float = KIND_WEIGHTS["eig_diag"]
+    eig_offdiag_weight: float = KIND_WEIGHTS["eig_offdiag"]
+    bond_length_weight: float = KIND_WEIGHTS["bond_length"]
+    bond_angle_weight: float = KIND_WEIGHTS["bond_angle"]
+    torsion_weight: float = KIND_WEIGHTS["torsion"]
+    frequency_weight: float = KIND_WEIGHTS["frequency"]
+    energy_weight: float = KIND_WEIGHTS["energy"]
     ts_mode_weight: float = 0.0
     invert_ts_curvature: bool = False
     ts_eigenvalue: float = 1.0  # Hartree/(Bohr^2 amu) replacing the reaction-mode eigenvalue

@@ -1,34 +1,65 @@
-"""What a training set is: its specification (SystemSpec) and the loaded result (TrainingSet)."""
+"""What a training set is: its description (SystemSpec, the schema of ``conf/system/*.yaml``)
+and the loaded result (TrainingSet).
+
+A system is one YAML file; these dataclasses are its schema (Hydra validates a system file
+against them while composing) and, converted with ``OmegaConf.to_object``, the object that
+:func:`q2mm.systems.load_system` reads. A YAML states only what differs from the defaults here.
+Paths: ``data_dir`` is absolute, relative to the data root, or ``package:NAME`` (shipped in
+q2mm/data); every other path is relative to ``data_dir`` (or ``package:...``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
-from types import MappingProxyType
+from typing import Dict, List, Optional
+
+from omegaconf import MISSING
 
 from q2mm.errors import ConfigurationError
 from q2mm.model.forcefield import ForceField
 from q2mm.model.molecule import Molecule
 from q2mm.reference.observations import KINDS as OBSERVATION_KINDS
-from q2mm.reference.observations import ObservationSettings
+from q2mm.reference.observations import ObservationSettings, default_weights
 
-DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
-    "eig_diag": 0.1,
-    "eig_offdiag": 0.0,
-    "bond_length": 10.0,
-    "bond_angle": 5.0,
-    "torsion": 1.0,
-    "frequency": 0.0,
-    "energy": 0.0,
-})
-
+PACKAGE_PREFIX = "package:"
 DEFAULT_TEMPERATURE_K = 298.15
 
 
-@dataclass(frozen=True)
+@dataclass
+class StructureSpec:
+    """One training structure, or a pattern covering several (see docs/own-system.md).
+
+    ``geometry``: where atom types and bonds come from: a ``.mae`` (MacroModel type numbers
+    through atom.typ, bonds with orders; one or many structures), a ``.mol2`` (MM3 type names),
+    q2mm's own ``metadata.json`` (types, bonds, charge per named structure), or nothing: the QM
+    file itself (bonds perceived, types guessed). ``qm``: the reference data: Jaguar ``.01.in``
+    (&hess), Gaussian ``.log`` (archive Hessian) or ``.fchk``, ``.xyz`` with an ``.npy`` Hessian.
+    Both may be globs; ``qm`` may name ``{stem}`` (the geometry file's stem), ``{title}``,
+    ``{number}`` (the title's leading number) and ``{index}`` (1-based within the file).
+    ``hessian`` / ``energy``: the ``.npy`` Hessian and a Hartree energy text file of an ``.xyz``
+    (default ``{qm stem}-hessian.npy``; no energy file).
+    """
+
+    geometry: Optional[str] = None
+    qm: Optional[str] = None
+    hessian: Optional[str] = None
+    energy: Optional[str] = None
+
+
+# Weight per observation kind (score = sum (w (ref - calc))^2; 0 leaves a kind out). The
+# defaults are q2mm.reference.observations.default_weights(), the one table of them.
+ObservationWeights = make_dataclass(
+    "ObservationWeights", [(kind, float, field(default=weight)) for kind, weight in default_weights().items()],
+)
+ObservationWeights.__module__ = __name__
+ObservationWeights.__doc__ = "Weight per observation kind (0 leaves the kind out); defaults: observations.default_weights()."
+
+
+@dataclass
 class SelectivitySpec:
-    """Transition states grouped by the stereochemical outcome they lead to.
+    """Transition states grouped by the stereochemical outcome they lead to (no groups: none).
 
     ``groups`` maps a group name (e.g. 'DuPHOS pro-R') to its structures (titles or 1-based
     indices, as strings); the conformers of one outcome share a group. ``pairs`` are the
@@ -36,8 +67,8 @@ class SelectivitySpec:
     Energies within a group are Boltzmann-combined at ``temperature`` (K).
     """
 
-    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    pairs: tuple[tuple[str, str], ...] = ()
+    groups: Dict[str, List[str]] = field(default_factory=dict)
+    pairs: List[List[str]] = field(default_factory=list)
     temperature: float = DEFAULT_TEMPERATURE_K
 
     def __post_init__(self) -> None:
@@ -55,12 +86,45 @@ class SelectivitySpec:
     def compared(self) -> tuple[tuple[str, str], ...]:
         """The pairs compared: the given ones, else every pair of groups in their order."""
         if self.pairs:
-            return tuple(self.pairs)
+            return tuple((str(a), str(b)) for a, b in self.pairs)
         names = list(self.groups)
         return tuple((a, b) for k, a in enumerate(names) for b in names[k + 1:])
 
 
-LOADERS = ("embedded", "shared-sn2", "rh-enamide", "ethane", "supporting-info")
+@dataclass
+class SystemSpec:
+    """One training set: its files, how its structures pair, how it is scored.
+
+    ``atom_types``: a MacroModel atom.typ (default: ``atom.typ`` in ``data_dir`` when there is
+    one). ``forcefield``: the ``.fld`` whose OPT substructures are fitted; ``base_forcefield``:
+    the MM3* file a published substructure-only ``.fld`` is composed into. ``alternative_forcefields``:
+    further start force fields (name -> path). ``reference``: the publication of a system whose
+    data are not shipped; ``stand_in``: an open system to try when its data are missing.
+    ``selectivity`` groups the transition states by stereochemical outcome (no groups: none).
+    """
+
+    name: str = MISSING
+    data_dir: str = MISSING
+    forcefield: str = MISSING
+    structures: List[StructureSpec] = field(default_factory=list)
+    atom_types: Optional[str] = None
+    weights: ObservationWeights = field(default_factory=ObservationWeights)  # type: ignore[valid-type]
+    invert_ts_curvature: bool = True
+    reference: Optional[str] = None
+    stand_in: Optional[str] = None
+    alternative_forcefields: Dict[str, str] = field(default_factory=dict)
+    base_forcefield: Optional[str] = None
+    selectivity: SelectivitySpec = field(default_factory=SelectivitySpec)
+
+    @property
+    def embedded(self) -> bool:
+        """Shipped inside the package (``data_dir: package:NAME``): needs no data root."""
+        return self.data_dir.startswith(PACKAGE_PREFIX)
+
+    @property
+    def settings(self) -> ObservationSettings:
+        weights = self.weights if isinstance(self.weights, Mapping) else vars(self.weights)
+        return observation_settings(weights, self.invert_ts_curvature)
 
 
 def observation_settings(weights: Mapping[str, float | None], invert_ts_curvature: bool) -> ObservationSettings:
@@ -68,46 +132,10 @@ def observation_settings(weights: Mapping[str, float | None], invert_ts_curvatur
     unknown = set(weights) - set(OBSERVATION_KINDS)
     if unknown:
         raise ConfigurationError(f"unknown observation kinds {sorted(unknown)}; known: {list(OBSERVATION_KINDS)}")
-    merged = {**DEFAULT_WEIGHTS, **{k: (0.0 if v is None else float(v)) for k, v in weights.items()}}
+    merged = {**default_weights(), **{k: (0.0 if v is None else float(v)) for k, v in weights.items()}}
     kinds = tuple(kind for kind in OBSERVATION_KINDS if merged[kind] > 0.0)
     return ObservationSettings(kinds=kinds, invert_ts_curvature=invert_ts_curvature,
                                **{f"{kind}_weight": merged[kind] for kind in OBSERVATION_KINDS})
-
-
-@dataclass(frozen=True)
-class SystemSpec:
-    """One training set: which loader reads it, from where, and how it is scored.
-
-    ``data_dir`` is relative to the data root (or to the package data for ``embedded``
-    systems, or absolute); ``forcefield`` and ``structures`` are relative to ``data_dir``.
-    ``alternative_forcefields`` are further start force fields (name -> relative path).
-    ``reference`` is the paper that published an external system.
-    ``selectivity`` groups the transition states by stereochemical outcome (None: no groups).
-    """
-
-    name: str
-    loader: str
-    data_dir: str
-    forcefield: str
-    structures: tuple[str, ...] = ()
-    weights: Mapping[str, float | None] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    invert_ts_curvature: bool = True
-    reference: str | None = None
-    alternative_forcefields: Mapping[str, str] = field(default_factory=dict)
-    base_forcefield: str | None = None
-    selectivity: SelectivitySpec | None = None
-
-    def __post_init__(self) -> None:
-        if self.loader not in LOADERS:
-            raise ValueError(f"{self.name}: unknown loader {self.loader!r}; known: {LOADERS}")
-
-    @property
-    def embedded(self) -> bool:
-        return self.loader == "embedded"
-
-    @property
-    def settings(self) -> ObservationSettings:
-        return observation_settings(self.weights, self.invert_ts_curvature)
 
 
 @dataclass(frozen=True, eq=False)

@@ -58,14 +58,14 @@ STOCK_ATOMTYP = """\
 150    !        !      PI     0     !         F      F      !  !         F       !     !         !      !    !  PI        0   !
 #&generalized types
 151    !        !      GA     !     !         F      F      !  !         F       !     !         !      !    !  GA        0   !
-152    !        !      GB
+152    !        !      GB     !     !         F      F      !  !         F       !     !         !      !    !  GB        0   !
 #&Palladium, named as a user's file may name it
 201   46  106.42       PD    20     1.70      T      F      !  2.2       T       !     !         !      !   +1  NCA       2   !
 """
 
 
 def test_stock_atomtyp_with_placeholder_rows_reads(tmp_path: Path):
-    """A stock-layout file: '!' atomic number and mass (PI 150, GA/GB 151+), short rows, comments."""
+    """A stock-layout file: '!' atomic number and mass (PI 150, GA/GB 151+), trailing comments."""
     path = tmp_path / "atom.typ"
     path.write_text(STOCK_ATOMTYP)
     table = read_atomtyp(path)
@@ -81,8 +81,8 @@ def test_stock_atomtyp_with_placeholder_rows_reads(tmp_path: Path):
 def test_atomtyp_row_without_a_name_names_file_and_line(tmp_path: Path):
     path = tmp_path / "atom.typ"
     path.write_text("# header\n201 46\n")
-    with pytest.raises(InputFormatError, match=r"atom.typ:2: expected an atom type row"):
+    with pytest.raises(InputFormatError, match=r"atom.typ:2: expected an atom type line with 16\+ columns"):
         read_atomtyp(path)
-    path.write_text("201 46 heavy PD\n")
+    path.write_text("201 46 heavy PD" + " !" * 12 + "\n")
     with pytest.raises(InputFormatError, match=r"atom.typ:1: expected the mass in column 3"):
         read_atomtyp(path)

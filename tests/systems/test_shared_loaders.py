@@ -1,4 +1,4 @@
-"""Loaders of the shared training sets: rh-enamide (Jaguar + Maestro) and ethane (Gaussian + mol2)."""
+"""The shared training sets through the format-based mechanism: rh-enamide (Jaguar + Maestro) and ethane (Gaussian + mol2)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from q2mm.io.jaguar import read_jaguar_out
 from q2mm.model.forcefield import ForceField
 from q2mm.reference.vibrations import frequencies
 from q2mm.systems import load_system
-from q2mm.systems.topology import attach_topology
+from q2mm.systems.pairing import pair
 
 
 def assert_structure_basics(molecule) -> None:
@@ -41,8 +41,8 @@ def test_rh_enamide_structures_types_and_forcefields(rh) -> None:
 
 def test_rh_enamide_jaguar_and_mae_share_one_frame(rh) -> None:
     for molecule in rh.molecules:
-        frame = molecule.properties["frame"]
-        assert frame.same_frame and frame.max_coordinate_error < 1e-4  # mae rounds to 4 decimals
+        pairing = molecule.properties["pairing"]
+        assert not pairing["rotated"] and pairing["rmsd"] < 1e-4  # mae rounds to 4 decimals
 
 
 def test_rh_enamide_hessian_reproduces_jaguar_frequencies(rh, rh_dir) -> None:
@@ -80,13 +80,12 @@ def test_ethane_c_c_bond_length_plausible(ethane_dir) -> None:
     assert 1.50 < np.linalg.norm(gs.coords[carbons[0]] - gs.coords[carbons[1]]) < 1.56
 
 
-def test_attach_topology_refuses_a_different_structure(ethane_dir) -> None:
-    from q2mm.errors import InputFormatError
+def test_pairing_refuses_a_different_structure(ethane_dir) -> None:
+    from q2mm.errors import PairingError
     from q2mm.io.gaussian import read_fchk
     from q2mm.io.mol2 import read_mol2
 
     qm = read_fchk(ethane_dir / "GS.fchk")
-    eclipsed = read_mol2(ethane_dir / "TS.mol2")
-    stretched = eclipsed.with_(coords=qm.coords * 1.05)
-    with pytest.raises(InputFormatError, match="distances"):
-        attach_topology(qm, stretched, eclipsed.atom_types)
+    eclipsed = read_mol2(ethane_dir / "TS.mol2")  # the other conformer
+    with pytest.raises(PairingError, match=r"TS.mol2.*GS.fchk.*RMSD"):
+        pair(qm, eclipsed)

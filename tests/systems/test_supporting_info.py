@@ -1,4 +1,4 @@
-"""The generic supporting-information loader and the external systems' fail-fast guidance."""
+"""Published systems (supporting-information layout: Gaussian logs, types guessed) and their fail-fast guidance."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from q2mm.errors import DataNotFoundError
 from q2mm.paths import PACKAGE_DATA
-from q2mm.systems import SYSTEMS, load_system
-from q2mm.systems.supporting_info import compose_text
+from q2mm.systems import StructureSpec, get_spec, load_system
+from q2mm.systems.forcefields import compose_text
 
 EXTERNAL = ("pd-allyl", "heck-relay", "pd-conjugate", "rh-conjugate")
 PAPERS = {
@@ -28,9 +28,8 @@ def test_external_system_without_data_names_paper_layout_and_override(name: str,
     with pytest.raises(DataNotFoundError) as info:
         load_system(name, tmp_path)
     message = str(info.value)
-    assert PAPERS[name] in message
-    assert "structures/*.log" in message and f"{name}.fld" in message and "mm3.fld" in message
-    assert "data_root=" in message
+    assert PAPERS[name] in message and f"conf/system/{name}.yaml" in message
+    assert "data_root=" in message and "docs/own-system.md" in message and "system=pd-allyl-xtb" in message
     assert str(tmp_path / name) in message
 
 
@@ -97,6 +96,6 @@ def test_compose_inserts_blocks_after_the_last_substructure_end() -> None:
 
 def test_structures_listed_in_the_spec_are_read_in_that_order(ethane_dir: Path, tmp_path: Path) -> None:
     arrange_si(ethane_dir, tmp_path)
-    spec = replace(SYSTEMS["pd-allyl"], structures=("structures/TS.log",))
+    spec = replace(get_spec("pd-allyl"), structures=[StructureSpec(qm="structures/TS.log")])
     training = load_system(spec, tmp_path)
     assert [m.title for m in training.molecules] == ["TS"]
