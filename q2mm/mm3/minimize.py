@@ -488,3 +488,28 @@ def make_implicit_minimum(energy_fn):
 
     implicit_minimum.defvjp(fwd, bwd)
     return implicit_minimum
+
+
+def make_implicit_minimum_jvp(energy_fn):
+    """``make_implicit_minimum`` for Jacobians: the same x* with a forward-mode rule,
+    dx* = -H^+ P d(grad_x E)/dp . dp, linear in dp, so ``jax.jacfwd`` pushes every parameter
+    direction through one factorization of the Hessian (a batched right-hand side) and
+    ``jax.jacrev`` transposes it (one cotangent per residual row)."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.custom_jvp
+    def implicit_minimum(p, x_star, h_star, topo, mask, pins, active):
+        return x_star
+
+    @implicit_minimum.defjvp
+    def jvp(primals, tangents):
+        p, xs, h, topo, mask, pins, active = primals
+        columns = _pin_geometry(xs, pins, active, jnp)[0]
+        proj = rigid_basis(xs, mask, xp=jnp, extra=columns)
+        a = regularized(proj, h, jnp)
+        _, dg = jax.jvp(lambda q: jax.grad(energy_fn)(xs, q, topo).reshape(-1), (p,), (tangents[0],))
+        dx = -jnp.linalg.solve(0.5 * (a + a.T), project(proj, dg))
+        return xs, dx.reshape(xs.shape)
+
+    return implicit_minimum

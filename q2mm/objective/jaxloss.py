@@ -24,11 +24,12 @@ import jax.numpy as jnp
 from q2mm.errors import ConfigurationError
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1
-from q2mm.mm3.minimize import MinimizeOptions, jax_newton, jax_projector, make_implicit_minimum
+from q2mm.mm3.minimize import (MinimizeOptions, jax_newton, jax_projector, make_implicit_minimum,
+                               make_implicit_minimum_jvp)
 from q2mm.objective.objective import check_model_matches, full_parameters
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
-from q2mm.reference.observations import (ObservationSettings, StructureObservations, build_observations,
+from q2mm.reference.observations import (KINDS, ObservationSettings, StructureObservations, build_observations,
                                          missing_hessians)
 
 # padded internal coordinates point at these ghost points appended to x (never degenerate)
@@ -141,7 +142,8 @@ class JaxLoss:
     """
 
     def __init__(self, model, molecules: list[Molecule], settings: ObservationSettings | None = None,
-                 active=None, options: MinimizeOptions = MinimizeOptions(), warm_start: bool = False):
+                 active=None, options: MinimizeOptions = MinimizeOptions(), warm_start: bool = False,
+                 jacobian_mode: str = "auto"):
         check_model_matches(model, molecules)
         self.settings = settings or ObservationSettings()
         missing = missing_hessians(molecules, self.settings)
@@ -166,6 +168,16 @@ class JaxLoss:
         self.reset_start()
         self.compile_seconds: float | None = None
         self.last_info: LossInfo | None = None
+        self._rows = _residual_rows(self.observations, self.settings, 3 * self._qm.shape[1])
+        self.residual_kinds = np.array([k for k, per in self._rows.items() for r in per for _ in r], dtype=object)
+        if jacobian_mode not in ("auto", "forward", "reverse"):
+            raise ConfigurationError(f"jacobian_mode must be 'auto', 'forward' or 'reverse', not {jacobian_mode!r}")
+        padded_rows = sum(_padded_rows(data, self.settings).values())
+        forward = self.active.size <= padded_rows or self.settings.uses("eig_offdiag")
+        self._jacobian_mode = jacobian_mode if jacobian_mode != "auto" else ("forward" if forward else "reverse")
+        self._jacobian = None
+        self.jacobian_compile_seconds: float | None = None
+        self._last: dict | None = None  # the last evaluation: parameters, per-structure results, residuals
 
     # -- public API -----------------------------------------------------------------------
     def value(self, p_active) -> float:
@@ -183,11 +195,72 @@ class JaxLoss:
             for kind, value in r["kinds"].items():
                 kinds[kind] = kinds.get(kind, 0.0) + float(value)
             grad += np.asarray(r["grad"])
+        blocks = [r["residuals"] for r in results]
         if self.settings.uses("energy"):
-            kinds["energy"], energy_grad = self._energy_term(results)
+            kinds["energy"], energy_grad, energy_residual = self._energy_term(results)
             grad += energy_grad
+            blocks = [{**b, "energy": energy_residual[s: s + 1]} for s, b in enumerate(blocks)]
         self._record(results, kinds)
+        self._last = {"p": np.asarray(p), "results": results, "residuals": self._assemble(blocks)}
         return float(sum(kinds.values())), grad[self.active]
+
+    def residuals(self, p_active) -> np.ndarray:
+        """The weighted residual vector r(p), score = |r|^2, in the reference objective's
+        order (``Evaluation.residuals``: by kind, then structure, then entry; torsions wrapped);
+        ``residual_kinds`` names each row's kind."""
+        self._evaluate_at(p_active)
+        return self._last["residuals"].copy()
+
+    def residuals_and_jacobian(self, p_active) -> tuple[np.ndarray, np.ndarray]:
+        """r(p) and its Jacobian dr/dp_active (m, n) through the implicit derivative of each
+        minimum; minima of an evaluation at the same p are reused."""
+        self._evaluate_at(p_active)
+        self.compile_jacobian()
+        p, results = jnp.asarray(self._last["p"]), self._last["results"]
+        active = jnp.asarray(self.active)
+        blocks, jacs, energy_grads = [], [], []
+        for s, (data, topo) in enumerate(self._structures):
+            minimum = results[s].get("minimum", (None, None, None, None))
+            r, j, eg = self._jacobian(p, active, *minimum, data, topo)
+            blocks.append(r)
+            jacs.append(j)
+            energy_grads.append(np.asarray(eg))
+        if self.settings.uses("energy"):
+            e = self._energy_data
+            de = np.stack(energy_grads)
+            rows = -e["w"][:, None] * (de - de[e["anchor"]])
+            jacs = [{**j, "energy": rows[s: s + 1]} for s, j in enumerate(jacs)]
+        jac = self._assemble(jacs, width=self.active.size)
+        return self._last["residuals"].copy(), jac
+
+    def forget(self) -> None:
+        """Drop the cached last evaluation: the next Jacobian minimizes again (for timing)."""
+        self._last = None
+
+    def compile_jacobian(self) -> float:
+        """Compile the Jacobian stage once (ahead of time); the seconds it took."""
+        if self._jacobian is None:
+            self.compile()
+            start = time.perf_counter()
+            data, topo = self._structures[0]
+            p, active = jnp.asarray(self.p0), jnp.asarray(self.active)
+            minimum = (None,) * 4
+            if "minimize" in self._compiled:
+                minimum = tuple(jax.ShapeDtypeStruct(o.shape, o.dtype) for o in self._compiled["minimize"].out_info[:4])
+            self._jacobian = jax.jit(self._jacobian_stage).lower(p, active, *minimum, data, topo).compile()
+            self.jacobian_compile_seconds = time.perf_counter() - start
+        return self.jacobian_compile_seconds
+
+    def _evaluate_at(self, p_active) -> None:
+        p = full_parameters(self.p0, self.active, p_active)
+        if self._last is None or not np.array_equal(self._last["p"], p):
+            self.value_and_grad(p_active)
+
+    def _assemble(self, blocks: list[dict], width: int | None = None) -> np.ndarray:
+        """Stack the real rows of per-structure padded blocks: by kind, structure, entry."""
+        parts = [np.asarray(blocks[s][kind])[rows] for kind, per in self._rows.items() for s, rows in enumerate(per)]
+        empty = np.zeros((0,) if width is None else (0, width))
+        return np.concatenate([empty] + [np.reshape(a, (-1,) if width is None else (-1, width)) for a in parts])
 
     def reset_start(self) -> None:
         """Start the next inner minimizations from the QM geometries again (no warm start)."""
@@ -216,8 +289,9 @@ class JaxLoss:
         data, topo = self._structures[s]
         stages = self._compiled
         out = {"kinds": {}, "grad": np.zeros(self.p0.size), "converged": True, "iterations": 0, "gmax": 0.0}
+        out["residuals"] = {}
         if "eigen" in stages:
-            out["kinds"], out["grad"] = stages["eigen"](p, data, topo)
+            out["kinds"], out["grad"], out["residuals"] = stages["eigen"](p, data, topo)
         if "minimize" in stages:
             found = stages["minimize"](p, jnp.asarray(self._x_start[s]), data, topo)
             if self.warm_start and not bool(found[-1]):  # retry cold from the QM geometry
@@ -227,8 +301,10 @@ class JaxLoss:
                              for pair, on in zip(np.asarray(pins), np.asarray(active)) if on]
             if self.warm_start and bool(out["converged"]):  # the converged minimum seeds the next call
                 self._x_start[s] = np.asarray(x_min)
-            kinds, grad, out["energy_grad"] = stages["at_minimum"](p, x_min, h_min, pins, active, data, topo)
+            out["minimum"] = (x_min, h_min, pins, active)
+            kinds, grad, out["energy_grad"], residuals = stages["at_minimum"](p, x_min, h_min, pins, active, data, topo)
             out["kinds"] = {**out["kinds"], **kinds}
+            out["residuals"] = {**out["residuals"], **residuals}
             out["grad"] = out["grad"] + grad
         return out
 
@@ -240,7 +316,7 @@ class JaxLoss:
         de = np.stack([np.asarray(r["energy_grad"]) for r in results])
         residual = e["w"] * (e["ref"] - (energies - energies[e["anchor"]]))
         grad = -2.0 * (e["w"] * residual) @ (de - de[e["anchor"]])
-        return float(np.sum(residual**2)), grad
+        return float(np.sum(residual**2)), grad, residual
 
     def _record(self, results: list[dict], kinds: dict[str, float]) -> None:
         conv = np.array([bool(r["converged"]) for r in results])
@@ -271,15 +347,16 @@ class JaxLoss:
         h = hessian(d["qm"], p, topo)
 
         def score(hess):
-            kinds = _eigen_terms(hess, d, self.settings)
-            return sum(kinds.values(), jnp.zeros(())), kinds
+            residuals = _eigen_residuals(hess, d, self.settings)
+            kinds = _squares(residuals)
+            return sum(kinds.values(), jnp.zeros(())), (kinds, residuals)
 
-        (_, kinds), g = jax.value_and_grad(score, has_aux=True)(h)
+        (_, (kinds, residuals)), g = jax.value_and_grad(score, has_aux=True)(h)
         if self._fast_eigen_gradient:
             grad = jax.grad(lambda q: self.model.hessian_dot(d["qm"], q, topo, g))(p)
         else:
             grad = jax.vjp(lambda q: hessian(d["qm"], q, topo), p)[1](g)[0]
-        return kinds, grad
+        return kinds, grad, residuals
 
     def _at_minimum(self, p, x_min, h_min, pins, active, d, topo):
         """Geometry (and frequency) scores at the minimum, their gradient through the implicit
@@ -289,30 +366,119 @@ class JaxLoss:
 
         def score(q):
             x = minimum(q, x_min, h_min, topo, d["mask"], pins, active)
-            kinds = _geometry_terms(x, d["geometry"], s)
-            if s.uses("frequency"):
-                kinds["frequency"] = _frequency_term(hessian(x, q, topo), x, d)
-            return sum(kinds.values(), jnp.zeros(())), kinds
+            residuals = self._minimum_residuals(x, q, d, topo)
+            kinds = _squares(residuals)
+            return sum(kinds.values(), jnp.zeros(())), (kinds, residuals)
 
-        (_, kinds), grad = jax.value_and_grad(score, has_aux=True)(p)
+        (_, (kinds, residuals)), grad = jax.value_and_grad(score, has_aux=True)(p)
         energy_grad = jax.grad(energy, argnums=1)(x_min, p, topo) if s.uses("energy") else jnp.zeros_like(p)
-        return kinds, grad, energy_grad
+        return kinds, grad, energy_grad, residuals
+
+    def _minimum_residuals(self, x, q, d, topo) -> dict:
+        """Geometry (and frequency) residuals of the minimum x."""
+        residuals = _geometry_residuals(x, d["geometry"], self.settings)
+        if self.settings.uses("frequency"):
+            residuals["frequency"] = _frequency_residual(self._hessian()(x, q, topo), x, d)
+        return residuals
+
+    def _jacobian_stage(self, p, active, x_min, h_min, pins, pinned, d, topo):
+        """One structure's padded residual blocks (by kind) and their Jacobian with respect to
+        ``p[active]``, and dE/dp[active] at the minimum. The minimum moves by the implicit
+        derivative -H^+ d(grad E)/dp: one factorization of its Hessian serves every direction.
+        Forward mode (one tangent per active parameter) when there are no more parameters
+        than residual rows, reverse mode (one cotangent per row) otherwise."""
+        s = self.settings
+        eigen = s.uses("eig_diag") or s.uses("eig_offdiag")
+        minimum = make_implicit_minimum_jvp(self.model.energy)
+        forward = self._jacobian_mode == "forward"
+        hessian_qm = self._hessian() if forward or not self._fast_eigen_gradient else _hessian_by_dot(self.model)
+
+        def residuals(a):
+            q = p.at[active].set(a)
+            out = _eigen_residuals(hessian_qm(d["qm"], q, topo), d, s) if eigen else {}
+            if s.needs_minimum:
+                out.update(self._minimum_residuals(minimum(q, x_min, h_min, topo, d["mask"], pins, pinned), q, d, topo))
+            return out
+
+        a = p[active]
+        jac = (jax.jacfwd if forward else jax.jacrev)(residuals)(a)
+        energy_grad = (jax.grad(self.model.energy, argnums=1)(x_min, p, topo)[active] if s.uses("energy")
+                       else jnp.zeros_like(a))
+        return residuals(a), jac, energy_grad
 
 
-def _eigen_terms(h, d, s: ObservationSettings) -> dict:
-    """Eigenmatrix scores from the MM Hessian (Nmax, 3, Nmax, 3) at the QM geometry."""
+def _padded_rows(data: dict, s: ObservationSettings) -> dict[str, int]:
+    """Residual rows per structure of each used kind in the padded blocks."""
+    d = data["eigen"]["ref"].shape[1]
+    sizes = {"eig_diag": d, "eig_offdiag": d * (d - 1) // 2, "frequency": data["frequency"]["ref"].shape[1]}
+    sizes.update({k: v["ref"].shape[1] for k, v in data["geometry"].items()})
+    return {k: n for k, n in sizes.items() if s.uses(k)}
+
+
+def _residual_rows(obs: list[StructureObservations], s: ObservationSettings, d: int) -> dict[str, list[np.ndarray]]:
+    """Per used kind (KINDS order), per structure: the rows of its padded residual block that
+    are real observations, as the reference objective lists them."""
+    def rows(kind: str, o: StructureObservations) -> np.ndarray:
+        if kind == "eig_diag":
+            return np.arange(o.eigen.eigenvalues.size if o.eigen is not None else 0)
+        if kind == "eig_offdiag":
+            n = o.eigen.eigenvalues.size if o.eigen is not None else 0
+            i, j = np.triu_indices(n, k=1)
+            return i * d - i * (i + 1) // 2 + (j - i - 1)  # position in the row-major triu of d
+        if kind == "frequency":
+            return np.arange(o.frequency_ref.size if o.frequency_ref is not None else 0)
+        if kind == "energy":
+            return np.arange(1 if o.energy_anchor is not None else 0)
+        attr = {"bond_length": "bonds", "bond_angle": "angles", "torsion": "torsions"}[kind]
+        return np.arange(len(getattr(o.internal, attr)))
+
+    return {kind: [rows(kind, o) for o in obs] for kind in KINDS if s.uses(kind)}
+
+
+def _hessian_by_dot(model):
+    """The engine's Hessian with a reverse-mode rule through ``hessian_dot`` (the cotangent
+    contracted with the Hessian via internal coordinates, no third geometry derivatives)."""
+    @jax.custom_vjp
+    def hessian(x, q, topo):
+        return model.hessian(x, q, topo)
+
+    def fwd(x, q, topo):
+        return model.hessian(x, q, topo), (x, q, topo)
+
+    def bwd(res, g):
+        x, q, topo = res
+        return None, jax.grad(lambda qq: model.hessian_dot(x, qq, topo, g))(q), None
+
+    hessian.defvjp(fwd, bwd)
+    return hessian
+
+
+def _eigen_residuals(h, d, s: ObservationSettings) -> dict:
+    """Weighted eigenmatrix residuals from the MM Hessian (Nmax, 3, Nmax, 3) at the QM geometry:
+    eig_diag w (ref - diag) (d rows), eig_offdiag w (0 - calc) over the upper triangle (row-major)."""
     e = d["eigen"]
     n = e["basis"].shape[0]
     calc = eigenmatrix(h.reshape(n, n), d["masses"], e["basis"], xp=jnp) * EIGEN_SCORE_UNIT
     out = {}
     if s.uses("eig_diag"):
-        out["eig_diag"] = jnp.sum((e["w"] * (EIGEN_SCORE_UNIT * e["ref"] - jnp.diagonal(calc))) ** 2)
+        out["eig_diag"] = e["w"] * (EIGEN_SCORE_UNIT * e["ref"] - jnp.diagonal(calc))
     if s.uses("eig_offdiag"):
-        out["eig_offdiag"] = jnp.sum((e["w_off"] * calc) ** 2)
+        iu = np.triu_indices(n, k=1)
+        out["eig_offdiag"] = -(e["w_off"] * calc)[iu]  # reference 0
     return out
 
 
-def _geometry_terms(x, g: dict, s: ObservationSettings) -> dict:
+def _eigen_terms(h, d, s: ObservationSettings) -> dict:
+    """Eigenmatrix scores from the MM Hessian (Nmax, 3, Nmax, 3) at the QM geometry."""
+    return _squares(_eigen_residuals(h, d, s))
+
+
+def _squares(residuals: dict) -> dict:
+    return {kind: jnp.sum(r**2) for kind, r in residuals.items()}
+
+
+def _geometry_residuals(x, g: dict, s: ObservationSettings) -> dict:
+    """Weighted residuals w (ref - calc) of bonds, angles and torsions (wrapped to +-180)."""
     xe = jnp.concatenate([x, jnp.asarray(GHOST)], axis=0)
     out = {}
     for kind, fn in (("bond_length", bond_values), ("bond_angle", angle_values), ("torsion", torsion_values)):
@@ -320,11 +486,16 @@ def _geometry_terms(x, g: dict, s: ObservationSettings) -> dict:
             delta = g[kind]["ref"] - fn(xe, g[kind]["idx"], xp=jnp)
             if kind == "torsion":
                 delta = wrap_degrees(delta, xp=jnp)
-            out[kind] = jnp.sum((g[kind]["w"] * delta) ** 2)
+            out[kind] = g[kind]["w"] * delta
     return out
 
 
-def _frequency_term(h, x, d):
+def _geometry_terms(x, g: dict, s: ObservationSettings) -> dict:
+    return _squares(_geometry_residuals(x, g, s))
+
+
+def _frequency_residual(h, x, d):
+    """Weighted frequency residuals w (ref - calc) in cm^-1 (imaginary ones negative)."""
     n = x.size
     hmw = mass_weighted_mm_hessian(h.reshape(n, n), d["masses"], xp=jnp)
     # the rigid-body projector's own derivative contributes nothing to the eigenvalues
@@ -333,7 +504,11 @@ def _frequency_term(h, x, d):
     values = eigvalsh(0.5 * (a + a.T))[d["frequency"]["idx"]]
     freqs = jnp.sign(values) * jnp.sqrt(jnp.abs(values)) * HARTREE_BOHR2_AMU_TO_CM1
     f = d["frequency"]
-    return jnp.sum((f["w"] * (f["ref"] - freqs)) ** 2)
+    return f["w"] * (f["ref"] - freqs)
+
+
+def _frequency_term(h, x, d):
+    return jnp.sum(_frequency_residual(h, x, d) ** 2)
 
 
 @jax.custom_jvp

@@ -66,6 +66,17 @@ class Evaluation:
     def all_converged(self) -> bool:
         return bool(np.all(self.converged))
 
+    @property
+    def residuals(self) -> np.ndarray:
+        """Weighted residuals w (ref - calc), score = |r|^2: by kind (KINDS order), then
+        structure, then entry (torsions wrapped); ``JaxLoss.residuals`` lists the same rows."""
+        return np.concatenate([np.zeros(0)] + [r.weight * (r.ref - r.calc) for r in self.by_kind.values()])
+
+    @property
+    def residual_kinds(self) -> np.ndarray:
+        """The observation kind of each row of ``residuals``."""
+        return np.array([k for k, r in self.by_kind.items() for _ in range(r.ref.size)], dtype=object)
+
 
 def check_model_matches(model, molecules: list[Molecule]) -> None:
     """Refuse a model whose structures are not the molecules (count, atoms, QM geometry)."""
