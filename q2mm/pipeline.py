@@ -6,6 +6,7 @@ optimizer) is in this module, so wiring them is a local change.
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import random
@@ -164,8 +165,33 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
 
         pngs = parity_plots(evaluation_pairs(result.initial), evaluation_pairs(result.final), ctx.output_dir / "plots")
         artifacts += [(png, "plots") for png in pngs]
+    artifacts += identifiability_artifacts(result, ctx.output_dir, bool(cfg.tracking.plots))
     summary = result.summary() | assessment
     return JobOutcome(summary, len(split.training.molecules), input_files(training_set, root), artifacts)
+
+
+def identifiability_artifacts(result: Any, outdir: Path, plots: bool) -> list[tuple[Path, str | None]]:
+    """The identifiability table (CSV) and, with plots, its plot; nothing without a Jacobian."""
+    from q2mm.optimize.identifiability import UNDETERMINED_WIDTHS, Identifiability
+
+    ident = result.identifiability
+    if not isinstance(ident, Identifiability):
+        return []
+    table = outdir / "identifiability.csv"
+    rows = ident.rows(result.p_final)
+    with open(table, "x", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out: list[tuple[Path, str | None]] = [(table, None)]
+    if plots:
+        from q2mm.tracking.plots import identifiability_plot
+
+        (outdir / "plots").mkdir(parents=True, exist_ok=True)
+        png = identifiability_plot(ident.singular_values, ident.relative_error, ident.names, UNDETERMINED_WIDTHS,
+                                   outdir / "plots" / "identifiability.png")
+        out.append((png, "plots"))
+    return out
 
 
 def assess_fit(split: Any, problem: Any, result: Any, selectivity: Any) -> dict[str, Any]:

@@ -25,10 +25,10 @@ def parse_choice(kind: type[C], value: object, what: str) -> C:
 
 
 # Functional form: 'nelder-mead' is a config spelling but not a Python identifier.
-Method = StrEnum("Method", [(name, name) for name in ("lbfgsb", "nelder-mead", "powell", "adam")])
+Method = StrEnum("Method", [(name, name) for name in ("lbfgsb", "nelder-mead", "powell", "adam", "least-squares")])
 """The minimizer (``optimizer.method``)."""
 
-METHOD_ALIASES = {"l-bfgs-b": "lbfgsb", "neldermead": "nelder-mead"}  # accepted by OptimizerOptions only
+METHOD_ALIASES = {"l-bfgs-b": "lbfgsb", "neldermead": "nelder-mead", "least_squares": "least-squares", "trf": "least-squares"}  # accepted by OptimizerOptions only
 
 
 class JacMode(StrEnum):
@@ -60,3 +60,11 @@ class StartName(StrEnum):
 
     published = "published"
     qfuerza = "qfuerza"
+
+
+class XScale(StrEnum):
+    """How least-squares scales its trust region (``optimizer.x_scale``): the unit box itself, or
+    SciPy's column norms of the Jacobian."""
+
+    unit = "unit"
+    jac = "jac"

@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import scipy.optimize
@@ -14,13 +14,14 @@ import scipy.optimize
 from q2mm.errors import ConfigurationError, DivergenceError
 from q2mm.optimize.bounds import BoundsOptions, BoxScaling, parameter_bounds
 from q2mm.optimize.checkpoint import FitJournal, JournalEntry
-from q2mm.optimize.choices import METHOD_ALIASES, JacMode, Method, OnRatioFail, parse_choice
+from q2mm.optimize.choices import METHOD_ALIASES, JacMode, Method, OnRatioFail, XScale, parse_choice
 from q2mm.optimize.fd import ScorePool, fd_value_and_grad
+from q2mm.optimize.identifiability import Identifiability, identifiability
 from q2mm.optimize.gate import GateDecision, decide, score_ratio
 from q2mm.optimize.protocols import EvaluationLike, LossLike, ObjectiveLike
 from q2mm.optimize.result import FitResult, IterationInfo
 
-GRADIENT_METHODS = {"lbfgsb", "adam"}
+GRADIENT_METHODS = {"lbfgsb", "adam", "least-squares"}
 
 Callback = Callable[[IterationInfo], None]
 
@@ -34,6 +35,14 @@ class OptimizerOptions:
 
     A fit whose reference score falls by less than ``progress_rtol`` (relative)
     is reported as ``no_progress``, whatever the optimizer says about success.
+
+    ``least-squares`` (SciPy's trust-region reflective ``least_squares`` on the residual
+    vector with JaxLoss's Jacobian) reads ``maxiter`` as the most residual evaluations
+    (``max_nfev``), ``ftol``/``xtol``/``gtol`` as its own tolerances and ``x_scale``
+    ("unit": the unit box's own scale, or "jac": SciPy's scaling by the Jacobian's column norms).
+    ``identifiability`` (standard errors and correlations from the Jacobian at the result,
+    ``q2mm.optimize.identifiability``) is computed for least-squares unless False, and for the
+    other methods when True (it compiles the Jacobian stage).
 
     These fields and defaults are also the runner's ``optimizer`` schema
     (``q2mm.config.OptimizerConfig`` is derived from this class, less ``ratio_tol`` and
@@ -56,12 +65,15 @@ class OptimizerOptions:
     fd_workers: int = 2
     learning_rate: float = 0.01
     progress_rtol: float = 1e-6
+    x_scale: XScale = XScale.unit
+    identifiability: Optional[bool] = None  # None: with least-squares only (its Jacobian is built anyway)
 
     def __post_init__(self) -> None:
         method = str(self.method).lower()
         object.__setattr__(self, "method", parse_choice(Method, METHOD_ALIASES.get(method, method), "optimizer method"))
         object.__setattr__(self, "jac", parse_choice(JacMode, self.jac, "jac"))
         object.__setattr__(self, "on_ratio_fail", parse_choice(OnRatioFail, self.on_ratio_fail, "on_ratio_fail"))
+        object.__setattr__(self, "x_scale", parse_choice(XScale, self.x_scale, "x_scale"))
         if self.ratio_tol is not None and not self.ratio_tol >= 0:
             raise ConfigurationError(f"ratio_tol must be >= 0 or None, not {self.ratio_tol!r}")
         if self.maxiter < 0 or not 0 < self.fd_step < 0.5 or self.memory < 1 or self.line_search_steps < 1:
@@ -150,8 +162,10 @@ class _Evaluator:
         self.journal = journal
         self.n_objective = 0
         self.n_loss = 0
+        self.n_jacobian = 0
         self.best: tuple[float, np.ndarray] | None = None
         self._cache: dict[bytes, tuple[float, np.ndarray | None]] = {}
+        self._residuals: dict[bytes, np.ndarray] = {}
 
     @property
     def n_evaluations(self) -> int:
@@ -214,6 +228,40 @@ class _Evaluator:
         if self.journal is not None:
             self.journal.record(JournalEntry(np.array(p, float), v, None if g is None else np.array(g, float),
                                              converged, self.n_evaluations - before))
+
+    def residuals(self, z: np.ndarray) -> np.ndarray:
+        """Weighted residual vector (score = |r|^2) at unit-box z."""
+        key = np.asarray(z, float).tobytes()
+        cached = self._residuals.get(key)
+        if cached is None:
+            p = self.scaling.to_params(z)
+            if self.source == "jax":
+                self.n_loss += 1
+                cached = np.asarray(self.problem.loss.residuals(p), float)
+                converged = _loss_converged(self.problem.loss)
+            else:
+                self.n_objective += 1
+                evaluation = self.problem.objective(p)
+                cached = np.asarray(evaluation.residuals, float)
+                converged = bool(getattr(evaluation, "all_converged", True))
+            if len(self._residuals) > 64:
+                self._residuals.clear()
+            self._residuals[key] = cached
+            old = self._cache.get(key)
+            self._remember(key, z, float(cached @ cached), None if old is None else old[1], converged)
+        return cached
+
+    def jacobian(self, z: np.ndarray) -> np.ndarray:
+        """dr/dz (m, n free) from JaxLoss's analytic Jacobian; caches the gradient 2 J^T r."""
+        key = np.asarray(z, float).tobytes()
+        p = self.scaling.to_params(z)
+        r, jac = self.problem.loss.residuals_and_jacobian(p)
+        jac = np.asarray(jac, float)[:, self.scaling.free] * self.scaling.width[self.scaling.free]
+        if not np.all(np.isfinite(jac)):
+            raise _Diverged("non-finite jax Jacobian", p, float(r @ r), self.n_evaluations)
+        self.n_jacobian += 1
+        self._remember(key, z, float(r @ r), 2.0 * jac.T @ r, _loss_converged(self.problem.loss))
+        return jac
 
     def grad_at(self, z: np.ndarray) -> np.ndarray | None:
         cached = self._cache.get(np.asarray(z, float).tobytes())
@@ -317,6 +365,31 @@ def _run_lbfgsb(ev: _Evaluator, on_iteration, z0: np.ndarray, options: Optimizer
     return f"{messages[-1]}; after {len(messages) - 1} restart(s) from the best point: " + " | ".join(messages[:-1])
 
 
+def _run_least_squares(ev: _Evaluator, progress: _Progress, z0: np.ndarray, options: OptimizerOptions) -> str:
+    """Trust-region reflective least squares (SciPy ``least_squares``, method "trf") on the
+    residual vector in the unit box: Gauss-Newton steps in an adaptive trust region with the
+    analytic Jacobian (or 2-point differences of the reference residuals where the gate
+    resolved to fd). Iterations reach the callback like every other method's."""
+    analytic = ev.source == "jax"
+    if analytic and not hasattr(ev.problem.loss, "residuals_and_jacobian"):
+        raise ConfigurationError("optimizer least-squares needs a loss with residuals_and_jacobian (JaxLoss)")
+    score0 = float(np.sum(ev.residuals(z0) ** 2))
+    if analytic:
+        ev.jacobian(z0)
+    progress.emit(z0, score0, analytic)
+
+    def on_iteration(intermediate_result: scipy.optimize.OptimizeResult) -> None:
+        progress.emit(intermediate_result.x, 2.0 * float(intermediate_result.cost), analytic)
+
+    res = scipy.optimize.least_squares(
+        ev.residuals, z0, jac=ev.jacobian if analytic else "2-point", bounds=(0.0, 1.0), method="trf",
+        ftol=options.ftol, xtol=options.xtol, gtol=options.gtol, x_scale=1.0 if options.x_scale == "unit" else "jac",
+        max_nfev=max(options.maxiter, 1), diff_step=None if analytic else options.fd_step,
+        tr_solver="exact", callback=on_iteration,
+    )
+    return f"{res.message} (success={bool(res.success)}, nfev={res.nfev}, njev={res.njev})"
+
+
 def _run_adam(ev: _Evaluator, progress: _Progress, z0: np.ndarray, options: OptimizerOptions) -> str:
     import optax  # imported here: only this method needs it
 
@@ -388,7 +461,7 @@ class _Run:
 def _optimize(problem: FitProblem, options: OptimizerOptions, scaling: BoxScaling, source: str,
               callback: Callback | None, t0: float, journal: FitJournal | None = None) -> _Run:
     method = options.canonical_method
-    needs_pool = source == "fd" and method in GRADIENT_METHODS
+    needs_pool = source == "fd" and method in GRADIENT_METHODS - {"least-squares"}
     pool = ScorePool(problem.objective, options.fd_workers, problem.objective_factory) if needs_pool else None
     ev = _Evaluator(problem, scaling, source, options, pool, journal)
     progress = _Progress(ev, callback, t0)
@@ -397,6 +470,8 @@ def _optimize(problem: FitProblem, options: OptimizerOptions, scaling: BoxScalin
     try:
         if method == "adam":
             message = _run_adam(ev, progress, z0, options)
+        elif method == "least-squares":
+            message = _run_least_squares(ev, progress, z0, options)
         else:
             message = _run_scipy(method, ev, progress, z0, options)
     except _Diverged as exc:
@@ -478,7 +553,28 @@ def fit(problem: FitProblem, options: OptimizerOptions | None = None, callback: 
     if run.divergence is not None:
         verdict.status, verdict.message = "diverged", f"{run.message}; {verdict.message}"
         verdict.divergence = run.divergence
+    wanted = options.identifiability if options.identifiability is not None else options.canonical_method == "least-squares"
+    context.identifiability = (_identifiability(problem, decision.resolved, verdict.p_final, upper - lower) if wanted
+                               else "not requested (optimizer.identifiability=true computes it for any method)")
+    if isinstance(context.identifiability, Identifiability) and context.identifiability.undetermined:
+        names = context.identifiability.undetermined
+        verdict.message += (f"; the training set leaves {len(names)} of {len(problem.refs)} active parameters "
+                            f"undetermined (standard error above the bound width): {', '.join(names)}")
     return _result(context, verdict, run)
+
+
+def _identifiability(problem: FitProblem, source: str, p: np.ndarray, width: np.ndarray) -> Identifiability | str:
+    """Standard errors and correlations from the analytic Jacobian at the result, or why not."""
+    if problem.loss is None or not hasattr(problem.loss, "residuals_and_jacobian"):
+        return "no analytic Jacobian (the loss has no residuals_and_jacobian)"
+    if source != "jax":
+        return "the ratio gate did not trust the analytic derivatives (jac resolved to fd)"
+    r, jac = problem.loss.residuals_and_jacobian(p)
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(jac))):
+        return "non-finite residuals or Jacobian at the result"
+    return identifiability(jac, r, width, problem.names())
+
+
 
 
 @dataclass
@@ -490,6 +586,7 @@ class _Context:
     start: _Start
     decision: GateDecision
     t0: float
+    identifiability: Identifiability | str | None = None
 
 
 def _result(ctx: _Context, verdict: _Verdict, run: _Run | None = None) -> FitResult:
@@ -514,5 +611,5 @@ def _result(ctx: _Context, verdict: _Verdict, run: _Run | None = None) -> FitRes
         wall_time_s=time.perf_counter() - ctx.t0, compile_time_s=compile_s, compile_time_source=compile_source,
         optimizer_message=run.message if run else "not run", fd_parallel=run.pool_kind if run else None,
         history=list(run.progress.history) if run else [], divergence=verdict.divergence,
-        rejected=verdict.rejected, forcefield=problem.forcefield,
+        rejected=verdict.rejected, forcefield=problem.forcefield, identifiability=ctx.identifiability,
     )

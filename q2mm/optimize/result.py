@@ -76,6 +76,7 @@ class FitResult:
     divergence: dict[str, Any] | None = None
     rejected: dict[str, Any] | None = None
     forcefield: Any = None
+    identifiability: Any = None  # Identifiability at the result, or a string saying why there is none
 
     @property
     def kept_start(self) -> bool:
@@ -123,9 +124,16 @@ class FitResult:
             "divergence": self.divergence,
             "rejected": self.rejected,
             "parameters": self._parameter_rows(),
+            "identifiability": self._identifiability(),
             "history": [vars(h) for h in self.history],
         }
         return _jsonable(data)
+
+    def _identifiability(self) -> dict[str, Any] | None:
+        ident = self.identifiability
+        if ident is None or isinstance(ident, str):
+            return None if ident is None else {"unavailable": ident}
+        return ident.as_dict()
 
     def _parameter_rows(self) -> list[dict[str, Any]]:
         rows = []

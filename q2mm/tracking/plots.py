@@ -75,3 +75,29 @@ def evaluation_parity_plots(pairs: Pairs, outdir: Path, label: str = "") -> list
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def identifiability_plot(singular_values, relative_error, names, threshold: float, path: Path) -> Path:
+    """Singular values of the unit-box Jacobian (left) and each parameter's standard error in
+    bound widths (right, log scale; above ``threshold`` = undetermined, drawn in red)."""
+    sv = np.asarray(singular_values, float)
+    rel = np.asarray(relative_error, float)
+    shown = np.where(np.isfinite(rel), rel, np.nan)
+    top = np.nanmax(shown) if np.isfinite(shown).any() else threshold
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    axes[0].semilogy(np.arange(1, sv.size + 1), np.maximum(sv, 1e-300), "o-", markersize=3)
+    axes[0].set_xlabel("index")
+    axes[0].set_ylabel("singular value of the unit-box Jacobian")
+    bad = ~(rel <= threshold)
+    heights = np.where(np.isfinite(rel), rel, 10 * max(top, threshold))
+    axes[1].bar(np.arange(rel.size), np.maximum(heights, 1e-12), color=np.where(bad, "tab:red", "tab:blue"))
+    axes[1].set_yscale("log")
+    axes[1].axhline(threshold, color="0.4", linewidth=0.8)
+    axes[1].set_xlabel("active parameter")
+    axes[1].set_ylabel("standard error / bound width")
+    axes[1].set_title(f"{int(bad.sum())} of {rel.size} undetermined")
+    if rel.size <= 40:
+        axes[1].set_xticks(np.arange(rel.size), names, rotation=90, fontsize=6)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -75,6 +75,10 @@ def metrics_from_summary(summary: Mapping[str, Any]) -> dict[str, float]:
             metrics[f"r2_{kind}_{when}"] = _finite(row.get(when))
     for key in COUNTERS:
         metrics[key] = _finite(summary.get(key))
+    ident = summary.get("identifiability") or {}
+    if "undetermined" in ident:
+        metrics["n_undetermined"] = float(len(ident["undetermined"]))
+        metrics["jacobian_condition_number"] = _finite(ident.get("condition_number"))
     return {key: value for key, value in metrics.items() if value is not None}
 
 

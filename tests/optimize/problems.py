@@ -7,6 +7,7 @@ that can be made to disagree with it (scaled, shifted, or non-finite).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,7 @@ class KindResult:
 class Evaluation:
     score: float
     by_kind: dict[str, KindResult]
+    residuals: np.ndarray | None = None  # weighted, score = |r|^2 (None where not a sum of squares)
 
 
 def _stats(ref: np.ndarray, calc: np.ndarray) -> KindResult:
@@ -76,7 +78,7 @@ class ReferenceObjective:
             "bond_length": _stats(self.fit.ref[:half], calc[:half]),
             "eig_diag": _stats(self.fit.ref[half:], calc[half:]),
         }
-        return Evaluation(self.fit.score(p_active), by_kind)
+        return Evaluation(self.fit.score(p_active), by_kind, self.fit.residual(p_active))
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,16 @@ class SurrogateLoss:
     def value_and_grad(self, p_active: np.ndarray) -> tuple[float, np.ndarray]:
         grad = self.scale * self.fit.gradient(self._point(p_active))
         return self.value(p_active), grad
+
+    def residuals(self, p_active: np.ndarray) -> np.ndarray:
+        """r with |r|^2 = value (the same poisoning and failures)."""
+        value = self.value(p_active)
+        r = self.fit.residual(self._point(p_active))
+        return r * np.sqrt(value / float(r @ r)) if math.isfinite(value) and r @ r > 0 else r * value
+
+    def residuals_and_jacobian(self, p_active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = self.residuals(p_active)
+        return r, -np.sqrt(self.scale) * self.fit.weight * self.fit.matrix
 
 
 def start_values(offset_fc: float = 1.15, offset_eq: float = 1.03) -> np.ndarray:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from q2mm.optimize import FitProblem, OptimizerOptions, fit
-from q2mm.pipeline import JobOutcome, evaluation_pairs
+from q2mm.pipeline import JobOutcome, evaluation_pairs, identifiability_artifacts
 from q2mm.tracking.plots import parity_plots
 
 KINDS = ("eig_diag", "bond_length", "bond_angle")
@@ -54,6 +54,12 @@ class LinearObjective:
         residual = self.ref - self.matrix @ np.asarray(p, float)
         return float(residual @ residual), -2.0 * self.matrix.T @ residual
 
+    def residuals_and_jacobian(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.ref - self.matrix @ np.asarray(p, float), -self.matrix
+
+    def residuals(self, p: np.ndarray) -> np.ndarray:
+        return self.residuals_and_jacobian(p)[0]
+
 
 def _stats(ref: np.ndarray, calc: np.ndarray) -> KindResult:
     ss_res = float(np.sum((ref - calc) ** 2))
@@ -81,4 +87,5 @@ def linear_fitter(cfg, ctx, progress) -> JobOutcome:
     json_path = ctx.output_dir / "linear-fit.json"
     json_path.write_text(json.dumps(summary))
     pngs = parity_plots(evaluation_pairs(result.initial), evaluation_pairs(result.final), ctx.output_dir / "plots")
-    return JobOutcome(summary, 2, [Path(__file__)], [(json_path, None)] + [(p, "plots") for p in pngs])
+    extra = identifiability_artifacts(result, ctx.output_dir, True)
+    return JobOutcome(summary, 2, [Path(__file__)], [(json_path, None)] + [(p, "plots") for p in pngs] + extra)

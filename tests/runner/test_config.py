@@ -40,7 +40,7 @@ def test_every_issue_option_is_present():
             "heck-relay", "pd-conjugate", "rh-conjugate"} <= set(SYSTEMS)
     assert set(SCOPES) == {"opt", "opt_fc", "opt_valence", "explicit"}
     assert set(STARTS) == {"published", "qfuerza"}
-    assert set(OPTIMIZERS) == {"lbfgsb", "nelder-mead", "powell", "adam"}
+    assert set(OPTIMIZERS) == {"lbfgsb", "nelder-mead", "powell", "adam", "least-squares"}
     assert {"convergence", "ratio-gate", "bounds-sweep"} <= set(EXPERIMENTS)
 
 

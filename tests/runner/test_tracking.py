@@ -63,6 +63,21 @@ def test_job_logs_params_metrics_curve_tags_and_artifacts(tmp_path, make_cfg, st
     assert run.info.artifact_uri.startswith((store_dir / "artifacts").as_uri())
 
 
+def test_least_squares_job_logs_the_identifiability_table_and_plot(tmp_path, make_cfg, store_uri, experiment):
+    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer=least-squares",
+                   "ratio_tol=null")
+    summary = run_job(cfg, JobContext(tmp_path / "job"), fitter=linear_fitter)
+    (run,) = experiment_runs(store_uri, experiment)
+    client = MlflowClient(store_uri)
+    check_finished_run(client, run)
+    assert run.data.params["optimizer.method"] == "least-squares"
+    assert {"identifiability.csv", "plots/identifiability.png"} <= artifact_names(client, run.info.run_id)
+    assert run.data.metrics["n_undetermined"] == len(summary["identifiability"]["undetermined"]) == 0
+    assert run.data.metrics["jacobian_condition_number"] == pytest.approx(summary["identifiability"]["condition_number"])
+    table = (tmp_path / "job" / "identifiability.csv").read_text().splitlines()
+    assert table[0].startswith("parameter,value,standard_error") and len(table) == 5
+
+
 def test_failed_job_is_recorded_failed_and_raises(tmp_path, make_cfg, store_uri, experiment):
     cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "system=rh-enamide", f"data_root={tmp_path / 'nowhere'}")
 
