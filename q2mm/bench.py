@@ -6,7 +6,9 @@ with a cold and a warm persistent cache (fresh processes); energy, gradient and 
 the largest structure; ObjectiveFunction; JaxLoss value+grad; one central finite-difference
 gradient (a few parameters timed, scaled to all) and its ratio to JaxLoss; peak memory; the
 default fit end to end with its score drop; and the machine. ``--scaling`` adds JaxLoss
-value+grad against the number of structures (``--structures 1,3,9``) and of atoms.
+value+grad and the residual Jacobian against the number of structures (``--structures 1,3,9,27``:
+counts above the set's own repeat its structures) and of atoms, ``--all-params`` a row with every
+parameter the structures use active, ``--scaling-fit`` one fit per row.
 It prints Markdown tables (the source of docs/performance.md) and writes the same numbers
 as JSON with ``--json``.
 """
@@ -50,10 +52,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="structure counts for the scaling (e.g. 1,3,9; default 1, 3, all); implies --scaling")
     parser.add_argument("--atoms", action="store_true",
                         help="add scaling rows of single structures, one per distinct atom count; implies --scaling")
+    parser.add_argument("--all-params", action="store_true",
+                        help="add a scaling row with every parameter the structures use active (explicit scope); "
+                             "implies --scaling")
+    parser.add_argument("--scaling-fit", action="store_true",
+                        help="time one fit (the configured optimizer) per scaling row; implies --scaling")
     args = parser.parse_intermixed_args(list(argv))
     if args.repeats < 1 or args.compile_repeats < 0 or args.fd_params < 0:
         parser.error("--repeats must be >= 1, --compile-repeats and --fd-params >= 0")
-    args.scaling = args.scaling or args.atoms or args.structures is not None or args.scaling_only
+    args.scaling = (args.scaling or args.atoms or args.structures is not None or args.scaling_only
+                    or args.all_params or args.scaling_fit)
     if args.scaling_only:
         args.no_fit, args.fd_params, args.compile_repeats = True, 0, 0
     return args
@@ -74,10 +82,8 @@ def scaling_subsets(training_set: Any, counts: list[int] | None, per_size: bool)
     structure alone per distinct atom count (each subset shape is one more JaxLoss compile)."""
     total = len(training_set.molecules)
     counts = counts or sorted({1, min(3, total), total})
-    too_many = [c for c in counts if c > total]
-    if too_many:
-        raise Q2MMError(f"--structures {too_many}: {training_set.name} has {total} structures")
-    subsets = [(f"first {c}", setup.first_structures(training_set, c)) for c in counts]
+    subsets = [(f"first {c}", setup.first_structures(training_set, c)) if c <= total else
+               (f"{total} repeated to {c}", setup.repeated_structures(training_set, c)) for c in counts]
     sizes: dict[int, int] = {}
     for index, molecule in enumerate(training_set.molecules):
         sizes.setdefault(molecule.n_atoms, index)
@@ -136,8 +142,11 @@ def run_bench(args: argparse.Namespace, command: str, checkpoint: Checkpoint | N
         _finish_section(results, save)
     if args.scaling:
         _progress("scaling")
-        subsets = scaling_subsets(training_set, args.structures, args.atoms)
-        results["scaling"] = measure.scaling_times(cfg, subsets, args.repeats)
+        subsets = [(label, subset, None) for label, subset in scaling_subsets(training_set, args.structures, args.atoms)]
+        if args.all_params:
+            scope = setup.every_parameter_scope(training_set)
+            subsets.append((f"all {len(scope)} parameters", training_set, scope))
+        results["scaling"] = measure.scaling_times(cfg, subsets, args.repeats, args.scaling_fit)
         _finish_section(results, save)
     if args.compile_repeats:
         _progress(f"compile times: {2 * args.compile_repeats} fresh processes")

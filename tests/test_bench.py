@@ -79,8 +79,11 @@ def test_scaling_subsets_cut_the_training_set():
     assert labels[:2] == ["first 1", "first 2"]
     assert [len(s.molecules) for _, s in subsets[:2]] == [1, 2]
     assert sorted(s.molecules[0].n_atoms for _, s in subsets[2:]) == sorted(set(sizes))
-    with pytest.raises(Exception, match="has 2 structures"):
-        bench.scaling_subsets(training_set, [3], per_size=False)
+    ((label, repeated),) = bench.scaling_subsets(training_set, [5], per_size=False)
+    assert label == "2 repeated to 5"
+    assert [m.title for m in repeated.molecules] == [training_set.molecules[i % 2].title for i in range(5)]
+    scope = setup.every_parameter_scope(training_set)
+    assert len(scope) == len(set(scope)) > 0 and all(f in (1, 2, 3) for _, f in scope)
 
 
 def _results(hessian_s: float, vg_s: float, fd_s: float, fit_s: float) -> dict:
@@ -126,8 +129,25 @@ def test_render_leaves_out_sections_not_measured():
     results["scaling"] = [{"label": "first 1", "n_structures": 1, "atoms_total": 36, "atoms_max": 36, "n_active": 50,
                            "compile_s": 60.0, "first_call_s": 2.0, "jaxloss_vg": Stats.of([0.2, 0.3])}]
     text = report.render(results)
-    assert "| first 1 | 1 | 36 | 36 | 50 | 60.00 s | 2.00 s | 250.0 ms | 200.0 ms | 300.0 ms | 2 |" in text
+    assert "| first 1 | 1 | 36 | 36 | 50 | 60.00 s | 2.00 s | 250.0 ms | 200.0 ms | 300.0 ms | 2 | - | - | - | - |" in text
+    results["scaling"][0].update(jacobian_compile_s=20.0, jacobian=Stats.of([0.5, 0.5]),
+                                 fit={"wall_time_s": 30.0, "method": "least-squares", "n_iterations": 7,
+                                      "score_initial": 2.0, "score_final": 1.0})
+    text = report.render(results)
+    assert "| 20.00 s | 500.0 ms | 2.00x | 30.00 s (least-squares, 7 it, 2 -> 1) |" in text
     assert "Targets" not in text and "engine" not in text
+
+
+def test_jacobian_ratio_target_depends_on_the_number_of_parameters():
+    results = _results(0.01, 1.0, 100.0, 100.0)
+    results["objectives"].update(jacobian=Stats.of([2.5]), jacobian_shape=[500, 96], jaxloss_compile_s=10.0,
+                                 jacobian_compile_s=5.0)
+    (target,) = [t for t in report.targets(results) if "Jacobian" in t.name]
+    assert target.met and target.limit == "<= 3x"
+    results["objectives"].update(jacobian=Stats.of([5.0]), jacobian_shape=[500, 345])
+    (target,) = [t for t in report.targets(results) if "Jacobian" in t.name]
+    assert target.met and target.limit == "<= 6x" and "345" in target.name
+    assert "| JaxLoss residual Jacobian (500 x 345), minima from the QM geometry |" in report.render(results)
 
 
 def test_render_mode_reprints_a_saved_run(tmp_path, capsys):
@@ -155,4 +175,5 @@ def test_bench_command_runs_on_the_embedded_system(tmp_path):
     assert data["engine"]["hessian"]["n"] == 2 and data["engine"]["hessian"]["median"] > 0
     assert np.isfinite(data["fd_ratio"]) and data["fit"]["status"] in ("improved", "no_progress", "reverted")
     assert [row["n_structures"] for row in data["scaling"]] == [1, 2]
+    assert data["objectives"]["jacobian"]["median"] > 0 and data["scaling"][1]["jacobian"]["n"] == 2
     assert "| ObjectiveFunction (reference score) |" in done.stdout

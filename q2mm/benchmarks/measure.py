@@ -97,7 +97,22 @@ def objective_times(problem: Any, repeats: int) -> dict[str, Any]:
     out["score_objective"] = float(evaluation.score)
     out["score_jaxloss"] = float(value)
     out["jaxloss_compile_s"] = loss.compile_seconds
+    if hasattr(loss, "residuals_and_jacobian"):
+        out.update(jacobian_times(loss, p, repeats))
     return out
+
+
+def jacobian_times(loss: Any, p: np.ndarray, repeats: int) -> dict[str, Any]:
+    """The residual Jacobian from the QM geometries (its minimizations included, as value+grad
+    has them): compile seconds of its stage, and Stats of the whole call."""
+    def call():
+        loss.forget()
+        return loss.residuals_and_jacobian(p)
+
+    compile_s = loss.compile_jacobian()
+    first_s, (r, jac) = time_once(call)
+    return {"jacobian_compile_s": compile_s, "jacobian_first_s": first_s, "jacobian": repeat(call, repeats),
+            "jacobian_shape": list(jac.shape)}
 
 
 def sample_indices(n: int, k: int) -> np.ndarray:
@@ -151,23 +166,35 @@ def fit_time(cfg: Any) -> dict[str, Any]:
     return {"total_s": total_s, **{key: s[key] for key in keys}}
 
 
-def scaling_times(cfg: Any, subsets: Sequence[tuple[str, Any]], repeats: int) -> list[dict]:
-    """JaxLoss value_and_grad at the start values for each (label, training subset).
+def scaling_times(cfg: Any, subsets: Sequence[tuple[str, Any, Any]], repeats: int, with_fit: bool = False) -> list[dict]:
+    """JaxLoss value_and_grad and the residual Jacobian at the start values for each (label,
+    training subset, explicit scope or None for the configured one); with ``with_fit`` one fit.
 
-    One untimed call converges the minima from the QM geometry; the timed calls start from
-    them (warm start at the same point), so a row costs one compile, one cold call and
-    ``repeats`` cheap calls.
+    Every timed call starts each minimization from the QM geometry, as a fit's calls do, so
+    rows of different sizes compare like for like.
     """
     from q2mm.benchmarks.setup import build_problem
+    from q2mm.optimize import fit
+    from q2mm.optimize.problem import build_fit_problem
+    from q2mm.pipeline import optimizer_options
 
     rows = []
-    for label, subset in subsets:
-        problem = build_problem(subset, cfg)
+    for label, subset, scope in subsets:
+        problem = (build_problem(subset, cfg) if scope is None else
+                   build_fit_problem(subset, scope=scope, start=dict(cfg.start)))
         loss = problem.loss
         compile_s = loss.compile()
         first_s = time_once(lambda: loss.value_and_grad(problem.start_values))[0]
         atoms = [m.n_atoms for m in subset.molecules]
-        rows.append({"label": label, "n_structures": len(atoms), "atoms_total": sum(atoms),
-                     "atoms_max": max(atoms), "n_active": len(problem.refs), "compile_s": compile_s, "first_call_s": first_s,
-                     "jaxloss_vg": repeat(lambda: loss.value_and_grad(problem.start_values), repeats)})
+        row = {"label": label, "n_structures": len(atoms), "atoms_total": sum(atoms),
+               "atoms_max": max(atoms), "n_active": len(problem.refs), "compile_s": compile_s, "first_call_s": first_s,
+               "jaxloss_vg": repeat(lambda: loss.value_and_grad(problem.start_values), repeats)}
+        if hasattr(loss, "residuals_and_jacobian"):
+            row.update(jacobian_times(loss, problem.start_values, repeats))
+        if with_fit:
+            result = fit(problem, optimizer_options(cfg))
+            row["fit"] = {"wall_time_s": result.wall_time_s, "status": result.status, "method": result.method,
+                          "n_iterations": result.n_iterations, "score_initial": float(result.initial.score),
+                          "score_final": float(result.final.score)}
+        rows.append(row)
     return rows

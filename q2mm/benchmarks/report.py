@@ -13,6 +13,12 @@ HESSIAN_TARGET_S = 0.050
 JAXLOSS_TARGET_S = 2.0
 FD_RATIO_TARGET = 50.0
 FIT_TARGET_S = 300.0
+JACOBIAN_RATIO_TARGET = 3.0  # residual Jacobian / value+grad at the OPT scope's 96 parameters
+JACOBIAN_RATIO_TARGET_WIDE = 6.0  # ... and at every parameter the structures use (345)
+
+
+def jacobian_ratio(obj: dict[str, Any]) -> float:
+    return obj["jacobian"].median / obj["jaxloss_vg"].median
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -68,6 +74,9 @@ def timing_rows(results: dict[str, Any]) -> list[list[str]]:
         rows.append(stats_row("ObjectiveFunction (reference score)", obj["objective"]))
         rows.append(stats_row("JaxLoss value+grad, minima from the QM geometry", obj["jaxloss_vg"]))
         rows.append(stats_row("JaxLoss value+grad, warm-started minima (same point)", obj["jaxloss_vg_warm"]))
+        if obj.get("jacobian") is not None:
+            m, n = obj["jacobian_shape"]
+            rows.append(stats_row(f"JaxLoss residual Jacobian ({m} x {n}), minima from the QM geometry", obj["jacobian"]))
     fd = results.get("fd")
     if fd:
         rows.append(stats_row(f"FD gradient, serial ({len(fd['params_measured'])} of {fd['n_free']} parameters "
@@ -81,6 +90,10 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
     fd, obj = results.get("fd"), results.get("objectives")
     if fd:
         rows.append(["FD gradient / JaxLoss value+grad (medians)", f"{results['fd_ratio']:.1f}x"])
+    if obj and obj.get("jacobian") is not None:
+        rows.append(["residual Jacobian / JaxLoss value+grad (medians)", f"{jacobian_ratio(obj):.2f}x"])
+        rows.append(["compile: JaxLoss stages / residual Jacobian stage (this process)",
+                     f"{fmt_seconds(obj['jaxloss_compile_s'])} / {fmt_seconds(obj['jacobian_compile_s'])}"])
     if obj:
         rows.append(["score: ObjectiveFunction / JaxLoss at the start",
                      f"{obj['score_objective']:.6e} / {obj['score_jaxloss']:.6e}"])
@@ -113,6 +126,12 @@ def targets(results: dict[str, Any]) -> list[Target]:
     if results.get("objectives"):
         vg = results["objectives"]["jaxloss_vg"].median
         out.append(Target("JaxLoss value+grad (compiled, minima from QM)", "< 2 s", fmt_seconds(vg), vg < JAXLOSS_TARGET_S))
+    obj = results.get("objectives") or {}
+    if obj.get("jacobian") is not None:
+        n = obj["jacobian_shape"][1]
+        limit = JACOBIAN_RATIO_TARGET if n <= 100 else JACOBIAN_RATIO_TARGET_WIDE
+        out.append(Target(f"residual Jacobian / value+grad ({n} parameters)", f"<= {limit:g}x",
+                          f"{jacobian_ratio(obj):.2f}x", jacobian_ratio(obj) <= limit))
     if results.get("fd"):
         ratio = results["fd_ratio"]
         out.append(Target("FD gradient / JaxLoss value+grad", ">= 50x", f"{ratio:.1f}x", ratio >= FD_RATIO_TARGET))
@@ -124,10 +143,18 @@ def targets(results: dict[str, Any]) -> list[Target]:
 
 def scaling_table(rows: list[dict[str, Any]]) -> str:
     header = ["training subset", "structures", "atoms (total)", "atoms (largest)", "active parameters",
-              "JaxLoss compile", "first call (minima from QM)", "value+grad median", "min", "max", "n"]
-    body = [[r["label"], str(r["n_structures"]), str(r["atoms_total"]), str(r["atoms_max"]), str(r["n_active"]),
-             fmt_seconds(r["compile_s"]), fmt_seconds(r["first_call_s"]), *stats_row("", r["jaxloss_vg"])[1:]]
-            for r in rows]
+              "JaxLoss compile", "first call (minima from QM)", "value+grad median", "min", "max", "n",
+              "Jacobian compile", "Jacobian median", "Jacobian / value+grad", "one fit"]
+    body = []
+    for r in rows:
+        jac = r.get("jacobian")
+        fit = r.get("fit")
+        body.append([r["label"], str(r["n_structures"]), str(r["atoms_total"]), str(r["atoms_max"]), str(r["n_active"]),
+                     fmt_seconds(r["compile_s"]), fmt_seconds(r["first_call_s"]), *stats_row("", r["jaxloss_vg"])[1:],
+                     fmt_seconds(r.get("jacobian_compile_s")), fmt_seconds(jac.median if jac else None),
+                     f"{jac.median / r['jaxloss_vg'].median:.2f}x" if jac else "-",
+                     f"{fmt_seconds(fit['wall_time_s'])} ({fit['method']}, {fit['n_iterations']} it, "
+                     f"{fit['score_initial']:.4g} -> {fit['score_final']:.4g})" if fit else "-"])
     return markdown_table(header, body)
 
 
@@ -162,8 +189,8 @@ def render(results: dict[str, Any]) -> str:
         parts += ["Targets (stated for rh-enamide, 9 TS, OPT scope):", "",
                   markdown_table(["target", "limit", "measured", "verdict"], rows), ""]
     if results.get("scaling"):
-        parts += ["JaxLoss value+grad scaling (timed calls warm-start the minima at the same point; compile in "
-                  "this process, from the persistent cache when it holds the shape):", "",
+        parts += ["JaxLoss value+grad and residual Jacobian scaling (every timed call minimizes from the QM "
+                  "geometries; compile in this process, from the persistent cache when it holds the shape):", "",
                   scaling_table(results["scaling"]), ""]
     return "\n".join(parts)
 

@@ -62,3 +62,18 @@ def largest_structure(training_set: Any) -> int:
     """0-based index of the structure with the most atoms (the first of equals)."""
     sizes = [m.n_atoms for m in training_set.molecules]
     return sizes.index(max(sizes))
+
+
+def repeated_structures(training_set: Any, count: int) -> Any:
+    """A training set of ``count`` structures made by repeating the set's own in order (e.g. 27
+    from nine): the same shapes, so cost against structures is measured without new data."""
+    molecules = tuple(training_set.molecules)
+    return dataclasses.replace(training_set, molecules=tuple(molecules[i % len(molecules)] for i in range(count)))
+
+
+def every_parameter_scope(training_set: Any) -> list[tuple[int, int]]:
+    """(line, field) of every force-field value the structures use: an explicit scope."""
+    from q2mm.mm3.engine import MM3Model
+
+    model = MM3Model.build(list(training_set.molecules), training_set.forcefield)
+    return [(int(r.line), int(r.field)) for r in model.param_refs]
