@@ -79,6 +79,9 @@ def schema_of(domain: type, name: str, exclude: tuple[str, ...] = ()) -> type:
 
 # ``ratio_tol`` is a top-level key of the run (``ratio_tol=null`` skips the gate).
 OptimizerConfig = schema_of(OptimizerOptions, "OptimizerConfig", exclude=("ratio_tol",))
+# A derived nested schema must be a module attribute: a composed config then pickles by
+# reference into launcher workers (joblib, submitit), else "BoundsConfig is not a subclass of BoundsConfig".
+BoundsConfig = next(f.type for f in dataclasses.fields(OptimizerConfig) if f.name == "bounds")
 
 
 @dataclass
