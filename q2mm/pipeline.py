@@ -137,6 +137,7 @@ def past_last_fold(cfg: DictConfig) -> bool:
 
 def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) -> JobOutcome:
     """Load the system, fit it, write the .fld, the JSON summary and the parity plots."""
+    from q2mm.io.fld import read_fld
     from q2mm.optimize import fit
     from q2mm.optimize.checkpoint import FitCheckpoint, fit_identity
     from q2mm.systems import load_system
@@ -156,8 +157,10 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
             progress(info.iteration, info.score)
 
     result = fit(problem, options, callback=on_iteration, journal=checkpoint.journal)
+    fld_path = result.write_fld(ctx.output_dir)
+    result = result.as_written(read_fld(fld_path), problem.objective, problem.loss)  # what is logged is what was written
     assessment = assess_fit(split, problem, result, spec.selectivity)
-    fld_path, json_path = result.write(ctx.output_dir, extra=assessment)
+    json_path = result.write_summary(fld_path, extra=assessment)
     artifacts: list[tuple[Path, str | None]] = [(fld_path, None), (json_path, None)]
     artifacts += assessment_artifacts(ctx.output_dir, assessment)
     if cfg.tracking.plots:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -12,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from q2mm.errors import OutputExistsError, Q2MMError
-from q2mm.optimize.protocols import EvaluationLike
+from q2mm.optimize.gate import score_ratio
+from q2mm.optimize.protocols import EvaluationLike, LossLike, ObjectiveLike
 
 SUMMARY_VERSION = 1
 
@@ -40,6 +42,8 @@ class FitResult:
     ``status`` is improved | no_progress | reverted | diverged | stopped. When
     the optimizer's point was not kept, ``rejected`` holds its reference score,
     ratio and parameters; ``divergence`` holds what went non-finite and where.
+    After :meth:`as_written`, ``p_final``, ``final`` and ``ratio_final`` are those of the
+    ``.fld`` as written and ``unrounded`` keeps the optimizer's point where it scores otherwise.
     """
 
     status: str
@@ -77,6 +81,7 @@ class FitResult:
     rejected: dict[str, Any] | None = None
     forcefield: Any = None
     identifiability: Any = None  # Identifiability at the result, or a string saying why there is none
+    unrounded: dict[str, Any] | None = None
 
     @property
     def kept_start(self) -> bool:
@@ -86,6 +91,30 @@ class FitResult:
     def final_values(self) -> dict[Any, float]:
         """{ParamRef: final value} of the active parameters."""
         return {ref: float(v) for ref, v in zip(self.refs, self.p_final, strict=True)}
+
+    def as_written(self, written: Any, objective: ObjectiveLike, loss: LossLike | None) -> FitResult:
+        """This result scored at the values of ``written``, the ``.fld`` as written and read back.
+
+        A ``.fld`` field holds a value to 4 decimals, so the file a chemist loads is not the
+        optimizer's point: its score, R2 and ratio are measured again here (reference
+        objective, JaxLoss) and become ``final``; ``unrounded`` keeps the optimizer's score,
+        ratio, R2 and values when the file scores differently. Unchanged when nothing rounded.
+        """
+        p = np.array([written.value(ref) for ref in self.refs], dtype=np.float64)
+        if np.array_equal(p, self.p_final):
+            return self
+        final = objective(p)
+        ratio = None if loss is None else score_ratio(float(loss.value(p)), float(final.score))
+        if float(final.score) == float(self.final.score):
+            return dataclasses.replace(self, p_final=p, final=final, ratio_final=ratio)
+        unrounded = {
+            "score_final": float(self.final.score),
+            "ratio_final": self.ratio_final,
+            "r2_final": {kind: _stat(res, "r2") for kind, res in sorted(self.final.by_kind.items())},
+            "max_abs_rounding": float(np.max(np.abs(p - self.p_final))),
+            "values": [float(v) for v in self.p_final],
+        }
+        return dataclasses.replace(self, p_final=p, final=final, ratio_final=ratio, unrounded=unrounded)
 
     def summary(self) -> dict[str, Any]:
         """JSON-able record of the fit (non-finite floats as the strings 'nan', 'inf', '-inf')."""
@@ -123,6 +152,7 @@ class FitResult:
             "evaluation_notes": {"initial": _messages(self.initial, "notes"), "final": _messages(self.final, "notes")},
             "divergence": self.divergence,
             "rejected": self.rejected,
+            "unrounded": self.unrounded,
             "parameters": self._parameter_rows(),
             "identifiability": self._identifiability(),
             "history": [vars(h) for h in self.history],
@@ -159,6 +189,14 @@ class FitResult:
 
         Refuses to overwrite any existing file. Returns (fld path, json path).
         """
+        fld_path = self.write_fld(outdir, stem)
+        return fld_path, self.write_summary(fld_path, extra)
+
+    def write_fld(self, outdir: str | Path, stem: str | None = None) -> Path:
+        """``<stem>-optimized.fld`` in ``outdir``: the input with the final values spliced in.
+
+        Refuses when it or the summary ``<stem>-fit.json`` exists already.
+        """
         if self.forcefield is None:
             raise Q2MMError("this FitResult has no force field to write (FitProblem.forcefield was None)")
         from q2mm.io.fld import write_fld  # the io layer is only needed for writing
@@ -166,18 +204,29 @@ class FitResult:
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         stem = stem or _input_stem(self.forcefield)
-        fld_path, json_path = outdir / f"{stem}-optimized.fld", outdir / f"{stem}-fit.json"
-        for path in (fld_path, json_path):
+        fld_path = outdir / f"{stem}{FLD_SUFFIX}"
+        for path in (fld_path, _summary_path(fld_path)):
             if path.exists():
                 raise OutputExistsError(f"{path} exists: a fit never writes over an earlier output")
-        fitted = self.forcefield.with_values(self.final_values())
-        write_fld(fitted, fld_path)
+        write_fld(self.forcefield.with_values(self.final_values()), fld_path)
+        return fld_path
+
+    def write_summary(self, fld_path: Path, extra: Mapping[str, Any] | None = None) -> Path:
+        """``<stem>-fit.json`` beside the written ``fld_path`` (never over an existing file)."""
+        json_path = _summary_path(fld_path)
         summary = self.summary() | _jsonable(dict(extra or {})) | {"input_fld": _input_path(self.forcefield),
                                                                    "output_fld": str(fld_path)}
         with open(json_path, "x", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=2)
             handle.write("\n")
-        return fld_path, json_path
+        return json_path
+
+
+FLD_SUFFIX = "-optimized.fld"
+
+
+def _summary_path(fld_path: Path) -> Path:
+    return fld_path.with_name(fld_path.name.removesuffix(FLD_SUFFIX) + "-fit.json")
 
 
 def _r2_table(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, float | None]]:

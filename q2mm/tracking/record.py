@@ -73,6 +73,8 @@ def metrics_from_summary(summary: Mapping[str, Any]) -> dict[str, float]:
     for kind, row in summary["r2"].items():
         for when in ("initial", "final"):
             metrics[f"r2_{kind}_{when}"] = _finite(row.get(when))
+    unrounded = summary.get("unrounded") or {}  # the optimizer's point, where the written .fld scores otherwise
+    metrics["score_final_unrounded"] = _finite(unrounded.get("score_final"))
     for key in COUNTERS:
         metrics[key] = _finite(summary.get(key))
     ident = summary.get("identifiability") or {}

@@ -125,3 +125,30 @@ def test_options_from_a_config_mapping():
     assert options.bounds.fc_fraction == 0.3 and options.ratio_tol is None and options.method == "powell"
     with pytest.raises(ConfigurationError, match="unknown optimizer option"):
         OptimizerOptions.from_mapping({"methd": "powell"})
+
+
+def test_logged_score_is_the_score_of_the_written_file(mm3, tmp_path):
+    """The .fld holds 4 decimals: the final score, R2 and ratio are re-measured on the file as
+    written and read back; the optimizer's own (unrounded) score is kept beside them."""
+    problem = recovery_problem(mm3)
+    result = fit(problem, OptimizerOptions())
+    fld_path = result.write_fld(tmp_path / "run")
+    written = read_fld(fld_path)
+    on_file = np.array([written.value(ref) for ref in problem.refs])
+    assert not np.array_equal(on_file, result.p_final)  # the optimum has more than 4 decimals
+    logged = result.as_written(written, problem.objective, problem.loss)
+    np.testing.assert_array_equal(logged.p_final, on_file)
+    assert logged.final.score == problem.objective(on_file).score != result.final.score
+    assert logged.ratio_final == pytest.approx(problem.loss.value(on_file) / problem.objective(on_file).score, rel=1e-12)
+    assert logged.unrounded["score_final"] == result.final.score
+    assert logged.unrounded["values"] == [float(v) for v in result.p_final]
+    assert 0 < logged.unrounded["max_abs_rounding"] <= 5e-5 * max(1.0, float(np.max(np.abs(on_file))))
+
+    summary = json.loads(logged.write_summary(fld_path).read_text())
+    assert summary["score_final"] == logged.final.score and summary["unrounded"]["score_final"] == result.final.score
+    assert [row["final"] for row in summary["parameters"]] == on_file.tolist()
+    from q2mm.tracking.record import metrics_from_summary
+
+    metrics = metrics_from_summary(summary)
+    assert metrics["score_final"] == logged.final.score and metrics["score_final_unrounded"] == result.final.score
+    assert logged.as_written(written, problem.objective, problem.loss) is logged  # already the file's values
