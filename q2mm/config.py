@@ -156,7 +156,8 @@ def _require_choice(value: str, allowed: tuple[str, ...], key: str) -> None:
 
 def optimizer_options(cfg: DictConfig) -> OptimizerOptions:
     """q2mm.optimize.OptimizerOptions from the ``optimizer`` group and the top-level ``ratio_tol``."""
-    return OptimizerOptions.from_mapping(OmegaConf.to_container(cfg.optimizer), ratio_tol=cfg.ratio_tol)
+    settings = typing.cast(dict[str, Any], OmegaConf.to_container(cfg.optimizer))
+    return OptimizerOptions.from_mapping(settings, ratio_tol=cfg.ratio_tol)
 
 
 def unknown_keys(node: DictConfig, prefix: str = "") -> list[str]:
@@ -166,11 +167,11 @@ def unknown_keys(node: DictConfig, prefix: str = "") -> list[str]:
         return []
     known = {f.name for f in dataclasses.fields(schema)}
     found: list[str] = []
-    for key in node.keys():
+    for key in map(str, node.keys()):
         if key == "hydra":
             continue
         if key not in known:
-            found.append(f"{prefix}{key}")
+            found.append(prefix + key)
         elif isinstance(node._get_node(key), DictConfig):
             found += unknown_keys(node[key], prefix=f"{prefix}{key}.")
     return found

@@ -19,13 +19,13 @@ C = TypeVar("C", bound=StrEnum)
 def parse_choice(kind: type[C], value: object, what: str) -> C:
     """``value`` as a member of ``kind``; ConfigurationError naming ``what`` and the choices otherwise."""
     try:
-        return kind(value)
+        return kind(str(value))
     except ValueError:
         raise ConfigurationError(f"unknown {what} {value!r}; choose from {', '.join(kind)}") from None
 
 
-# Functional form: 'nelder-mead' is a config spelling but not a Python identifier.
-Method = StrEnum("Method", [(name, name) for name in ("lbfgsb", "nelder-mead", "powell", "adam", "least-squares")])
+# Functional form: "nelder-mead" is a config spelling but not a Python identifier (values = names).
+Method = StrEnum("Method", ["lbfgsb", "nelder-mead", "powell", "adam", "least-squares"])
 """The minimizer (``optimizer.method``)."""
 
 METHOD_ALIASES = {"l-bfgs-b": "lbfgsb", "neldermead": "nelder-mead", "least_squares": "least-squares", "trf": "least-squares"}  # accepted by OptimizerOptions only

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from q2mm.errors import ConfigurationError
-from q2mm.optimize.choices import StartName, parse_choice
+from q2mm.optimize.choices import ScopeName, StartName, parse_choice
 from q2mm.optimize.driver import FitProblem
 from q2mm.optimize.protocols import LossLike, ObjectiveLike
 from q2mm.optimize.scope import ScopeSpec, align_with_model, resolve_scope
@@ -75,8 +75,8 @@ def scope_spec(scope: str | ScopeSpec | Sequence[tuple[int, int]]) -> ScopeSpec:
     if isinstance(scope, ScopeSpec):
         return scope
     if isinstance(scope, str):
-        return ScopeSpec(scope)
-    return ScopeSpec("explicit", tuple((int(line), int(field_no)) for line, field_no in scope))
+        return ScopeSpec(parse_choice(ScopeName, scope, "parameter scope"))
+    return ScopeSpec(ScopeName.explicit, tuple((int(line), int(field_no)) for line, field_no in scope))
 
 
 def build_fit_problem(
@@ -103,7 +103,7 @@ def build_fit_problem(
         chosen["active"] = active
         return ObjectiveFunction(model, molecules, settings, active), JaxLoss(model, molecules, settings, active)
 
-    estimates, record = None, []
+    estimates, record = None, list[dict[str, Any]]()
     if start_name == "qfuerza":
         _, kept, _ = align_with_model(resolve_scope(ff, spec), model.param_refs)
         estimates, record = qfuerza_start(model, molecules, ff, kept.refs, start_options)
