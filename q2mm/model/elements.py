@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+# Tables kept as rows by the formatter.
+# fmt: off
 SYMBOLS = (
     "X", "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S",
     "Cl", "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge",
@@ -27,6 +29,7 @@ COVALENT_RADIUS = {
     "Br": 1.20, "Ru": 1.46, "Rh": 1.42, "Pd": 1.39, "Ag": 1.45, "I": 1.39, "Ir": 1.41,
     "Pt": 1.36,
 }
+# fmt: on
 
 
 def normalize_symbol(symbol: str) -> str:
