@@ -92,8 +92,8 @@ def _entry_pairs(entry: StructureSpec, directory: Path, table: AtomTypeTable | N
     out = []
     for geometry_path in expand(directory, entry.geometry):
         structures = read_geometry(geometry_path, table)
-        for structure, qm_path in _match(entry, structures, geometry_path, directory):
-            fill = _fields(structure, geometry_path, structures.index(structure) + 1)
+        for index, structure, qm_path in _match(entry, structures, geometry_path, directory):
+            fill = _fields(structure, geometry_path, index)
             hessian = locate(directory, entry.hessian.format(**fill)) if entry.hessian else None
             energy = locate(directory, entry.energy.format(**fill)) if entry.energy else None
             paired = pair(read_qm(qm_path, hessian, energy), structure)
@@ -118,8 +118,8 @@ def _qm_files(pattern: str, directory: Path, fill: dict) -> list[Path]:
 
 
 def _match(entry: StructureSpec, structures: list[Molecule], geometry_path: Path,
-           directory: Path) -> list[tuple[Molecule, Path]]:
-    """(structure, QM file) pairs of one geometry file."""
+           directory: Path) -> list[tuple[int, Molecule, Path]]:
+    """(1-based index in the file, structure, QM file) of one geometry file."""
     if any(p in entry.qm for p in PLACEHOLDERS):
         pairs = []
         for index, structure in enumerate(structures, start=1):
@@ -127,14 +127,14 @@ def _match(entry: StructureSpec, structures: list[Molecule], geometry_path: Path
             if len(files) != 1:
                 raise DataNotFoundError(f"{geometry_path} structure {index} ({structure.title!r}): qm {entry.qm!r} "
                                         f"matches {len(files)} files in {directory}, expected one")
-            pairs.append((structure, files[0]))
+            pairs.append((index, structure, files[0]))
         return pairs
     files = _qm_files(entry.qm, directory, {})
     if len(files) == len(structures):
         _check_numbers(structures, files, geometry_path)
-        return list(zip(structures, files))
-    by_title = {s.title: s for s in structures}
-    pairs = [(by_title[f.name.split(".")[0]], f) for f in files if f.name.split(".")[0] in by_title]
+        return [(k, s, f) for k, (s, f) in enumerate(zip(structures, files), start=1)]
+    by_title = {s.title: (k, s) for k, s in enumerate(structures, start=1)}
+    pairs = [(*by_title[f.name.split(".")[0]], f) for f in files if f.name.split(".")[0] in by_title]
     if len(pairs) != len(files):
         raise PairingError(geometry_path, None, f"one structure per QM file of {entry.qm!r} ({len(files)} files), "
                            "in order or titled like the QM file", f"{len(structures)} structures")

@@ -147,3 +147,43 @@ def test_substructure_out_of_plane_row_names_the_centre_by_position():
     assert impropers[1].atoms == (0, 1, 2, 5) and impropers[1].values == (0.07,)
     assert impropers[1].source == "substructure 1"
     assert impropers[0].source == "standard"
+
+
+TWO_OPT_SUBSTRUCTURES = "".join([
+    "-3\n",
+    " C  Propene ends OPT\n",
+    " 9  C2=C2\n",
+    "-2\n",
+    _row(" 1", " 1   2", 1.3400, 9.0000),
+    "-3\n",
+    " C  Propene middle OPT\n",
+    " 9  C2=C2-C3\n",
+    "-2\n",
+    _row("aA", " 1   2   3", 180.0, 45.0),           # alternative a: C1-C2-C3 within 180 +- 45
+    _row(" 2", " 1   2   3", 124.0, 0.8),
+    _row("a2", " 1   2   3", 170.0, 0.3),
+    _row(" 4", "00   1   2  00", 0.0, 12.0, 0.0),
+    _row("a4", "00   1   2  00", 0.0, 8.0, 0.0),
+    "-3\n",
+])
+
+
+@pytest.mark.parametrize("linear", [False, True])
+def test_two_opt_substructures_and_alternative_angle_and_torsion_rows(linear):
+    """Both OPT substructures apply; a2/a4 rows replace their plain rows where aA holds."""
+    molecule = _propene()
+    if linear:
+        coords = molecule.coords.copy()
+        coords[2] = [2.83, 0.0, 0.0]                       # C1-C2-C3 = 180 deg
+        molecule = molecule.with_(coords=coords)
+    ff = _ff(TWO_OPT_SUBSTRUCTURES)
+    assert [s.name for s in ff.substructures if s.opt] == ["Propene ends OPT", "Propene middle OPT"]
+    result = assign_parameters(molecule, ff)
+    line = {row.values[:2]: row.line for row in ff.rows if row.substructure is not None}
+    assert _lines(result, "stretch")[(0, 1)] == line[(1.34, 9.0)]
+    bends = {min(b.atoms, b.atoms[::-1]): b.fld_line for b in result.of("bend")}
+    assert bends[(0, 1, 2)] == line[(170.0, 0.3) if linear else (124.0, 0.8)]
+    about_double = {t.fld_line for t in result.of("torsion") if set(t.atoms[1:3]) == {0, 1}}
+    assert about_double == {line[(0.0, 8.0) if linear else (0.0, 12.0)]}
+    refs = set(result.refs())
+    assert {r.line for r in ff.active_refs()} & {r.line for r in refs}
