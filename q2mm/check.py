@@ -28,8 +28,12 @@ from q2mm.paths import CONF_DIR
 register_configs()
 
 # Hydra writes nothing for a check: no run directory of its own, no .hydra copy, no log file.
-QUIET_HYDRA = ("hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled",
-               "hydra/hydra_logging=disabled")
+QUIET_HYDRA = (
+    "hydra.run.dir=.",
+    "hydra.output_subdir=null",
+    "hydra/job_logging=disabled",
+    "hydra/hydra_logging=disabled",
+)
 
 
 @dataclass
@@ -58,16 +62,19 @@ def check_training_set(training_set: Any, scope: Any) -> CheckReport:
     ff = training_set.forcefield
     report = CheckReport()
     opt = [s for s in ff.substructures if s.opt]
-    report.lines.append(f"system {training_set.name}: {len(training_set.molecules)} structures; force field "
-                        f"{training_set.forcefield_path} ({len(ff.substructures)} substructures, {len(opt)} OPT)")
+    report.lines.append(
+        f"system {training_set.name}: {len(training_set.molecules)} structures; force field "
+        f"{training_set.forcefield_path} ({len(ff.substructures)} substructures, {len(opt)} OPT)"
+    )
     used = set()
     for number, molecule in enumerate(training_set.molecules, start=1):
         assignment = assign_parameters(molecule, ff, allow_missing=True)
         used |= set(assignment.refs())
         report.lines += structure_lines(number, molecule, assignment, ff)
         if assignment.missing:
-            report.problems.append(f"structure {number} ({molecule.title}): {len(assignment.missing)} interactions "
-                                   "without parameters")
+            report.problems.append(
+                f"structure {number} ({molecule.title}): {len(assignment.missing)} interactions without parameters"
+            )
     try:
         scoped = resolve_scope(ff, scope_spec(scope))
     except ConfigurationError as error:
@@ -75,14 +82,19 @@ def check_training_set(training_set: Any, scope: Any) -> CheckReport:
         return report
     active = [(ref, kind) for ref, kind in zip(scoped.refs, scoped.kinds) if ref in used]
     kinds = Counter(kind for _, kind in active)
-    report.lines.append(f"active parameters ({scoped.scope.label()}): {len(active)} used by the structures, of "
-                        f"{len(scoped.refs)} in scope: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    report.lines.append(
+        f"active parameters ({scoped.scope.label()}): {len(active)} used by the structures, of "
+        f"{len(scoped.refs)} in scope: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    )
     if not active:
         report.problems.append("no active parameter is used by any structure (mark a substructure or rows OPT)")
-    counts = observation_counts(build_observations(list(training_set.molecules), training_set.settings),
-                                training_set.settings)
-    report.lines.append("observations: " + ", ".join(
-        f"{kind} {n} (weight {training_set.settings.weight(kind):g})" for kind, n in counts.items()))
+    counts = observation_counts(
+        build_observations(list(training_set.molecules), training_set.settings), training_set.settings
+    )
+    report.lines.append(
+        "observations: "
+        + ", ".join(f"{kind} {n} (weight {training_set.settings.weight(kind):g})" for kind, n in counts.items())
+    )
     if not any(counts.values()):
         report.problems.append("no observations to fit (all weights 0?)")
     return report
@@ -96,20 +108,28 @@ def structure_lines(number: int, molecule: Any, assignment: Any, ff: Any) -> lis
     modes = "" if n_imag is None else f" ({n_imag} imaginary mode{'s' if n_imag != 1 else ''})"
     lines = [f"{number:3d}  {molecule.title}: {molecule.n_atoms} atoms, charge {molecule.charge:+d}, {state}{modes}"]
     lines.append(f"       qm: {props.get('qm_source', molecule.source)}")
-    lines.append(f"       types: {props.get('types_from', '?')}; bonds: {props.get('bonds_from', '?')} "
-                 f"({len(molecule.bonds)} bonds, {sum(1 for b in molecule.bonds if b.order == 0)} zero-order)")
+    lines.append(
+        f"       types: {props.get('types_from', '?')}; bonds: {props.get('bonds_from', '?')} "
+        f"({len(molecule.bonds)} bonds, {sum(1 for b in molecule.bonds if b.order == 0)} zero-order)"
+    )
     pairing = props.get("pairing")
     if pairing:
         frame = "rotated into the geometry file's frame" if pairing["rotated"] else "same frame"
         lines.append(f"       paired: RMSD {pairing['rmsd']:.4f} A after superposition, {frame}")
-    subs = Counter(int(it.source.split()[1]) for items in assignment.interactions.values() for it in items
-                   if it.source.startswith("substructure"))
+    subs = Counter(
+        int(it.source.split()[1])
+        for items in assignment.interactions.values()
+        for it in items
+        if it.source.startswith("substructure")
+    )
     names = {s.number: s.name for s in ff.substructures}
     matched = "; ".join(f"#{k} {names.get(k, '?')} ({n} interactions)" for k, n in sorted(subs.items())) or "none"
     lines.append(f"       substructures matched: {matched}")
     if assignment.missing:
-        lines.append(f"       without parameters ({len(assignment.missing)}): "
-                     + "; ".join(m.describe() for m in assignment.missing))
+        lines.append(
+            f"       without parameters ({len(assignment.missing)}): "
+            + "; ".join(m.describe() for m in assignment.missing)
+        )
     return lines
 
 

@@ -11,9 +11,9 @@ overrides the table.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from q2mm.errors import InputFormatError, UnknownAtomTypeError
 from q2mm.model import elements
@@ -152,8 +152,8 @@ def read_atomtyp(path: str | os.PathLike[str]) -> AtomTypeTable:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputFormatError(path, line, "UTF-8 text", repr(raw[exc.start : exc.start + 1])) from exc
+        bad_line = raw[: exc.start].count(b"\n") + 1
+        raise InputFormatError(path, bad_line, "UTF-8 text", repr(raw[exc.start : exc.start + 1])) from exc
     custom: dict[int, AtomType] = {}
     description = ""
     for line_no, line in enumerate(text.splitlines(), start=1):
@@ -172,16 +172,23 @@ def read_atomtyp(path: str | os.PathLike[str]) -> AtomTypeTable:
 def _parse_type_line(path: Path, line_no: int, line: str, description: str) -> AtomType:
     tokens = line.split()
     if len(tokens) < MIN_TOKENS:
-        raise InputFormatError(path, line_no, f"an atom type line with {MIN_TOKENS}+ columns (number ... formal charge; "
-                               "'!' where unspecified)", line.strip())
+        raise InputFormatError(
+            path,
+            line_no,
+            f"an atom type line with {MIN_TOKENS}+ columns (number ... formal charge; '!' where unspecified)",
+            line.strip(),
+        )
     number = _int(path, line_no, tokens[0], "the type number in column 1")
     name = tokens[3]
     generic = tokens[1] == UNSPECIFIED and tokens[2] == UNSPECIFIED  # PI dummy, generalized GA, GB, ...
     element = "X" if generic else _element(path, line_no, tokens[1], name)
     mass = None if tokens[2] == UNSPECIFIED else _float(path, line_no, tokens[2], "the mass in column 3 (or '!')")
     charge_token = tokens[FORMAL_CHARGE_COLUMN]
-    charge = 0 if charge_token == UNSPECIFIED else _int(
-        path, line_no, charge_token, f"the formal charge in column {FORMAL_CHARGE_COLUMN + 1} (or '!')")
+    charge = (
+        0
+        if charge_token == UNSPECIFIED
+        else _int(path, line_no, charge_token, f"the formal charge in column {FORMAL_CHARGE_COLUMN + 1} (or '!')")
+    )
     return AtomType(number, name, element, mass, charge, description, source=str(path), line=line_no)
 
 

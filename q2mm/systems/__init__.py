@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from q2mm.errors import ConfigurationError, DataNotFoundError
@@ -24,8 +25,17 @@ from q2mm.systems.forcefields import composed_forcefield
 from q2mm.systems.spec import PACKAGE_PREFIX, StructureSpec, SystemSpec, TrainingSet, observation_settings
 from q2mm.systems.structures import expand, load_structures, locate
 
-__all__ = ["StructureSpec", "SystemSpec", "TrainingSet", "get_spec", "load_system", "observation_settings",
-           "system_directory", "system_names", "spec_from_config"]
+__all__ = [
+    "StructureSpec",
+    "SystemSpec",
+    "TrainingSet",
+    "get_spec",
+    "load_system",
+    "observation_settings",
+    "system_directory",
+    "system_names",
+    "spec_from_config",
+]
 
 SYSTEM_CONFIG_DIR = CONF_DIR / "system"
 OWN_SYSTEM_DOC = "docs/own-system.md"
@@ -41,7 +51,7 @@ def spec_from_config(node: object, where: str = "system config") -> SystemSpec:
     """A SystemSpec from a ``system`` config node or mapping, validated against the schema."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(SystemSpec), node)
-        return OmegaConf.to_object(merged)
+        return cast(SystemSpec, OmegaConf.to_object(merged))
     except OmegaConfBaseException as exc:
         raise ConfigurationError(f"{where}: {exc}".splitlines()[0]) from None
 
@@ -52,16 +62,20 @@ def get_spec(name: str, config_dir: Path | None = None) -> SystemSpec:
         path = directory / f"{name}.yaml"
         if path.is_file():
             node = OmegaConf.load(path)
+            if not isinstance(node, DictConfig):
+                raise ConfigurationError(f"{path}: expected a mapping of system keys (name, data_dir, ...)")
             node.pop("defaults", None)
             return spec_from_config(node, str(path))
-    raise DataNotFoundError(f"unknown system {name!r}; known: {system_names(config_dir)} "
-                            f"(a system is a YAML file in conf/system or in --config-dir DIR/system; see {OWN_SYSTEM_DOC})")
+    raise DataNotFoundError(
+        f"unknown system {name!r}; known: {system_names(config_dir)} "
+        f"(a system is a YAML file in conf/system or in --config-dir DIR/system; see {OWN_SYSTEM_DOC})"
+    )
 
 
 def system_directory(spec: SystemSpec, root: Path | None) -> Path | None:
     """Where a system's files are: package data (``package:NAME``), an absolute path, or under the root."""
     if spec.embedded:
-        return PACKAGE_DATA / spec.data_dir[len(PACKAGE_PREFIX):]
+        return PACKAGE_DATA / spec.data_dir[len(PACKAGE_PREFIX) :]
     path = Path(spec.data_dir).expanduser()
     if path.is_absolute():
         return path
@@ -72,11 +86,15 @@ def missing_data_message(spec: SystemSpec, directory: Path | None, problem: str)
     """What to do when a system's files are not where its YAML says."""
     lines = [f"system {spec.name!r}: {problem}."]
     if spec.reference:
-        lines.append(f"Its data are not shipped with q2mm: download the supporting information of {spec.reference} "
-                     f"and unpack it as {directory or '<data_root>/' + spec.data_dir}, laid out as "
-                     f"conf/system/{spec.name}.yaml describes.")
-    lines.append("Point q2mm at the data with data_root=PATH (or Q2MM_DATA=PATH), or set system.data_dir to an "
-                 f"absolute directory; to describe your own files, see {OWN_SYSTEM_DOC}.")
+        lines.append(
+            f"Its data are not shipped with q2mm: download the supporting information of {spec.reference} "
+            f"and unpack it as {directory or '<data_root>/' + spec.data_dir}, laid out as "
+            f"conf/system/{spec.name}.yaml describes."
+        )
+    lines.append(
+        "Point q2mm at the data with data_root=PATH (or Q2MM_DATA=PATH), or set system.data_dir to an "
+        f"absolute directory; to describe your own files, see {OWN_SYSTEM_DOC}."
+    )
     if spec.stand_in:
         lines.append(f"To try the tool without these data: system={spec.stand_in} (shipped with q2mm).")
     return "\n".join(lines)
@@ -84,8 +102,9 @@ def missing_data_message(spec: SystemSpec, directory: Path | None, problem: str)
 
 def _require_directory(spec: SystemSpec, directory: Path | None) -> Path:
     if directory is None:
-        raise DataNotFoundError(missing_data_message(spec, None, f"it reads {spec.data_dir}/ under the data root, "
-                                                                 "and no data root is set"))
+        raise DataNotFoundError(
+            missing_data_message(spec, None, f"it reads {spec.data_dir}/ under the data root, and no data root is set")
+        )
     if not directory.is_dir():
         raise DataNotFoundError(missing_data_message(spec, directory, f"{directory} does not exist"))
     return directory
@@ -114,12 +133,16 @@ def _check_structure_files(spec: SystemSpec, directory: Path) -> None:
     for number, entry in enumerate(spec.structures, start=1):
         pattern = entry.geometry or entry.qm
         if pattern and not any(path.is_file() for path in expand(directory, pattern)):
-            raise DataNotFoundError(missing_data_message(
-                spec, directory, f"structures entry {number}: no file {locate(directory, pattern)}"))
+            raise DataNotFoundError(
+                missing_data_message(
+                    spec, directory, f"structures entry {number}: no file {locate(directory, pattern)}"
+                )
+            )
 
 
-def load_system(spec: SystemSpec | str, data_root: str | os.PathLike[str] | None = None,
-                config_dir: Path | None = None) -> TrainingSet:
+def load_system(
+    spec: SystemSpec | str, data_root: str | os.PathLike[str] | None = None, config_dir: Path | None = None
+) -> TrainingSet:
     """Load a training set: structures (types, bonds, QM Hessians), force field, settings.
 
     ``data_root`` defaults to :func:`q2mm.paths.data_root` (Q2MM_DATA, else ../shared/data);
@@ -133,6 +156,8 @@ def load_system(spec: SystemSpec | str, data_root: str | os.PathLike[str] | None
     base = locate(directory, spec.base_forcefield) if spec.base_forcefield else published
     ff_path = composed_forcefield(spec.name, published, base)
     molecules = load_structures(list(spec.structures), directory, atom_type_table(spec, directory))
-    alternatives = {name: _forcefield_file(spec, directory, file, f"{name} force field")
-                    for name, file in spec.alternative_forcefields.items()}
+    alternatives = {
+        name: _forcefield_file(spec, directory, file, f"{name} force field")
+        for name, file in spec.alternative_forcefields.items()
+    }
     return TrainingSet(spec.name, molecules, ff_path, read_fld(ff_path), spec.settings, alternatives, spec)

@@ -43,7 +43,7 @@ def compose_text(base: str, published: str, published_path: Path) -> str:
     last_end = max((k for k, line in enumerate(base_lines) if line.startswith("-3")), default=None)
     if last_end is None:
         raise InputFormatError("base force field", None, "a '-3' line ending the substructure section")
-    return "\n".join(base_lines[: last_end + 1] + blocks + base_lines[last_end + 1:]) + "\n"
+    return "\n".join(base_lines[: last_end + 1] + blocks + base_lines[last_end + 1 :]) + "\n"
 
 
 def composed_forcefield(name: str, published_path: Path, base_path: Path, cache: Path = COMPOSED_CACHE) -> Path:
@@ -52,9 +52,11 @@ def composed_forcefield(name: str, published_path: Path, base_path: Path, cache:
     if is_complete_forcefield(published):
         return published_path
     if not base_path.is_file():
-        raise DataNotFoundError(f"{published_path} is a set of substructure blocks without a -1 function table; "
-                                f"the base force field it is composed with, {base_path}, is missing "
-                                "(set base_forcefield in the system file)")
+        raise DataNotFoundError(
+            f"{published_path} is a set of substructure blocks without a -1 function table; "
+            f"the base force field it is composed with, {base_path}, is missing "
+            "(set base_forcefield in the system file)"
+        )
     text = compose_text(base_path.read_text(), published, published_path)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     cache.mkdir(parents=True, exist_ok=True)

@@ -65,12 +65,13 @@ def _tag(molecule: Molecule, types_from: str, bonds_from: str) -> Molecule:
 def mol2_structure(molecule: Molecule, path: Path) -> Molecule:
     """A mol2 structure with its type names as MacroModel MM3 names (aliases resolved, checked)."""
     table = standard_table()
-    names = tuple(MOL2_TYPE_ALIASES.get(t, t) for t in molecule.atom_types or ())
+    given = molecule.atom_types or ()
+    names = tuple(MOL2_TYPE_ALIASES.get(t, t) for t in given)
     for k, name in enumerate(names):
         try:
             table.by_name(name)
         except UnknownAtomTypeError:
-            raise InputFormatError(path, None, f"a MacroModel MM3 atom type at atom {k + 1}", molecule.atom_types[k]) from None
+            raise InputFormatError(path, None, f"a MacroModel MM3 atom type at atom {k + 1}", given[k]) from None
     return molecule.with_(atom_types=names)
 
 
@@ -97,16 +98,23 @@ def _metadata_structure(name: str, record: dict, path: Path) -> Molecule:
         types = tuple(record["atom_types"])
         bonds = tuple(Bond(int(i), int(j), float(order)) for i, j, order in record.get("bonds", ()))
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputFormatError(path, None, f"structure {name!r} with elements, atom_types and bonds [i, j, order]",
-                               str(exc)) from None
+        raise InputFormatError(
+            path, None, f"structure {name!r} with elements, atom_types and bonds [i, j, order]", str(exc)
+        ) from None
     if len(types) != len(elements):
         raise InputFormatError(path, None, f"{len(elements)} atom types for structure {name!r}", str(len(types)))
     properties = {"transition_state": bool(record["transition_state"])} if "transition_state" in record else {}
     return Molecule(
-        title=name, elements=elements, coords=np.full((len(elements), 3), np.nan), bonds=bonds, atom_types=types,
+        title=name,
+        elements=elements,
+        coords=np.full((len(elements), 3), np.nan),
+        bonds=bonds,
+        atom_types=types,
         formal_charges=tuple(int(q) for q in record["formal_charges"]) if "formal_charges" in record else None,
-        charge=int(record.get("charge", 0)), energy=record.get("energy_hartree"),
-        source=f"{path} ({name})", properties=properties,
+        charge=int(record.get("charge", 0)),
+        energy=record.get("energy_hartree"),
+        source=f"{path} ({name})",
+        properties=properties,
     )
 
 
@@ -129,9 +137,11 @@ def read_qm(path: Path, hessian: Path | None = None, energy: Path | None = None)
     elif suffix == ".xyz":
         molecule = read_xyz(path)
         hessian_path = hessian or path.with_name(f"{path.stem}-hessian.npy")
-        molecule = molecule.with_(hessian=load_hessian(hessian_path, molecule.n_atoms),
-                                  energy=read_energy(energy) if energy is not None else None,
-                                  properties={**molecule.properties, "charge_known": False})
+        molecule = molecule.with_(
+            hessian=load_hessian(hessian_path, molecule.n_atoms),
+            energy=read_energy(energy) if energy is not None else None,
+            properties={**molecule.properties, "charge_known": False},
+        )
     else:
         raise InputFormatError(path, None, f"a QM file ending in {', '.join(QM_SUFFIXES)}", path.suffix)
     if molecule.hessian is None:

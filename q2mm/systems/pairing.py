@@ -59,8 +59,9 @@ def kabsch(qm: np.ndarray, geometry: np.ndarray) -> Alignment:
     sign = np.sign(np.linalg.det(u @ vt)) or 1.0
     rotation = u @ np.diag([1.0, 1.0, sign]) @ vt
     deviations = np.linalg.norm(a @ rotation - b, axis=1)
-    return Alignment(rotation, cq, cg, float(np.sqrt((deviations ** 2).mean())), deviations,
-                     float(np.abs(qm - geometry).max()))
+    return Alignment(
+        rotation, cq, cg, float(np.sqrt((deviations**2).mean())), deviations, float(np.abs(qm - geometry).max())
+    )
 
 
 def pair(qm: Molecule, geometry: Molecule) -> Molecule:
@@ -71,12 +72,20 @@ def pair(qm: Molecule, geometry: Molecule) -> Molecule:
     """
     where = f"{geometry.source} and {qm.source}"
     if geometry.n_atoms != qm.n_atoms:
-        raise PairingError(where, None, f"the same atoms in both files ({geometry.n_atoms} in the first)",
-                           f"{qm.n_atoms} atoms in the QM file")
+        raise PairingError(
+            where,
+            None,
+            f"the same atoms in both files ({geometry.n_atoms} in the first)",
+            f"{qm.n_atoms} atoms in the QM file",
+        )
     for k, (a, b) in enumerate(zip(geometry.elements, qm.elements)):
         if a != b:
-            raise PairingError(where, None, f"the same element sequence; atom {k + 1} is {a} in the geometry file",
-                               f"{b} in the QM file")
+            raise PairingError(
+                where,
+                None,
+                f"the same element sequence; atom {k + 1} is {a} in the geometry file",
+                f"{b} in the QM file",
+            )
     properties = {**qm.properties, **_provenance(geometry), "geometry_source": geometry.source, "qm_source": qm.source}
     moved = qm
     if np.all(np.isfinite(geometry.coords)):
@@ -84,14 +93,20 @@ def pair(qm: Molecule, geometry: Molecule) -> Molecule:
         _check_alignment(alignment, where)
         properties["pairing"] = {"rmsd": alignment.rmsd, "rotated": not alignment.same_frame}
         if not alignment.same_frame:
-            moved = qm.with_(coords=alignment.coords(qm.coords), hessian=alignment.hessian(qm.hessian))
+            hessian = None if qm.hessian is None else alignment.hessian(qm.hessian)
+            moved = qm.with_(coords=alignment.coords(qm.coords), hessian=hessian)
     if "transition_state" in geometry.properties:
         properties["transition_state"] = geometry.properties["transition_state"]
     charge = qm.charge if qm.properties.get("charge_known", True) else geometry.charge
     return moved.with_(
-        title=geometry.title or qm.title, atom_types=geometry.atom_types, bonds=geometry.bonds,
-        type_numbers=geometry.type_numbers, formal_charges=geometry.formal_charges, charge=charge,
-        energy=qm.energy if qm.energy is not None else geometry.energy, properties=properties,
+        title=geometry.title or qm.title,
+        atom_types=geometry.atom_types,
+        bonds=geometry.bonds,
+        type_numbers=geometry.type_numbers,
+        formal_charges=geometry.formal_charges,
+        charge=charge,
+        energy=qm.energy if qm.energy is not None else geometry.energy,
+        properties=properties,
     )
 
 
@@ -101,7 +116,8 @@ def _check_alignment(alignment: Alignment, where: str) -> None:
     off = np.flatnonzero(alignment.deviations > ATOM_TOLERANCE)
     k = int(off[0]) if off.size else int(np.argmax(alignment.deviations))
     raise PairingError(
-        where, None,
+        where,
+        None,
         f"the same structure in the same atom order (RMSD after superposition <= {RMSD_TOLERANCE} A)",
         f"RMSD {alignment.rmsd:.3f} A; atom {k + 1} is {alignment.deviations[k]:.3f} A off",
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -42,19 +41,22 @@ class StructureSpec:
     (default ``{qm stem}-hessian.npy``; no energy file).
     """
 
-    geometry: Optional[str] = None
-    qm: Optional[str] = None
-    hessian: Optional[str] = None
-    energy: Optional[str] = None
+    geometry: str | None = None
+    qm: str | None = None
+    hessian: str | None = None
+    energy: str | None = None
 
 
 # Weight per observation kind (score = sum (w (ref - calc))^2; 0 leaves a kind out). The
 # defaults are q2mm.reference.observations.default_weights(), the one table of them.
 ObservationWeights = make_dataclass(
-    "ObservationWeights", [(kind, float, field(default=weight)) for kind, weight in default_weights().items()],
+    "ObservationWeights",
+    [(kind, float, field(default=weight)) for kind, weight in default_weights().items()],
 )
 ObservationWeights.__module__ = __name__
-ObservationWeights.__doc__ = "Weight per observation kind (0 leaves the kind out); defaults: observations.default_weights()."
+ObservationWeights.__doc__ = (
+    "Weight per observation kind (0 leaves the kind out); defaults: observations.default_weights()."
+)
 
 
 @dataclass
@@ -67,8 +69,8 @@ class SelectivitySpec:
     Energies within a group are Boltzmann-combined at ``temperature`` (K).
     """
 
-    groups: Dict[str, List[str]] = field(default_factory=dict)
-    pairs: List[List[str]] = field(default_factory=list)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    pairs: list[list[str]] = field(default_factory=list)
     temperature: float = DEFAULT_TEMPERATURE_K
 
     def __post_init__(self) -> None:
@@ -76,8 +78,9 @@ class SelectivitySpec:
             raise ConfigurationError(f"selectivity.temperature={self.temperature}: expected a temperature > 0 K")
         for pair in self.pairs:
             if len(pair) != 2 or any(name not in self.groups for name in pair):
-                raise ConfigurationError(f"selectivity pair {list(pair)}: expected two of the groups "
-                                         f"{sorted(self.groups)}")
+                raise ConfigurationError(
+                    f"selectivity pair {list(pair)}: expected two of the groups {sorted(self.groups)}"
+                )
         empty = sorted(name for name, members in self.groups.items() if not members)
         if empty:
             raise ConfigurationError(f"selectivity group(s) {empty} name no structure")
@@ -88,7 +91,7 @@ class SelectivitySpec:
         if self.pairs:
             return tuple((str(a), str(b)) for a, b in self.pairs)
         names = list(self.groups)
-        return tuple((a, b) for k, a in enumerate(names) for b in names[k + 1:])
+        return tuple((a, b) for k, a in enumerate(names) for b in names[k + 1 :])
 
 
 @dataclass
@@ -106,14 +109,14 @@ class SystemSpec:
     name: str = MISSING
     data_dir: str = MISSING
     forcefield: str = MISSING
-    structures: List[StructureSpec] = field(default_factory=list)
-    atom_types: Optional[str] = None
+    structures: list[StructureSpec] = field(default_factory=list)
+    atom_types: str | None = None
     weights: ObservationWeights = field(default_factory=ObservationWeights)  # type: ignore[valid-type]
     invert_ts_curvature: bool = True
-    reference: Optional[str] = None
-    stand_in: Optional[str] = None
-    alternative_forcefields: Dict[str, str] = field(default_factory=dict)
-    base_forcefield: Optional[str] = None
+    reference: str | None = None
+    stand_in: str | None = None
+    alternative_forcefields: dict[str, str] = field(default_factory=dict)
+    base_forcefield: str | None = None
     selectivity: SelectivitySpec = field(default_factory=SelectivitySpec)
 
     @property
@@ -134,8 +137,11 @@ def observation_settings(weights: Mapping[str, float | None], invert_ts_curvatur
         raise ConfigurationError(f"unknown observation kinds {sorted(unknown)}; known: {list(OBSERVATION_KINDS)}")
     merged = {**default_weights(), **{k: (0.0 if v is None else float(v)) for k, v in weights.items()}}
     kinds = tuple(kind for kind in OBSERVATION_KINDS if merged[kind] > 0.0)
-    return ObservationSettings(kinds=kinds, invert_ts_curvature=invert_ts_curvature,
-                               **{f"{kind}_weight": merged[kind] for kind in OBSERVATION_KINDS})
+    return ObservationSettings(
+        kinds=kinds,
+        invert_ts_curvature=invert_ts_curvature,
+        **{f"{kind}_weight": merged[kind] for kind in OBSERVATION_KINDS},
+    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -43,7 +43,7 @@ def leading_number(text: str) -> int | None:
 def locate(directory: Path, text: str) -> Path:
     """A path of a system file: ``package:REL`` (q2mm/data), absolute, or relative to ``directory``."""
     if text.startswith(PACKAGE_PREFIX):
-        return PACKAGE_DATA / text[len(PACKAGE_PREFIX):]
+        return PACKAGE_DATA / text[len(PACKAGE_PREFIX) :]
     return directory / Path(text).expanduser()
 
 
@@ -57,6 +57,8 @@ def expand(directory: Path, pattern: str) -> list[Path]:
 
 def count_imaginary(molecule: Molecule) -> int:
     """Imaginary modes (below IMAGINARY_BELOW cm^-1) of the molecule's QM Hessian."""
+    if molecule.hessian is None:
+        return 0
     return int((frequencies(molecule.hessian, molecule.masses, molecule.coords) < IMAGINARY_BELOW).sum())
 
 
@@ -75,7 +77,7 @@ def load_structures(entries: list[StructureSpec], directory: Path, table: AtomTy
     for number, entry in enumerate(entries, start=1):
         if not entry.qm:
             raise ConfigurationError(f"structures entry {number} ({_describe(entry)}) names no qm file")
-        pairs = _entry_pairs(entry, directory, table)
+        pairs = _entry_pairs(entry, entry.qm, directory, table)
         if not pairs:
             raise DataNotFoundError(f"structures entry {number} ({_describe(entry)}) matches no files in {directory}")
         molecules += pairs
@@ -86,13 +88,13 @@ def _describe(entry: StructureSpec) -> str:
     return ", ".join(f"{key}: {value}" for key, value in vars(entry).items() if value)
 
 
-def _entry_pairs(entry: StructureSpec, directory: Path, table: AtomTypeTable | None) -> list[Molecule]:
+def _entry_pairs(entry: StructureSpec, qm: str, directory: Path, table: AtomTypeTable | None) -> list[Molecule]:
     if not entry.geometry:
-        return [finish(typed_from_qm(read_qm(path), table)) for path in _qm_files(entry.qm, directory, {})]
+        return [finish(typed_from_qm(read_qm(path), table)) for path in _qm_files(qm, directory, {})]
     out = []
     for geometry_path in expand(directory, entry.geometry):
         structures = read_geometry(geometry_path, table)
-        for index, structure, qm_path in _match(entry, structures, geometry_path, directory):
+        for index, structure, qm_path in _match(entry, qm, structures, geometry_path, directory):
             fill = _fields(structure, geometry_path, index)
             hessian = locate(directory, entry.hessian.format(**fill)) if entry.hessian else None
             energy = locate(directory, entry.energy.format(**fill)) if entry.energy else None
@@ -105,39 +107,52 @@ def _entry_pairs(entry: StructureSpec, directory: Path, table: AtomTypeTable | N
 
 def _fields(structure: Molecule, geometry_path: Path, index: int) -> dict[str, object]:
     number = leading_number(structure.title or "")
-    return {"stem": geometry_path.stem, "title": structure.title, "number": "" if number is None else number,
-            "index": index}
+    return {
+        "stem": geometry_path.stem,
+        "title": structure.title,
+        "number": "" if number is None else number,
+        "index": index,
+    }
 
 
 def _qm_files(pattern: str, directory: Path, fill: dict) -> list[Path]:
     try:
         text = pattern.format(**fill) if fill else pattern
     except (KeyError, IndexError) as exc:
-        raise ConfigurationError(f"qm: {pattern!r}: unknown placeholder {exc}; known: {', '.join(PLACEHOLDERS)}") from None
+        raise ConfigurationError(
+            f"qm: {pattern!r}: unknown placeholder {exc}; known: {', '.join(PLACEHOLDERS)}"
+        ) from None
     return expand(directory, text)
 
 
-def _match(entry: StructureSpec, structures: list[Molecule], geometry_path: Path,
-           directory: Path) -> list[tuple[int, Molecule, Path]]:
-    """(1-based index in the file, structure, QM file) of one geometry file."""
-    if any(p in entry.qm for p in PLACEHOLDERS):
+def _match(
+    entry: StructureSpec, qm: str, structures: list[Molecule], geometry_path: Path, directory: Path
+) -> list[tuple[int, Molecule, Path]]:
+    """(1-based index in the file, structure, QM file ``qm`` names for it) of one geometry file."""
+    if any(p in qm for p in PLACEHOLDERS):
         pairs = []
         for index, structure in enumerate(structures, start=1):
-            files = _qm_files(entry.qm, directory, _fields(structure, geometry_path, index))
+            files = _qm_files(qm, directory, _fields(structure, geometry_path, index))
             if len(files) != 1:
-                raise DataNotFoundError(f"{geometry_path} structure {index} ({structure.title!r}): qm {entry.qm!r} "
-                                        f"matches {len(files)} files in {directory}, expected one")
+                raise DataNotFoundError(
+                    f"{geometry_path} structure {index} ({structure.title!r}): qm {qm!r} "
+                    f"matches {len(files)} files in {directory}, expected one"
+                )
             pairs.append((index, structure, files[0]))
         return pairs
-    files = _qm_files(entry.qm, directory, {})
+    files = _qm_files(qm, directory, {})
     if len(files) == len(structures):
         _check_numbers(structures, files, geometry_path)
         return [(k, s, f) for k, (s, f) in enumerate(zip(structures, files), start=1)]
     by_title = {s.title: (k, s) for k, s in enumerate(structures, start=1)}
     pairs = [(*by_title[f.name.split(".")[0]], f) for f in files if f.name.split(".")[0] in by_title]
     if len(pairs) != len(files):
-        raise PairingError(geometry_path, None, f"one structure per QM file of {entry.qm!r} ({len(files)} files), "
-                           "in order or titled like the QM file", f"{len(structures)} structures")
+        raise PairingError(
+            geometry_path,
+            None,
+            f"one structure per QM file of {qm!r} ({len(files)} files), in order or titled like the QM file",
+            f"{len(structures)} structures",
+        )
     return pairs
 
 
@@ -146,8 +161,12 @@ def _check_numbers(structures: list[Molecule], files: list[Path], geometry_path:
     for index, (structure, path) in enumerate(zip(structures, files), start=1):
         a, b = leading_number(structure.title or ""), leading_number(path.name)
         if a is not None and b is not None and a != b:
-            raise PairingError(f"{geometry_path} and {path}", None,
-                               f"structure {index} titled with the number of its QM file ({b})", structure.title)
+            raise PairingError(
+                f"{geometry_path} and {path}",
+                None,
+                f"structure {index} titled with the number of its QM file ({b})",
+                structure.title,
+            )
 
 
 def typed_from_qm(molecule: Molecule, table: AtomTypeTable | None) -> Molecule:
@@ -155,7 +174,11 @@ def typed_from_qm(molecule: Molecule, table: AtomTypeTable | None) -> Molecule:
     bonded = molecule.with_(bonds=tuple(perceive_bonds(molecule.elements, molecule.coords)))
     typing = guess_types(bonded, table)
     where = Path(molecule.source).name
-    properties = {**molecule.properties, "typing": typing.report(), "qm_source": molecule.source,
-                  "types_from": f"{where} (guessed from element and bonding)",
-                  "bonds_from": f"{where} (perceived from distances)"}
+    properties = {
+        **molecule.properties,
+        "typing": typing.report(),
+        "qm_source": molecule.source,
+        "types_from": f"{where} (guessed from element and bonding)",
+        "bonds_from": f"{where} (perceived from distances)",
+    }
     return bonded.with_(atom_types=typing.type_names, properties=properties)

@@ -54,13 +54,17 @@ def rh_folder(rh_dir: Path, tmp_path_factory) -> tuple[Path, Path]:
     shutil.copy(rh_dir / "atom.typ", data / "atom.typ")
     shutil.copy(rh_dir / "mm3.fld", data / "mm3.fld")
     conf = root / "conf"
-    write_system(conf, "my-rh", f"""\
+    write_system(
+        conf,
+        "my-rh",
+        f"""\
 name: my-rh
 data_dir: {data}
 forcefield: mm3.fld
 structures:
   - {{geometry: structures.mae, qm: "jaguar/*.01.in"}}
-""")
+""",
+    )
     return data, conf
 
 
@@ -77,8 +81,9 @@ def test_rh_enamide_from_a_users_folder_scores_as_the_registered_system(rh_folde
 
 def run_module(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.mark.slow
@@ -94,10 +99,22 @@ def test_check_and_a_short_run_with_the_users_config_dir(rh_folder, tmp_path: Pa
     assert "structures.mae (MacroModel type numbers through" in done.stdout and "3 zero-order" in done.stdout
     assert not list(tmp_path.iterdir())  # a check writes nothing
     ref = read_fld(data / "mm3.fld").active_refs()[0]
-    done = run_module("q2mm.run", "--config-dir", str(conf), "system=my-rh", "scope=explicit",
-                      f"scope.params=[{{line:{ref.line},field:{ref.field}}}]", "ratio_tol=null", "optimizer.jac=fd",
-                      "optimizer.maxiter=1", "optimizer.fd_workers=1", "tracking.enabled=false", "tracking.plots=false",
-                      f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    done = run_module(
+        "q2mm.run",
+        "--config-dir",
+        str(conf),
+        "system=my-rh",
+        "scope=explicit",
+        f"scope.params=[{{line:{ref.line},field:{ref.field}}}]",
+        "ratio_tol=null",
+        "optimizer.jac=fd",
+        "optimizer.maxiter=1",
+        "optimizer.fd_workers=1",
+        "tracking.enabled=false",
+        "tracking.plots=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(next((tmp_path / "run").glob("*-fit.json")).read_text())
     assert summary["score_initial"] == pytest.approx(RH_PUBLISHED_SCORE, rel=1e-6)
@@ -165,20 +182,31 @@ def rotation(seed: int) -> np.ndarray:
     return q if np.linalg.det(q) > 0 else -q
 
 
-def test_a_rotated_geometry_file_is_aligned_and_scores_the_same(ethane_folder: Path, tmp_path: Path,
-                                                                 ethane_registered_score) -> None:
+def test_a_rotated_geometry_file_is_aligned_and_scores_the_same(
+    ethane_folder: Path, tmp_path: Path, ethane_registered_score
+) -> None:
     turn, shift = rotation(7), np.array([3.0, -1.0, 12.0])
     for stem in ("GS", "TS"):
         rewrite_mol2(ethane_folder / f"{stem}.mol2", ethane_folder / f"{stem}-turned.mol2", lambda x: x @ turn + shift)
     conf = tmp_path / "conf"
-    ethane_system(conf, ethane_folder, "  - {geometry: GS-turned.mol2, qm: GS.fchk}\n"
-                                       "  - {geometry: TS-turned.mol2, qm: TS.fchk}\n")
+    ethane_system(
+        conf,
+        ethane_folder,
+        "  - {geometry: GS-turned.mol2, qm: GS.fchk}\n  - {geometry: TS-turned.mol2, qm: TS.fchk}\n",
+    )
     training = load_system(get_spec("my-ethane", conf))
     for molecule, stem in zip(training.molecules, ("GS", "TS")):
         assert molecule.properties["pairing"]["rotated"] and molecule.properties["pairing"]["rmsd"] < 1e-3
-        turned = np.array([[float(v) for v in line.split()[2:5]] for line in
-                           (ethane_folder / f"{stem}-turned.mol2").read_text().split("@<TRIPOS>ATOM\n")[1]
-                           .split("@<TRIPOS>")[0].splitlines()])
+        turned = np.array(
+            [
+                [float(v) for v in line.split()[2:5]]
+                for line in (ethane_folder / f"{stem}-turned.mol2")
+                .read_text()
+                .split("@<TRIPOS>ATOM\n")[1]
+                .split("@<TRIPOS>")[0]
+                .splitlines()
+            ]
+        )
         assert np.abs(molecule.coords - turned).max() < 1e-3  # the QM data now live in the geometry's frame
     assert reference_score(training) == pytest.approx(ethane_registered_score, rel=1e-8)
 
@@ -209,8 +237,12 @@ def test_mae_titles_must_carry_the_numbers_of_their_jaguar_files(rh_dir: Path, t
     shutil.copy(rh_dir / "mm3.fld", data / "mm3.fld")
     shutil.copy(rh_dir / "atom.typ", data / "atom.typ")
     conf = tmp_path / "conf"
-    write_system(conf, "mismatch", f'name: mismatch\ndata_dir: {data}\nforcefield: mm3.fld\n'
-                                   'structures:\n  - {geometry: one.mae, qm: "jaguar/*.01.in"}\n')
+    write_system(
+        conf,
+        "mismatch",
+        f"name: mismatch\ndata_dir: {data}\nforcefield: mm3.fld\n"
+        'structures:\n  - {geometry: one.mae, qm: "jaguar/*.01.in"}\n',
+    )
     with pytest.raises(PairingError, match=r"titled with the number of its QM file \(2\)"):
         load_system(get_spec("mismatch", conf))
 
@@ -228,8 +260,16 @@ def test_a_users_mistake_ends_in_one_message_and_a_failed_run(ethane_folder: Pat
     done = run_module("q2mm.check", "--config-dir", str(conf), "system=my-ethane", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ") and "TS.mol2 and" in done.stderr and "GS.fchk" in done.stderr
-    done = run_module("q2mm.run", "--config-dir", str(conf), "system=my-ethane", f"tracking.uri={store}",
-                      "tracking.experiment=mistakes", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    done = run_module(
+        "q2mm.run",
+        "--config-dir",
+        str(conf),
+        "system=my-ethane",
+        f"tracking.uri={store}",
+        "tracking.experiment=mistakes",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "error: " in done.stderr and "expected the same structure" in done.stderr
     client = MlflowClient(store)
@@ -249,11 +289,24 @@ def test_a_sweep_over_a_users_system(ethane_folder: Path, tmp_path: Path) -> Non
     ethane_system(conf, ethane_folder, '  - {geometry: "*.mol2", qm: "{stem}.log"}\n')
     ref = read_fld(ethane_folder / "ethane.fld").active_refs()[0]
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    done = run_module("q2mm.run", "-m", "--config-dir", str(conf), "system=my-ethane", "scope=explicit",
-                      f"scope.params=[{{line:{ref.line},field:{ref.field}}}]", "ratio_tol=null", "optimizer.jac=fd",
-                      "optimizer.fd_workers=1", "optimizer.maxiter=1,2", "tracking.plots=false",
-                      f"tracking.uri={store}", "tracking.experiment=own-sweep",
-                      f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    done = run_module(
+        "q2mm.run",
+        "-m",
+        "--config-dir",
+        str(conf),
+        "system=my-ethane",
+        "scope=explicit",
+        f"scope.params=[{{line:{ref.line},field:{ref.field}}}]",
+        "ratio_tol=null",
+        "optimizer.jac=fd",
+        "optimizer.fd_workers=1",
+        "optimizer.maxiter=1,2",
+        "tracking.plots=false",
+        f"tracking.uri={store}",
+        "tracking.experiment=own-sweep",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     client = MlflowClient(store)
     runs = client.search_runs([client.get_experiment_by_name("own-sweep").experiment_id])

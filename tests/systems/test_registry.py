@@ -17,16 +17,35 @@ from q2mm.systems.spec import observation_settings
 
 
 def test_registry_names_every_system_of_the_issue() -> None:
-    assert {"sn2", "ch3f", "sn2-shared", "rh-enamide", "ethane", "pd-allyl-xtb", "pd-allyl", "heck-relay",
-            "pd-conjugate", "rh-conjugate"} == set(system_names())
-    assert all(get_spec(name).reference for name in ("rh-enamide", "pd-allyl", "heck-relay", "pd-conjugate", "rh-conjugate"))
+    assert {
+        "sn2",
+        "ch3f",
+        "sn2-shared",
+        "rh-enamide",
+        "ethane",
+        "pd-allyl-xtb",
+        "pd-allyl",
+        "heck-relay",
+        "pd-conjugate",
+        "rh-conjugate",
+    } == set(system_names())
+    assert all(
+        get_spec(name).reference for name in ("rh-enamide", "pd-allyl", "heck-relay", "pd-conjugate", "rh-conjugate")
+    )
     with pytest.raises(DataNotFoundError, match="unknown system 'nope'"):
         get_spec("nope")
 
 
 def test_default_weights_and_the_kinds_they_switch_on() -> None:
-    assert default_weights() == {"eig_diag": 0.1, "eig_offdiag": 0.0, "bond_length": 10.0, "bond_angle": 5.0,
-                                     "torsion": 1.0, "frequency": 0.0, "energy": 0.0}
+    assert default_weights() == {
+        "eig_diag": 0.1,
+        "eig_offdiag": 0.0,
+        "bond_length": 10.0,
+        "bond_angle": 5.0,
+        "torsion": 1.0,
+        "frequency": 0.0,
+        "energy": 0.0,
+    }
     settings = observation_settings({"eig_offdiag": 0.05, "torsion": None}, invert_ts_curvature=True)
     assert settings.kinds == ("eig_diag", "eig_offdiag", "bond_length", "bond_angle")
     assert settings.eig_offdiag_weight == 0.05 and settings.invert_ts_curvature

@@ -50,7 +50,7 @@ def test_rh_enamide_hessian_reproduces_jaguar_frequencies(rh, rh_dir) -> None:
     printed = read_jaguar_out(rh_dir / "jaguar" / "1ZDMPfromJCTCSI_loner1.out").frequencies
     ours = frequencies(molecule.hessian, molecule.masses, molecule.coords)
     high = printed > 100.0
-    assert np.abs(ours[-len(printed):][high] - printed[high]).max() < 0.1
+    assert np.abs(ours[-len(printed) :][high] - printed[high]).max() < 0.1
     assert (ours < -100).sum() == 1 and molecule.properties["transition_state"]
 
 
