@@ -34,6 +34,17 @@ def test_reaches_the_known_optimum_in_few_iterations_and_reports_them():
     assert summary["method"] == "least-squares" and "njev" in summary["optimizer_message"]
 
 
+def test_each_jacobian_is_computed_once():
+    calls = []
+    problem = make_problem()
+    inner = problem.loss.residuals_and_jacobian
+    problem.loss.residuals_and_jacobian = lambda p: (calls.append(np.array(p)), inner(p))[1]
+    result = fit(problem, OptimizerOptions(**LSQ))
+    njev = int(result.optimizer_message.split("njev=")[1].rstrip(")"))
+    assert len(calls) == njev + 1  # SciPy's Jacobians (the start's asked twice, computed once) + identifiability
+    assert len({c.tobytes() for c in calls[:-1]}) == len(calls) - 1
+
+
 def test_out_of_band_uses_differences_of_the_reference_residuals():
     result = fit(make_problem(scale=1.3), OptimizerOptions(ratio_tol=0.15, **LSQ))
     assert result.jac_resolved == "fd" and result.status == "improved"
