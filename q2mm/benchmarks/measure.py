@@ -112,7 +112,7 @@ def jacobian_times(loss: Any, p: np.ndarray, repeats: int) -> dict[str, Any]:
     compile_s = loss.compile_jacobian()
     first_s, (r, jac) = time_once(call)
     return {"jacobian_compile_s": compile_s, "jacobian_first_s": first_s, "jacobian": repeat(call, repeats),
-            "jacobian_shape": list(jac.shape)}
+            "jacobian_shape": list(jac.shape), "stage_seconds": dict(getattr(loss, "stage_seconds", {}))}
 
 
 def sample_indices(n: int, k: int) -> np.ndarray:

@@ -94,6 +94,9 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
         rows.append(["residual Jacobian / JaxLoss value+grad (medians)", f"{jacobian_ratio(obj):.2f}x"])
         rows.append(["compile: JaxLoss stages / residual Jacobian stage (this process)",
                      f"{fmt_seconds(obj['jaxloss_compile_s'])} / {fmt_seconds(obj['jacobian_compile_s'])}"])
+        for name, part in obj.get("stage_seconds", {}).items():
+            rows.append([f"compile stage {name}: trace + lower / XLA compile",
+                         f"{fmt_seconds(part['lower'])} / {fmt_seconds(part['compile'])}"])
     if obj:
         rows.append(["score: ObjectiveFunction / JaxLoss at the start",
                      f"{obj['score_objective']:.6e} / {obj['score_jaxloss']:.6e}"])

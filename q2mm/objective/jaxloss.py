@@ -177,6 +177,7 @@ class JaxLoss:
         self._jacobian_mode = jacobian_mode if jacobian_mode != "auto" else ("forward" if forward else "reverse")
         self._jacobian = None
         self.jacobian_compile_seconds: float | None = None
+        self.stage_seconds: dict[str, dict[str, float]] = {}  # per compiled stage: lower, compile
         self._last: dict | None = None  # the last evaluation: parameters, per-structure results, residuals
 
     # -- public API -----------------------------------------------------------------------
@@ -247,7 +248,7 @@ class JaxLoss:
             minimum = (None,) * 4
             if "minimize" in self._compiled:
                 minimum = tuple(jax.ShapeDtypeStruct(o.shape, o.dtype) for o in self._compiled["minimize"].out_info[:4])
-            self._jacobian = jax.jit(self._jacobian_stage).lower(p, active, *minimum, data, topo).compile()
+            self._jacobian = self._timed_compile("jacobian", self._jacobian_stage, p, active, *minimum, data, topo)
             self.jacobian_compile_seconds = time.perf_counter() - start
         return self.jacobian_compile_seconds
 
@@ -267,22 +268,31 @@ class JaxLoss:
         self._x_start = self._qm.copy()
 
     def compile(self) -> float:
-        """Compile every stage once (ahead of time) and return the seconds it took."""
+        """Compile every stage once (ahead of time) and return the seconds it took;
+        ``stage_seconds`` holds each stage's trace + lowering and its XLA compile."""
         if self._compiled is None:
             start = time.perf_counter()
             data, topo = self._structures[0]
             p, x = jnp.asarray(self.p0), jnp.asarray(self._qm[0])
-            stages = {}
+            compiled = {}
             if self.settings.uses("eig_diag") or self.settings.uses("eig_offdiag"):
-                stages["eigen"] = jax.jit(self._eigen).lower(p, data, topo)
+                compiled["eigen"] = self._timed_compile("eigen", self._eigen, p, data, topo)
             if self.settings.needs_minimum:
-                minimize = jax.jit(self._minimize).lower(p, x, data, topo)
-                x_min, h_min, pins, active = (jax.ShapeDtypeStruct(o.shape, o.dtype) for o in minimize.out_info[:4])
-                stages["minimize"] = minimize
-                stages["at_minimum"] = jax.jit(self._at_minimum).lower(p, x_min, h_min, pins, active, data, topo)
-            self._compiled = {name: lowered.compile() for name, lowered in stages.items()}
+                compiled["minimize"] = self._timed_compile("minimize", self._minimize, p, x, data, topo)
+                minimum = (jax.ShapeDtypeStruct(o.shape, o.dtype) for o in compiled["minimize"].out_info[:4])
+                compiled["at_minimum"] = self._timed_compile("at_minimum", self._at_minimum, p, *minimum, data, topo)
+            self._compiled = compiled
             self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
+
+    def _timed_compile(self, name: str, fn, *args):
+        """jit(fn) lowered and compiled for ``args``; the seconds of each into ``stage_seconds``."""
+        t0 = time.perf_counter()
+        lowered = jax.jit(fn).lower(*args)
+        t1 = time.perf_counter()
+        compiled = lowered.compile()
+        self.stage_seconds[name] = {"lower": t1 - t0, "compile": time.perf_counter() - t1}
+        return compiled
 
     # -- internals ------------------------------------------------------------------------
     def _evaluate(self, s: int, p) -> dict:
