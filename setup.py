@@ -9,4 +9,7 @@ from setuptools import find_packages, setup
 
 SHIPPED = {"q2mm.conf": "conf", "q2mm.experiments": "experiments"}
 
-setup(packages=find_packages(include=["q2mm", "q2mm.*"]) + list(SHIPPED), package_dir=SHIPPED)
+# hydra_plugins.q2mm_launcher: Hydra loads launchers only from the hydra_plugins namespace package.
+PLUGINS = ["hydra_plugins.q2mm_launcher"]
+
+setup(packages=find_packages(include=["q2mm", "q2mm.*"]) + PLUGINS + list(SHIPPED), package_dir=SHIPPED)
