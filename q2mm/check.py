@@ -112,6 +112,10 @@ def structure_lines(number: int, molecule: Any, assignment: Any, ff: Any) -> lis
         f"       types: {props.get('types_from', '?')}; bonds: {props.get('bonds_from', '?')} "
         f"({len(molecule.bonds)} bonds, {sum(1 for b in molecule.bonds if b.order == 0)} zero-order)"
     )
+    if "qm_charges" in props:
+        lines.append(
+            f"       QM charges: {props.get('qm_charges_source', '?')} (for a future 'charge' observation kind)"
+        )
     pairing = props.get("pairing")
     if pairing:
         frame = "rotated into the geometry file's frame" if pairing["rotated"] else "same frame"

@@ -58,6 +58,10 @@ def read_gaussian_log(path: str | Path) -> GaussianLog:
     archive = _last_archive(lines, path)
     energy = _last_scf_energy(lines, path)
     freqs = _frequency_rows(lines, path)
+    charges = atomic_charges(lines, len(archive.elements), path)
+    properties: dict = {"multiplicity": archive.multiplicity}
+    if charges is not None:
+        properties.update(qm_charges=charges[1], qm_charges_source=f"Gaussian {charges[0]}")
     molecule = Molecule(
         title=archive.title or path.stem,
         elements=archive.elements,
@@ -66,7 +70,7 @@ def read_gaussian_log(path: str | Path) -> GaussianLog:
         hessian=archive.hessian,
         energy=energy,
         source=str(path),
-        properties={"multiplicity": archive.multiplicity},
+        properties=properties,
     )
     return GaussianLog(
         molecule=molecule,
@@ -113,6 +117,35 @@ def _last_orientation(lines: list[str], header: str, path: Path) -> np.ndarray |
     else:
         raise InputFormatError(path, len(lines), f"the closing rule of the '{header}' table", "end of file")
     return np.array(rows).reshape(-1, 3)
+
+
+# Atomic-charge tables, most wanted first: ESP-fitted (Pop=CHELPG/MK), then Mulliken (current and
+# older Gaussian headers). Each: the header, a column-number line, rows "k El q [spin]", "Sum of ...".
+CHARGE_TABLES = (
+    ("ESP charges", ("ESP charges:",)),
+    ("Mulliken charges", ("Mulliken charges:", "Mulliken charges and spin densities:", "Mulliken atomic charges:",
+                          "Total atomic charges:")),
+)
+
+
+def atomic_charges(lines: list[str], n_atoms: int, path: Path) -> tuple[str, np.ndarray] | None:
+    """(method, charges in e) of the last ESP table, else the last Mulliken table; None if neither."""
+    for method, headers in CHARGE_TABLES:
+        starts = [k for k, text in enumerate(lines) if text.strip() in headers]
+        if starts:
+            return method, _charge_table(lines, starts[-1], n_atoms, path)
+    return None
+
+
+def _charge_table(lines: list[str], header: int, n_atoms: int, path: Path) -> np.ndarray:
+    values: list[float] = []
+    for k in range(header + 2, header + 2 + n_atoms):
+        fields = lines[k].split() if k < len(lines) else []
+        if len(fields) < 3 or fields[0] != str(len(values) + 1):
+            found = lines[k].strip() if k < len(lines) else "end of file"
+            raise InputFormatError(path, k + 1, f"row {len(values) + 1} of the charge table: index, element, charge", found)
+        values.append(parse_float(fields[2], path, k + 1, "an atomic charge"))
+    return np.array(values)
 
 
 def _frequency_rows(lines: list[str], path: Path) -> dict[str, list[float]]:

@@ -26,6 +26,7 @@ __all__ = ["read_mae", "parse_mae", "MaeBlock", "UnknownAtomTypeInFileError"]
 SEPARATOR = ":::"
 EMPTY = "<>"
 REQUIRED_ATOM_COLUMNS = ("r_m_x_coord", "r_m_y_coord", "r_m_z_coord")
+ESP_COLUMN = "r_j_ESP_Charges"
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,15 @@ def _molecule(block: MaeBlock, path: Path, table: AtomTypeTable) -> Molecule:
         formal_charges=charges,
         charge=int(sum(charges)) if charges else 0,
         source=f"{path}:{block.line}",
-        properties={k: v for k, v in block.properties.items()},
+        properties={**block.properties, **_esp_charges(atoms)},
     )
+
+
+def _esp_charges(atoms: MaeTable) -> dict:
+    """Jaguar's ESP-fitted charges (``r_j_ESP_Charges``, e) when the atom table carries them."""
+    if ESP_COLUMN not in atoms.columns or any(q is None for q in atoms.column(ESP_COLUMN)):
+        return {}
+    return {"qm_charges": np.array(atoms.column(ESP_COLUMN), dtype=np.float64), "qm_charges_source": "Jaguar ESP (.mae)"}
 
 
 def _atom_type(number: int | None, path: Path, line: int, table: AtomTypeTable):

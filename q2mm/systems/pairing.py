@@ -86,7 +86,7 @@ def pair(qm: Molecule, geometry: Molecule) -> Molecule:
                 f"the same element sequence; atom {k + 1} is {a} in the geometry file",
                 f"{b} in the QM file",
             )
-    properties = {**qm.properties, **_provenance(geometry), "geometry_source": geometry.source, "qm_source": qm.source}
+    properties = {**_provenance(geometry), **qm.properties, "geometry_source": geometry.source, "qm_source": qm.source}
     moved = qm
     if np.all(np.isfinite(geometry.coords)):
         alignment = kabsch(qm.coords, geometry.coords)
@@ -124,4 +124,6 @@ def _check_alignment(alignment: Alignment, where: str) -> None:
 
 
 def _provenance(geometry: Molecule) -> dict:
-    return {key: geometry.properties[key] for key in ("types_from", "bonds_from") if key in geometry.properties}
+    """Where types and bonds came from; QM charges a geometry file carries (Jaguar ESP in a .mae)."""
+    keys = ("types_from", "bonds_from", "qm_charges", "qm_charges_source")
+    return {key: geometry.properties[key] for key in keys if key in geometry.properties}

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from q2mm.errors import InputFormatError
 from q2mm.io.gaussian import lower_triangle_to_square, read_fchk, read_fchk_fields, read_gaussian_log
 from q2mm.model.units import BOHR_IN_ANGSTROM
 
@@ -86,3 +87,24 @@ def test_archive_with_bar_separators(ethane_dir: Path, tmp_path: Path) -> None:
     np.testing.assert_array_equal(bar.molecule.hessian, original.molecule.hessian)
     np.testing.assert_array_equal(bar.molecule.coords, original.molecule.coords)
     assert bar.n_imaginary == 1 and bar.molecule.title == original.molecule.title
+
+
+def test_atomic_charges_mulliken_then_esp(ethane_dir, tmp_path):
+    """The last Mulliken table of a log; an ESP table (Pop=CHELPG) wins over Mulliken."""
+    molecule = read_gaussian_log(ethane_dir / "GS.log").molecule
+    assert molecule.properties["qm_charges_source"] == "Gaussian Mulliken charges"
+    charges = molecule.properties["qm_charges"]
+    assert charges[1] == pytest.approx(-0.43282) and charges.sum() == pytest.approx(0.0, abs=1e-5)
+    lines = (ethane_dir / "GS.log").read_text().splitlines()
+    esp = [" ESP charges:", "               1"] + [f"{k:6d}  {e}   {q:9.6f}" for k, (e, q) in enumerate(
+        zip(molecule.elements, [0.1, -0.3, 0.1, -0.3, 0.1, 0.1, 0.1, 0.1]), start=1)] + [" Sum of ESP charges =   0.00000"]
+    at = max(k for k, line in enumerate(lines) if "Sum of Mulliken charges" in line) + 1
+    path = tmp_path / "GS.log"
+    path.write_text("\n".join(lines[:at] + esp + lines[at:]) + "\n")
+    molecule = read_gaussian_log(path).molecule
+    assert molecule.properties["qm_charges_source"] == "Gaussian ESP charges"
+    assert list(molecule.properties["qm_charges"][:2]) == [0.1, -0.3]
+    broken = lines[:at] + esp[:5] + lines[at:]
+    path.write_text("\n".join(broken) + "\n")
+    with pytest.raises(InputFormatError, match=r"GS.log:\d+: expected row 4 of the charge table"):
+        read_gaussian_log(path)

@@ -93,3 +93,32 @@ f_m_ct {
     ct = blocks[1]
     assert ct.properties == {"s_m_title": 'a "quoted" title', "r_m_energy": None}
     assert ct.tables["m_atom"].column("s_m_atom_name") == ["C 1", None]
+
+
+def test_jaguar_esp_charges_column(tmp_path):
+    """r_j_ESP_Charges in m_atom become the structure's QM charges."""
+    from q2mm.io.mae import read_mae
+
+    path = tmp_path / "hf.mae"
+    path.write_text("""{ s_m_m2io_version ::: 2.0.0 }
+f_m_ct {
+ s_m_title
+ :::
+ "HF"
+ m_atom[2] {
+  i_m_mmod_type
+  r_m_x_coord
+  r_m_y_coord
+  r_m_z_coord
+  i_m_atomic_number
+  r_j_ESP_Charges
+  :::
+  1 45 0.0 0.0 0.0 1 0.41
+  2 56 0.92 0.0 0.0 9 -0.41
+  :::
+ }
+}
+""")
+    molecule = read_mae(path)[0]
+    assert list(molecule.properties["qm_charges"]) == [0.41, -0.41]
+    assert molecule.properties["qm_charges_source"] == "Jaguar ESP (.mae)"
