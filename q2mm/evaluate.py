@@ -22,7 +22,7 @@ import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache b
 from q2mm.config import register_configs
 from q2mm.errors import Q2MMError, exit_with_message
 from q2mm.paths import CONF_DIR
-from q2mm.pipeline import (JobContext, JobOutcome, assessment_artifacts, build_problem, evaluation_pairs,
+from q2mm.pipeline import (JobContext, JobOutcome, assessment_artifacts, evaluation_pairs,
                            input_files, run_job, system_spec, validation_split)
 from q2mm.tracking.callback import MlflowSweepCallback
 from q2mm.tracking.progress import IterationProgress
@@ -32,6 +32,7 @@ register_configs()
 
 def evaluate_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) -> JobOutcome:
     """Score the configured force field (at the configured start) on the system; write the summary."""
+    from q2mm.compose import problem_from_config
     from q2mm.evaluation.assess import fit_assessment, forcefield_at
     from q2mm.optimize.gate import score_ratio
     from q2mm.paths import data_root
@@ -42,7 +43,7 @@ def evaluate_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgres
     root = data_root(cfg.data_root)
     training_set = load_system(spec, None if spec.embedded else root)
     split = validation_split(training_set, cfg)
-    problem = build_problem(split.training, cfg)
+    problem = problem_from_config(split.training, cfg)
     evaluation = problem.objective(problem.start_values)
     progress(0, float(evaluation.score))
     ratio = None

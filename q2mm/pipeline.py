@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from q2mm.config import check_config, optimizer_options  # noqa: F401  (optimizer_options: part of this seam)
 from q2mm.paths import data_root
@@ -90,19 +90,6 @@ def validation_split(training_set: Any, cfg: DictConfig) -> Any:
     return split_training_set(training_set, [str(s) for s in val.holdout], val.folds, val.fold)
 
 
-def build_problem(training_set: Any, cfg: DictConfig) -> Any:
-    """The FitProblem of a loaded training set under the configured scope and start."""
-    from q2mm.optimize.problem import build_fit_problem
-
-    return build_fit_problem(training_set, scope=_scope(cfg.scope), start=OmegaConf.to_container(cfg.start))
-
-
-def _scope(scope: DictConfig) -> Any:
-    if scope.name == "explicit":
-        return [(int(ref.line), int(ref.field)) for ref in scope.params]
-    return scope.name
-
-
 def evaluation_pairs(evaluation: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """kind -> (QM reference, MM calculated) of one reference evaluation, the scored entries only
     (entries of weight 0, such as rigid-body and reaction-coordinate modes, are left out)."""
@@ -137,6 +124,7 @@ def past_last_fold(cfg: DictConfig) -> bool:
 
 def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) -> JobOutcome:
     """Load the system, fit it, write the .fld, the JSON summary and the parity plots."""
+    from q2mm.compose import problem_from_config  # the engine and JAX load with the first problem
     from q2mm.io.fld import read_fld
     from q2mm.optimize import fit
     from q2mm.optimize.checkpoint import FitCheckpoint, fit_identity
@@ -146,7 +134,7 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
     root = data_root(cfg.data_root)
     training_set = load_system(spec, None if spec.embedded else root)
     split = validation_split(training_set, cfg)
-    problem = build_problem(split.training, cfg)
+    problem = problem_from_config(split.training, cfg)
     options = optimizer_options(cfg)
     checkpoint = FitCheckpoint(ctx.output_dir, fit_identity(problem.refs, problem.start_values, options.as_dict()),
                                extra=ctx.checkpoint_extra, resume=ctx.resume.state if ctx.resume else None)

@@ -175,13 +175,13 @@ def scaling_times(cfg: Any, subsets: Sequence[tuple[str, Any, Any]], repeats: in
     """
     from q2mm.benchmarks.setup import build_problem
     from q2mm.optimize import fit
-    from q2mm.optimize.problem import build_fit_problem
+    from q2mm.compose import fit_problem
     from q2mm.pipeline import optimizer_options
 
     rows = []
     for label, subset, scope in subsets:
         problem = (build_problem(subset, cfg) if scope is None else
-                   build_fit_problem(subset, scope=scope, start=dict(cfg.start)))
+                   fit_problem(subset, scope=scope, start=dict(cfg.start)))
         loss = problem.loss
         compile_s = loss.compile()
         first_s = time_once(lambda: loss.value_and_grad(problem.start_values))[0]

@@ -53,9 +53,9 @@ def one_structure(training_set: Any, index: int) -> Any:
 
 def build_problem(training_set: Any, cfg: DictConfig) -> Any:
     """The FitProblem the runner would fit (scope and start from the config)."""
-    from q2mm.pipeline import build_problem as runner_build_problem
+    from q2mm.compose import problem_from_config
 
-    return runner_build_problem(training_set, cfg)
+    return problem_from_config(training_set, cfg)
 
 
 def largest_structure(training_set: Any) -> int:

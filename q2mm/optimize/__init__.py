@@ -2,7 +2,7 @@
 
 Typical use (the runner does exactly this)::
 
-    problem = build_fit_problem(training_set, scope="opt", start="published")
+    problem = q2mm.compose.fit_problem(training_set, scope="opt", start="published")
     result = fit(problem, OptimizerOptions(method="lbfgsb", ratio_tol=0.15), callback=print)
     fld_path, json_path = result.write(output_dir)   # never overwrites anything
 
@@ -16,7 +16,7 @@ gradient, with the parameters) or stopped (ratio gate).
 from q2mm.optimize.bounds import BoundsOptions, param_class
 from q2mm.optimize.driver import FitProblem, OptimizerOptions, fit
 from q2mm.optimize.gate import GateDecision, decide, score_ratio
-from q2mm.optimize.problem import build_fit_problem, build_problem
+from q2mm.optimize.problem import build_problem
 from q2mm.optimize.result import FitResult, IterationInfo, OutputExistsError
 from q2mm.optimize.scope import ScopeSpec, resolve_scope
 
@@ -29,7 +29,6 @@ __all__ = [
     "OptimizerOptions",
     "OutputExistsError",
     "ScopeSpec",
-    "build_fit_problem",
     "build_problem",
     "decide",
     "fit",

@@ -1,9 +1,12 @@
-"""Assemble a FitProblem from a force field, a scope, the engine's parameter list and a start."""
+"""Assemble a FitProblem from a force field, a scope, the engine's parameter list and a start.
+
+The objectives come from the caller (``evaluators``): this layer never imports the engine
+or the objectives. ``q2mm.compose.fit_problem`` wires the real ones for a training set.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,6 +18,9 @@ from q2mm.optimize.protocols import LossLike, ObjectiveLike
 from q2mm.optimize.scope import ScopeSpec, align_with_model, resolve_scope
 
 EvaluatorFactory = Callable[[list[int]], tuple[ObjectiveLike, LossLike | None]]
+RecipeFactory = Callable[[list[int]], Callable[[], ObjectiveLike]]
+ScopeLike = str | ScopeSpec | Sequence[tuple[int, int]]
+StartLike = str | Mapping[str, Any]
 
 
 def build_problem(
@@ -25,11 +31,13 @@ def build_problem(
     start: str = "published",
     start_values: Mapping[Any, float] | None = None,
     start_record: Sequence[Mapping[str, Any]] = (),
+    recipe: RecipeFactory | None = None,
 ) -> FitProblem:
     """The FitProblem of ``scope`` on ``ff``.
 
     ``evaluators(active)`` builds (ObjectiveFunction, JaxLoss | None) for the
-    active indices into the engine's parameter vector (``model.param_refs``).
+    active indices into the engine's parameter vector (``model.param_refs``);
+    ``recipe(active)``, when given, the problem's picklable ``objective_factory``.
     A 'qfuerza' start passes ``start_values`` {ParamRef: value} (Seminario
     estimates); only active parameters may be overwritten, and active ones
     without an estimate keep their file values (and say so in the record).
@@ -50,6 +58,7 @@ def build_problem(
     return FitProblem(
         refs=kept.refs, kinds=kept.kinds, start_values=values, objective=objective, loss=loss, forcefield=ff,
         file_values=file_values, scope=scope.label(), start=start, start_record=record, unused_refs=unused,
+        objective_factory=None if recipe is None else recipe(indices),
     )
 
 
@@ -62,15 +71,15 @@ def _apply_start(refs: Sequence[Any], file_values: np.ndarray, estimates: Mappin
     values = file_values.copy()
     notes = []
     for i, ref in enumerate(refs):
-        if ref not in estimates and (ref.line, ref.field) not in explained:
+        if ref in estimates:
+            values[i] = float(estimates[ref])
+        elif (ref.line, ref.field) not in explained:  # (an explained one, e.g. skipped, keeps its value too)
             notes.append({"line": ref.line, "field": ref.field, "old": float(values[i]), "new": float(values[i]),
                           "why": "no estimate: file value kept"})
-            continue
-        values[i] = float(estimates[ref])
     return values, notes
 
 
-def scope_spec(scope: str | ScopeSpec | Sequence[tuple[int, int]]) -> ScopeSpec:
+def scope_spec(scope: ScopeLike) -> ScopeSpec:
     """A ScopeSpec from a name ('opt', 'opt_fc', 'opt_valence') or a list of (line, field)."""
     if isinstance(scope, ScopeSpec):
         return scope
@@ -79,83 +88,12 @@ def scope_spec(scope: str | ScopeSpec | Sequence[tuple[int, int]]) -> ScopeSpec:
     return ScopeSpec(ScopeName.explicit, tuple((int(line), int(field_no)) for line, field_no in scope))
 
 
-def build_fit_problem(
-    training_set: Any,
-    scope: str | ScopeSpec | Sequence[tuple[int, int]] = "opt",
-    start: str | Mapping[str, Any] = "published",
-) -> FitProblem:
-    """The FitProblem of a loaded TrainingSet: MM3* model, reference objective, JaxLoss, scope, start.
-
-    ``start`` is 'published', 'qfuerza', or a mapping with ``name`` and the
-    QFUERZA options (e.g. ``frequency_scale``, ``angle_h_fc``).
-    """
-    from q2mm.mm3.engine import MM3Model
-    from q2mm.objective.jaxloss import JaxLoss
-    from q2mm.objective.objective import ObjectiveFunction
-
-    spec = scope_spec(scope)
-    start_name, start_options = _start_options(start)
-    ff, molecules, settings = training_set.forcefield, list(training_set.molecules), training_set.settings
-    model = MM3Model.build(molecules, ff)
-    chosen: dict[str, list[int]] = {}
-
-    def evaluators(active: list[int]) -> tuple[ObjectiveLike, LossLike]:
-        chosen["active"] = active
-        return ObjectiveFunction(model, molecules, settings, active), JaxLoss(model, molecules, settings, active)
-
-    estimates, record = None, list[dict[str, Any]]()
-    if start_name == "qfuerza":
-        _, kept, _ = align_with_model(resolve_scope(ff, spec), model.param_refs)
-        estimates, record = qfuerza_start(model, molecules, ff, kept.refs, start_options)
-    problem = build_problem(ff, spec, model.param_refs, evaluators, start_name, estimates, record)
-    problem.objective_factory = ObjectiveRecipe(training_set, tuple(chosen["active"]))
-    return problem
-
-
-@dataclass(frozen=True)
-class ObjectiveRecipe:
-    """Rebuilds the reference objective of a training set in another process (finite-difference workers)."""
-
-    training_set: Any
-    active: tuple[int, ...]
-
-    def __call__(self) -> ObjectiveLike:
-        from q2mm.mm3.engine import MM3Model
-        from q2mm.objective.objective import ObjectiveFunction
-
-        molecules = list(self.training_set.molecules)
-        model = MM3Model.build(molecules, self.training_set.forcefield)
-        return ObjectiveFunction(model, molecules, self.training_set.settings, list(self.active))
-
-
-def _start_options(start: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def start_options(start: StartLike) -> tuple[StartName, dict[str, Any]]:
+    """(start name, its options) from 'published', 'qfuerza' or a mapping with ``name`` and options."""
     if isinstance(start, str):
-        return start, {}
+        return parse_choice(StartName, start, "start"), {}
     options = dict(start)
     name = options.pop("name", None)
     if name is None:
         raise ConfigurationError(f"start settings need a 'name' (one of {', '.join(StartName)}): {dict(start)}")
-    return str(name), options
-
-
-# start option names of conf/start/qfuerza.yaml -> SeminarioSettings fields
-_QFUERZA_OPTION_NAMES = {"angle_h_fc": "hydrogen_angle_k"}
-
-
-def qfuerza_start(model: Any, molecules: Sequence[Any], ff: Any, active_refs: Sequence[Any],
-                  options: Mapping[str, Any]) -> tuple[dict[Any, float], list[dict[str, Any]]]:
-    """QFUERZA (Seminario) estimates of the active parameters, with the record of what changed.
-
-    Returns ({ParamRef: new value} for the changed active parameters, [change records]).
-    """
-    from q2mm.reference.seminario import SeminarioSettings, mapping_from_assignments, seminario_start
-
-    settings = SeminarioSettings(**{_QFUERZA_OPTION_NAMES.get(k, k): v for k, v in options.items()})
-    atoms = mapping_from_assignments(model.assignments)
-    current = {ref: ff.value(ref) for ref in atoms}
-    result = seminario_start(molecules, atoms, current, set(active_refs), settings)
-    record = [{"line": c.ref.line, "field": c.ref.field, "old": c.old, "new": c.new, "why": c.why}
-              for c in result.changes]
-    record += [{"line": ref.line, "field": ref.field, "old": current[ref], "new": current[ref],
-                "why": f"skipped: {why}"} for ref, why in result.skipped]
-    return {c.ref: c.new for c in result.changes}, record
+    return parse_choice(StartName, name, "start"), options

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("q2mm.mm3.engine", reason="the MM3* engine has not landed")
 
 from q2mm.optimize import OptimizerOptions, fit  # noqa: E402
-from q2mm.optimize.problem import build_fit_problem  # noqa: E402
+from q2mm.compose import fit_problem as build_fit_problem  # noqa: E402
 from q2mm.systems import load_system  # noqa: E402
 
 

@@ -120,6 +120,26 @@ def test_build_problem_with_a_qfuerza_start_overwrites_only_active_values(mm3):
         build_problem(mm3, ScopeSpec("opt_fc"), model_refs, evaluators, start="qfuerza", start_values={frozen_ref: 1.0})
 
 
+def test_a_skipped_estimate_keeps_the_file_value(mm3):
+    """A start record that explains an active value without an estimate (QFUERZA skipped it)
+    keeps the file value and adds no second note (it raised KeyError before)."""
+    from q2mm.optimize import build_problem
+
+    opt = resolve_scope(mm3, ScopeSpec("opt_fc"))
+    skipped = opt.refs[1]
+    record = [{"line": skipped.line, "field": skipped.field, "old": 1.0, "new": 1.0, "why": "skipped: no data"}]
+
+    def evaluators(active):
+        objective = RecoveryObjective(np.ones(len(active)), np.ones(len(active)), ("bond_k",) * len(active))
+        return objective, RecoveryLoss(objective)
+
+    problem = build_problem(mm3, ScopeSpec("opt_fc"), opt.refs, evaluators, start="qfuerza",
+                            start_values={opt.refs[0]: 0.5}, start_record=record)
+    assert problem.start_values[0] == 0.5 and problem.start_values[1] == problem.file_values[1]
+    assert [r["why"] for r in problem.start_record].count("skipped: no data") == 1
+    assert len(problem.start_record) == len(problem.refs) - 1
+
+
 def test_options_from_a_config_mapping():
     options = OptimizerOptions.from_mapping({"method": "powell", "bounds": {"fc_fraction": 0.3}}, ratio_tol=None)
     assert options.bounds.fc_fraction == 0.3 and options.ratio_tol is None and options.method == "powell"
