@@ -121,7 +121,7 @@ class RunConfig:
     ratio_tol: Optional[float] = 0.15  # |JaxLoss(p0)/ObjectiveFunction(p0) - 1| gate; None skips it
     data_root: Optional[str] = None  # None: Q2MM_DATA, else ../shared/data beside the checkout
     seed: int = 0
-    progress: Optional[bool] = None  # null: print iterations only when stderr is a terminal
+    progress: Optional[bool] = None  # null: a score line every few seconds; true: every iteration; false: none
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     resume: Optional[str] = None  # a run directory or MLflow run id whose checkpoint the fit continues
 

@@ -11,8 +11,8 @@ import logging
 import os
 import random
 import signal
-import sys
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,13 +24,16 @@ from omegaconf import DictConfig
 
 from q2mm.config import check_config, optimizer_options  # noqa: F401  (optimizer_options: part of this seam)
 from q2mm.paths import data_root
-from q2mm.tracking.callback import SweepHandoff
+from q2mm.tracking.callback import JOB_TAG, SWEPT_TAG, SweepHandoff
+from q2mm.tracking.description import RunFacts, closing_line, run_description
+from q2mm.tracking.naming import job_label, job_name, single_name
+from q2mm.tracking.plots import Parity, Structure
 from q2mm.tracking.progress import IterationProgress
 from q2mm.tracking.provenance import fingerprint, git_state, software_tags
 from q2mm.tracking.record import (RunRecord, assessment_metrics, fit_params, flatten_config, metrics_from_summary,
                                   score_curve)
 from q2mm.tracking.resume import ResumePoint, find_resume, logged_params, reopen_run
-from q2mm.tracking.store import ensure_experiment, resolve_uri
+from q2mm.tracking.store import ensure_experiment, resolve_uri, run_page_url, ui_command
 from q2mm.tracking.tracker import TrackedRun
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ class JobContext:
     job_num: int | None = None
     resume: ResumePoint | None = None  # the killed fit this job continues
     checkpoint_extra: dict[str, Any] = field(default_factory=dict)  # kept in the checkpoint (the MLflow run)
+    overrides: tuple[str, ...] = ()  # this job's command-line overrides (a sweep job's values among them)
 
     @property
     def multirun(self) -> bool:
@@ -57,9 +61,10 @@ class JobContext:
         from hydra.types import RunMode
 
         hc = HydraConfig.get()
+        overrides = tuple(hc.overrides.task)
         if hc.mode == RunMode.MULTIRUN:
-            return cls(Path(hc.runtime.output_dir), Path(hc.sweep.dir).resolve(), int(hc.job.num))
-        return cls(Path(hc.runtime.output_dir))
+            return cls(Path(hc.runtime.output_dir), Path(hc.sweep.dir).resolve(), int(hc.job.num), overrides=overrides)
+        return cls(Path(hc.runtime.output_dir), overrides=overrides)
 
 
 @dataclass
@@ -70,6 +75,7 @@ class JobOutcome:
     n_molecules: int
     input_files: list[Path]
     artifacts: list[tuple[Path, str | None]]
+    fld_path: Path | None = None  # the written force field
 
 
 # ---------------------------------------------------------------- system and fit
@@ -90,15 +96,18 @@ def validation_split(training_set: Any, cfg: DictConfig) -> Any:
     return split_training_set(training_set, [str(s) for s in val.holdout], val.folds, val.fold)
 
 
-def evaluation_pairs(evaluation: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """kind -> (QM reference, MM calculated) of one reference evaluation, the scored entries only
-    (entries of weight 0, such as rigid-body and reaction-coordinate modes, are left out)."""
+def evaluation_pairs(evaluation: Any) -> dict[str, Parity]:
+    """kind -> Parity (QM reference, MM calculated, structure index, R2, RMSD) of one reference
+    evaluation, the scored entries only (entries of weight 0, such as rigid-body and
+    reaction-coordinate modes, are left out, as they are from R2 and RMSD)."""
     pairs = {}
     for kind, res in evaluation.by_kind.items():
         ref, calc = np.asarray(res.ref, float), np.asarray(res.calc, float)
         weight = getattr(res, "weight", None)
         keep = np.ones(ref.shape, bool) if weight is None else np.asarray(weight) != 0
-        pairs[kind] = (ref[keep], calc[keep])
+        structure = getattr(res, "structure", None)
+        pairs[kind] = Parity(ref[keep], calc[keep], None if structure is None else np.asarray(structure)[keep],
+                             getattr(res, "r2", None), getattr(res, "rmsd", None))
     return pairs
 
 
@@ -132,9 +141,12 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
 
     spec = system_spec(cfg.system)
     root = data_root(cfg.data_root)
-    training_set = load_system(spec, None if spec.embedded else root)
+    with progress.phase(f"loading {spec.name}"):
+        training_set = load_system(spec, None if spec.embedded else root)
     split = validation_split(training_set, cfg)
-    problem = problem_from_config(split.training, cfg)
+    with progress.phase(f"building the MM3* model of {len(split.training.molecules)} structures and compiling "
+                        "its JAX loss"):
+        problem = problem_from_config(split.training, cfg)
     options = optimizer_options(cfg)
     checkpoint = FitCheckpoint(ctx.output_dir, fit_identity(problem.refs, problem.start_values, options.as_dict()),
                                extra=ctx.checkpoint_extra, resume=ctx.resume.state if ctx.resume else None)
@@ -144,7 +156,10 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
         if not checkpoint.journal.replaying:
             progress(info.iteration, info.score)
 
+    progress.start_fit(f"fitting {len(problem.refs)} parameters with {cfg.optimizer.method}; the first evaluation "
+                       "compiles the reference objective (compilations are cached for later runs of this system)")
     result = fit(problem, options, callback=on_iteration, journal=checkpoint.journal)
+    progress.finish_fit()
     fld_path = result.write_fld(ctx.output_dir)
     result = result.as_written(read_fld(fld_path), problem.objective, problem.loss)  # what is logged is what was written
     assessment = assess_fit(split, problem, result, spec.selectivity)
@@ -154,11 +169,13 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
     if cfg.tracking.plots:
         from q2mm.tracking.plots import parity_plots
 
-        pngs = parity_plots(evaluation_pairs(result.initial), evaluation_pairs(result.final), ctx.output_dir / "plots")
-        artifacts += [(png, "plots") for png in pngs]
+        structures = [Structure(m.title, bool(m.properties.get("transition_state"))) for m in split.training.molecules]
+        pngs = parity_plots(evaluation_pairs(result.initial), evaluation_pairs(result.final), ctx.output_dir / "plots",
+                            structures, heading=plot_heading(cfg, ctx))
+        artifacts += [(png, None) for png in pngs]  # top level: MLflow's compare page shows those side by side
     artifacts += identifiability_artifacts(result, ctx.output_dir, bool(cfg.tracking.plots))
     summary = result.summary() | assessment
-    return JobOutcome(summary, len(split.training.molecules), input_files(training_set, root), artifacts)
+    return JobOutcome(summary, len(split.training.molecules), input_files(training_set, root), artifacts, fld_path)
 
 
 def identifiability_artifacts(result: Any, outdir: Path, plots: bool) -> list[tuple[Path, str | None]]:
@@ -212,7 +229,7 @@ def input_files(training_set: Any, root: Path | None) -> list[Path]:
 # ---------------------------------------------------------------- tracking
 
 
-def open_run(cfg: DictConfig, ctx: JobContext) -> TrackedRun | None:
+def open_run(cfg: DictConfig, ctx: JobContext, start_time_s: float | None = None) -> TrackedRun | None:
     """This job's MLflow run: a child of the sweep's parent in a multirun, else a top-level run."""
     if not cfg.tracking.enabled:
         return None
@@ -226,10 +243,11 @@ def open_run(cfg: DictConfig, ctx: JobContext) -> TrackedRun | None:
         experiment_id, parent = ensure_experiment(client, cfg.tracking.experiment, uri), None
     tags = {"output_dir": str(ctx.output_dir.resolve())}  # from the start: resume=<run id> finds the checkpoint
     if ctx.multirun:
-        tags["hydra_job_num"] = str(ctx.job_num)
+        tags |= {"hydra_job_num": str(ctx.job_num), JOB_TAG: str(ctx.job_num), SWEPT_TAG: swept_label(ctx, handoff)}
     if os.environ.get("SLURM_JOB_ID"):
         tags["slurm_job_id"] = _slurm_job_id()
-    return TrackedRun.start(client, experiment_id, run_name=run_name(cfg, ctx), parent_run_id=parent, tags=tags)
+    return TrackedRun.start(client, experiment_id, run_name=run_name(cfg, ctx, handoff), parent_run_id=parent,
+                            tags=tags, start_time_s=start_time_s)
 
 
 def _slurm_job_id() -> str:
@@ -238,13 +256,30 @@ def _slurm_job_id() -> str:
     return f"{array}_{task}" if array and task else os.environ["SLURM_JOB_ID"]
 
 
-def run_name(cfg: DictConfig, ctx: JobContext) -> str:
-    """A readable run name: system, scope, start, optimizer (and the job number in a sweep)."""
-    if cfg.tracking.run_name:
-        base = cfg.tracking.run_name
-    else:
-        base = f"{cfg.system.name} {cfg.scope.name} {cfg.start.name} {cfg.optimizer.method}"
-    return f"{base} #{ctx.job_num}" if ctx.job_num is not None else base
+def run_name(cfg: DictConfig, ctx: JobContext, handoff: SweepHandoff | None = None) -> str:
+    """What tells this run apart: a sweep job's system and swept values, else system, start, optimizer."""
+    if ctx.multirun:
+        swept = handoff.swept if handoff is not None else ()
+        return job_name(cfg.system.name, ctx.overrides, swept, ctx.job_num, cfg.tracking.run_name)
+    return cfg.tracking.run_name or single_name(cfg.system.name, cfg.start.name, cfg.optimizer.method)
+
+
+def swept_label(ctx: JobContext, handoff: SweepHandoff | None) -> str:
+    """This sweep job's swept values (``system=ch3f fc_fraction=0.1``); its overrides when unknown."""
+    if handoff is None or not handoff.swept:
+        return " ".join(o for o in ctx.overrides if not o.lstrip("+~").startswith(("tracking.", "hydra", "data_root")))
+    return job_label(ctx.overrides, [s.split("=", 1)[0].lstrip("+~") for s in handoff.swept], skip=())
+
+
+def tracked_name(cfg: DictConfig, ctx: JobContext) -> str:
+    """The run name of this job, as its progress lines and plots are labelled."""
+    return run_name(cfg, ctx, SweepHandoff.read(ctx.sweep_dir) if ctx.multirun else None)
+
+
+def plot_heading(cfg: DictConfig, ctx: JobContext) -> str:
+    """The system and the run's name, for the title of a plot."""
+    name = tracked_name(cfg, ctx)
+    return name if name.split(" ", 1)[0] == cfg.system.name else f"{cfg.system.name}: {name}"
 
 
 def hydra_artifacts(output_dir: Path) -> list[tuple[Path, str | None]]:
@@ -258,6 +293,12 @@ def job_record(cfg: DictConfig, ctx: JobContext, outcome: JobOutcome, skip_param
     """Params, metrics, curve, tags and artifacts of a finished job (``skip_params``: already on a resumed run)."""
     steps, scores = score_curve(outcome.summary)
     params = flatten_config(cfg) | fit_params(outcome.summary, outcome.n_molecules)
+    handoff = SweepHandoff.read(ctx.sweep_dir) if ctx.multirun else None
+    fld = outcome.fld_path
+    preview = f"{fld.name}.txt" if fld is not None else ""  # MLflow previews known text extensions only
+    facts = RunFacts(run_name(cfg, ctx, handoff), cfg.system.name, cfg.scope.name, cfg.start.name,
+                     cfg.optimizer.method, swept_label(ctx, handoff) if ctx.multirun else "",
+                     str(fld.resolve()) if fld is not None else "", preview)
     return RunRecord(
         params={k: v for k, v in params.items() if k not in (skip_params or {})},
         metrics=metrics_from_summary(outcome.summary) | assessment_metrics(outcome.summary),
@@ -266,6 +307,8 @@ def job_record(cfg: DictConfig, ctx: JobContext, outcome: JobOutcome, skip_param
         tags={**git_state(), "data_fingerprint": fingerprint(outcome.input_files), **software_tags(),
               "output_dir": str(ctx.output_dir.resolve())},
         artifacts=outcome.artifacts + hydra_artifacts(ctx.output_dir),
+        texts={preview: fld.read_text()} if fld is not None else {},
+        description=run_description(outcome.summary, facts),
     )
 
 
@@ -286,24 +329,26 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
     callback reports the failures at the end. An interrupt (Ctrl-C, SIGTERM from a
     scheduler) marks the run KILLED and stops.
     """
+    started = time.time()
     ctx = ctx or JobContext.from_hydra()
     resume = find_resume(cfg, ctx.output_dir, ctx.multirun)
     if resume is not None:
         ctx = replace(ctx, output_dir=resume.run_dir, resume=resume)
         tracked = reopen_run(resume) if cfg.tracking.enabled else None
     else:
-        tracked = open_run(cfg, ctx)
+        tracked = open_run(cfg, ctx, started)
     if tracked is not None:
         ctx.checkpoint_extra = {"mlflow_run_id": tracked.run_id, "tracking_uri": tracked.client.tracking_uri}
-    progress = IterationProgress(cfg.progress, label=f"job {ctx.job_num}" if ctx.multirun else "")
+    progress = IterationProgress(cfg.progress, label=tracked_name(cfg, ctx) if ctx.multirun else "", started_s=started)
     try:
         with _sigterm_as_exit():
             check_config(cfg)
             seed_everything(int(cfg.seed))
             outcome = (fitter or fit_system)(cfg, ctx, progress)
+            wall = time.time() - started
             if tracked is not None:
                 tracked.log_record(job_record(cfg, ctx, outcome, skip_params=logged_params(tracked) if resume else None))
-                tracked.finish()
+                wall = tracked.finish()
     except Exception as error:
         _record_failure(cfg, ctx, tracked, error, "FAILED")
         if ctx.multirun:  # a single run's error reaches the user once, from q2mm.run
@@ -313,7 +358,7 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
     except (KeyboardInterrupt, SystemExit) as error:
         _record_failure(cfg, ctx, tracked, error, "KILLED")
         raise
-    report(outcome.summary, tracked)
+    report(outcome, wall, tracked, progress)
     return outcome.summary
 
 
@@ -354,11 +399,13 @@ def _sigterm_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def report(summary: dict[str, Any], tracked: TrackedRun | None) -> None:
-    """One closing line on stderr: the score change, gradient path and the MLflow run."""
-    where = f"  mlflow run {tracked.run_id}" if tracked is not None else ""
-    sys.stderr.write(
-        f"score {summary['score_initial']:.6e} -> {summary['score_final']:.6e} "
-        f"({summary['score_delta_pct']:+.2f} %)  jac {summary['jac_resolved']}  "
-        f"{summary['n_iterations']} iterations  {summary['wall_time_s']:.1f} s{where}\n"
-    )
+def report(outcome: JobOutcome, wall_s: float, tracked: TrackedRun | None, progress: IterationProgress) -> None:
+    """The closing lines through logging (console and run.log): score, R2, times, the optimizer's
+    message, the written .fld and the run's page in the MLflow UI."""
+    url = ""
+    if tracked is not None:
+        url = run_page_url(tracked.tracking_uri, tracked.experiment_id, tracked.run_id)
+        serve = ui_command(tracked.tracking_uri)
+        url += f"  (serve it: {serve})" if serve else ""
+    fld = str(outcome.fld_path.resolve()) if outcome.fld_path is not None else ""
+    progress.say("done: " + closing_line(outcome.summary, wall_s, fld, url))

@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from q2mm.tracking.crossval import log_cross_validation
+from q2mm.tracking.naming import sweep_name, swept_overrides
 from q2mm.tracking.provenance import git_state
-from q2mm.tracking.store import ensure_experiment, resolve_uri
+from q2mm.tracking.store import ensure_experiment, resolve_uri, runs_page_url, ui_command
+from q2mm.tracking.table import format_table
 
 log = logging.getLogger(__name__)
 HANDOFF_FILE = "mlflow_parent.json"
@@ -34,6 +37,7 @@ class SweepHandoff:
     tracking_uri: str
     experiment_id: str
     parent_run_id: str
+    swept: tuple[str, ...] = ()  # the sweep's swept overrides, e.g. ("optimizer.bounds.fc_fraction=0.1,0.2",)
 
     def write(self, sweep_dir: Path) -> Path:
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -44,21 +48,48 @@ class SweepHandoff:
     @classmethod
     def read(cls, sweep_dir: Path) -> "SweepHandoff | None":
         path = Path(sweep_dir) / HANDOFF_FILE
-        return cls(**json.loads(path.read_text())) if path.is_file() else None
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        return cls(**{**data, "swept": tuple(data.get("swept", ()))})
 
 
-def child_runs(client: MlflowClient, handoff: SweepHandoff) -> list:
-    """Every child run of the sweep's parent."""
-    return client.search_runs(
+JOB_TAG = "q2mm.job"  # a sweep child's job number
+SWEPT_TAG = "q2mm.swept"  # a child's swept values ("fc_fraction=0.1"); on the parent, the swept overrides
+SWEEP_HEADER = ["job", "overrides", "status", "score", "R2 min", "wall_s", "run id"]
+
+
+def sweep_children(client: MlflowClient, handoff: SweepHandoff) -> list[Run]:
+    """Every child run of the sweep's parent, by job number."""
+    runs = client.search_runs(
         [handoff.experiment_id],
         filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{handoff.parent_run_id}'",
         max_results=10000,
     )
+    return sorted(runs, key=lambda r: (int(r.data.tags.get(JOB_TAG, 10**9)), r.info.start_time or 0))
+
+
+def _metric(run: Run, key: str, fmt: str) -> str:
+    value = run.data.metrics.get(key)
+    return "-" if value is None else format(value, fmt)
+
+
+def sweep_row(run: Run) -> list[str]:
+    """job, overrides, status, final score, lowest final R2 over kinds, wall time, run id."""
+    r2 = [v for k, v in run.data.metrics.items() if k.startswith("r2_") and k.endswith("_final")]
+    return [run.data.tags.get(JOB_TAG, "?"), run.data.tags.get(SWEPT_TAG, run.info.run_name or ""),
+            run.info.status, _metric(run, "score_final", ".4e"), f"{min(r2):.4f}" if r2 else "-",
+            _metric(run, "wall_time_s", ".1f"), run.info.run_id]
+
+
+def sweep_table(children: list[Run]) -> str:
+    """The closing table of a sweep (one row per child run)."""
+    return format_table([sweep_row(run) for run in children], SWEEP_HEADER)
 
 
 def child_statuses(client: MlflowClient, handoff: SweepHandoff) -> dict[str, str]:
     """run name -> status of every child run of the sweep's parent."""
-    return {run.info.run_name or run.info.run_id: run.info.status for run in child_runs(client, handoff)}
+    return {run.info.run_name or run.info.run_id: run.info.status for run in sweep_children(client, handoff)}
 
 
 class MlflowSweepCallback(Callback):
@@ -80,30 +111,57 @@ class MlflowSweepCallback(Callback):
         client = MlflowClient(uri)
         experiment_id = ensure_experiment(client, config.tracking.experiment, uri)
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
-        name = config.tracking.run_name or f"sweep {sweep_dir.name}"
-        tags = {"sweep_dir": str(sweep_dir), "sweep": "true", **git_state()}
-        parent = client.create_run(experiment_id, run_name=name, tags=tags)
         overrides = list(config.hydra.overrides.task)
+        params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
+        swept = swept_overrides(overrides, {str(k): str(v) for k, v in (params or {}).items()})
+        name = sweep_name(config.tracking.experiment, swept, config.tracking.run_name)
+        tags = {"sweep_dir": str(sweep_dir), "sweep": "true", SWEPT_TAG: " ".join(swept)[:5000], **git_state(),
+                "mlflow.note.content": _sweep_description(name, swept, overrides, sweep_dir)}
+        parent = client.create_run(experiment_id, run_name=name, tags=tags)
         if overrides:
             client.log_param(parent.info.run_id, "overrides", " ".join(overrides)[:6000])
-        self.handoff = SweepHandoff(uri, experiment_id, parent.info.run_id)
+        self.handoff = SweepHandoff(uri, experiment_id, parent.info.run_id, tuple(swept))
         self.handoff.write(sweep_dir)
-        log.info("MLflow sweep run %s in experiment %s (%s)", parent.info.run_id, experiment_id, uri)
+        log.info("MLflow sweep run %s (%s) in experiment %s (%s)", parent.info.run_id, name, experiment_id, uri)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.handoff is None:
             return
         client = MlflowClient(self.handoff.tracking_uri)
-        statuses = child_statuses(client, self.handoff)
+        children = sweep_children(client, self.handoff)
+        statuses = {run.info.run_name or run.info.run_id: run.info.status for run in children}
         failed = sorted(name for name, status in statuses.items() if status != "FINISHED")
         run_id = self.handoff.parent_run_id
         client.log_metric(run_id, "n_jobs", len(statuses))
         client.log_metric(run_id, "n_failed", len(failed))
-        log_cross_validation(client, run_id, child_runs(client, self.handoff))  # folds with held-out scores
+        log_cross_validation(client, run_id, children)  # folds with held-out scores
+        table = sweep_table(children)
+        note = client.get_run(run_id).data.tags.get("mlflow.note.content", "")
+        client.set_tag(run_id, "mlflow.note.content", note + "\n" + _markdown_table(children))
         client.set_terminated(run_id, "FAILED" if failed else "FINISHED")
         MlflowSweepCallback.failed_jobs = failed
+        url = runs_page_url(self.handoff.tracking_uri, self.handoff.experiment_id)
+        serve = ui_command(self.handoff.tracking_uri)
+        log.info("sweep %s: %d jobs, %d failed\n%s\nruns: %s%s", run_id, len(statuses), len(failed), table, url,
+                 f"  (serve it: {serve})" if serve else "")
         if failed:
             log.error(
                 "%d of %d jobs failed (%s); their errors are in the child runs of MLflow run %s",
                 len(failed), len(statuses), ", ".join(failed), run_id,
             )
+
+
+def _sweep_description(name: str, swept: list[str], overrides: list[str], sweep_dir: Path) -> str:
+    lines = [f"**{name}**: a sweep; each child run is one job."]
+    if swept:
+        lines.append("Swept: " + ", ".join(f"`{s}`" for s in swept) + ".")
+    if overrides:
+        lines.append("Command-line overrides: `" + " ".join(overrides)[:2000] + "`.")
+    lines.append(f"Job directories: `{sweep_dir}`.")
+    return "\n\n".join(lines) + "\n"
+
+
+def _markdown_table(children: list[Run]) -> str:
+    rows = ["| " + " | ".join(SWEEP_HEADER) + " |", "|" + "---|" * len(SWEEP_HEADER)]
+    rows += ["| " + " | ".join(cell.replace("|", "/") for cell in sweep_row(run)) + " |" for run in children]
+    return "\n".join(rows) + "\n"

@@ -1,9 +1,16 @@
-"""Parity plots (MM vs QM, before and after the fit) written as PNG with matplotlib's Agg backend."""
+"""Parity plots (MM vs QM, before and after the fit), PNG with matplotlib's Agg backend.
+
+One figure per observation kind: two panels on the same axis limits (a point moves between
+them only because the fit moved it), each titled with its R2 and RMSD in the kind's unit;
+points coloured by structure, transition states as triangles and minima as circles; the
+figure title names the kind, the system and the run, so a downloaded PNG says what it shows.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -11,52 +18,133 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-UNITS = {
-    "eig_diag": "kJ mol$^{-1}$ Å$^{-2}$ amu$^{-1}$",
-    "eig_offdiag": "kJ mol$^{-1}$ Å$^{-2}$ amu$^{-1}$",
-    "bond_length": "$\\AA$",
-    "bond_angle": "deg",
-    "torsion": "deg",
-    "frequency": "cm$^{-1}$",
-    "energy": "kJ/mol",
-}
+from q2mm.reference import stats  # noqa: E402
+from q2mm.tracking.kinds import kind_label  # noqa: E402
 
-Pairs = Mapping[str, tuple[np.ndarray, np.ndarray]]  # kind -> (reference QM, calculated MM)
+LEGEND_ENTRIES = 12  # structures named in the legend; more are summarised in one entry
+TITLE_CHARS = 28
 
 
-def _r2(ref: np.ndarray, calc: np.ndarray) -> float:
-    total = float(np.sum((ref - ref.mean()) ** 2))
-    return 1.0 - float(np.sum((ref - calc) ** 2)) / total if total > 0 else float("nan")
+@dataclass(frozen=True)
+class Parity:
+    """QM reference and MM values of one kind; ``structure`` = structure index per entry;
+    ``r2``/``rmsd`` as the objective computed them (recomputed here when None)."""
+
+    ref: np.ndarray
+    calc: np.ndarray
+    structure: np.ndarray | None = None
+    r2: float | None = None
+    rmsd: float | None = None
+
+    @classmethod
+    def of(cls, value: "Parity | tuple") -> "Parity":
+        """A Parity from itself or from a (ref, calc[, structure]) tuple."""
+        if isinstance(value, Parity):
+            return value
+        ref, calc, *rest = value
+        return cls(np.asarray(ref, float).ravel(), np.asarray(calc, float).ravel(), rest[0] if rest else None)
+
+    @property
+    def r2_value(self) -> float:
+        return stats.r_squared(self.ref, self.calc) if self.r2 is None else float(self.r2)
+
+    @property
+    def rmsd_value(self) -> float:
+        return stats.rmsd(self.ref, self.calc) if self.rmsd is None else float(self.rmsd)
 
 
-def _panel(ax, ref: np.ndarray, calc: np.ndarray, title: str, unit: str) -> None:
-    ax.scatter(ref, calc, s=10, alpha=0.7)
-    low = float(min(ref.min(), calc.min()))
-    high = float(max(ref.max(), calc.max()))
-    ax.plot([low, high], [low, high], color="0.5", linewidth=0.8)
-    ax.set_title(f"{title}  R$^2$ = {_r2(ref, calc):.4f}")
-    ax.set_xlabel(f"QM ({unit})")
-    ax.set_ylabel(f"MM ({unit})")
+@dataclass(frozen=True)
+class Structure:
+    """How a structure is shown: its title and whether it is a transition state."""
+
+    title: str
+    transition_state: bool = False
 
 
-def parity_plot(kind: str, before: tuple, after: tuple, path: Path) -> Path:
+Pairs = Mapping[str, "Parity | tuple"]
+
+
+def panel_title(when: str, data: Parity, unit: str) -> str:
+    """``before: R² = 0.9994, RMSD = 0.0078 Å``."""
+    return f"{when}: R$^2$ = {data.r2_value:.4f}, RMSD = {data.rmsd_value:.3g} {unit}".rstrip()
+
+
+def figure_title(kind: str, heading: str = "") -> str:
+    """``bond length, MM vs QM: sn2 fc_fraction=0.1``."""
+    title = f"{kind_label(kind).title}, MM vs QM"
+    return f"{title}: {heading}" if heading else title
+
+
+def _limits(*sets: Parity) -> tuple[float, float]:
+    values = np.concatenate([np.concatenate([s.ref, s.calc]) for s in sets])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    pad = 0.04 * (high - low) if high > low else max(abs(high), 1.0) * 0.05
+    return low - pad, high + pad
+
+
+def _groups(data: Parity, structures: Sequence[Structure] | None) -> list[tuple[str, bool, np.ndarray]]:
+    """(label, transition state, entry mask) per structure present, or one unlabelled group."""
+    if data.structure is None or structures is None:
+        return [("", False, np.ones(data.ref.shape, bool))]
+    index = np.asarray(data.structure, int)
+    out = []
+    for s in sorted(set(index.tolist())):
+        info = structures[s] if 0 <= s < len(structures) else Structure(f"structure {s}")
+        title = info.title if len(info.title) <= TITLE_CHARS else info.title[: TITLE_CHARS - 1] + "…"
+        out.append((f"{title} (TS)" if info.transition_state else title, info.transition_state, index == s))
+    return out
+
+
+def _panel(ax, data: Parity, title: str, unit: str, limits, structures) -> list:
+    handles = []
+    colours = plt.get_cmap("tab10").colors
+    for k, (label, ts, mask) in enumerate(_groups(data, structures)):
+        handles.append(ax.scatter(data.ref[mask], data.calc[mask], s=16 if ts else 12, alpha=0.75,
+                                  marker="^" if ts else "o", color=colours[k % len(colours)], label=label))
+    ax.plot(limits, limits, color="0.5", linewidth=0.8)
+    ax.set_xlim(limits)
+    ax.set_ylim(limits)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(f"QM ({unit})" if unit else "QM")
+    ax.set_ylabel(f"MM ({unit})" if unit else "MM")
+    return handles
+
+
+def parity_plot(kind: str, before, after, path: Path, structures: Sequence[Structure] | None = None,
+                heading: str = "") -> Path:
     """One PNG for one observation kind: MM vs QM before (left) and after (right) the fit."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), constrained_layout=True)
-    unit = UNITS.get(kind, "")
-    for ax, (ref, calc), when in zip(axes, (before, after), ("before", "after")):
-        _panel(ax, np.asarray(ref, float).ravel(), np.asarray(calc, float).ravel(), f"{kind} {when}", unit)
+    before, after = Parity.of(before), Parity.of(after)
+    label = kind_label(kind)
+    limits = _limits(before, after)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8), constrained_layout=True)
+    handles = []
+    for ax, data, when in zip(axes, (before, after), ("before", "after")):
+        handles = _panel(ax, data, panel_title(when, data, label.unit), label.unit_tex, limits, structures)
+    fig.suptitle(figure_title(kind, heading), fontsize=11)
+    named = [h for h in handles if h.get_label() and not h.get_label().startswith("_")]
+    if named:
+        shown = named[:LEGEND_ENTRIES]
+        labels = [h.get_label() for h in shown]
+        if len(named) > LEGEND_ENTRIES:
+            labels[-1] = f"... {len(named) - LEGEND_ENTRIES + 1} more structures"
+        fig.legend(shown, labels, loc="outside right center", fontsize=8, title="structure", title_fontsize=8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def parity_plots(initial: Pairs, final: Pairs, outdir: Path) -> list[Path]:
+def parity_plots(initial: Pairs, final: Pairs, outdir: Path, structures: Sequence[Structure] | None = None,
+                 heading: str = "") -> list[Path]:
     """``parity_<kind>.png`` in ``outdir`` for every kind present before and after the fit."""
     outdir.mkdir(parents=True, exist_ok=True)
     return [
-        parity_plot(kind, initial[kind], final[kind], outdir / f"parity_{kind}.png")
+        parity_plot(kind, initial[kind], final[kind], outdir / f"parity_{kind}.png", structures, heading)
         for kind in initial
-        if kind in final and np.asarray(initial[kind][0]).size > 0
+        if kind in final and Parity.of(initial[kind]).ref.size > 0
     ]
 
 

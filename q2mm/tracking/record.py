@@ -2,10 +2,15 @@
 
 The fit summary is ``FitResult.summary()`` (q2mm.optimize.result): flat ``score_initial``,
 ``score_final``, ``score_delta_pct``, ``ratio_initial``/``ratio_final`` (None when not
-measured), ``r2: {kind: {"initial", "final", ...}}``, ``jac_requested``/``jac_resolved``,
-``n_active``, ``n_iterations``, ``n_objective_evals``, ``wall_time_s``, ``compile_time_s``
-(None when unknown) and ``history: [{"iteration", "score", ...}]``; non-finite floats are
-the strings 'nan'/'inf'. :func:`metrics_from_summary` is the one place that reads it.
+measured), ``r2: {kind: {"initial", "final", "rmsd_initial", "rmsd_final"}}``,
+``n_at_bound``, ``jac_requested``/``jac_resolved``, ``n_active``, ``n_iterations``,
+``n_objective_evals`` (reference objective), ``n_loss_evals`` (JaxLoss), ``wall_time_s`` (the
+fit alone), ``compile_time_s`` (None when unknown) and ``history: [{"iteration", "score", ...}]``;
+non-finite floats are the strings 'nan'/'inf'. :func:`metrics_from_summary` is the one place
+that reads it; keys a summary lacks are left out, so other summaries log what they have.
+
+Metric names (README "What a run logs" lists their meaning): ``score_final`` first, so that
+MLflow's compare page charts it by default.
 """
 
 from __future__ import annotations
@@ -18,7 +23,18 @@ from typing import Any, Mapping, Sequence
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 REQUIRED_KINDS = ("eig_diag", "bond_length", "bond_angle")
-COUNTERS = ("n_iterations", "n_objective_evals", "wall_time_s", "compile_time_s")
+SCORES = ("score_final", "score_initial", "score_delta_pct")  # score_final first: compare's default chart
+# metric name <- summary key: counters as the terminal prints them
+COUNTERS = {
+    "n_at_bound": "n_at_bound",
+    "ratio_initial": "ratio_initial",
+    "ratio_final": "ratio_final",
+    "n_iterations": "n_iterations",
+    "n_reference_evals": "n_objective_evals",
+    "n_loss_evals": "n_loss_evals",
+    "fit_time_s": "wall_time_s",
+    "compile_time_s": "compile_time_s",
+}
 
 
 @dataclass
@@ -31,6 +47,8 @@ class RunRecord:
     curve_steps: Sequence[int] | None = None
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[tuple[Path, str | None]] = field(default_factory=list)  # (file, artifact dir)
+    texts: dict[str, str] = field(default_factory=dict)  # artifact file -> text (copies for preview)
+    description: str = ""  # Markdown shown on the run's page
 
 
 def _param_value(value: Any) -> str:
@@ -61,22 +79,23 @@ def _finite(value: Any) -> float | None:
 
 
 def metrics_from_summary(summary: Mapping[str, Any]) -> dict[str, float]:
-    """Final metrics of a fit: scores and their change, ratios, R2 per kind, counters.
+    """Final metrics of a fit, in logging order: scores (``score_final`` first), R2 and RMSD
+    (in the kind's physical unit) per kind before and after, parameters at a bound, ratios,
+    iterations, evaluations of the reference objective and of the loss, fit and compile time.
 
     Values that are missing or not finite (an unmeasured ratio, an unknown compile time)
-    are left out rather than logged as NaN.
+    are left out rather than logged as NaN. The job's wall time is logged by the tracker
+    when the run ends (:meth:`TrackedRun.finish`), as the terminal prints it.
     """
-    metrics: dict[str, float | None] = {
-        key: _finite(summary.get(key))
-        for key in ("score_initial", "score_final", "score_delta_pct", "ratio_initial", "ratio_final")
-    }
-    for kind, row in summary["r2"].items():
+    metrics: dict[str, float | None] = {key: _finite(summary.get(key)) for key in SCORES}
+    for kind, row in summary.get("r2", {}).items():
         for when in ("initial", "final"):
             metrics[f"r2_{kind}_{when}"] = _finite(row.get(when))
+            metrics[f"rmsd_{kind}_{when}"] = _finite(row.get(f"rmsd_{when}"))
     unrounded = summary.get("unrounded") or {}  # the optimizer's point, where the written .fld scores otherwise
     metrics["score_final_unrounded"] = _finite(unrounded.get("score_final"))
-    for key in COUNTERS:
-        metrics[key] = _finite(summary.get(key))
+    for name, key in COUNTERS.items():
+        metrics[name] = _finite(summary.get(key))
     ident = summary.get("identifiability") or {}
     if "undetermined" in ident:
         metrics["n_undetermined"] = float(len(ident["undetermined"]))

@@ -106,7 +106,7 @@ def reopen_run(point: ResumePoint) -> TrackedRun | None:
         client.delete_tag(point.run_id, "error")
     client.update_run(point.run_id, status="RUNNING")
     client.set_tag(point.run_id, "resumed_at_iteration", str(point.state.iteration))
-    return TrackedRun(client, point.run_id, run.info.experiment_id)
+    return TrackedRun(client, point.run_id, run.info.experiment_id, run.info.start_time)  # wall time = run's duration
 
 
 def logged_params(tracked: TrackedRun) -> dict[str, Any]:

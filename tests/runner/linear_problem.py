@@ -88,4 +88,4 @@ def linear_fitter(cfg, ctx, progress) -> JobOutcome:
     json_path.write_text(json.dumps(summary))
     pngs = parity_plots(evaluation_pairs(result.initial), evaluation_pairs(result.final), ctx.output_dir / "plots")
     extra = identifiability_artifacts(result, ctx.output_dir, True)
-    return JobOutcome(summary, 2, [Path(__file__)], [(json_path, None)] + [(p, "plots") for p in pngs] + extra)
+    return JobOutcome(summary, 2, [Path(__file__)], [(json_path, None)] + [(p, None) for p in pngs] + extra)

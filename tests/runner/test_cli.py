@@ -54,16 +54,25 @@ def test_default_job_end_to_end(tmp_path, store_uri, experiment):
     done = run_cli([f"tracking.uri={store_uri}", f"tracking.experiment={experiment}"], tmp_path)
     elapsed = time.perf_counter() - start
     assert done.returncode == 0, failure_report(done, store_uri, experiment)
-    assert "iter " not in done.stdout + done.stderr  # quiet when not a terminal
     (run,) = experiment_runs(store_uri, experiment)
     client = MlflowClient(store_uri)
     check_finished_run(client, run)
+    assert run.info.run_name == "sn2 published lbfgsb"
     assert run.data.params["system.name"] == "sn2" and run.data.params["n_molecules"] == "2"
     names = artifact_names(client, run.info.run_id)
-    assert {"hydra/config.yaml", "hydra/overrides.yaml", "hydra/hydra.yaml"} <= names
+    assert {"hydra/config.yaml", "hydra/overrides.yaml", "hydra/hydra.yaml", "sn2-optimized.fld.txt"} <= names
     assert any(name.endswith("-optimized.fld") for name in names)
     (job_dir,) = (tmp_path / "outputs").glob("*/*")
     assert list(job_dir.glob("*-optimized.fld")) and list(job_dir.glob("*-fit.json"))
+    # the terminal's account is short, and the same lines are in the job's run.log
+    log_text = (job_dir / "run.log").read_text()
+    assert "loading sn2: done in" in log_text and "start: score" in log_text
+    wall = run.data.metrics["wall_time_s"]
+    assert f"wall {wall:.1f} s" in log_text and "optimizer: " in log_text
+    assert f"wrote {(job_dir / 'sn2-optimized.fld').resolve()}" in log_text
+    assert f"#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}?workflowType=machine_learning" in log_text
+    assert sum(" iter " in line for line in log_text.splitlines()) <= wall / 5 + 2
+    assert "done: score" in done.stdout
     print(f"default job: {elapsed:.1f} s wall (subprocess), fit {run.data.metrics['wall_time_s']:.1f} s")
 
 
@@ -76,6 +85,12 @@ def test_joblib_multirun_parent_and_children(tmp_path, store_uri, experiment):
     children = children_of(runs, parent.info.run_id)
     assert parent.info.status == "FINISHED" and len(runs) == 3
     assert sorted(r.data.params["optimizer.bounds.fc_fraction"] for r in children) == ["0.1", "0.2"]
+    assert parent.info.run_name == f"{experiment} sweep fc_fraction=0.1,0.2"
+    assert sorted(r.info.run_name for r in children) == ["sn2 fc_fraction=0.1", "sn2 fc_fraction=0.2"]
+    out = done.stdout + done.stderr
+    table = out[out.index("job  overrides"):].splitlines()
+    assert [line.split()[:3] for line in table[2:4]] == [["0", "fc_fraction=0.1", "FINISHED"],
+                                                        ["1", "fc_fraction=0.2", "FINISHED"]]
     client = MlflowClient(store_uri)
     for child in children:
         check_finished_run(client, child)
@@ -85,7 +100,11 @@ def test_failing_jobs_are_recorded_and_the_sweep_goes_on(tmp_path, store_uri, ex
     done = run_cli(["-m", "system=pd-allyl,heck-relay", f"data_root={tmp_path / 'no-data'}",
                     f"tracking.uri={store_uri}", f"tracking.experiment={experiment}"], tmp_path)
     assert done.returncode == 1
-    assert "2 of 2 jobs failed" in done.stdout + done.stderr
+    out = done.stdout + done.stderr
+    assert "2 of 2 jobs failed" in out
+    table = out[out.index("job  overrides"):].splitlines()
+    assert [line.split()[:3] for line in table[2:4]] == [["0", "system=pd-allyl", "FAILED"],
+                                                        ["1", "system=heck-relay", "FAILED"]]
     runs = experiment_runs(store_uri, experiment)
     (parent,) = [r for r in runs if r.data.tags.get("sweep") == "true"]
     children = children_of(runs, parent.info.run_id)

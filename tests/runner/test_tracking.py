@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from q2mm.compare import comparison_table
 from q2mm.errors import DataNotFoundError
 from q2mm.pipeline import JobContext, run_job
 from q2mm.tracking.callback import HANDOFF_FILE, MlflowSweepCallback, SweepHandoff
-from q2mm.tracking.progress import IterationProgress
 from q2mm.tracking.provenance import fingerprint, git_state, software_tags
 
 from .conftest import artifact_names, experiment_runs
@@ -23,8 +21,8 @@ from .linear_problem import linear_fitter
 
 KINDS = ("eig_diag", "bond_length", "bond_angle")
 METRICS = {"score_initial", "score_final", "score_delta_pct", "ratio_initial", "ratio_final",
-           "n_iterations", "n_objective_evals", "wall_time_s", "compile_time_s",
-           *(f"r2_{k}_{w}" for k in KINDS for w in ("initial", "final"))}
+           "n_iterations", "n_reference_evals", "n_loss_evals", "n_at_bound", "wall_time_s", "fit_time_s",
+           "compile_time_s", *(f"{s}_{k}_{w}" for s in ("r2", "rmsd") for k in KINDS for w in ("initial", "final"))}
 PARAMS = {"system.name", "scope.name", "start.name", "optimizer.method", "optimizer.maxiter",
           "optimizer.bounds.fc_fraction", "optimizer.bounds.eq_fraction", "ratio_tol",
           "jac_requested", "jac_resolved", "n_molecules", "n_active_params"}
@@ -45,8 +43,11 @@ def check_finished_run(client: MlflowClient, run) -> None:
     assert [m.step for m in history] == list(range(len(history)))
     assert history[0].value == pytest.approx(data.metrics["score_initial"])
     names = artifact_names(client, run.info.run_id)
-    assert {f"plots/parity_{kind}.png" for kind in KINDS} <= names
+    assert {f"parity_{kind}.png" for kind in KINDS} <= names  # top level: the compare page lists them
     assert any(name.endswith(".json") for name in names)
+    assert data.tags["mlflow.note.content"].startswith(f"**{run.info.run_name}**")
+    assert data.metrics["wall_time_s"] == pytest.approx((run.info.end_time - run.info.start_time) / 1000, abs=1e-3)
+    assert data.metrics["wall_time_s"] >= data.metrics["fit_time_s"]
 
 
 def test_job_logs_params_metrics_curve_tags_and_artifacts(tmp_path, make_cfg, store_uri, store_dir, experiment):
@@ -132,37 +133,6 @@ def test_sweep_parent_with_children_one_failing(tmp_path, make_cfg, store_uri, e
     check_finished_run(client, by_status["FINISHED"])
     assert by_status["FAILED"].data.tags["error"] == "RuntimeError: engine exploded"
     assert MlflowSweepCallback.failed_jobs == [by_status["FAILED"].info.run_name]
-
-
-def test_compare_lists_jobs_not_sweeps(tmp_path, make_cfg, store_uri, experiment):
-    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer=adam", "optimizer.maxiter=5")
-    run_job(cfg, JobContext(tmp_path / "job"), fitter=linear_fitter)
-    client = MlflowClient(store_uri)
-    sweep = client.create_run(client.get_experiment_by_name(experiment).experiment_id, tags={"sweep": "true"})
-    client.set_terminated(sweep.info.run_id)
-    table = comparison_table(store_uri, [experiment]).splitlines()
-    assert table[0].split()[:4] == ["system", "scope", "start", "optimizer"]
-    assert len(table) == 3
-    row = table[2].split()
-    assert row[:4] == ["sn2", "opt", "published", "adam"] and row[-1] == "FINISHED"
-    client.create_experiment(f"{experiment}-empty")
-    assert comparison_table(store_uri, [f"{experiment}-empty"]).startswith("no runs")
-    with pytest.raises(SystemExit, match="no MLflow experiment"):
-        comparison_table(store_uri, [f"{experiment}-missing"])
-
-
-def test_progress_prints_only_when_asked_or_on_a_terminal():
-    quiet = io.StringIO()
-    progress = IterationProgress(None, stream=quiet)
-    progress(0, 10.0)
-    progress(1, 5.0)
-    assert quiet.getvalue() == "" and progress.scores == [10.0, 5.0]
-    loud = io.StringIO()
-    progress = IterationProgress(True, stream=loud, label="job 3")
-    progress(0, 10.0)
-    progress(1, 5.0)
-    lines = loud.getvalue().splitlines()
-    assert len(lines) == 2 and lines[1].startswith("[job 3] iter     1  score 5.000000e+00  ( -50.00 %)")
 
 
 def test_fingerprint_follows_content_not_order(tmp_path: Path):

@@ -1,0 +1,101 @@
+"""The Markdown a run's MLflow page shows as its description (tag ``mlflow.note.content``),
+and the closing line a job prints: what was fitted, how the score and each kind's R2 and
+RMSD changed, what the optimizer said, which parameters ended at a bound, where the .fld is.
+Generic over the summary: a key it lacks is left out."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from q2mm.tracking.kinds import kind_label
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the config says about a job, for its description."""
+
+    name: str
+    system: str
+    scope: str
+    start: str
+    optimizer: str
+    swept: str = ""  # the job's swept values, e.g. "fc_fraction=0.1"
+    fld_path: str = ""
+    fld_preview: str = ""  # artifact name of the previewable copy
+
+
+def _num(value: Any, fmt: str) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    return format(number, fmt) if math.isfinite(number) else "-"
+
+
+def kind_table(r2: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Markdown rows: kind, R2 before/after, RMSD before/after with its unit."""
+    rows = ["| kind | R² before | R² after | RMSD before | RMSD after | unit |", "|---|---|---|---|---|---|"]
+    for kind, row in r2.items():
+        label = kind_label(kind)
+        rows.append(f"| {label.title} | {_num(row.get('initial'), '.4f')} | {_num(row.get('final'), '.4f')} | "
+                    f"{_num(row.get('rmsd_initial'), '.4g')} | {_num(row.get('rmsd_final'), '.4g')} | {label.unit} |")
+    return rows
+
+
+def bound_line(summary: Mapping[str, Any]) -> str:
+    """``6 of 14 parameters at a bound: line 12 field 1 (lower), ...``."""
+    rows = [r for r in summary.get("parameters", []) if r.get("at_bound")]
+    n_active = summary.get("n_active", len(summary.get("parameters", [])))
+    if "n_at_bound" not in summary and not rows:
+        return ""
+    count = summary.get("n_at_bound", len(rows))
+    which = ", ".join(f"line {r['line']} field {r['field']} {r.get('kind', '')} ({r['at_bound']})".replace("  ", " ")
+                      for r in rows[:20])
+    more = f", ... {len(rows) - 20} more" if len(rows) > 20 else ""
+    return f"{count} of {n_active} parameters at a bound" + (f": {which}{more}" if which else "")
+
+
+def score_text(summary: Mapping[str, Any]) -> str:
+    return (f"{_num(summary.get('score_initial'), '.4e')} -> {_num(summary.get('score_final'), '.4e')} "
+            f"({_num(summary.get('score_delta_pct'), '+.1f')} %)")
+
+
+def run_description(summary: Mapping[str, Any], facts: RunFacts) -> str:
+    """The run page's Markdown description."""
+    lines = [f"**{facts.name}**: system `{facts.system}`, scope `{facts.scope}`, start `{facts.start}`, "
+             f"optimizer `{facts.optimizer}`, gradient `{summary.get('jac_resolved', '-')}`."]
+    if facts.swept:
+        lines.append(f"Swept values: `{facts.swept}`.")
+    lines += ["", f"Score {score_text(summary)}; status `{summary.get('status', '-')}`: {summary.get('message', '')}"]
+    if summary.get("r2"):
+        lines += ["", *kind_table(summary["r2"])]
+    bounds = bound_line(summary)
+    if bounds:
+        lines += ["", bounds + "."]
+    lines += ["", f"Optimizer: {summary.get('optimizer_message', '-')} after {summary.get('n_iterations', '-')} iterations."]
+    times = f"fit {_num(summary.get('wall_time_s'), '.1f')} s, JAX compile {_num(summary.get('compile_time_s'), '.1f')} s"
+    lines += ["", f"Times: {times} (the run's wall time, loading and logging included, is `wall_time_s`)."]
+    if facts.fld_path:
+        preview = f" (preview: artifact `{facts.fld_preview}`)" if facts.fld_preview else ""
+        lines += ["", f"Fitted force field: `{facts.fld_path}`{preview}."]
+    return "\n".join(lines) + "\n"
+
+
+def closing_line(summary: Mapping[str, Any], wall_s: float, fld_path: str = "", url: str = "") -> str:
+    """The job's last terminal line: score, worst final R2, times, optimizer message, .fld, run URL."""
+    r2 = [float(row["final"]) for row in summary.get("r2", {}).values()
+          if isinstance(row.get("final"), (int, float)) and math.isfinite(row["final"])]
+    parts = [f"score {score_text(summary)}",
+             f"R2 min {min(r2):.4f}" if r2 else "",
+             f"{summary.get('n_iterations', '-')} iterations",
+             f"wall {wall_s:.1f} s (compile {_num(summary.get('compile_time_s'), '.1f')} s)",
+             f"{summary.get('n_at_bound')} at a bound" if summary.get("n_at_bound") is not None else "",
+             f"optimizer: {summary.get('optimizer_message', '-')}"]
+    line = "; ".join(p for p in parts if p)
+    if fld_path:
+        line += f"\n  wrote {fld_path}"
+    if url:
+        line += f"\n  run: {url}"
+    return line
