@@ -33,7 +33,7 @@ def run_sweep(make_cfg, tmp_path, store_uri, experiment, values=("0.1", "0.2"), 
         if num == broken_job:
             def fitter(*args):
                 raise RuntimeError("engine exploded")
-        run_job(job_cfg, JobContext(sweep_dir / str(num), sweep_dir, num, overrides), fitter=fitter)
+        run_job(job_cfg, JobContext(sweep_dir / str(num), sweep_dir, num, overrides=overrides), fitter=fitter)
     callback.on_multirun_end(cfg)
     return SweepHandoff.read(sweep_dir)
 

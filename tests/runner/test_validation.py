@@ -54,7 +54,7 @@ def test_evaluate_published_rh_enamide_is_the_fits_initial_score(tmp_path, make_
     assert metrics["selectivity_mue_kj_final"] == pytest.approx(table["mue_kj"])
     assert metrics["selectivity_DuPHOS-pro-S_vs_DuPHOS-pro-R_qm_kj"] == pytest.approx(8.5623, abs=1e-4)
     names = artifact_names(MlflowClient(store_uri), run.info.run_id)
-    assert {f"plots/parity_{k}.png" for k in KINDS} <= names
+    assert {f"parity_{k}.png" for k in KINDS} <= names  # top level, where the compare page lists them
     assert {"tables/contributions.csv", "tables/worst.csv", "tables/selectivity.csv", "mm3-evaluation.json"} <= names
 
 
