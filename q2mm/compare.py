@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient

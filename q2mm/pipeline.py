@@ -13,10 +13,11 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 from mlflow.tracking import MlflowClient
@@ -30,8 +31,14 @@ from q2mm.tracking.naming import job_label, job_name, single_name
 from q2mm.tracking.plots import Parity, Structure
 from q2mm.tracking.progress import IterationProgress
 from q2mm.tracking.provenance import fingerprint, git_state, software_tags
-from q2mm.tracking.record import (RunRecord, assessment_metrics, fit_params, flatten_config, metrics_from_summary,
-                                  score_curve)
+from q2mm.tracking.record import (
+    RunRecord,
+    assessment_metrics,
+    fit_params,
+    flatten_config,
+    metrics_from_summary,
+    score_curve,
+)
 from q2mm.tracking.resume import ResumePoint, find_resume, logged_params, reopen_run
 from q2mm.tracking.store import ensure_experiment, resolve_uri, run_page_url, ui_command
 from q2mm.tracking.tracker import TrackedRun
@@ -55,7 +62,7 @@ class JobContext:
         return self.sweep_dir is not None
 
     @classmethod
-    def from_hydra(cls) -> "JobContext":
+    def from_hydra(cls) -> JobContext:
         """The context of the running Hydra job."""
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode

@@ -46,7 +46,7 @@ class SweepHandoff:
         return path
 
     @classmethod
-    def read(cls, sweep_dir: Path) -> "SweepHandoff | None":
+    def read(cls, sweep_dir: Path) -> SweepHandoff | None:
         path = Path(sweep_dir) / HANDOFF_FILE
         if not path.is_file():
             return None

@@ -6,8 +6,9 @@ Generic over the summary: a key it lacks is left out."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from q2mm.tracking.kinds import kind_label
 

@@ -9,7 +9,7 @@ syntax (``a=1,2``, ``range()``, ``choice()``, ``glob()``) or any ``hydra.sweeper
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 

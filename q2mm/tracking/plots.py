@@ -8,9 +8,9 @@ figure title names the kind, the system and the run, so a downloaded PNG says wh
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -37,7 +37,7 @@ class Parity:
     rmsd: float | None = None
 
     @classmethod
-    def of(cls, value: "Parity | tuple") -> "Parity":
+    def of(cls, value: Parity | tuple) -> Parity:
         """A Parity from itself or from a (ref, calc[, structure]) tuple."""
         if isinstance(value, Parity):
             return value
@@ -148,16 +148,24 @@ def parity_plots(initial: Pairs, final: Pairs, outdir: Path, structures: Sequenc
     ]
 
 
-def evaluation_parity_plots(pairs: Pairs, outdir: Path, label: str = "") -> list[Path]:
-    """``parity_<kind>.png`` in ``outdir``: MM vs QM of one force field (an evaluation, no fit)."""
+def evaluation_parity_plots(pairs: Pairs, outdir: Path, label: str = "",
+                            structures: Sequence[Structure] | None = None) -> list[Path]:
+    """``parity_<kind>.png`` in ``outdir``: MM vs QM of one force field (an evaluation, no fit),
+    one panel titled like a fit's, ``label`` in the figure title."""
     outdir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for kind, (ref, calc) in pairs.items():
-        ref, calc = np.asarray(ref, float).ravel(), np.asarray(calc, float).ravel()
-        if ref.size == 0:
+    for kind, value in pairs.items():
+        data = Parity.of(value)
+        if data.ref.size == 0:
             continue
-        fig, ax = plt.subplots(figsize=(4.8, 4.2), constrained_layout=True)
-        _panel(ax, ref, calc, f"{kind} {label}".strip(), UNITS.get(kind, ""))
+        unit = kind_label(kind)
+        fig, ax = plt.subplots(figsize=(5.6, 4.8), constrained_layout=True)
+        handles = _panel(ax, data, panel_title("evaluated", data, unit.unit), unit.unit_tex, _limits(data), structures)
+        fig.suptitle(figure_title(kind, label), fontsize=11)
+        named = [h for h in handles if h.get_label() and not h.get_label().startswith("_")]
+        if named:
+            fig.legend(named[:LEGEND_ENTRIES], [h.get_label() for h in named[:LEGEND_ENTRIES]],
+                       loc="outside right center", fontsize=8, title="structure", title_fontsize=8)
         path = outdir / f"parity_{kind}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 log = logging.getLogger("q2mm.progress")
 INTERVAL_S = 5.0  # at most one score line per this many seconds (besides the first and the last)

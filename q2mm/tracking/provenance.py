@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from q2mm import __version__
 from q2mm.paths import IN_CHECKOUT, PROJECT_ROOT

@@ -44,7 +44,7 @@ class TrackedRun:
         parent_run_id: str | None = None,
         tags: dict[str, str] | None = None,
         start_time_s: float | None = None,
-    ) -> "TrackedRun":
+    ) -> TrackedRun:
         """Create a RUNNING run in ``experiment_id``, a child of ``parent_run_id`` when given,
         started at ``start_time_s`` (epoch seconds; now when None)."""
         all_tags = dict(tags or {})

@@ -191,3 +191,20 @@ def test_at_bound_marks_parameters_on_their_bounds(values, side):
     lower, upper = np.full(3, 3.6), np.full(3, 4.4)
     assert tuple(at_bound(np.array(values), lower, upper)) == side
     assert tuple(at_bound(np.array([3.6 + 4e-6 * 0.8, 3.6 + 0.01]), lower[:2], upper[:2])) == ("lower", "")
+
+
+def test_evaluation_plot_has_one_labelled_panel(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from q2mm.tracking.plots import evaluation_parity_plots
+
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda fig: figures.append(fig))
+    ref = np.array([100.0, 110.0, 120.0])
+    (path,) = evaluation_parity_plots({"bond_angle": (ref, ref + 1.0), "torsion": (np.zeros(0), np.zeros(0))},
+                                      tmp_path, "sn2 (evaluated)")
+    assert path.name == "parity_bond_angle.png" and path.is_file()
+    (fig,) = figures
+    assert fig._suptitle.get_text() == "bond angle, MM vs QM: sn2 (evaluated)"
+    assert fig.axes[0].get_title() == "evaluated: R$^2$ = 0.9850, RMSD = 1 deg"  # 1 - 3/200
+    plt.close(fig)
