@@ -160,15 +160,16 @@ def observation_counts(observations: list[Any], settings: Any) -> dict[str, int]
 
 def run_check(cfg: DictConfig) -> CheckReport:
     """Load the configured system and check it."""
+    from q2mm.compose import scope_from_config
     from q2mm.config import check_config
     from q2mm.paths import data_root
-    from q2mm.pipeline import _scope, system_spec
+    from q2mm.pipeline import system_spec
     from q2mm.systems import load_system
 
     check_config(cfg)
     spec = system_spec(cfg.system)
     training_set = load_system(spec, None if spec.embedded else data_root(cfg.data_root))
-    return check_training_set(training_set, _scope(cfg.scope))
+    return check_training_set(training_set, scope_from_config(cfg.scope))
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")

@@ -51,11 +51,16 @@ def fit_problem(training_set: Any, scope: ScopeLike = "opt", start: StartLike = 
                          recipe=recipe)
 
 
+def scope_from_config(node: DictConfig) -> ScopeLike:
+    """The scope of a run config's ``scope`` group: its name, or the (line, field) list of ``explicit``."""
+    if node.name == "explicit":
+        return [(int(ref.line), int(ref.field)) for ref in node.params]
+    return str(node.name)
+
+
 def problem_from_config(training_set: Any, cfg: DictConfig) -> FitProblem:
     """The FitProblem of a training set under a run config's ``scope`` and ``start`` groups."""
-    scope: ScopeLike = cfg.scope.name
-    if cfg.scope.name == "explicit":
-        scope = [(int(ref.line), int(ref.field)) for ref in cfg.scope.params]
+    scope = scope_from_config(cfg.scope)
     start = OmegaConf.to_container(cfg.start)
     assert isinstance(start, dict)
     return fit_problem(training_set, scope=scope, start={str(k): v for k, v in start.items()})

@@ -313,3 +313,27 @@ def test_a_sweep_over_a_users_system(ethane_folder: Path, tmp_path: Path) -> Non
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(runs) == 3 and len(children) == 2
     assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_check_lists_what_a_fit_would_use_and_what_is_missing(ethane_dir: Path, tmp_path: Path) -> None:
+    """q2mm.check in process: provenance, substructures, active parameters and observation counts;
+    a force field without the C3 vdW row is not fittable and names the atoms and their type."""
+    from dataclasses import replace
+
+    from q2mm.check import check_training_set
+    from q2mm.io.fld import read_fld
+
+    training = load_system("ethane", ethane_dir.parent)
+    report = check_training_set(training, "opt")
+    text = report.text()
+    assert report.fittable and text.endswith("fittable: yes")
+    assert "GS: 8 atoms, charge +0, minimum (0 imaginary modes)" in text and "TS (1 imaginary mode)" in text
+    assert "types: GS.mol2 (MM3 names)" in text and "substructures matched: #1 Ethane OPT" in text
+    assert "active parameters (opt): 17 used by the structures" in text
+    assert "observations: eig_diag 35 (weight 0.1), bond_length 14 (weight 10)" in text
+    lines = training.forcefield_path.read_text().splitlines(keepends=True)
+    k = next(i for i, line in enumerate(lines) if line.startswith("  C3 "))
+    (tmp_path / "no-c3-vdw.fld").write_text("".join(lines[:k] + lines[k + 1 :]))
+    broken = replace(training, forcefield=read_fld(tmp_path / "no-c3-vdw.fld"))
+    report = check_training_set(broken, "opt")
+    assert not report.fittable and "without parameters (2): vdw 2 (C3); vdw 4 (C3)" in report.text()
