@@ -96,9 +96,14 @@ def system_spec(system: DictConfig) -> Any:
 
 
 def validation_split(training_set: Any, cfg: DictConfig) -> Any:
-    """The structures fitted and held out under ``validation`` (q2mm.evaluation.assess.Split)."""
+    """The structures fitted and held out under ``validation`` (q2mm.evaluation.assess.Split);
+    the system's selectivity groups are checked against its structures here, before any fit."""
     from q2mm.evaluation.assess import split_training_set
+    from q2mm.evaluation.selectivity import resolve_groups
 
+    spec = getattr(training_set, "spec", None)
+    if spec is not None and spec.selectivity is not None:
+        resolve_groups(spec.selectivity, training_set.molecules)  # a bad group fails before the fit
     val = cfg.validation
     return split_training_set(training_set, [str(s) for s in val.holdout], val.folds, val.fold)
 
