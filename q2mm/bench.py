@@ -71,7 +71,7 @@ def _counts(text: str) -> list[int]:
     try:
         counts = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated structure counts such as 1,3,9, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated structure counts such as 1,3,9, got {text!r}") from None
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"structure counts must be >= 1, got {text!r}")
     return counts

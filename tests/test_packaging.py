@@ -2,7 +2,7 @@
 any directory (the Hydra configs and presets ship inside it, nothing is read from the checkout).
 
 The wheel is built (``pip wheel``, isolated build: needs the package index, as CI has) from a
-copy of the packaging inputs, so stale ``build/`` files of the checkout cannot leak into it.
+copy of the checkout without its build outputs, so stale ``build/`` files cannot leak into it.
 It is installed with ``--no-index --no-deps`` into a venv without system site-packages; the
 venv then sees this test environment's site-packages (a ``.pth`` line) for the declared
 dependencies only, and ``pip check`` confirms that q2mm's requirements are met by them
@@ -24,8 +24,10 @@ from q2mm.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
-PACKAGING_INPUTS = ("pyproject.toml", "setup.py", "README.md", "q2mm", "conf", "experiments")
-CONSOLE_SCRIPTS = ("q2mm-run", "q2mm-bench", "q2mm-compare", "q2mm-energy", "q2mm-evaluate", "q2mm-fld")
+# Everything of the checkout but its version control, environments, outputs and caches.
+NOT_PACKAGING_INPUTS = (".git", ".venv", "build", "dist", "outputs", "multirun", "mlruns", "bench-results", "*.egg-info",
+                        "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".q2mm_cache", "tests")
+CONSOLE_SCRIPTS = ("q2mm-run", "q2mm-check", "q2mm-bench", "q2mm-compare", "q2mm-energy", "q2mm-evaluate", "q2mm-fld")
 
 
 def _run(args: list[str | Path], cwd: Path, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
@@ -39,13 +41,7 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """(bin directory of a fresh venv with the q2mm wheel installed, its environment)."""
     root = tmp_path_factory.mktemp("wheel")
     source = root / "source"
-    source.mkdir()
-    for name in PACKAGING_INPUTS:
-        path = PROJECT_ROOT / name
-        if path.is_dir():
-            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(path, source / name)
+    shutil.copytree(PROJECT_ROOT, source, ignore=shutil.ignore_patterns(*NOT_PACKAGING_INPUTS))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", root / "dist", source], root, env)
     wheels = sorted((root / "dist").glob("q2mm-*.whl"))
