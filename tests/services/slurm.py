@@ -83,7 +83,7 @@ class SlurmCluster:
             key.write_bytes(os.urandom(1024))
         os.chmod(key, 0o600)
         host = socket.gethostname().split(".")[0]
-        cpus = os.cpu_count() or 1
+        cpus = max(os.cpu_count() or 1, 8)  # declared CPUs (config_overrides): six 1-CPU jobs run at once
         mem_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
         self.conf.write_text(f"""\
 # single-node test cluster written by tests/services/slurm.py
@@ -113,6 +113,7 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
+SlurmdParameters=config_overrides
 KillWait=10
 # cred_expire (above) is also how long a requeued job waits before it starts again (default 120 s)
 MinJobAge=600
