@@ -49,7 +49,7 @@ IMAGINARY_CM1 = -30.0  # below this a frequency counts as imaginary (FD noise on
 PRESET_MAXITER = 150
 TS_MAXITER = 150
 FALLBACK_SCAN = (2.3, 2.15, 2.0, 1.9, 1.8)  # C...N, Angstrom
-TS_CN_RANGE = (1.6, 2.6)  # a C...N distance outside this is not the attack TS
+TS_CN_RANGE = (1.6, 3.0)  # C...N (A) of an attack TS; early TSs (weak donors) reach ~2.7
 TEMPLATE = Path(__file__).resolve().parents[1] / "data" / "pd-allyl-xtb" / "pd-allyl-nh3-ts.xyz"
 # Template indices (0-based) in pd-allyl-nh3-ts.xyz
 PD, P1, P2, C_ATT, C_MID, C_FAR, N = 0, 1, 2, 3, 4, 5, 17
@@ -349,18 +349,23 @@ def _distance(coords, pair) -> float:
     return float(np.linalg.norm(coords[pair[0]] - coords[pair[1]]))
 
 
-def search_ts(symbols, guess: np.ndarray, potential: XtbPotential, pair: tuple[int, int], log) -> tuple[np.ndarray, float, str]:
-    """Preset at the template's C...N distance, then a TS search; a short scan if that fails."""
+def search_ts(symbols, guess: np.ndarray, potential: XtbPotential, pair: tuple[int, int], log,
+              verify) -> tuple[np.ndarray, float, str, tuple]:
+    """Preset at the template's C...N distance, then a TS search; a short C...N scan and a second
+    search if the first fails, leaves the attack or ``verify`` (the Hessian checks) rejects it.
+
+    Returns the TS coordinates, energy, the route taken and what ``verify`` returned.
+    """
     constraint = lambda d: f"$set\ndistance {pair[0] + 1} {pair[1] + 1} {d:.3f}\n"  # noqa: E731
     d0 = _distance(guess, pair)
     coords, _ = optimize(symbols, guess, potential, constraint=constraint(d0), convergence="GAU", maxiter=PRESET_MAXITER)
     try:
         ts, energy = optimize(symbols, coords, potential, transition=True, maxiter=TS_MAXITER)
-        if TS_CN_RANGE[0] <= _distance(ts, pair) <= TS_CN_RANGE[1]:
-            return ts, energy, f"preset C...N {d0:.3f} A, TS search"
-        log(f"  TS search left the attack (C...N {_distance(ts, pair):.2f} A); scanning")
+        if not TS_CN_RANGE[0] <= _distance(ts, pair) <= TS_CN_RANGE[1]:
+            raise ConvergenceError(f"the TS search left the attack (C...N {_distance(ts, pair):.2f} A)")
+        return ts, energy, f"preset C...N {d0:.3f} A, TS search", verify(ts)
     except ConvergenceError as exc:
-        log(f"  TS search failed ({str(exc)[:80]}); scanning")
+        log(f"  first TS search rejected ({str(exc)[:100]}); scanning")
     points = []
     for d in FALLBACK_SCAN:
         try:
@@ -374,7 +379,7 @@ def search_ts(symbols, guess: np.ndarray, potential: XtbPotential, pair: tuple[i
     ts, energy = optimize(symbols, start, potential, transition=True, maxiter=TS_MAXITER)
     if not TS_CN_RANGE[0] <= _distance(ts, pair) <= TS_CN_RANGE[1]:
         raise ConvergenceError(f"TS search ended at C...N {_distance(ts, pair):.2f} A, not an attack TS")
-    return ts, energy, f"preset, failed search, scan {FALLBACK_SCAN} (highest {d_best} A), TS search"
+    return ts, energy, f"preset, rejected search, scan {FALLBACK_SCAN} (highest {d_best} A), TS search", verify(ts)
 
 
 def check_hessians(symbols, coords, potential, transition: bool, pair) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -423,17 +428,19 @@ def run_target(target: Target, log=print) -> tuple[Result, dict]:
     start, clock = time.time(), time.process_time()
     symbols, guess, pair = build(target.ligand, target.allyl, target.amine)
     potential = XtbPotential(symbols, charge=CHARGE)
+    def verify(coords):
+        return check_hessians(symbols, coords, potential, target.transition_state, pair)
+
     if target.transition_state:
-        coords, energy, route = search_ts(symbols, guess, potential, pair, log)
+        coords, energy, route, (hessian, freqs, checks) = search_ts(symbols, guess, potential, pair, log, verify)
     else:
         coords, energy = optimize(symbols, guess, potential)
         route = f"minimization ({OPT_CONVERGENCE})"
-    searched = potential.evaluations
-    hessian, freqs, checks = check_hessians(symbols, coords, potential, target.transition_state, pair)
+        hessian, freqs, checks = verify(coords)
     bonds = structure_bonds(symbols, coords, pair)
     types = mm3_types(symbols, coords, bonds)
     timing = {"wall_s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - clock, 1),
-              "gradients_search": searched, "gradients_total": potential.evaluations, "route": route}
+              "gradients_total": potential.evaluations, "route": route}
     return Result(target, symbols, coords, energy, hessian, freqs, checks, bonds, types), timing
 
 
@@ -511,6 +518,8 @@ def locked_metadata(out: Path):
             if entry.get("group"):
                 groups.setdefault(entry["group"], []).append(name)
         metadata["groups"] = {g: names for g, names in groups.items() if len(names) > 1}
+        metadata["pending"] = [t.name for t in TARGETS if t.name not in metadata["structures"]
+                               and t.name not in metadata["dropped"]]
         path.write_text(json.dumps(metadata, indent=2) + "\n")
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
@@ -554,12 +563,30 @@ def generate(out: Path, names: list[str] | None = None, shard: tuple[int, int] =
               f"({timing['gradients_total']} gradients)", flush=True)
 
 
+def print_status(out: Path) -> None:
+    """One line per planned structure: done (atoms, lowest frequency, CPU time), dropped (why) or pending."""
+    if not (out / "metadata.json").is_file():
+        print(f"{out}: nothing generated yet")
+        return
+    with locked_metadata(out) as metadata:  # also brings 'groups' and 'pending' up to date
+        pass
+    for t in TARGETS:
+        entry, why = metadata["structures"].get(t.name), metadata["dropped"].get(t.name)
+        if entry:
+            state = (f"done     {len(entry['elements']):2d} atoms, lowest {entry['frequencies_cm1'][0]:8.1f} cm^-1, "
+                     f"{entry['timing']['cpu_s']:6.1f} s CPU")
+        else:
+            state = f"dropped  {why}" if why else "pending"
+        print(f"{t.name:30s} {state}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="directory for the generated files (resumable)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="generate only these structures (again if done)")
     parser.add_argument("--shard", default="0/1", help="I/N: this worker takes every N-th structure from I")
     parser.add_argument("--list", action="store_true", help="print the structures and their sizes")
+    parser.add_argument("--status", action="store_true", help="print what --out holds (done, dropped, pending)")
     args = parser.parse_args(argv)
     if args.list:
         for t in TARGETS:
@@ -568,6 +595,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.out is None:
         parser.error("--out is required")
+    if args.status:
+        print_status(args.out)
+        return
     if args.only:
         unknown = set(args.only) - {t.name for t in TARGETS}
         if unknown:

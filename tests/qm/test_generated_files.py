@@ -17,7 +17,8 @@ from q2mm.io.xyz import read_xyz
 from q2mm.paths import PACKAGE_DATA, PROJECT_ROOT
 from q2mm.reference.vibrations import frequencies
 
-SYSTEMS = {"sn2": "q2mm.qm.generate_sn2", "pd-allyl-xtb": "q2mm.qm.generate_pd_allyl"}
+SYSTEMS = {"sn2": "q2mm.qm.generate_sn2", "pd-allyl-xtb": "q2mm.qm.generate_pd_allyl",
+           "pd-allyl-open": "q2mm.qm.generate_pd_allyl_open"}
 
 
 def metadata(system: str) -> dict:
@@ -87,3 +88,22 @@ def test_regenerating_pd_allyl_xtb_reproduces_the_shipped_structures(tmp_path: P
         assert new[stem]["atom_types"] == old[stem]["atom_types"] and new[stem]["bonds"] == old[stem]["bonds"]
         shipped = read_xyz(PACKAGE_DATA / "pd-allyl-xtb" / f"{stem}.xyz").coords
         assert np.abs(read_xyz(tmp_path / f"{stem}.xyz").coords - shipped).max() < 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.heavy
+def test_regenerating_one_pd_allyl_open_structure_reproduces_its_files(tmp_path: Path) -> None:
+    """One ground state of pd-allyl-open with --only (about a minute on one core; needs the `qm` extra)."""
+    pytest.importorskip("tblite")
+    pytest.importorskip("geometric")
+    stem = "gs-ph3-allyl"
+    subprocess.run([sys.executable, "-m", "q2mm.qm.generate_pd_allyl_open", "--only", stem, "--out", str(tmp_path)],
+                   check=True, cwd=PROJECT_ROOT, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    old = metadata("pd-allyl-open")["structures"][stem]
+    new = json.loads((tmp_path / "metadata.json").read_text())["structures"][stem]
+    assert list(json.loads((tmp_path / "metadata.json").read_text())["structures"]) == [stem]
+    assert new["energy_hartree"] == pytest.approx(old["energy_hartree"], abs=1e-8)
+    assert new["atom_types"] == old["atom_types"] and new["bonds"] == old["bonds"]
+    assert np.allclose(new["frequencies_cm1"], old["frequencies_cm1"], atol=0.5)
+    shipped = np.load(PACKAGE_DATA / "pd-allyl-open" / f"{stem}-hessian.npy")
+    assert np.abs(np.load(tmp_path / f"{stem}-hessian.npy") - shipped).max() < 1e-5

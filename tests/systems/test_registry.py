@@ -24,6 +24,7 @@ def test_registry_names_every_system_of_the_issue() -> None:
         "rh-enamide",
         "ethane",
         "pd-allyl-xtb",
+        "pd-allyl-open",
         "pd-allyl",
         "heck-relay",
         "pd-conjugate",
