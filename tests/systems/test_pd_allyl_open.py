@@ -120,3 +120,11 @@ def test_quick_fit_of_a_subset_lowers_the_score():
     result = fit(problem, OptimizerOptions(maxiter=3))
     assert result.jac_resolved == "jax" and abs(result.ratio_initial - 1.0) < 1e-6
     assert result.status == "improved" and result.final.score < result.initial.score
+
+
+def test_q2mm_check_finds_the_system_fittable_with_every_active_parameter_used():
+    from q2mm.check import check_training_set
+
+    report = check_training_set(load_system("pd-allyl-open"), "opt")
+    assert report.fittable, report.problems
+    assert "active parameters (opt): 100 used by the structures, of 100 in scope" in report.text()
