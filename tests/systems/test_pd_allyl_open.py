@@ -101,7 +101,7 @@ def test_system_is_registered_and_composes():
 @pytest.mark.slow
 def test_a_ground_state_and_a_ts_evaluate_at_the_start():
     """The reference objective minimizes both from the QM geometry and scores every enabled kind."""
-    from q2mm.optimize.problem import build_fit_problem
+    from q2mm.compose import fit_problem as build_fit_problem
 
     problem = build_fit_problem(subset("gs-ph3-allyl", "ts-ph3-allyl-nh3"), scope="opt", start="qfuerza")
     evaluation = problem.objective(problem.start_values)
@@ -114,7 +114,7 @@ def test_a_ground_state_and_a_ts_evaluate_at_the_start():
 def test_quick_fit_of_a_subset_lowers_the_score():
     """GS + TS with PF3 (QFUERZA start, 3 L-BFGS-B iterations): the score falls, gradients are analytic."""
     from q2mm.optimize import OptimizerOptions, fit
-    from q2mm.optimize.problem import build_fit_problem
+    from q2mm.compose import fit_problem as build_fit_problem
 
     problem = build_fit_problem(subset("gs-pf3ph3-allyl", "ts-ph3pf3-allyl-nh3"), scope="opt", start="qfuerza")
     result = fit(problem, OptimizerOptions(maxiter=3))
