@@ -60,7 +60,7 @@ def evaluate_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgres
         from q2mm.tracking.plots import evaluation_parity_plots
 
         pngs = evaluation_parity_plots(evaluation_pairs(evaluation), ctx.output_dir / "plots", "(evaluated)")
-        artifacts += [(png, "plots") for png in pngs]
+        artifacts += [(png, None) for png in pngs]  # top level, as a fit's: the compare page lists them
     return JobOutcome(summary, len(split.training.molecules), input_files(training_set, root), artifacts)
 
 
