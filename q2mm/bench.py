@@ -20,8 +20,9 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
@@ -35,33 +36,63 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m q2mm.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m q2mm.run (system=sn2 ...)")
     parser.add_argument("--json", type=Path, help="write every number as JSON to this file")
-    parser.add_argument("--render", type=Path, metavar="JSON",
-                        help="measure nothing: print the tables of an earlier run's --json file")
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="measure nothing: print the tables of an earlier run's --json file"
+    )
     parser.add_argument("--markdown", type=Path, help="also write the printed Markdown tables to this file")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per steady-state number (default 5)")
-    parser.add_argument("--compile-repeats", type=int, default=3,
-                        help="fresh processes per cold and per warm compile number (default 3; 0 skips)")
-    parser.add_argument("--fd-params", type=int, default=4,
-                        help="parameters whose central differences are timed (default 4; 0 skips the FD gradient)")
+    parser.add_argument(
+        "--compile-repeats",
+        type=int,
+        default=3,
+        help="fresh processes per cold and per warm compile number (default 3; 0 skips)",
+    )
+    parser.add_argument(
+        "--fd-params",
+        type=int,
+        default=4,
+        help="parameters whose central differences are timed (default 4; 0 skips the FD gradient)",
+    )
     parser.add_argument("--no-fit", action="store_true", help="skip the end-to-end fit")
-    parser.add_argument("--scaling-only", action="store_true",
-                        help="measure only the scaling table (implies --scaling, skips every other section)")
-    parser.add_argument("--scaling", action="store_true",
-                        help="add JaxLoss value+grad scaling with structures and atoms")
-    parser.add_argument("--structures", type=_counts,
-                        help="structure counts for the scaling (e.g. 1,3,9; default 1, 3, all); implies --scaling")
-    parser.add_argument("--atoms", action="store_true",
-                        help="add scaling rows of single structures, one per distinct atom count; implies --scaling")
-    parser.add_argument("--all-params", action="store_true",
-                        help="add a scaling row with every parameter the structures use active (explicit scope); "
-                             "implies --scaling")
-    parser.add_argument("--scaling-fit", action="store_true",
-                        help="time one fit (the configured optimizer) per scaling row; implies --scaling")
+    parser.add_argument(
+        "--scaling-only",
+        action="store_true",
+        help="measure only the scaling table (implies --scaling, skips every other section)",
+    )
+    parser.add_argument(
+        "--scaling", action="store_true", help="add JaxLoss value+grad scaling with structures and atoms"
+    )
+    parser.add_argument(
+        "--structures",
+        type=_counts,
+        help="structure counts for the scaling (e.g. 1,3,9; default 1, 3, all); implies --scaling",
+    )
+    parser.add_argument(
+        "--atoms",
+        action="store_true",
+        help="add scaling rows of single structures, one per distinct atom count; implies --scaling",
+    )
+    parser.add_argument(
+        "--all-params",
+        action="store_true",
+        help="add a scaling row with every parameter the structures use active (explicit scope); implies --scaling",
+    )
+    parser.add_argument(
+        "--scaling-fit",
+        action="store_true",
+        help="time one fit (the configured optimizer) per scaling row; implies --scaling",
+    )
     args = parser.parse_intermixed_args(list(argv))
     if args.repeats < 1 or args.compile_repeats < 0 or args.fd_params < 0:
         parser.error("--repeats must be >= 1, --compile-repeats and --fd-params >= 0")
-    args.scaling = (args.scaling or args.atoms or args.structures is not None or args.scaling_only
-                    or args.all_params or args.scaling_fit)
+    args.scaling = (
+        args.scaling
+        or args.atoms
+        or args.structures is not None
+        or args.scaling_only
+        or args.all_params
+        or args.scaling_fit
+    )
     if args.scaling_only:
         args.no_fit, args.fd_params, args.compile_repeats = True, 0, 0
     return args
@@ -71,7 +102,9 @@ def _counts(text: str) -> list[int]:
     try:
         counts = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated structure counts such as 1,3,9, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated structure counts such as 1,3,9, got {text!r}"
+        ) from None
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"structure counts must be >= 1, got {text!r}")
     return counts
@@ -82,24 +115,39 @@ def scaling_subsets(training_set: Any, counts: list[int] | None, per_size: bool)
     structure alone per distinct atom count (each subset shape is one more JaxLoss compile)."""
     total = len(training_set.molecules)
     counts = counts or sorted({1, min(3, total), total})
-    subsets = [(f"first {c}", setup.first_structures(training_set, c)) if c <= total else
-               (f"{total} repeated to {c}", setup.repeated_structures(training_set, c)) for c in counts]
+    subsets = [
+        (f"first {c}", setup.first_structures(training_set, c))
+        if c <= total
+        else (f"{total} repeated to {c}", setup.repeated_structures(training_set, c))
+        for c in counts
+    ]
     sizes: dict[int, int] = {}
     for index, molecule in enumerate(training_set.molecules):
         sizes.setdefault(molecule.n_atoms, index)
     if per_size:
-        subsets += [(f"structure {index + 1} alone", setup.one_structure(training_set, index))
-                    for _, index in sorted(sizes.items())]
+        subsets += [
+            (f"structure {index + 1} alone", setup.one_structure(training_set, index))
+            for _, index in sorted(sizes.items())
+        ]
     return subsets
 
 
 def system_facts(training_set: Any, problem: Any, setup_s: float) -> dict[str, Any]:
     atoms = [m.n_atoms for m in training_set.molecules]
     k = setup.largest_structure(training_set)
-    return {"name": training_set.name, "n_structures": len(atoms), "atoms": atoms, "atoms_total": sum(atoms),
-            "largest_index": k, "largest_atoms": atoms[k], "n_active": len(problem.refs),
-            "n_parameters": int(len(problem.loss.model.p0)), "scope": problem.scope, "start": problem.start,
-            "setup_s": setup_s}
+    return {
+        "name": training_set.name,
+        "n_structures": len(atoms),
+        "atoms": atoms,
+        "atoms_total": sum(atoms),
+        "largest_index": k,
+        "largest_atoms": atoms[k],
+        "n_active": len(problem.refs),
+        "n_parameters": int(len(problem.loss.model.p0)),
+        "scope": problem.scope,
+        "start": problem.start,
+        "setup_s": setup_s,
+    }
 
 
 def _progress(message: str) -> None:
@@ -142,7 +190,9 @@ def run_bench(args: argparse.Namespace, command: str, checkpoint: Checkpoint | N
         _finish_section(results, save)
     if args.scaling:
         _progress("scaling")
-        subsets = [(label, subset, None) for label, subset in scaling_subsets(training_set, args.structures, args.atoms)]
+        subsets = [
+            (label, subset, None) for label, subset in scaling_subsets(training_set, args.structures, args.atoms)
+        ]
         if args.all_params:
             scope = setup.every_parameter_scope(training_set)
             subsets.append((f"all {len(scope)} parameters", training_set, scope))

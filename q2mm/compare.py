@@ -35,8 +35,16 @@ NAME_CHARS = 30
 ID_CHARS = 8
 # config params never shown as columns (where the run was logged, how it printed)
 # and what the fit logs as params about itself (the gradient path has its own column)
-HIDDEN_PARAMS = ("tracking.", "data_root", "progress", "jac_", "fit_status", "overrides", "n_molecules",
-                 "n_active_params")
+HIDDEN_PARAMS = (
+    "tracking.",
+    "data_root",
+    "progress",
+    "jac_",
+    "fit_status",
+    "overrides",
+    "n_molecules",
+    "n_active_params",
+)
 GROUPS_BY_NAME = ("system.", "scope.", "start.")  # of these groups only ``.name`` is shown
 
 
@@ -73,8 +81,9 @@ def _name(run: Run) -> str:
 def varying_params(runs: Sequence[Run]) -> list[str]:
     """Config keys whose values differ between ``runs`` (a sweep's swept keys among them)."""
     keys = sorted({key for run in runs for key in run.data.params})
-    shown = [k for k in keys if not k.startswith(HIDDEN_PARAMS)
-             and (not k.startswith(GROUPS_BY_NAME) or k.endswith(".name"))]
+    shown = [
+        k for k in keys if not k.startswith(HIDDEN_PARAMS) and (not k.startswith(GROUPS_BY_NAME) or k.endswith(".name"))
+    ]
     return [k for k in shown if len({run.data.params.get(k) for run in runs}) > 1]
 
 
@@ -144,21 +153,33 @@ def job_runs(client: MlflowClient, experiment_names: Sequence[str] | None) -> li
 def sweep_runs(client: MlflowClient, experiment_names: Sequence[str] | None, which: str) -> tuple[Run, list[Run]]:
     """The sweep parent named by ``which`` (a run id, its prefix, or 'latest') and its children by job."""
     ids = _experiments(client, experiment_names)
-    parents = client.search_runs(ids, filter_string="tags.sweep = 'true'", max_results=50000,
-                                 order_by=["attributes.start_time DESC"]) if ids else []
+    parents = (
+        client.search_runs(
+            ids, filter_string="tags.sweep = 'true'", max_results=50000, order_by=["attributes.start_time DESC"]
+        )
+        if ids
+        else []
+    )
     chosen = parents[:1] if which == "latest" else [p for p in parents if p.info.run_id.startswith(which)]
     if len(chosen) != 1:
         what = "no sweep" if not chosen else f"{len(chosen)} sweeps"
         raise CompareError(f"{what} matching --sweep {which} in {client.tracking_uri}")
     parent = chosen[0]
-    children = client.search_runs([parent.info.experiment_id],
-                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'", max_results=50000)
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+        max_results=50000,
+    )
     children.sort(key=lambda r: int(r.data.tags.get(JOB_TAG, 10**9)))
     return parent, children
 
 
-def comparison_table(tracking_uri: str | None, experiment_names: Sequence[str] | None = None,
-                     sweep: str | None = None, width: int = WIDTH) -> str:
+def comparison_table(
+    tracking_uri: str | None,
+    experiment_names: Sequence[str] | None = None,
+    sweep: str | None = None,
+    width: int = WIDTH,
+) -> str:
     """The table for the runs in an existing store (the project's default store when the URI is None)."""
     client = MlflowClient(existing_store(tracking_uri))
     if sweep:
@@ -176,7 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m q2mm.compare", description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", action="append", help="MLflow experiment name (repeatable; default all)")
     parser.add_argument("--sweep", help="one sweep: its parent run id (or a prefix), or 'latest'")
-    parser.add_argument("--tracking-uri", default=None, help="sqlite:///PATH or http://HOST:PORT (default: project mlruns/)")
+    parser.add_argument(
+        "--tracking-uri", default=None, help="sqlite:///PATH or http://HOST:PORT (default: project mlruns/)"
+    )
     parser.add_argument("--width", type=int, default=WIDTH, help=f"widest line in characters (default {WIDTH})")
     args = parser.parse_args(argv)
     try:

@@ -47,8 +47,7 @@ def fit_problem(training_set: Any, scope: ScopeLike = "opt", start: StartLike = 
     def recipe(active: list[int]) -> ObjectiveRecipe:
         return ObjectiveRecipe(training_set, tuple(active))
 
-    return build_problem(ff, spec, model.param_refs, evaluators, start_name, estimates, record,
-                         recipe=recipe)
+    return build_problem(ff, spec, model.param_refs, evaluators, start_name, estimates, record, recipe=recipe)
 
 
 def scope_from_config(node: DictConfig) -> ScopeLike:
@@ -83,8 +82,9 @@ class ObjectiveRecipe:
 _QFUERZA_OPTION_NAMES = {"angle_h_fc": "hydrogen_angle_k"}
 
 
-def qfuerza_start(model: Any, molecules: Sequence[Any], ff: Any, active_refs: Sequence[Any],
-                  options: Mapping[str, Any]) -> tuple[dict[Any, float], list[dict[str, Any]]]:
+def qfuerza_start(
+    model: Any, molecules: Sequence[Any], ff: Any, active_refs: Sequence[Any], options: Mapping[str, Any]
+) -> tuple[dict[Any, float], list[dict[str, Any]]]:
     """QFUERZA (Seminario) estimates of the active parameters, with the record of what changed.
 
     Returns ({ParamRef: new value} for the changed active parameters, [change records]).
@@ -93,8 +93,11 @@ def qfuerza_start(model: Any, molecules: Sequence[Any], ff: Any, active_refs: Se
     atoms = mapping_from_assignments(model.assignments)
     current = {ref: ff.value(ref) for ref in atoms}
     result = seminario_start(molecules, atoms, current, set(active_refs), settings)
-    record = [{"line": c.ref.line, "field": c.ref.field, "old": c.old, "new": c.new, "why": c.why}
-              for c in result.changes]
-    record += [{"line": ref.line, "field": ref.field, "old": current[ref], "new": current[ref],
-                "why": f"skipped: {why}"} for ref, why in result.skipped]
+    record = [
+        {"line": c.ref.line, "field": c.ref.field, "old": c.old, "new": c.new, "why": c.why} for c in result.changes
+    ]
+    record += [
+        {"line": ref.line, "field": ref.field, "old": current[ref], "new": current[ref], "why": f"skipped: {why}"}
+        for ref, why in result.skipped
+    ]
     return {c.ref: c.new for c in result.changes}, record

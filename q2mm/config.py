@@ -15,7 +15,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -43,7 +43,7 @@ class ScopeConfig:
     """Which parameters are fitted."""
 
     name: ScopeName = ScopeName.opt
-    params: List[ParamRefConfig] = field(default_factory=list)  # only for explicit
+    params: list[ParamRefConfig] = field(default_factory=list)  # only for explicit
 
 
 @dataclass
@@ -89,9 +89,9 @@ class TrackingConfig:
     """MLflow store. ``uri: null`` = sqlite under mlruns/ at the project root."""
 
     enabled: bool = True
-    uri: Optional[str] = None
+    uri: str | None = None
     experiment: str = "q2mm"
-    run_name: Optional[str] = None
+    run_name: str | None = None
     plots: bool = True
 
 
@@ -104,9 +104,9 @@ class ValidationConfig:
     LOO_LIMIT structures, else DEFAULT_FOLDS; see q2mm.evaluation.select).
     """
 
-    holdout: List[str] = field(default_factory=list)
-    folds: Optional[int] = None
-    fold: Optional[int] = None
+    holdout: list[str] = field(default_factory=list)
+    folds: int | None = None
+    fold: int | None = None
 
 
 @dataclass
@@ -118,12 +118,12 @@ class RunConfig:
     start: StartConfig = MISSING
     optimizer: OptimizerConfig = MISSING  # type: ignore[valid-type]  # (a derived schema)
     tracking: TrackingConfig = MISSING
-    ratio_tol: Optional[float] = 0.15  # |JaxLoss(p0)/ObjectiveFunction(p0) - 1| gate; None skips it
-    data_root: Optional[str] = None  # None: Q2MM_DATA, else ../shared/data beside the checkout
+    ratio_tol: float | None = 0.15  # |JaxLoss(p0)/ObjectiveFunction(p0) - 1| gate; None skips it
+    data_root: str | None = None  # None: Q2MM_DATA, else ../shared/data beside the checkout
     seed: int = 0
-    progress: Optional[bool] = None  # null: a score line every few seconds; true: every iteration; false: none
+    progress: bool | None = None  # null: a score line every few seconds; true: every iteration; false: none
     validation: ValidationConfig = field(default_factory=ValidationConfig)
-    resume: Optional[str] = None  # a run directory or MLflow run id whose checkpoint the fit continues
+    resume: str | None = None  # a run directory or MLflow run id whose checkpoint the fit continues
 
 
 def register_configs() -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from q2mm.errors import Q2MMError
 from q2mm.model.molecule import Molecule
@@ -80,8 +80,10 @@ def breakdown(fld: Path, molecule: Molecule) -> dict:
 def format_table(number: int, result: dict) -> str:
     """MacroModel's "Total energy / Force-field terms" block."""
     kcal = lambda v: v / 4.184
-    lines = [f"Structure {number}: {result['structure']}",
-             f"Total energy:        {result['total']:12.4f} kJ/mol ( {kcal(result['total']):12.4f} kcal/mol )"]
+    lines = [
+        f"Structure {number}: {result['structure']}",
+        f"Total energy:        {result['total']:12.4f} kJ/mol ( {kcal(result['total']):12.4f} kcal/mol )",
+    ]
     for term, label in LABELS.items():
         value = result["terms"][term]
         lines.append(f"  {label + ':':18s} {value:12.4f} kJ/mol ( {kcal(value):12.4f} kcal/mol )")
@@ -93,8 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         molecules = read_structures(args.structures, _atomtyp(args))
         if args.index is not None and not 1 <= args.index <= len(molecules):
-            print(f"error: --index {args.index} out of range: {args.structures} holds {len(molecules)} "
-                  f"structure(s), counted from 1", file=sys.stderr)
+            print(
+                f"error: --index {args.index} out of range: {args.structures} holds {len(molecules)} "
+                f"structure(s), counted from 1",
+                file=sys.stderr,
+            )
             return 2
         numbers = [args.index] if args.index is not None else range(1, len(molecules) + 1)
         for number in numbers:

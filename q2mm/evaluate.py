@@ -22,8 +22,16 @@ import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache b
 from q2mm.config import register_configs
 from q2mm.errors import Q2MMError, exit_with_message
 from q2mm.paths import CONF_DIR
-from q2mm.pipeline import (JobContext, JobOutcome, assessment_artifacts, evaluation_pairs,
-                           input_files, run_job, system_spec, validation_split)
+from q2mm.pipeline import (
+    JobContext,
+    JobOutcome,
+    assessment_artifacts,
+    evaluation_pairs,
+    input_files,
+    run_job,
+    system_spec,
+    validation_split,
+)
 from q2mm.tracking.callback import MlflowSweepCallback
 from q2mm.tracking.progress import IterationProgress
 
@@ -71,33 +79,35 @@ def evaluation_summary(problem: Any, evaluation: Any, ratio: float | None, wall_
 
     card = scored(problem.objective, evaluation)
     score = float(evaluation.score)
-    return _jsonable({
-        "summary_version": 1,
-        "status": "evaluated",
-        "message": "scored without fitting",
-        "score_initial": score,
-        "score_final": score,
-        "score_delta_pct": 0.0,
-        "r2": stats_table(card, card),
-        "ratio_initial": ratio,
-        "ratio_final": ratio,
-        "jac_requested": "none",
-        "jac_resolved": "none",
-        "jac_reason": "evaluation: nothing is optimized",
-        "method": "none",
-        "scope": problem.scope,
-        "start": problem.start,
-        "start_record": problem.start_record,
-        "n_active": len(problem.refs),
-        "n_iterations": 0,
-        "n_objective_evals": 1,
-        "n_loss_evals": 0 if ratio is None else 1,
-        "wall_time_s": wall_s,
-        "compile_time_s": None,
-        "evaluation_messages": [str(m) for m in evaluation.messages],
-        "evaluation_notes": [str(m) for m in evaluation.notes],
-        "history": [{"iteration": 0, "score": score}],
-    })
+    return _jsonable(
+        {
+            "summary_version": 1,
+            "status": "evaluated",
+            "message": "scored without fitting",
+            "score_initial": score,
+            "score_final": score,
+            "score_delta_pct": 0.0,
+            "r2": stats_table(card, card),
+            "ratio_initial": ratio,
+            "ratio_final": ratio,
+            "jac_requested": "none",
+            "jac_resolved": "none",
+            "jac_reason": "evaluation: nothing is optimized",
+            "method": "none",
+            "scope": problem.scope,
+            "start": problem.start,
+            "start_record": problem.start_record,
+            "n_active": len(problem.refs),
+            "n_iterations": 0,
+            "n_objective_evals": 1,
+            "n_loss_evals": 0 if ratio is None else 1,
+            "wall_time_s": wall_s,
+            "compile_time_s": None,
+            "evaluation_messages": [str(m) for m in evaluation.messages],
+            "evaluation_notes": [str(m) for m in evaluation.notes],
+            "history": [{"iteration": 0, "score": score}],
+        }
+    )
 
 
 def write_summary(outdir: Path, forcefield_path: Path, summary: dict[str, Any]) -> Path:

@@ -12,7 +12,8 @@ import argparse
 import json
 import sys
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from q2mm.errors import Q2MMError
 from q2mm.io.fld import read_fld
@@ -61,8 +62,13 @@ def summary(ff: ForceField) -> dict[str, Any]:
         "unit_factors": {f.term: f.factor for f in ff.functions if f.factor is not None},
         "equivalences": {e.name: list(e.members) for e in ff.equivalences},
         "substructures": [
-            {"number": s.number, "name": s.name, "patterns": list(s.patterns), "opt": s.opt,
-             "lines": [s.name_line, s.end_line]}
+            {
+                "number": s.number,
+                "name": s.name,
+                "patterns": list(s.patterns),
+                "opt": s.opt,
+                "lines": [s.name_line, s.end_line],
+            }
             for s in ff.substructures
         ],
         "n_active": len(ff.active_refs()),
@@ -87,7 +93,9 @@ def summary_text(info: dict[str, Any]) -> str:
         out.append("unit factors: " + ", ".join(f"{k} {v:g}" for k, v in info["unit_factors"].items()))
     for s in info["substructures"]:
         mark = "OPT " if s["opt"] else "    "
-        out.append(f"  {mark}#{s['number']:<3} lines {s['lines'][0]}-{s['lines'][1]}  {s['name']}  [{' / '.join(s['patterns'])}]")
+        out.append(
+            f"  {mark}#{s['number']:<3} lines {s['lines'][0]}-{s['lines'][1]}  {s['name']}  [{' / '.join(s['patterns'])}]"
+        )
     out.append(f"active parameters: {info['n_active']}")
     return "\n".join(out)
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
@@ -27,8 +28,21 @@ from omegaconf import OmegaConf
 log = logging.getLogger(__name__)
 
 # squeue states after which a job will not write its result (a requeued job shows PENDING again)
-FINAL_STATES = frozenset({"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
-                          "OUT_OF_MEMORY", "PREEMPTED", "REVOKED", "SPECIAL_EXIT", "TIMEOUT"})
+FINAL_STATES = frozenset(
+    {
+        "BOOT_FAIL",
+        "CANCELLED",
+        "COMPLETED",
+        "DEADLINE",
+        "FAILED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "REVOKED",
+        "SPECIAL_EXIT",
+        "TIMEOUT",
+    }
+)
 POLL_S = 2.0
 GRACE_S = 15.0  # a final state must persist this long (result files on shared disks, requeues)
 
@@ -49,8 +63,13 @@ def expose_plugin() -> None:
 def squeue_states() -> dict[str, str] | None:
     """job id (``ARRAY_TASK`` for array tasks) -> state, for this user's jobs; None if squeue fails."""
     try:
-        out = subprocess.run(["squeue", "--me", "--array", "--states=all", "--noheader", "--format=%i|%T"],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
+        out = subprocess.run(
+            ["squeue", "--me", "--array", "--states=all", "--noheader", "--format=%i|%T"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError) as error:
         log.warning("squeue failed (%s); retrying", error)
         return None
@@ -71,8 +90,12 @@ class SlurmLauncher(SubmititSlurmLauncher):
             log.info("\t#%d : %s", num, " ".join(filter_overrides(overrides)))
         state = Singleton.get_state()
         jobs = executor.map_array(
-            self, [list(o) for o in job_overrides], ["hydra.sweep.dir"] * len(numbers), numbers,
-            [f"job_id_for_{n}" for n in numbers], [state] * len(numbers),
+            self,
+            [list(o) for o in job_overrides],
+            ["hydra.sweep.dir"] * len(numbers),
+            numbers,
+            [f"job_id_for_{n}" for n in numbers],
+            [state] * len(numbers),
         )
         return [self._wait(job, num, overrides, sweep_dir) for job, num, overrides in zip(jobs, numbers, job_overrides)]
 
@@ -105,13 +128,21 @@ class SlurmLauncher(SubmititSlurmLauncher):
                     final_since = final_since or time.monotonic()
                     if time.monotonic() - final_since > GRACE_S and not job.paths.result_pickle.exists():
                         reason = f"ended {state}" if state else "is no longer known to squeue"
-                        return self._lost(job, num, overrides, sweep_dir, state or "UNKNOWN",
-                                          f"SLURM job {job.job_id} {reason} without a result")
+                        return self._lost(
+                            job,
+                            num,
+                            overrides,
+                            sweep_dir,
+                            state or "UNKNOWN",
+                            f"SLURM job {job.job_id} {reason} without a result",
+                        )
                 else:
                     final_since = None
             time.sleep(POLL_S)
 
-    def _lost(self, job: Any, num: int, overrides: Sequence[str], sweep_dir: Path, state: str, reason: str) -> JobReturn:
+    def _lost(
+        self, job: Any, num: int, overrides: Sequence[str], sweep_dir: Path, state: str, reason: str
+    ) -> JobReturn:
         from q2mm.tracking.callback import SweepHandoff  # imported here: Hydra imports this module at every start
 
         log.error("job #%d (SLURM %s): %s", num, job.job_id, reason)
@@ -129,8 +160,9 @@ def _tail(path: Path, lines: int = 40) -> str:
         return ""
 
 
-def record_lost_job(handoff: Any, job_num: int, slurm_job_id: str, state: str, reason: str,
-                    stderr_tail: str = "") -> str:
+def record_lost_job(
+    handoff: Any, job_num: int, slurm_job_id: str, state: str, reason: str, stderr_tail: str = ""
+) -> str:
     """Close (or create) job ``job_num``'s child run as KILLED (cancelled) or FAILED with ``reason``.
 
     A job killed by SIGTERM has already closed its own run as KILLED with the error it saw;
@@ -152,9 +184,11 @@ def record_lost_job(handoff: Any, job_num: int, slurm_job_id: str, state: str, r
         seen = runs[0].data.tags.get("error")
         tags["error"] = f"{reason}; the job reported: {seen}" if seen else reason
     else:  # died before it could open its run (cancelled while starting, node failure)
-        run_id = client.create_run(handoff.experiment_id, run_name=f"job {job_num} (lost)",
-                                   tags={MLFLOW_PARENT_RUN_ID: handoff.parent_run_id, "hydra_job_num": str(job_num)}
-                                   ).info.run_id
+        run_id = client.create_run(
+            handoff.experiment_id,
+            run_name=f"job {job_num} (lost)",
+            tags={MLFLOW_PARENT_RUN_ID: handoff.parent_run_id, "hydra_job_num": str(job_num)},
+        ).info.run_id
         open_run, tags["error"] = True, reason
     for key, value in tags.items():
         client.set_tag(run_id, key, value)

@@ -118,8 +118,13 @@ def evaluation_pairs(evaluation: Any) -> dict[str, Parity]:
         weight = getattr(res, "weight", None)
         keep = np.ones(ref.shape, bool) if weight is None else np.asarray(weight) != 0
         structure = getattr(res, "structure", None)
-        pairs[kind] = Parity(ref[keep], calc[keep], None if structure is None else np.asarray(structure)[keep],
-                             getattr(res, "r2", None), getattr(res, "rmsd", None))
+        pairs[kind] = Parity(
+            ref[keep],
+            calc[keep],
+            None if structure is None else np.asarray(structure)[keep],
+            getattr(res, "r2", None),
+            getattr(res, "rmsd", None),
+        )
     return pairs
 
 
@@ -156,24 +161,33 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
     with progress.phase(f"loading {spec.name}"):
         training_set = load_system(spec, None if spec.embedded else root)
     split = validation_split(training_set, cfg)
-    with progress.phase(f"building the MM3* model of {len(split.training.molecules)} structures and compiling "
-                        "its JAX loss"):
+    with progress.phase(
+        f"building the MM3* model of {len(split.training.molecules)} structures and compiling its JAX loss"
+    ):
         problem = problem_from_config(split.training, cfg)
     options = optimizer_options(cfg)
-    checkpoint = FitCheckpoint(ctx.output_dir, fit_identity(problem.refs, problem.start_values, options.as_dict()),
-                               extra=ctx.checkpoint_extra, resume=ctx.resume.state if ctx.resume else None)
+    checkpoint = FitCheckpoint(
+        ctx.output_dir,
+        fit_identity(problem.refs, problem.start_values, options.as_dict()),
+        extra=ctx.checkpoint_extra,
+        resume=ctx.resume.state if ctx.resume else None,
+    )
 
     def on_iteration(info: Any) -> None:
         checkpoint(info)  # every iteration: a killed fit resumes from here
         if not checkpoint.journal.replaying:
             progress(info.iteration, info.score)
 
-    progress.start_fit(f"fitting {len(problem.refs)} parameters with {cfg.optimizer.method}; the first evaluation "
-                       "compiles the reference objective (compilations are cached for later runs of this system)")
+    progress.start_fit(
+        f"fitting {len(problem.refs)} parameters with {cfg.optimizer.method}; the first evaluation "
+        "compiles the reference objective (compilations are cached for later runs of this system)"
+    )
     result = fit(problem, options, callback=on_iteration, journal=checkpoint.journal)
     progress.finish_fit()
     fld_path = result.write_fld(ctx.output_dir)
-    result = result.as_written(read_fld(fld_path), problem.objective, problem.loss)  # what is logged is what was written
+    result = result.as_written(
+        read_fld(fld_path), problem.objective, problem.loss
+    )  # what is logged is what was written
     assessment = assess_fit(split, problem, result, spec.selectivity)
     json_path = result.write_summary(fld_path, extra=assessment)
     artifacts: list[tuple[Path, str | None]] = [(fld_path, None), (json_path, None)]
@@ -182,8 +196,13 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
         from q2mm.tracking.plots import parity_plots
 
         structures = [Structure(m.title, bool(m.properties.get("transition_state"))) for m in split.training.molecules]
-        pngs = parity_plots(evaluation_pairs(result.initial), evaluation_pairs(result.final), ctx.output_dir / "plots",
-                            structures, heading=plot_heading(cfg, ctx))
+        pngs = parity_plots(
+            evaluation_pairs(result.initial),
+            evaluation_pairs(result.final),
+            ctx.output_dir / "plots",
+            structures,
+            heading=plot_heading(cfg, ctx),
+        )
         artifacts += [(png, None) for png in pngs]  # top level: MLflow's compare page shows those side by side
     artifacts += identifiability_artifacts(result, ctx.output_dir, bool(cfg.tracking.plots))
     summary = result.summary() | assessment
@@ -208,8 +227,13 @@ def identifiability_artifacts(result: Any, outdir: Path, plots: bool) -> list[tu
         from q2mm.tracking.plots import identifiability_plot
 
         (outdir / "plots").mkdir(parents=True, exist_ok=True)
-        png = identifiability_plot(ident.singular_values, ident.relative_error, ident.names, UNDETERMINED_WIDTHS,
-                                   outdir / "plots" / "identifiability.png")
+        png = identifiability_plot(
+            ident.singular_values,
+            ident.relative_error,
+            ident.names,
+            UNDETERMINED_WIDTHS,
+            outdir / "plots" / "identifiability.png",
+        )
         out.append((png, "plots"))
     return out
 
@@ -258,8 +282,14 @@ def open_run(cfg: DictConfig, ctx: JobContext, start_time_s: float | None = None
         tags |= {"hydra_job_num": str(ctx.job_num), JOB_TAG: str(ctx.job_num), SWEPT_TAG: swept_label(ctx, handoff)}
     if os.environ.get("SLURM_JOB_ID"):
         tags["slurm_job_id"] = _slurm_job_id()
-    return TrackedRun.start(client, experiment_id, run_name=run_name(cfg, ctx, handoff), parent_run_id=parent,
-                            tags=tags, start_time_s=start_time_s)
+    return TrackedRun.start(
+        client,
+        experiment_id,
+        run_name=run_name(cfg, ctx, handoff),
+        parent_run_id=parent,
+        tags=tags,
+        start_time_s=start_time_s,
+    )
 
 
 def _slurm_job_id() -> str:
@@ -308,16 +338,27 @@ def job_record(cfg: DictConfig, ctx: JobContext, outcome: JobOutcome, skip_param
     handoff = SweepHandoff.read(ctx.sweep_dir) if ctx.multirun else None
     fld = outcome.fld_path
     preview = f"{fld.name}.txt" if fld is not None else ""  # MLflow previews known text extensions only
-    facts = RunFacts(run_name(cfg, ctx, handoff), cfg.system.name, cfg.scope.name, cfg.start.name,
-                     cfg.optimizer.method, swept_label(ctx, handoff) if ctx.multirun else "",
-                     str(fld.resolve()) if fld is not None else "", preview)
+    facts = RunFacts(
+        run_name(cfg, ctx, handoff),
+        cfg.system.name,
+        cfg.scope.name,
+        cfg.start.name,
+        cfg.optimizer.method,
+        swept_label(ctx, handoff) if ctx.multirun else "",
+        str(fld.resolve()) if fld is not None else "",
+        preview,
+    )
     return RunRecord(
         params={k: v for k, v in params.items() if k not in (skip_params or {})},
         metrics=metrics_from_summary(outcome.summary) | assessment_metrics(outcome.summary),
         curve=scores,
         curve_steps=steps,
-        tags={**git_state(), "data_fingerprint": fingerprint(outcome.input_files), **software_tags(),
-              "output_dir": str(ctx.output_dir.resolve())},
+        tags={
+            **git_state(),
+            "data_fingerprint": fingerprint(outcome.input_files),
+            **software_tags(),
+            "output_dir": str(ctx.output_dir.resolve()),
+        },
         artifacts=outcome.artifacts + hydra_artifacts(ctx.output_dir),
         texts={preview: fld.read_text()} if fld is not None else {},
         description=run_description(outcome.summary, facts),
@@ -359,7 +400,9 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
             outcome = (fitter or fit_system)(cfg, ctx, progress)
             wall = time.time() - started
             if tracked is not None:
-                tracked.log_record(job_record(cfg, ctx, outcome, skip_params=logged_params(tracked) if resume else None))
+                tracked.log_record(
+                    job_record(cfg, ctx, outcome, skip_params=logged_params(tracked) if resume else None)
+                )
                 wall = tracked.finish()
     except Exception as error:
         _record_failure(cfg, ctx, tracked, error, "FAILED")
@@ -380,8 +423,9 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
-def _record_failure(cfg: DictConfig, ctx: JobContext, tracked: TrackedRun | None, error: BaseException,
-                    status: str) -> None:
+def _record_failure(
+    cfg: DictConfig, ctx: JobContext, tracked: TrackedRun | None, error: BaseException, status: str
+) -> None:
     """Params, Hydra files and the error of a run that did not finish; never masks ``error``."""
     if tracked is None:
         return

@@ -14,8 +14,8 @@ from omegaconf import DictConfig
 
 import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache before any JAX work)
 from q2mm.config import register_configs
-from q2mm.launcher import expose_plugin
 from q2mm.errors import Q2MMError, exit_with_message
+from q2mm.launcher import expose_plugin
 from q2mm.paths import CONF_DIR
 from q2mm.pipeline import JobContext, past_last_fold, run_job
 from q2mm.tracking.callback import MlflowSweepCallback

@@ -51,8 +51,9 @@ def test_machine_facts_report_float64_and_cpus():
 
 
 def test_arguments_mix_hydra_overrides_and_flags():
-    args = bench.parse_args(["system=rh-enamide", "--json", "out.json", "scope=opt", "--structures", "1,3,9",
-                             "--no-fit"])
+    args = bench.parse_args(
+        ["system=rh-enamide", "--json", "out.json", "scope=opt", "--structures", "1,3,9", "--no-fit"]
+    )
     assert args.overrides == ["system=rh-enamide", "scope=opt"]
     assert args.structures == [1, 3, 9] and args.scaling and args.no_fit
     assert str(args.json) == "out.json"
@@ -90,19 +91,44 @@ def _results(hessian_s: float, vg_s: float, fd_s: float, fit_s: float) -> dict:
     one = lambda v: Stats.of([v, v * 1.1, v * 0.9])  # noqa: E731
     return {
         "command": "python -m q2mm.bench system=x",
-        "machine": {"cpus_usable": 2, "cpu_count": 2, "cpu_model": "cpu", "load_average": [1.0, 2.0, 3.0],
-                    "python": "3.11", "jax": "0.10.2", "jaxlib": "0.10.2", "jax_device": "cpu:cpu", "float64": True},
+        "machine": {
+            "cpus_usable": 2,
+            "cpu_count": 2,
+            "cpu_model": "cpu",
+            "load_average": [1.0, 2.0, 3.0],
+            "python": "3.11",
+            "jax": "0.10.2",
+            "jaxlib": "0.10.2",
+            "jax_device": "cpu:cpu",
+            "float64": True,
+        },
         "load_average_end": [1.0, 1.0, 1.0],
         "system": {"name": "x", "n_structures": 9, "atoms_total": 470, "n_active": 96, "largest_atoms": 62},
         "engine": {"energy": one(1e-4), "gradient": one(2e-4), "hessian": one(hessian_s)},
-        "objectives": {"objective": one(3.0), "jaxloss_vg": one(vg_s), "jaxloss_vg_warm": one(vg_s / 2),
-                       "score_objective": 1.0, "score_jaxloss": 1.0},
+        "objectives": {
+            "objective": one(3.0),
+            "jaxloss_vg": one(vg_s),
+            "jaxloss_vg_warm": one(vg_s / 2),
+            "score_objective": 1.0,
+            "score_jaxloss": 1.0,
+        },
         "fd": {"params_measured": [0, 95], "n_free": 96, "evaluations": 193, "gradient": one(fd_s)},
         "fd_ratio": fd_s / vg_s,
         "memory": {"peak_rss_mib": 900.0, "children_peak_rss_mib": 0.0},
-        "fit": {"total_s": fit_s, "method": "lbfgsb", "jac_resolved": "jax", "n_iterations": 6, "n_loss_evals": 9,
-                "n_objective_evals": 3, "wall_time_s": fit_s - 5.0, "compile_time_s": 4.0, "score_initial": 2.0, "score_final": 1.0, "score_delta_pct": -50.0,
-                "status": "improved"},
+        "fit": {
+            "total_s": fit_s,
+            "method": "lbfgsb",
+            "jac_resolved": "jax",
+            "n_iterations": 6,
+            "n_loss_evals": 9,
+            "n_objective_evals": 3,
+            "wall_time_s": fit_s - 5.0,
+            "compile_time_s": 4.0,
+            "score_initial": 2.0,
+            "score_final": 1.0,
+            "score_delta_pct": -50.0,
+            "status": "improved",
+        },
     }
 
 
@@ -126,13 +152,33 @@ def test_render_leaves_out_sections_not_measured():
     results = _results(0.01, 1.0, 80.0, 30.0)
     for section in ("engine", "objectives", "fd", "fit"):
         del results[section]
-    results["scaling"] = [{"label": "first 1", "n_structures": 1, "atoms_total": 36, "atoms_max": 36, "n_active": 50,
-                           "compile_s": 60.0, "first_call_s": 2.0, "jaxloss_vg": Stats.of([0.2, 0.3])}]
+    results["scaling"] = [
+        {
+            "label": "first 1",
+            "n_structures": 1,
+            "atoms_total": 36,
+            "atoms_max": 36,
+            "n_active": 50,
+            "compile_s": 60.0,
+            "first_call_s": 2.0,
+            "jaxloss_vg": Stats.of([0.2, 0.3]),
+        }
+    ]
     text = report.render(results)
-    assert "| first 1 | 1 | 36 | 36 | 50 | 60.00 s | 2.00 s | 250.0 ms | 200.0 ms | 300.0 ms | 2 | - | - | - | - |" in text
-    results["scaling"][0].update(jacobian_compile_s=20.0, jacobian=Stats.of([0.5, 0.5]),
-                                 fit={"wall_time_s": 30.0, "method": "least-squares", "n_iterations": 7,
-                                      "score_initial": 2.0, "score_final": 1.0})
+    assert (
+        "| first 1 | 1 | 36 | 36 | 50 | 60.00 s | 2.00 s | 250.0 ms | 200.0 ms | 300.0 ms | 2 | - | - | - | - |" in text
+    )
+    results["scaling"][0].update(
+        jacobian_compile_s=20.0,
+        jacobian=Stats.of([0.5, 0.5]),
+        fit={
+            "wall_time_s": 30.0,
+            "method": "least-squares",
+            "n_iterations": 7,
+            "score_initial": 2.0,
+            "score_final": 1.0,
+        },
+    )
     text = report.render(results)
     assert "| 20.00 s | 500.0 ms | 2.00x | 30.00 s (least-squares, 7 it, 2 -> 1) |" in text
     assert "Targets" not in text and "engine" not in text
@@ -140,8 +186,9 @@ def test_render_leaves_out_sections_not_measured():
 
 def test_jacobian_ratio_target_depends_on_the_number_of_parameters():
     results = _results(0.01, 1.0, 100.0, 100.0)
-    results["objectives"].update(jacobian=Stats.of([2.5]), jacobian_shape=[500, 96], jaxloss_compile_s=10.0,
-                                 jacobian_compile_s=5.0)
+    results["objectives"].update(
+        jacobian=Stats.of([2.5]), jacobian_shape=[500, 96], jaxloss_compile_s=10.0, jacobian_compile_s=5.0
+    )
     (target,) = [t for t in report.targets(results) if "Jacobian" in t.name]
     assert target.met and target.limit == "<= 3x"
     results["objectives"].update(jacobian=Stats.of([5.0]), jacobian_shape=[500, 345])
@@ -164,9 +211,29 @@ def test_bench_command_runs_on_the_embedded_system(tmp_path):
     """Smoke test of the real command on sn2 (numbers not asserted, only that each is measured)."""
     out = tmp_path / "bench.json"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
-    done = subprocess.run([sys.executable, "-m", "q2mm.bench", "system=sn2", "--repeats", "2", "--compile-repeats",
-                           "0", "--fd-params", "1", "--structures", "1,2", "--json", str(out)],
-                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=3600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "q2mm.bench",
+            "system=sn2",
+            "--repeats",
+            "2",
+            "--compile-repeats",
+            "0",
+            "--fd-params",
+            "1",
+            "--structures",
+            "1,2",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tmp_path),
+        timeout=3600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads(out.read_text())
     for section in ("machine", "system", "engine", "objectives", "fd", "fit", "scaling", "memory"):

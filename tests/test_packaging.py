@@ -25,14 +25,32 @@ from q2mm.paths import PROJECT_ROOT
 pytestmark = pytest.mark.slow
 
 # Everything of the checkout but its version control, environments, outputs and caches.
-NOT_PACKAGING_INPUTS = (".git", ".venv", "build", "dist", "outputs", "multirun", "mlruns", "bench-results", "*.egg-info",
-                        "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".q2mm_cache", "tests")
+NOT_PACKAGING_INPUTS = (
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "outputs",
+    "multirun",
+    "mlruns",
+    "bench-results",
+    "*.egg-info",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".q2mm_cache",
+    "tests",
+)
 CONSOLE_SCRIPTS = ("q2mm-run", "q2mm-check", "q2mm-bench", "q2mm-compare", "q2mm-energy", "q2mm-evaluate", "q2mm-fld")
 
 
 def _run(args: list[str | Path], cwd: Path, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
     done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"{' '.join(map(str, args))} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"{' '.join(map(str, args))} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done
 
 
@@ -59,14 +77,25 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 def test_wheel_ships_configs_and_presets_and_imports_from_the_venv(installed, tmp_path):
     bin_dir, env = installed
-    where = _run([bin_dir / "python", "-c", "import q2mm.paths as p; print(p.__file__, p.CONF_DIR, p.EXPERIMENTS_DIR, p.IN_CHECKOUT)"],
-                 tmp_path, env).stdout.split()
+    where = _run(
+        [
+            bin_dir / "python",
+            "-c",
+            "import q2mm.paths as p; print(p.__file__, p.CONF_DIR, p.EXPERIMENTS_DIR, p.IN_CHECKOUT)",
+        ],
+        tmp_path,
+        env,
+    ).stdout.split()
     venv = bin_dir.parent.resolve()
     assert all(Path(path).resolve().is_relative_to(venv) for path in where[:3]), where
     assert where[3] == "False"
     assert (Path(where[1]) / "config.yaml").is_file() and (Path(where[1]) / "system" / "sn2.yaml").is_file()
-    assert sorted(p.name for p in Path(where[2]).glob("*.yaml")) == sorted(p.name for p in (PROJECT_ROOT / "experiments").glob("*.yaml"))
-    check = subprocess.run([bin_dir / "python", "-m", "pip", "check"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert sorted(p.name for p in Path(where[2]).glob("*.yaml")) == sorted(
+        p.name for p in (PROJECT_ROOT / "experiments").glob("*.yaml")
+    )
+    check = subprocess.run(
+        [bin_dir / "python", "-m", "pip", "check"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert not [line for line in check.stdout.splitlines() if line.lower().startswith("q2mm ")], check.stdout
 
 
@@ -75,7 +104,9 @@ def test_console_scripts_answer_help(installed, tmp_path):
     for script in CONSOLE_SCRIPTS:
         assert (bin_dir / script).is_file(), script
         _run([bin_dir / script, "--help"], tmp_path, env, timeout=300)
-    composed = _run([bin_dir / "q2mm-run", "experiment=qfuerza-fit", "system=ethane", "--cfg", "job"], tmp_path, env).stdout
+    composed = _run(
+        [bin_dir / "q2mm-run", "experiment=qfuerza-fit", "system=ethane", "--cfg", "job"], tmp_path, env
+    ).stdout
     assert "name: qfuerza" in composed and "memory: 30" in composed
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from q2mm.benchmarks.timing import peak_rss_mib, time_once
 
@@ -35,8 +36,13 @@ def measure(overrides: Sequence[str]) -> dict[str, Any]:
     setup_s, (training_set, problem) = time_once(lambda: _setup(cfg, build_problem, load_training_set))
     engine = engine_compile_seconds(problem.loss.model, largest_structure(training_set))
     loss_s = problem.loss.compile()
-    return {"setup_s": setup_s, "engine": engine, "jaxloss": loss_s, "cache_dir": str(q2mm.jaxconfig.CACHE_DIR),
-            "peak_rss_mib": peak_rss_mib()}
+    return {
+        "setup_s": setup_s,
+        "engine": engine,
+        "jaxloss": loss_s,
+        "cache_dir": str(q2mm.jaxconfig.CACHE_DIR),
+        "peak_rss_mib": peak_rss_mib(),
+    }
 
 
 def _setup(cfg, build_problem, load_training_set):

@@ -11,8 +11,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,6 @@ from q2mm.benchmarks.timing import Stats, repeat, time_once
 from q2mm.errors import BenchError
 from q2mm.paths import PROJECT_ROOT
 
-
 # ------------------------------------------------------------------ compile (fresh processes)
 
 
@@ -29,8 +29,13 @@ def run_compile_probe(overrides: Sequence[str], cache_dir: Path) -> dict[str, An
     """One fresh process measuring compile times with ``cache_dir`` as the persistent cache."""
     env = dict(os.environ, Q2MM_JAX_CACHE=str(cache_dir))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
-    done = subprocess.run([sys.executable, "-m", "q2mm.benchmarks.compile_probe", *overrides],
-                          capture_output=True, text=True, env=env, cwd=str(PROJECT_ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "q2mm.benchmarks.compile_probe", *overrides],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(PROJECT_ROOT),
+    )
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         raise BenchError(f"compile probe failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
@@ -105,14 +110,20 @@ def objective_times(problem: Any, repeats: int) -> dict[str, Any]:
 def jacobian_times(loss: Any, p: np.ndarray, repeats: int) -> dict[str, Any]:
     """The residual Jacobian from the QM geometries (its minimizations included, as value+grad
     has them): compile seconds of its stage, and Stats of the whole call."""
+
     def call():
         loss.forget()
         return loss.residuals_and_jacobian(p)
 
     compile_s = loss.compile_jacobian()
     first_s, (r, jac) = time_once(call)
-    return {"jacobian_compile_s": compile_s, "jacobian_first_s": first_s, "jacobian": repeat(call, repeats),
-            "jacobian_shape": list(jac.shape), "stage_seconds": dict(getattr(loss, "stage_seconds", {}))}
+    return {
+        "jacobian_compile_s": compile_s,
+        "jacobian_first_s": first_s,
+        "jacobian": repeat(call, repeats),
+        "jacobian_shape": list(jac.shape),
+        "stage_seconds": dict(getattr(loss, "stage_seconds", {})),
+    }
 
 
 def sample_indices(n: int, k: int) -> np.ndarray:
@@ -141,9 +152,14 @@ def fd_gradient_times(problem: Any, options: Any, n_params: int, repeats: int) -
             points.append(scaling.to_params(z))
     measured = repeat(lambda: [problem.objective(q).score for q in points], repeats)
     evaluations = 2 * z0.size + 1
-    return {"n_free": int(z0.size), "params_measured": [int(i) for i in picked], "evaluations": evaluations,
-            "measured": measured, "per_evaluation": measured.scaled(1.0 / len(points)),
-            "gradient": measured.scaled(evaluations / len(points))}
+    return {
+        "n_free": int(z0.size),
+        "params_measured": [int(i) for i in picked],
+        "evaluations": evaluations,
+        "measured": measured,
+        "per_evaluation": measured.scaled(1.0 / len(points)),
+        "gradient": measured.scaled(evaluations / len(points)),
+    }
 
 
 # ------------------------------------------------------------------ end to end
@@ -161,12 +177,27 @@ def fit_time(cfg: Any) -> dict[str, Any]:
 
     total_s, result = time_once(run)
     s = result.summary()
-    keys = ("status", "method", "jac_resolved", "score_initial", "score_final", "score_delta_pct", "ratio_initial",
-            "n_active", "n_iterations", "n_objective_evals", "n_loss_evals", "wall_time_s", "compile_time_s")
+    keys = (
+        "status",
+        "method",
+        "jac_resolved",
+        "score_initial",
+        "score_final",
+        "score_delta_pct",
+        "ratio_initial",
+        "n_active",
+        "n_iterations",
+        "n_objective_evals",
+        "n_loss_evals",
+        "wall_time_s",
+        "compile_time_s",
+    )
     return {"total_s": total_s, **{key: s[key] for key in keys}}
 
 
-def scaling_times(cfg: Any, subsets: Sequence[tuple[str, Any, Any]], repeats: int, with_fit: bool = False) -> list[dict]:
+def scaling_times(
+    cfg: Any, subsets: Sequence[tuple[str, Any, Any]], repeats: int, with_fit: bool = False
+) -> list[dict]:
     """JaxLoss value_and_grad and the residual Jacobian at the start values for each (label,
     training subset, explicit scope or None for the configured one); with ``with_fit`` one fit.
 
@@ -174,27 +205,40 @@ def scaling_times(cfg: Any, subsets: Sequence[tuple[str, Any, Any]], repeats: in
     rows of different sizes compare like for like.
     """
     from q2mm.benchmarks.setup import build_problem
-    from q2mm.optimize import fit
     from q2mm.compose import fit_problem
+    from q2mm.optimize import fit
     from q2mm.pipeline import optimizer_options
 
     rows = []
     for label, subset, scope in subsets:
-        problem = (build_problem(subset, cfg) if scope is None else
-                   fit_problem(subset, scope=scope, start=dict(cfg.start)))
+        problem = (
+            build_problem(subset, cfg) if scope is None else fit_problem(subset, scope=scope, start=dict(cfg.start))
+        )
         loss = problem.loss
         compile_s = loss.compile()
         first_s = time_once(lambda: loss.value_and_grad(problem.start_values))[0]
         atoms = [m.n_atoms for m in subset.molecules]
-        row = {"label": label, "n_structures": len(atoms), "atoms_total": sum(atoms),
-               "atoms_max": max(atoms), "n_active": len(problem.refs), "compile_s": compile_s, "first_call_s": first_s,
-               "jaxloss_vg": repeat(lambda: loss.value_and_grad(problem.start_values), repeats)}
+        row = {
+            "label": label,
+            "n_structures": len(atoms),
+            "atoms_total": sum(atoms),
+            "atoms_max": max(atoms),
+            "n_active": len(problem.refs),
+            "compile_s": compile_s,
+            "first_call_s": first_s,
+            "jaxloss_vg": repeat(lambda: loss.value_and_grad(problem.start_values), repeats),
+        }
         if hasattr(loss, "residuals_and_jacobian"):
             row.update(jacobian_times(loss, problem.start_values, repeats))
         if with_fit:
             result = fit(problem, optimizer_options(cfg))
-            row["fit"] = {"wall_time_s": result.wall_time_s, "status": result.status, "method": result.method,
-                          "n_iterations": result.n_iterations, "score_initial": float(result.initial.score),
-                          "score_final": float(result.final.score)}
+            row["fit"] = {
+                "wall_time_s": result.wall_time_s,
+                "status": result.status,
+                "method": result.method,
+                "n_iterations": result.n_iterations,
+                "score_initial": float(result.initial.score),
+                "score_final": float(result.final.score),
+            }
         rows.append(row)
     return rows

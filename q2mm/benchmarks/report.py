@@ -76,11 +76,18 @@ def timing_rows(results: dict[str, Any]) -> list[list[str]]:
         rows.append(stats_row("JaxLoss value+grad, warm-started minima (same point)", obj["jaxloss_vg_warm"]))
         if obj.get("jacobian") is not None:
             m, n = obj["jacobian_shape"]
-            rows.append(stats_row(f"JaxLoss residual Jacobian ({m} x {n}), minima from the QM geometry", obj["jacobian"]))
+            rows.append(
+                stats_row(f"JaxLoss residual Jacobian ({m} x {n}), minima from the QM geometry", obj["jacobian"])
+            )
     fd = results.get("fd")
     if fd:
-        rows.append(stats_row(f"FD gradient, serial ({len(fd['params_measured'])} of {fd['n_free']} parameters "
-                              f"timed, scaled to {fd['evaluations']} evaluations)", fd["gradient"]))
+        rows.append(
+            stats_row(
+                f"FD gradient, serial ({len(fd['params_measured'])} of {fd['n_free']} parameters "
+                f"timed, scaled to {fd['evaluations']} evaluations)",
+                fd["gradient"],
+            )
+        )
     return rows
 
 
@@ -92,30 +99,56 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
         rows.append(["FD gradient / JaxLoss value+grad (medians)", f"{results['fd_ratio']:.1f}x"])
     if obj and obj.get("jacobian") is not None:
         rows.append(["residual Jacobian / JaxLoss value+grad (medians)", f"{jacobian_ratio(obj):.2f}x"])
-        rows.append(["compile: JaxLoss stages / residual Jacobian stage (this process)",
-                     f"{fmt_seconds(obj['jaxloss_compile_s'])} / {fmt_seconds(obj['jacobian_compile_s'])}"])
+        rows.append(
+            [
+                "compile: JaxLoss stages / residual Jacobian stage (this process)",
+                f"{fmt_seconds(obj['jaxloss_compile_s'])} / {fmt_seconds(obj['jacobian_compile_s'])}",
+            ]
+        )
         for name, part in obj.get("stage_seconds", {}).items():
-            rows.append([f"compile stage {name}: trace + lower / XLA compile",
-                         f"{fmt_seconds(part['lower'])} / {fmt_seconds(part['compile'])}"])
+            rows.append(
+                [
+                    f"compile stage {name}: trace + lower / XLA compile",
+                    f"{fmt_seconds(part['lower'])} / {fmt_seconds(part['compile'])}",
+                ]
+            )
     if obj:
-        rows.append(["score: ObjectiveFunction / JaxLoss at the start",
-                     f"{obj['score_objective']:.6e} / {obj['score_jaxloss']:.6e}"])
+        rows.append(
+            [
+                "score: ObjectiveFunction / JaxLoss at the start",
+                f"{obj['score_objective']:.6e} / {obj['score_jaxloss']:.6e}",
+            ]
+        )
     memory = results.get("memory", {})
     if memory.get("peak_rss_mib"):
         rows.append(["peak resident memory, bench process", f"{memory['peak_rss_mib']:.0f} MiB"])
     if memory.get("children_peak_rss_mib"):
-        rows.append(["peak resident memory, largest finished child process",
-                     f"{memory['children_peak_rss_mib']:.0f} MiB"])
+        rows.append(
+            ["peak resident memory, largest finished child process", f"{memory['children_peak_rss_mib']:.0f} MiB"]
+        )
     fit = results.get("fit")
     if fit:
         rows.append(["fit end to end (load, build, compile, optimize)", fmt_seconds(fit["total_s"])])
-        rows.append(["fit: inside fit() / of which JaxLoss compile",
-                     f"{fmt_seconds(fit['wall_time_s'])} / {fmt_seconds(fit['compile_time_s'])}"])
-        rows.append(["fit: method, gradient, iterations",
-                     f"{fit['method']}, {fit['jac_resolved']}, {fit['n_iterations']} iterations, "
-                     f"{fit['n_loss_evals']} JaxLoss + {fit['n_objective_evals']} objective evaluations"])
-        rows.append(["fit: score", f"{fit['score_initial']:.6e} -> {fit['score_final']:.6e} "
-                                   f"({fit['score_delta_pct']:+.2f} %, {fit['status']})"])
+        rows.append(
+            [
+                "fit: inside fit() / of which JaxLoss compile",
+                f"{fmt_seconds(fit['wall_time_s'])} / {fmt_seconds(fit['compile_time_s'])}",
+            ]
+        )
+        rows.append(
+            [
+                "fit: method, gradient, iterations",
+                f"{fit['method']}, {fit['jac_resolved']}, {fit['n_iterations']} iterations, "
+                f"{fit['n_loss_evals']} JaxLoss + {fit['n_objective_evals']} objective evaluations",
+            ]
+        )
+        rows.append(
+            [
+                "fit: score",
+                f"{fit['score_initial']:.6e} -> {fit['score_final']:.6e} "
+                f"({fit['score_delta_pct']:+.2f} %, {fit['status']})",
+            ]
+        )
     return rows
 
 
@@ -124,17 +157,26 @@ def targets(results: dict[str, Any]) -> list[Target]:
     out = []
     if results.get("engine"):
         hessian = results["engine"]["hessian"].median
-        out.append(Target("Hessian, largest structure, warm", "< 50 ms", fmt_seconds(hessian),
-                          hessian < HESSIAN_TARGET_S))
+        out.append(
+            Target("Hessian, largest structure, warm", "< 50 ms", fmt_seconds(hessian), hessian < HESSIAN_TARGET_S)
+        )
     if results.get("objectives"):
         vg = results["objectives"]["jaxloss_vg"].median
-        out.append(Target("JaxLoss value+grad (compiled, minima from QM)", "< 2 s", fmt_seconds(vg), vg < JAXLOSS_TARGET_S))
+        out.append(
+            Target("JaxLoss value+grad (compiled, minima from QM)", "< 2 s", fmt_seconds(vg), vg < JAXLOSS_TARGET_S)
+        )
     obj = results.get("objectives") or {}
     if obj.get("jacobian") is not None:
         n = obj["jacobian_shape"][1]
         limit = JACOBIAN_RATIO_TARGET if n <= 100 else JACOBIAN_RATIO_TARGET_WIDE
-        out.append(Target(f"residual Jacobian / value+grad ({n} parameters)", f"<= {limit:g}x",
-                          f"{jacobian_ratio(obj):.2f}x", jacobian_ratio(obj) <= limit))
+        out.append(
+            Target(
+                f"residual Jacobian / value+grad ({n} parameters)",
+                f"<= {limit:g}x",
+                f"{jacobian_ratio(obj):.2f}x",
+                jacobian_ratio(obj) <= limit,
+            )
+        )
     if results.get("fd"):
         ratio = results["fd_ratio"]
         out.append(Target("FD gradient / JaxLoss value+grad", ">= 50x", f"{ratio:.1f}x", ratio >= FD_RATIO_TARGET))
@@ -145,37 +187,73 @@ def targets(results: dict[str, Any]) -> list[Target]:
 
 
 def scaling_table(rows: list[dict[str, Any]]) -> str:
-    header = ["training subset", "structures", "atoms (total)", "atoms (largest)", "active parameters",
-              "JaxLoss compile", "first call (minima from QM)", "value+grad median", "min", "max", "n",
-              "Jacobian compile", "Jacobian median", "Jacobian / value+grad", "one fit"]
+    header = [
+        "training subset",
+        "structures",
+        "atoms (total)",
+        "atoms (largest)",
+        "active parameters",
+        "JaxLoss compile",
+        "first call (minima from QM)",
+        "value+grad median",
+        "min",
+        "max",
+        "n",
+        "Jacobian compile",
+        "Jacobian median",
+        "Jacobian / value+grad",
+        "one fit",
+    ]
     body = []
     for r in rows:
         jac = r.get("jacobian")
         fit = r.get("fit")
-        body.append([r["label"], str(r["n_structures"]), str(r["atoms_total"]), str(r["atoms_max"]), str(r["n_active"]),
-                     fmt_seconds(r["compile_s"]), fmt_seconds(r["first_call_s"]), *stats_row("", r["jaxloss_vg"])[1:],
-                     fmt_seconds(r.get("jacobian_compile_s")), fmt_seconds(jac.median if jac else None),
-                     f"{jac.median / r['jaxloss_vg'].median:.2f}x" if jac else "-",
-                     f"{fmt_seconds(fit['wall_time_s'])} ({fit['method']}, {fit['n_iterations']} it, "
-                     f"{fit['score_initial']:.4g} -> {fit['score_final']:.4g})" if fit else "-"])
+        body.append(
+            [
+                r["label"],
+                str(r["n_structures"]),
+                str(r["atoms_total"]),
+                str(r["atoms_max"]),
+                str(r["n_active"]),
+                fmt_seconds(r["compile_s"]),
+                fmt_seconds(r["first_call_s"]),
+                *stats_row("", r["jaxloss_vg"])[1:],
+                fmt_seconds(r.get("jacobian_compile_s")),
+                fmt_seconds(jac.median if jac else None),
+                f"{jac.median / r['jaxloss_vg'].median:.2f}x" if jac else "-",
+                f"{fmt_seconds(fit['wall_time_s'])} ({fit['method']}, {fit['n_iterations']} it, "
+                f"{fit['score_initial']:.4g} -> {fit['score_final']:.4g})"
+                if fit
+                else "-",
+            ]
+        )
     return markdown_table(header, body)
 
 
 def machine_line(machine: dict[str, Any]) -> str:
     load = ", ".join(f"{v:.2f}" for v in machine["load_average"])
-    return (f"{machine['cpus_usable']} of {machine['cpu_count']} CPUs usable ({machine['cpu_model']}), "
-            f"load average {load} (1, 5, 15 min) at the start; Python {machine['python']}, "
-            f"jax {machine['jax']} / jaxlib {machine['jaxlib']} on {machine['jax_device']}, "
-            f"float64 {'on' if machine['float64'] else 'OFF'}")
+    return (
+        f"{machine['cpus_usable']} of {machine['cpu_count']} CPUs usable ({machine['cpu_model']}), "
+        f"load average {load} (1, 5, 15 min) at the start; Python {machine['python']}, "
+        f"jax {machine['jax']} / jaxlib {machine['jaxlib']} on {machine['jax_device']}, "
+        f"float64 {'on' if machine['float64'] else 'OFF'}"
+    )
 
 
 def header(results: dict[str, Any]) -> list[str]:
     """Title, command, machine and load lines of one run."""
     system = results["system"]
     end_load = ", ".join(f"{v:.2f}" for v in results["load_average_end"])
-    return [f"### {system['name']}: {system['n_structures']} structures, {system['atoms_total']} atoms, "
-            f"{system['n_active']} active parameters", "", f"`{results['command']}`", "",
-            f"Machine: {machine_line(results['machine'])}.", f"Load average at the end: {end_load}.", ""]
+    return [
+        f"### {system['name']}: {system['n_structures']} structures, {system['atoms_total']} atoms, "
+        f"{system['n_active']} active parameters",
+        "",
+        f"`{results['command']}`",
+        "",
+        f"Machine: {machine_line(results['machine'])}.",
+        f"Load average at the end: {end_load}.",
+        "",
+    ]
 
 
 def render(results: dict[str, Any]) -> str:
@@ -189,12 +267,20 @@ def render(results: dict[str, Any]) -> str:
         parts += [markdown_table(["quantity", "value"], summary), ""]
     rows = [[t.name, t.limit, t.measured, {True: "met", False: "missed", None: "-"}[t.met]] for t in targets(results)]
     if rows:
-        parts += ["Targets (stated for rh-enamide, 9 TS, OPT scope):", "",
-                  markdown_table(["target", "limit", "measured", "verdict"], rows), ""]
+        parts += [
+            "Targets (stated for rh-enamide, 9 TS, OPT scope):",
+            "",
+            markdown_table(["target", "limit", "measured", "verdict"], rows),
+            "",
+        ]
     if results.get("scaling"):
-        parts += ["JaxLoss value+grad and residual Jacobian scaling (every timed call minimizes from the QM "
-                  "geometries; compile in this process, from the persistent cache when it holds the shape):", "",
-                  scaling_table(results["scaling"]), ""]
+        parts += [
+            "JaxLoss value+grad and residual Jacobian scaling (every timed call minimizes from the QM "
+            "geometries; compile in this process, from the persistent cache when it holds the shape):",
+            "",
+            scaling_table(results["scaling"]),
+            "",
+        ]
     return "\n".join(parts)
 
 

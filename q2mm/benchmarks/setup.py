@@ -8,7 +8,8 @@ built by the runner's glue (q2mm.pipeline), so a bench measures exactly what
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from omegaconf import DictConfig
 

@@ -8,8 +8,9 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,14 @@ class Stats:
     samples: tuple[float, ...]
 
     @classmethod
-    def of(cls, samples: list[float] | tuple[float, ...]) -> "Stats":
+    def of(cls, samples: list[float] | tuple[float, ...]) -> Stats:
         """Statistics of measured samples (at least one)."""
         if not samples:
             raise ValueError("no samples to summarise")
         values = tuple(float(s) for s in samples)
         return cls(statistics.median(values), min(values), max(values), len(values), values)
 
-    def scaled(self, factor: float) -> "Stats":
+    def scaled(self, factor: float) -> Stats:
         """The same statistics multiplied by ``factor`` (e.g. a per-parameter time to all parameters)."""
         return Stats.of([s * factor for s in self.samples])
 
@@ -58,7 +59,7 @@ def peak_rss_mib(children: bool = False) -> float:
     """Peak resident memory in MiB of this process (or of its largest finished child)."""
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     kib = resource.getrusage(who).ru_maxrss  # KiB on Linux
-    return kib / 1024.0 if sys.platform != "darwin" else kib / 1024.0 ** 2
+    return kib / 1024.0 if sys.platform != "darwin" else kib / 1024.0**2
 
 
 def cpu_model() -> str:

@@ -41,8 +41,9 @@ class Split:
         return tuple(k for k in range(len(self.full.molecules)) if k not in self.held_indices)
 
 
-def split_training_set(training_set: Any, holdout: Sequence[str], folds: int | None = None,
-                       fold: int | None = None) -> Split:
+def split_training_set(
+    training_set: Any, holdout: Sequence[str], folds: int | None = None, fold: int | None = None
+) -> Split:
     """Hold out ``holdout`` (titles or 1-based indices), or cross-validation fold ``fold`` of ``folds``."""
     molecules = training_set.molecules
     if fold is not None:
@@ -56,8 +57,14 @@ def split_training_set(training_set: Any, holdout: Sequence[str], folds: int | N
         raise ConfigurationError("validation: every structure is held out; nothing is left to fit")
     keep = [m for i, m in enumerate(molecules) if i not in held]
     part = [molecules[i] for i in sorted(held)]
-    return Split(training_set, dataclasses.replace(training_set, molecules=tuple(keep)),
-                 dataclasses.replace(training_set, molecules=tuple(part)), tuple(sorted(held)), fold, k)
+    return Split(
+        training_set,
+        dataclasses.replace(training_set, molecules=tuple(keep)),
+        dataclasses.replace(training_set, molecules=tuple(part)),
+        tuple(sorted(held)),
+        fold,
+        k,
+    )
 
 
 def holdout_report(split: Split, start_ff: Any, final_ff: Any) -> tuple[dict[str, Any], Scored, Scored]:
@@ -72,8 +79,10 @@ def holdout_report(split: Split, start_ff: Any, final_ff: Any) -> tuple[dict[str
         "score_initial": before.score,
         "score_final": after.score,
         "r2": stats_table(before, after),
-        "contributions": {"initial": _renumbered(contributions(before), split.held_indices),
-                          "final": _renumbered(contributions(after), split.held_indices)},
+        "contributions": {
+            "initial": _renumbered(contributions(before), split.held_indices),
+            "final": _renumbered(contributions(after), split.held_indices),
+        },
         "messages": [str(m) for m in getattr(after.evaluation, "messages", [])],
     }
     return report, before, after
@@ -93,14 +102,17 @@ def forcefield_at(problem: Any, values: Any) -> Any:
     return problem.forcefield.with_values({ref: float(v) for ref, v in zip(problem.refs, values)})
 
 
-def fit_assessment(split: Split, objective: Any, initial: Any, final: Any, start_ff: Any, final_ff: Any,
-                   selectivity: Any | None) -> dict[str, Any]:
+def fit_assessment(
+    split: Split, objective: Any, initial: Any, final: Any, start_ff: Any, final_ff: Any, selectivity: Any | None
+) -> dict[str, Any]:
     """Contributions, worst observations, held-out scores and selectivity of a fit (or an evaluation,
     where initial is final and start_ff is final_ff)."""
     first, last = scored(objective, initial), scored(objective, final)
     out: dict[str, Any] = {
-        "contributions": {"initial": _renumbered(contributions(first), split.training_indices),
-                          "final": _renumbered(contributions(last), split.training_indices)},
+        "contributions": {
+            "initial": _renumbered(contributions(first), split.training_indices),
+            "final": _renumbered(contributions(last), split.training_indices),
+        },
         "worst": [row | {"index": split.training_indices[row["index"] - 1] + 1} for row in worst(last)],
     }
     held_before = held_after = None
@@ -139,15 +151,21 @@ def write_tables(outdir: Path, summary: dict[str, Any]) -> list[Path]:
     if "holdout" in summary:
         written.append(_contribution_csv(outdir / "holdout.csv", summary["holdout"]["contributions"]))
     if "selectivity" in summary:
-        rows = [{"forcefield": when, **row, "temperature": table["temperature"]}
-                for when, table in summary["selectivity"].items() for row in table["pairs"]]
+        rows = [
+            {"forcefield": when, **row, "temperature": table["temperature"]}
+            for when, table in summary["selectivity"].items()
+            for row in table["pairs"]
+        ]
         written.append(_csv(outdir / "selectivity.csv", rows))
     return written
 
 
 def _contribution_csv(path: Path, tables: dict[str, Any]) -> Path:
-    rows = [{"forcefield": when, "index": row["index"], "title": row["title"], "score": row["score"], **row["by_kind"]}
-            for when, table in tables.items() for row in table["by_structure"]]
+    rows = [
+        {"forcefield": when, "index": row["index"], "title": row["title"], "score": row["score"], **row["by_kind"]}
+        for when, table in tables.items()
+        for row in table["by_structure"]
+    ]
     return _csv(path, rows)
 
 

@@ -17,8 +17,11 @@ import numpy as np
 
 from q2mm.reference.observations import StructureObservations
 
-GEOMETRY_LABELS = {"bond_length": ("bond", "bonds"), "bond_angle": ("angle", "angles"),
-                   "torsion": ("torsion", "torsions")}
+GEOMETRY_LABELS = {
+    "bond_length": ("bond", "bonds"),
+    "bond_angle": ("angle", "angles"),
+    "torsion": ("torsion", "torsions"),
+}
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,10 @@ def contributions(scored_: Scored) -> dict[str, Any]:
     by_kind = {kind: float(np.sum(entry_scores(res))) for kind, res in scored_.evaluation.by_kind.items()}
     rows = []
     for s, title in enumerate(scored_.titles):
-        parts = {kind: float(np.sum(entry_scores(res)[np.asarray(res.structure) == s]))
-                 for kind, res in scored_.evaluation.by_kind.items()}
+        parts = {
+            kind: float(np.sum(entry_scores(res)[np.asarray(res.structure) == s]))
+            for kind, res in scored_.evaluation.by_kind.items()
+        }
         rows.append({"index": s + 1, "title": title, "score": float(sum(parts.values())), "by_kind": parts})
     return {"score": scored_.score, "by_kind": by_kind, "by_structure": rows}
 
@@ -85,9 +90,17 @@ def worst(scored_: Scored, n: int = 25) -> list[dict[str, Any]]:
             for j, k in enumerate(positions):
                 if res.weight[k] == 0:
                     continue
-                rows.append({"kind": kind, "index": int(s) + 1, "title": scored_.titles[s],
-                             "what": _label(kind, scored_.observations[s], j), "ref": float(res.ref[k]),
-                             "calc": float(res.calc[k]), "score": float(scores[k])})
+                rows.append(
+                    {
+                        "kind": kind,
+                        "index": int(s) + 1,
+                        "title": scored_.titles[s],
+                        "what": _label(kind, scored_.observations[s], j),
+                        "ref": float(res.ref[k]),
+                        "calc": float(res.calc[k]),
+                        "score": float(scores[k]),
+                    }
+                )
     rows.sort(key=lambda row: -row["score"])
     return rows[:n]
 
@@ -107,6 +120,12 @@ def _label(kind: str, obs: StructureObservations, j: int) -> str:
 def stats_table(before: Scored, after: Scored) -> dict[str, dict[str, float | None]]:
     """kind -> {initial, final, rmsd_initial, rmsd_final} like a fit summary's ``r2`` table."""
     first, second = before.stats(), after.stats()
-    return {kind: {"initial": first.get(kind, {}).get("r2"), "final": second.get(kind, {}).get("r2"),
-                   "rmsd_initial": first.get(kind, {}).get("rmsd"), "rmsd_final": second.get(kind, {}).get("rmsd")}
-            for kind in sorted(set(first) | set(second))}
+    return {
+        kind: {
+            "initial": first.get(kind, {}).get("r2"),
+            "final": second.get(kind, {}).get("r2"),
+            "rmsd_initial": first.get(kind, {}).get("rmsd"),
+            "rmsd_final": second.get(kind, {}).get("rmsd"),
+        }
+        for kind in sorted(set(first) | set(second))
+    }

@@ -24,13 +24,16 @@ def resolve_structures(selectors: Sequence[str | int], titles: Sequence[str], wh
         if text.isdigit():
             index = int(text) - 1
             if not 0 <= index < len(titles):
-                raise ConfigurationError(f"{what}: structure {text} out of range: the system has "
-                                         f"{len(titles)} structures, numbered from 1")
+                raise ConfigurationError(
+                    f"{what}: structure {text} out of range: the system has {len(titles)} structures, numbered from 1"
+                )
         elif text in titles:
             index = list(titles).index(text)
         else:
-            raise ConfigurationError(f"{what}: no structure titled {text!r}; expected a 1-based index or one of "
-                                     + ", ".join(repr(t) for t in titles))
+            raise ConfigurationError(
+                f"{what}: no structure titled {text!r}; expected a 1-based index or one of "
+                + ", ".join(repr(t) for t in titles)
+            )
         if index in chosen:
             raise ConfigurationError(f"{what}: structure {index + 1} ({titles[index]!r}) is named twice")
         chosen.append(index)

@@ -24,8 +24,11 @@ from q2mm.systems.spec import SelectivitySpec
 
 GAS_CONSTANT_KJ = 8.314462618e-3  # kJ/(mol K)
 
-ENERGY_LABELS = {".out": "Jaguar SCF energy (SCFE)", ".log": "Gaussian SCF energy (last 'SCF Done')",
-                 ".fchk": "Gaussian 'Total Energy' (the SCF energy for HF/DFT)"}
+ENERGY_LABELS = {
+    ".out": "Jaguar SCF energy (SCFE)",
+    ".log": "Gaussian SCF energy (last 'SCF Done')",
+    ".fchk": "Gaussian 'Total Energy' (the SCF energy for HF/DFT)",
+}
 
 
 def boltzmann_energy(energies_kj: Sequence[float], temperature: float) -> float:
@@ -39,13 +42,17 @@ def boltzmann_energy(energies_kj: Sequence[float], temperature: float) -> float:
 def resolve_groups(spec: SelectivitySpec, molecules: Sequence[Any]) -> dict[str, list[int]]:
     """group -> 0-based structure indices; the groups of a pair must hold the same atoms."""
     titles = [m.title for m in molecules]
-    groups = {name: resolve_structures(members, titles, f"selectivity group {name!r}")
-              for name, members in spec.groups.items()}
+    groups = {
+        name: resolve_structures(members, titles, f"selectivity group {name!r}")
+        for name, members in spec.groups.items()
+    }
     for a, b in spec.compared:
         formulas = {tuple(sorted(molecules[k].elements)) for k in groups[a] + groups[b]}
         if len(formulas) > 1:
-            raise ConfigurationError(f"selectivity pair {a!r}/{b!r}: its structures do not hold the same atoms, "
-                                     "so their energies cannot be compared")
+            raise ConfigurationError(
+                f"selectivity pair {a!r}/{b!r}: its structures do not hold the same atoms, "
+                "so their energies cannot be compared"
+            )
     return groups
 
 
@@ -55,7 +62,9 @@ def qm_energy_label(molecule: Any) -> str:
     return label or ENERGY_LABELS.get(Path(str(molecule.source)).suffix, f"energy read from {molecule.source}")
 
 
-def selectivity_table(spec: SelectivitySpec, molecules: Sequence[Any], mm_kcal: Sequence[float | None]) -> dict[str, Any]:
+def selectivity_table(
+    spec: SelectivitySpec, molecules: Sequence[Any], mm_kcal: Sequence[float | None]
+) -> dict[str, Any]:
     """Per compared pair: QM and MM3* G(b) - G(a) (kJ/mol) and their error; MUE and R2 over pairs.
 
     ``mm_kcal`` is the MM3* energy (kcal/mol) of each structure's minimum.
@@ -67,8 +76,9 @@ def selectivity_table(spec: SelectivitySpec, molecules: Sequence[Any], mm_kcal: 
         raise ConfigurationError(f"selectivity needs QM energies; none read for {missing}")
     unminimized = [molecules[k].title for k in members if mm_kcal[k] is None]
     if unminimized:
-        raise ConfigurationError(f"selectivity needs minimized MM3* structures (a geometry kind with a weight); "
-                                 f"none for {unminimized}")
+        raise ConfigurationError(
+            f"selectivity needs minimized MM3* structures (a geometry kind with a weight); none for {unminimized}"
+        )
     qm = {k: molecules[k].energy * HARTREE_IN_KJ_PER_MOL for k in members}
     mm = {k: mm_kcal[k] * KCAL_IN_KJ for k in members}
     rows = []

@@ -35,8 +35,15 @@ STANDARD_ATOM_SLOTS = ((4, 6), (9, 11), (14, 16), (19, 21))
 STANDARD_ORDER_COLUMNS = (7, 12, 17)
 SUBSTRUCTURE_ATOM_SLOTS = ((4, 6), (8, 10), (12, 14), (16, 18))
 ATOMS_PER_TERM = {
-    "bond": 2, "angle": 3, "stretch_bend": 3, "torsion": 4, "torsion_cont": 4, "improper": 4,
-    "vdw_pair": 2, "hbond": 4, "torsion_stretch": 4,
+    "bond": 2,
+    "angle": 3,
+    "stretch_bend": 3,
+    "torsion": 4,
+    "torsion_cont": 4,
+    "improper": 4,
+    "vdw_pair": 2,
+    "hbond": 4,
+    "torsion_stretch": 4,
 }
 DESCRIPTOR_COLUMNS = (55, 80)
 SELECT_COLUMNS = (80, 89)
@@ -109,7 +116,12 @@ class _OpenSubstructure:
     def freeze(self) -> Substructure:
         if self.frozen is None:
             self.frozen = Substructure(
-                self.number, self.name, self.name_line, tuple(self.patterns), tuple(self.pattern_lines), self.opt,
+                self.number,
+                self.name,
+                self.name_line,
+                tuple(self.patterns),
+                tuple(self.pattern_lines),
+                self.opt,
                 stop=self.stop,
             )
         return self.frozen
@@ -148,7 +160,9 @@ class _Parser:
         if self.lines and not self.lines[-1].endswith(("\n", "\r")) and self.rows and self.rows[-1].line == last:
             self.check_last_line_fields(self.bodies[-1], self.rows[-1])
         if self.current is not None and self.current.end_line is None and self.section in ("rows", "sub_header"):
-            raise InputFormatError(self.path, last, "'-3' closing substructure " + repr(self.current.name), "end of file")
+            raise InputFormatError(
+                self.path, last, "'-3' closing substructure " + repr(self.current.name), "end of file"
+            )
         if self.section == "vdw":
             raise InputFormatError(self.path, last, f"'{VDW_END}' closing the -6 vdW table", "end of file")
 
@@ -157,7 +171,10 @@ class _Parser:
         for field_no, (start, stop) in slots.items():
             if start < len(body) < stop and body[start:].strip():
                 raise InputFormatError(
-                    self.path, row.line, f"field {field_no} complete in columns {start + 1}-{stop} (file cut short?)", body[start:]
+                    self.path,
+                    row.line,
+                    f"field {field_no} complete in columns {start + 1}-{stop} (file cut short?)",
+                    body[start:],
                 )
 
     def step(self, body: str, index: int) -> None:
@@ -206,7 +223,12 @@ class _Parser:
 
     def open_substructure(self, body: str) -> None:
         if self.current is not None and self.current.end_line is None and self.section == "rows":
-            raise InputFormatError(self.path, self.line_no, "'-3' closing substructure " + repr(self.current.name) + " before a new one", body)
+            raise InputFormatError(
+                self.path,
+                self.line_no,
+                "'-3' closing substructure " + repr(self.current.name) + " before a new one",
+                body,
+            )
         name = body[2:].strip()
         sub = _OpenSubstructure(
             len(self.substructures) + 1, name, self.line_no, bool(SUBSTRUCTURE_OPT.search(name)), stop=body[1] == "S"
@@ -226,7 +248,9 @@ class _Parser:
         try:
             return FunctionEntry(self.line_no, term, form, float(rest[0]))
         except ValueError:
-            raise InputFormatError(self.path, self.line_no, f"a unit factor for {term} in the function table", rest[0]) from None
+            raise InputFormatError(
+                self.path, self.line_no, f"a unit factor for {term} in the function table", rest[0]
+            ) from None
 
     def parse_equivalence(self, body: str) -> Equivalence:
         tokens = body.split()
@@ -240,7 +264,9 @@ class _Parser:
             return
         atom = body[:5].strip()
         if not atom:
-            raise InputFormatError(self.path, self.line_no, "a vdW table row starting with an atom type in columns 1-5", body)
+            raise InputFormatError(
+                self.path, self.line_no, "a vdW table row starting with an atom type in columns 1-5", body
+            )
         values = tuple(self.number(body, VDW_FIELDS[f], f) for f in (1, 2, 3))
         if values[0] is None or values[1] is None:
             raise InputFormatError(self.path, self.line_no, "vdW radius and epsilon in columns 6-15 and 17-26", body)
@@ -248,9 +274,18 @@ class _Parser:
         descriptors = tuple(body[48:80].split())
         self.rows.append(
             ParamRow(
-                line=self.line_no, code="-6", term="vdw", atoms=(atom,), bond_orders=(), values=values, alt="",
-                comment=body[COMMENT_START:].strip(), substructure=None, descriptors=descriptors,
-                select=body[SELECT_COLUMNS[0]:COMMENT_START].strip(), charge=charge,
+                line=self.line_no,
+                code="-6",
+                term="vdw",
+                atoms=(atom,),
+                bond_orders=(),
+                values=values,
+                alt="",
+                comment=body[COMMENT_START:].strip(),
+                substructure=None,
+                descriptors=descriptors,
+                select=body[SELECT_COLUMNS[0] : COMMENT_START].strip(),
+                charge=charge,
             )
         )
 
@@ -259,7 +294,9 @@ class _Parser:
         alt = code[0] if code[0].isalpha() and code[0].islower() else ""
         kind = code.strip() if not alt else code[1]
         if kind == "9":
-            raise InputFormatError(self.path, self.line_no, "a ' 9' pattern line only right after a substructure name line", body)
+            raise InputFormatError(
+                self.path, self.line_no, "a ' 9' pattern line only right after a substructure name line", body
+            )
         term = TERM_OF_CODE.get(kind, "unknown")
         if term == "unknown" and not (kind.isalnum() and len(kind) == 1):
             raise InputFormatError(self.path, self.line_no, "a parameter row with a kind code in columns 1-2", body)
@@ -274,10 +311,17 @@ class _Parser:
         values = tuple(self.number(body, ROW_FIELDS[f], f) for f in (1, 2, 3))
         sub = self.current.freeze() if self.current is not None else None
         return ParamRow(
-            line=self.line_no, code=code.strip(), term=term, atoms=atoms, bond_orders=orders, values=values,
-            alt=alt, comment=body[COMMENT_START:].strip(), substructure=sub,
-            descriptors=tuple(body[DESCRIPTOR_COLUMNS[0]:DESCRIPTOR_COLUMNS[1]].split()),
-            select=body[SELECT_COLUMNS[0]:COMMENT_START].strip(),
+            line=self.line_no,
+            code=code.strip(),
+            term=term,
+            atoms=atoms,
+            bond_orders=orders,
+            values=values,
+            alt=alt,
+            comment=body[COMMENT_START:].strip(),
+            substructure=sub,
+            descriptors=tuple(body[DESCRIPTOR_COLUMNS[0] : DESCRIPTOR_COLUMNS[1]].split()),
+            select=body[SELECT_COLUMNS[0] : COMMENT_START].strip(),
         )
 
     def continued_torsion_atoms(self, body: str) -> tuple[tuple[str | int, ...], tuple[str, ...]]:
@@ -292,8 +336,10 @@ class _Parser:
         previous = self.rows[-1] if self.rows else None
         expected_line = previous.line + 1 + len(previous.continuation_lines) if previous else None
         if previous is None or expected_line != self.line_no or previous.code != body[:2].strip():
-            raise InputFormatError(self.path, self.line_no, "a descriptor continuation right after its parameter row", body.strip())
-        extra = tuple(body[DESCRIPTOR_COLUMNS[0]:DESCRIPTOR_COLUMNS[1]].split())
+            raise InputFormatError(
+                self.path, self.line_no, "a descriptor continuation right after its parameter row", body.strip()
+            )
+        extra = tuple(body[DESCRIPTOR_COLUMNS[0] : DESCRIPTOR_COLUMNS[1]].split())
         self.rows[-1] = replace(
             previous,
             continuation_lines=previous.continuation_lines + (self.line_no,),
@@ -311,18 +357,23 @@ class _Parser:
             atoms.append(int(text) if in_sub and text.isdigit() and text != WILDCARD else text)
         if len(atoms) < min(n, 2):
             raise InputFormatError(self.path, self.line_no, f"{n} atom types for a {term} row", body[:22])
-        orders = () if in_sub else tuple(body[c] if c < len(body) else " " for c in STANDARD_ORDER_COLUMNS[: len(atoms) - 1])
+        orders = (
+            () if in_sub else tuple(body[c] if c < len(body) else " " for c in STANDARD_ORDER_COLUMNS[: len(atoms) - 1])
+        )
         return tuple(atoms), orders
 
     def number(self, body: str, slot: tuple[int, int], field_no: int) -> float | None:
-        text = body[slot[0]:slot[1]].strip()
+        text = body[slot[0] : slot[1]].strip()
         if not text:
             return None
         try:
             return float(text)
         except ValueError:
             raise InputFormatError(
-                self.path, self.line_no, f"a number (or blank) in field {field_no}, columns {slot[0] + 1}-{slot[1]}", text
+                self.path,
+                self.line_no,
+                f"a number (or blank) in field {field_no}, columns {slot[0] + 1}-{slot[1]}",
+                text,
             ) from None
 
 

@@ -123,8 +123,15 @@ def _last_orientation(lines: list[str], header: str, path: Path) -> np.ndarray |
 # older Gaussian headers). Each: the header, a column-number line, rows "k El q [spin]", "Sum of ...".
 CHARGE_TABLES = (
     ("ESP charges", ("ESP charges:",)),
-    ("Mulliken charges", ("Mulliken charges:", "Mulliken charges and spin densities:", "Mulliken atomic charges:",
-                          "Total atomic charges:")),
+    (
+        "Mulliken charges",
+        (
+            "Mulliken charges:",
+            "Mulliken charges and spin densities:",
+            "Mulliken atomic charges:",
+            "Total atomic charges:",
+        ),
+    ),
 )
 
 
@@ -143,7 +150,9 @@ def _charge_table(lines: list[str], header: int, n_atoms: int, path: Path) -> np
         fields = lines[k].split() if k < len(lines) else []
         if len(fields) < 3 or fields[0] != str(len(values) + 1):
             found = lines[k].strip() if k < len(lines) else "end of file"
-            raise InputFormatError(path, k + 1, f"row {len(values) + 1} of the charge table: index, element, charge", found)
+            raise InputFormatError(
+                path, k + 1, f"row {len(values) + 1} of the charge table: index, element, charge", found
+            )
         values.append(parse_float(fields[2], path, k + 1, "an atomic charge"))
     return np.array(values)
 

@@ -10,9 +10,10 @@ table plus, when given, a custom `atom.typ`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class MaeBlock:
     name: str
     line: int
     properties: dict[str, Any] = field(default_factory=dict)
-    blocks: list["MaeBlock"] = field(default_factory=list)
+    blocks: list[MaeBlock] = field(default_factory=list)
     tables: dict[str, MaeTable] = field(default_factory=dict)
 
 
@@ -183,7 +184,12 @@ class _BlockReader:
                 return out
             opener = self.take(f"'{{' after {tok.text!r}")
             if opener.text != "{":
-                raise InputFormatError(self.path, opener.line, f"'{{' opening sub-block {tok.text!r} (or '}}' closing {name!r})", opener.text)
+                raise InputFormatError(
+                    self.path,
+                    opener.line,
+                    f"'{{' opening sub-block {tok.text!r} (or '}}' closing {name!r})",
+                    opener.text,
+                )
             if "[" in tok.text:
                 table = self.table(tok)
                 out.tables[table.name] = table
@@ -201,22 +207,34 @@ class _BlockReader:
         for _ in range(count):
             first = self.take(f"{count} rows in {name}")
             if first.text == SEPARATOR:
-                raise InputFormatError(self.path, first.line, f"{count} rows in {name}, each an index and {len(columns)} values", f"only {len(rows)} rows")
+                raise InputFormatError(
+                    self.path,
+                    first.line,
+                    f"{count} rows in {name}, each an index and {len(columns)} values",
+                    f"only {len(rows)} rows",
+                )
             if first.text != str(len(rows) + 1) or (lines and first.line == lines[-1]):
                 raise InputFormatError(
-                    self.path, first.line, f"row {len(rows) + 1} of {name} on its own line: its index then {len(columns)} values", first.text
+                    self.path,
+                    first.line,
+                    f"row {len(rows) + 1} of {name} on its own line: its index then {len(columns)} values",
+                    first.text,
                 )
             tokens = self._rest_of_line(first.line)
             if len(tokens) != len(columns):
                 raise InputFormatError(
-                    self.path, first.line, f"{len(columns)} values after the row index in {name} (one per column: {', '.join(columns)})",
+                    self.path,
+                    first.line,
+                    f"{len(columns)} values after the row index in {name} (one per column: {', '.join(columns)})",
                     f"{len(tokens)} values",
                 )
             rows.append([_convert(col, tok, self.path) for col, tok in zip(columns, tokens)])
             lines.append(first.line)
         end = self.take(f"':::' after the {count} rows of {name}")
         if end.text != SEPARATOR:
-            raise InputFormatError(self.path, end.line, f"':::' after the {count} rows of {name} ({len(columns)} values per row)", end.text)
+            raise InputFormatError(
+                self.path, end.line, f"':::' after the {count} rows of {name} ({len(columns)} values per row)", end.text
+            )
         close = self.take(f"'}}' closing {name}")
         if close.text != "}":
             raise InputFormatError(self.path, close.line, f"'}}' closing {name}", close.text)
@@ -279,12 +297,17 @@ def _esp_charges(atoms: MaeTable) -> dict:
     """Jaguar's ESP-fitted charges (``r_j_ESP_Charges``, e) when the atom table carries them."""
     if ESP_COLUMN not in atoms.columns or any(q is None for q in atoms.column(ESP_COLUMN)):
         return {}
-    return {"qm_charges": np.array(atoms.column(ESP_COLUMN), dtype=np.float64), "qm_charges_source": "Jaguar ESP (.mae)"}
+    return {
+        "qm_charges": np.array(atoms.column(ESP_COLUMN), dtype=np.float64),
+        "qm_charges_source": "Jaguar ESP (.mae)",
+    }
 
 
 def _atom_type(number: int | None, path: Path, line: int, table: AtomTypeTable):
     if number is None or number not in table:
-        raise UnknownAtomTypeInFileError(path, line, "a MacroModel atom type known to the standard table or atom.typ", str(number))
+        raise UnknownAtomTypeInFileError(
+            path, line, "a MacroModel atom type known to the standard table or atom.typ", str(number)
+        )
     return table.get(number)
 
 
@@ -300,7 +323,9 @@ def _elements(atoms: MaeTable, types, path: Path) -> list[str]:
                 raise InputFormatError(path, line, "an atomic number (i_m_atomic_number) or a typed atom", str(z))
         return out
     if types is None:
-        raise InputFormatError(path, atoms.lines[0] if atoms.lines else None, "i_m_atomic_number or i_m_mmod_type in m_atom", None)
+        raise InputFormatError(
+            path, atoms.lines[0] if atoms.lines else None, "i_m_atomic_number or i_m_mmod_type in m_atom", None
+        )
     return [t.element for t in types]
 
 
@@ -320,7 +345,9 @@ def _bonds(block: MaeBlock, path: Path, n_atoms: int) -> tuple[Bond, ...]:
         if col not in table.columns:
             raise InputFormatError(path, block.line, f"column {col!r} in m_bond", ", ".join(table.columns))
     seen: dict[tuple[int, int], Bond] = {}
-    for a, b, order, line in zip(table.column("i_m_from"), table.column("i_m_to"), table.column("i_m_order"), table.lines):
+    for a, b, order, line in zip(
+        table.column("i_m_from"), table.column("i_m_to"), table.column("i_m_order"), table.lines
+    ):
         if not (1 <= a <= n_atoms and 1 <= b <= n_atoms) or a == b:
             raise InputFormatError(path, line, f"bond atoms between 1 and {n_atoms}", f"{a} {b}")
         i, j = sorted((a - 1, b - 1))

@@ -20,8 +20,18 @@ import numpy as np
 from q2mm.errors import InputFormatError
 
 __all__ = [
-    "read_mmo", "read_mmo_all", "parse_mmo", "MmoBreakdown", "MmoAtom", "StretchRow", "BendRow",
-    "BendBendRow", "TorsionRow", "CrossTermRow", "NonbondedRow", "TOTAL_KEYS",
+    "read_mmo",
+    "read_mmo_all",
+    "parse_mmo",
+    "MmoBreakdown",
+    "MmoAtom",
+    "StretchRow",
+    "BendRow",
+    "BendBendRow",
+    "TorsionRow",
+    "CrossTermRow",
+    "NonbondedRow",
+    "TOTAL_KEYS",
 ]
 
 # Printed total label -> key of MmoBreakdown.totals.
@@ -64,9 +74,7 @@ _TORSION = re.compile(r"^\s*" + r"\s+".join([_INT] * 4 + [_NUM] * 5) + _TAIL)
 _BEND_BEND = re.compile(r"^\s*" + r"\s+".join([_INT] * 5 + [_NUM] * 6) + r"\s*$")
 _CROSS = re.compile(r"^\s*" + r"\s+".join([_INT] * 4 + [_NUM] * 5) + r"\s*$")
 _NONBONDED = re.compile(r"^\s*" + r"\s+".join([_INT] * 2 + [_NUM] * 6) + r"\s*$")
-_ATOM = re.compile(
-    r"^\s*(\S{1,3})\s*\(\s*(\d+)\)\s+" + r"\s+".join([_NUM] * 5) + r"\s+(\S+)\s+(-?\d+)(.*)$"
-)
+_ATOM = re.compile(r"^\s*(\S{1,3})\s*\(\s*(\d+)\)\s+" + r"\s+".join([_NUM] * 5) + r"\s+(\S+)\s+(-?\d+)(.*)$")
 _ATTACHED = re.compile(r"(\d+)([-=%*#~]?)")
 _EQUATION = re.compile(r"^(\S.*?)\s+-\s+(\d+):\s*(.*?)\s*$")
 _CUTOFF = re.compile(r"Maximum (.+?) distance\s*=\s*" + _NUM)
@@ -254,9 +262,13 @@ class MmoBreakdown:
     def listed_counts(self) -> dict[str, int]:
         """Rows parsed per table (compare with ``counts``, the numbers MacroModel printed)."""
         return {
-            "stretch": len(self.stretches), "bend": len(self.bends), "bend_bend": len(self.bend_bends),
-            "torsion": len(self.torsions), "improper": len(self.impropers),
-            "cross_terms": len(self.cross_terms), "nonbonded": len(self.nonbonded),
+            "stretch": len(self.stretches),
+            "bend": len(self.bends),
+            "bend_bend": len(self.bend_bends),
+            "torsion": len(self.torsions),
+            "improper": len(self.impropers),
+            "cross_terms": len(self.cross_terms),
+            "nonbonded": len(self.nonbonded),
         }
 
 
@@ -298,7 +310,9 @@ class _Structure:
 
     def __init__(self, path: str, lines: list[str], start: int, stop: int):
         self.path, self.lines, self.start, self.stop = path, lines, start, stop
-        self.tables: dict[str, list] = {k: [] for k in ("stretch", "bend", "bend_bend", "torsion", "improper", "cross_terms", "nonbonded")}
+        self.tables: dict[str, list] = {
+            k: [] for k in ("stretch", "bend", "bend_bend", "torsion", "improper", "cross_terms", "nonbonded")
+        }
         self.atoms: list[MmoAtom] = []
         self.totals: dict[str, float] = {}
         self.totals_kcal: dict[str, float] = {}
@@ -316,13 +330,22 @@ class _Structure:
             self.read_line(line, i + 1, section)
         self.check_counts()
         return MmoBreakdown(
-            path=self.path, title=self.title,
-            stretches=tuple(self.tables["stretch"]), bends=tuple(self.tables["bend"]),
-            bend_bends=tuple(self.tables["bend_bend"]), torsions=tuple(self.tables["torsion"]),
-            impropers=tuple(self.tables["improper"]), cross_terms=tuple(self.tables["cross_terms"]),
-            nonbonded=tuple(self.tables["nonbonded"]), atoms=tuple(self.atoms), totals=self.totals,
-            totals_kcal=self.totals_kcal, counts=self.counts, equations=self.equations,
-            cutoffs=self.cutoffs, total_charge=self.total_charge,
+            path=self.path,
+            title=self.title,
+            stretches=tuple(self.tables["stretch"]),
+            bends=tuple(self.tables["bend"]),
+            bend_bends=tuple(self.tables["bend_bend"]),
+            torsions=tuple(self.tables["torsion"]),
+            impropers=tuple(self.tables["improper"]),
+            cross_terms=tuple(self.tables["cross_terms"]),
+            nonbonded=tuple(self.tables["nonbonded"]),
+            atoms=tuple(self.atoms),
+            totals=self.totals,
+            totals_kcal=self.totals_kcal,
+            counts=self.counts,
+            equations=self.equations,
+            cutoffs=self.cutoffs,
+            total_charge=self.total_charge,
         )
 
     def section_of(self, line: str, section: str | None) -> str | None:
@@ -379,13 +402,21 @@ class _Structure:
             self.total_charge = float(line.split("=")[1])
 
     def check_counts(self) -> None:
-        listed = {"stretch": "stretch", "bend": "bend", "bend_bend": "bend_bend", "torsion": "torsion",
-                  "improper": "improper", "cross_terms": "cross_terms"}
+        listed = {
+            "stretch": "stretch",
+            "bend": "bend",
+            "bend_bend": "bend_bend",
+            "torsion": "torsion",
+            "improper": "improper",
+            "cross_terms": "cross_terms",
+        }
         for key, table in listed.items():
             printed = self.counts.get(key)
             rows = self.tables[table]
             if printed is not None and key != "cross_terms" and printed != len(rows):
-                raise InputFormatError(self.path, self.start + 1, f"{printed} {key} rows as the table header says", f"{len(rows)} rows")
+                raise InputFormatError(
+                    self.path, self.start + 1, f"{printed} {key} rows as the table header says", f"{len(rows)} rows"
+                )
         for i, atom in enumerate(self.atoms, start=1):
             if atom.number != i:
                 raise InputFormatError(self.path, atom.line, f"connection-table atom {i}", str(atom.number))
@@ -396,7 +427,18 @@ def _stretch(line: str, line_no: int) -> StretchRow | None:
     if not m:
         return None
     g = m.groups()
-    return StretchRow((int(g[0]), int(g[1])), _f(g[2]), _f(g[3]), _f(g[4]), _f(g[5]), g[6], int(g[7]), g[8].strip(), int(g[9]), line_no)
+    return StretchRow(
+        (int(g[0]), int(g[1])),
+        _f(g[2]),
+        _f(g[3]),
+        _f(g[4]),
+        _f(g[5]),
+        g[6],
+        int(g[7]),
+        g[8].strip(),
+        int(g[9]),
+        line_no,
+    )
 
 
 def _bend(line: str, line_no: int) -> BendRow | None:
@@ -405,8 +447,18 @@ def _bend(line: str, line_no: int) -> BendRow | None:
         return None
     g = m.groups()
     return BendRow(
-        (int(g[0]), int(g[1]), int(g[2])), _f(g[3]), _f(g[4]), _f(g[5]), _f(g[6]), _f(g[7]), _f(g[8]),
-        g[9], int(g[10]), g[11].strip(), int(g[12]), line_no,
+        (int(g[0]), int(g[1]), int(g[2])),
+        _f(g[3]),
+        _f(g[4]),
+        _f(g[5]),
+        _f(g[6]),
+        _f(g[7]),
+        _f(g[8]),
+        g[9],
+        int(g[10]),
+        g[11].strip(),
+        int(g[12]),
+        line_no,
     )
 
 
@@ -424,8 +476,17 @@ def _torsion(line: str, line_no: int) -> TorsionRow | None:
         return None
     g = m.groups()
     return TorsionRow(
-        tuple(int(x) for x in g[:4]), _f(g[4]), _f(g[5]), _f(g[6]), _f(g[7]), _f(g[8]),
-        g[9], int(g[10]), g[11].strip(), int(g[12]), line_no,
+        tuple(int(x) for x in g[:4]),
+        _f(g[4]),
+        _f(g[5]),
+        _f(g[6]),
+        _f(g[7]),
+        _f(g[8]),
+        g[9],
+        int(g[10]),
+        g[11].strip(),
+        int(g[12]),
+        line_no,
     )
 
 
@@ -446,15 +507,22 @@ def _nonbonded(line: str, line_no: int) -> NonbondedRow | None:
 
 
 _ROW_PARSERS = {
-    "stretch": _stretch, "bend": _bend, "bend_bend": _bend_bend, "torsion": _torsion,
-    "improper": _torsion, "cross_terms": _cross, "nonbonded": _nonbonded,
+    "stretch": _stretch,
+    "bend": _bend,
+    "bend_bend": _bend_bend,
+    "torsion": _torsion,
+    "improper": _torsion,
+    "cross_terms": _cross,
+    "nonbonded": _nonbonded,
 }
 
 
 def _atom(m: re.Match, line_no: int) -> MmoAtom:
     g = m.groups()
     attached = tuple((int(a), s) for a, s in _ATTACHED.findall(g[9]))
-    return MmoAtom(int(g[1]), g[0], _f(g[2]), _f(g[3]), (_f(g[4]), _f(g[5]), _f(g[6])), g[7], int(g[8]), attached, line_no)
+    return MmoAtom(
+        int(g[1]), g[0], _f(g[2]), _f(g[3]), (_f(g[4]), _f(g[5]), _f(g[6])), g[7], int(g[8]), attached, line_no
+    )
 
 
 def _f(text: str) -> float:

@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -63,8 +63,7 @@ from q2mm.mm3.typing import assign_types, names_in_forcefield
 from q2mm.model.forcefield import ForceField, ParamRef, ParamRow, Substructure
 from q2mm.model.molecule import Molecule
 
-KINDS = ("stretch", "bend", "stretch_bend", "bend_bend", "torsion", "torsion_stretch", "improper", "vdw",
-         "vdw_pair")
+KINDS = ("stretch", "bend", "stretch_bend", "bend_bend", "torsion", "torsion_stretch", "improper", "vdw", "vdw_pair")
 _DESCRIPTOR_START = 57  # 0-based column of the first 4-character descriptor block
 _ALT_CRITERIA = {"A": 3, "B": 2, "T": 4}
 
@@ -150,7 +149,7 @@ class Assignment:
 
 # Standard rows that fit a (term, (type, element) per atom, bond orders) key, per force field:
 # the answer depends on nothing else, so structures of one training set share it.
-_CANDIDATE_CACHE: "weakref.WeakKeyDictionary[ForceField, dict]" = weakref.WeakKeyDictionary()
+_CANDIDATE_CACHE: weakref.WeakKeyDictionary[ForceField, dict] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -189,7 +188,9 @@ class _Context:
         return found
 
     # ---- substructures --------------------------------------------------------------
-    def _match_substructures(self) -> list[tuple[Substructure, tuple[int, ...], frozenset[str], dict[str, list[ParamRow]]]]:
+    def _match_substructures(
+        self,
+    ) -> list[tuple[Substructure, tuple[int, ...], frozenset[str], dict[str, list[ParamRow]]]]:
         rows_of: dict[int, list[ParamRow]] = {}
         for row in self.ff.rows:
             if row.substructure is not None:
@@ -218,7 +219,9 @@ class _Context:
     def _criterion_holds(self, row: ParamRow, match: tuple[int, ...]) -> bool:
         kind = row.code[1:]
         positions = [int(a) for a in row.atoms[: _ALT_CRITERIA[kind]]]
-        return alternative_holds(kind, positions, float(row.values[0]), float(row.values[1] or 0.0), match, self.measure)
+        return alternative_holds(
+            kind, positions, float(row.values[0]), float(row.values[1] or 0.0), match, self.measure
+        )
 
     def measure(self, atoms: tuple[int, ...]) -> float:
         x = self.coords[list(atoms)]
@@ -287,8 +290,11 @@ class _Context:
     def _type_candidates(self, term: str, atoms: tuple[int, ...]) -> list[tuple[ParamRow, bool]]:
         """Rows whose types and bond symbols fit (descriptors not yet checked), cached by the
         atoms' (type, element) and bond orders, which decide them alone."""
-        key = (term, tuple(self.type_keys[a] for a in atoms),
-               tuple(self.graph.order(a, b) for a, b in zip(atoms, atoms[1:])))
+        key = (
+            term,
+            tuple(self.type_keys[a] for a in atoms),
+            tuple(self.graph.order(a, b) for a, b in zip(atoms, atoms[1:])),
+        )
         found = self._candidates.get(key)
         if found is None:
             found = []
@@ -320,9 +326,9 @@ class _Context:
         excluded = set(atoms)
         for slot, atom in enumerate(atoms):
             start = _DESCRIPTOR_START + 5 * slot
-            block = line[start:start + 4]
-            flag = line[start - 1:start].strip()
-            sub_block = nxt[start:start + 4] if (flag and has_continuation) else ""
+            block = line[start : start + 4]
+            flag = line[start - 1 : start].strip()
+            sub_block = nxt[start : start + 4] if (flag and has_continuation) else ""
             if not self._block_fits(block, atom, excluded, sub_block):
                 return False
         return True
@@ -345,8 +351,9 @@ class _Context:
         return self.substructure_row(term, atoms) or self.standard_row(term, atoms)
 
 
-def assign_parameters(molecule: Molecule, ff: ForceField, allow_missing: bool = False,
-                      types: AtomTypeTable | Sequence[str] | None = None) -> Assignment:
+def assign_parameters(
+    molecule: Molecule, ff: ForceField, allow_missing: bool = False, types: AtomTypeTable | Sequence[str] | None = None
+) -> Assignment:
     """Assign MM3* parameters from ``ff`` to every interaction of ``molecule``.
 
     ``types`` is either the type names themselves or an atom.typ table used to look up the
@@ -384,8 +391,9 @@ def _interaction(kind: str, choice: _Choice, fields: Iterable[int], atoms=None) 
             continue
         refs.append(ParamRef(row.line, f))
         values.append(0.0 if value is None else float(value))
-    return Interaction(kind, tuple(choice.atoms if atoms is None else atoms), tuple(refs), tuple(values),
-                       row.line, choice.source)
+    return Interaction(
+        kind, tuple(choice.atoms if atoms is None else atoms), tuple(refs), tuple(values), row.line, choice.source
+    )
 
 
 def _missing(ctx: _Context, kind: str, atoms: tuple[int, ...], result: Assignment) -> None:
@@ -424,7 +432,9 @@ def _assign_bends(ctx: _Context, result: Assignment) -> None:
             atoms = (centre, b1.atoms[0], b1.atoms[2], b2.atoms[0], b2.atoms[2])
             refs = (ParamRef(r1.line, 3), ParamRef(r2.line, 3), ParamRef(r1.line, 1), ParamRef(r2.line, 1))
             values = (float(r1.values[2]), float(r2.values[2]), float(r1.values[0]), float(r2.values[0]))
-            result.interactions["bend_bend"].append(Interaction("bend_bend", atoms, refs, values, r1.line, "angle rows"))
+            result.interactions["bend_bend"].append(
+                Interaction("bend_bend", atoms, refs, values, r1.line, "angle rows")
+            )
 
 
 def _assign_torsions(ctx: _Context, result: Assignment) -> None:
@@ -449,8 +459,7 @@ def _torsion(ctx: _Context, choice: _Choice) -> Interaction:
         more = _interaction("torsion", _Choice(nxt, choice.atoms, choice.source), (1, 2, 3))
         refs, values = refs + more.refs, values + more.values
     scale = _bond_torsion_share(ctx, choice)
-    return Interaction("torsion", base.atoms, refs, tuple(v * scale for v in values), base.fld_line,
-                       base.source, scale)
+    return Interaction("torsion", base.atoms, refs, tuple(v * scale for v in values), base.fld_line, base.source, scale)
 
 
 def _bond_torsion_share(ctx: _Context, choice: _Choice) -> float:
@@ -459,8 +468,7 @@ def _bond_torsion_share(ctx: _Context, choice: _Choice) -> float:
     if row.substructure is None or str(row.atoms[0]).strip() != "00" or str(row.atoms[3]).strip() != "00":
         return 1.0
     j, k = choice.atoms[1], choice.atoms[2]
-    count = sum(1 for i in ctx.graph.neighbours[j] if i != k
-                for l in ctx.graph.neighbours[k] if l not in (j, i))
+    count = sum(1 for i in ctx.graph.neighbours[j] if i != k for l in ctx.graph.neighbours[k] if l not in (j, i))
     return 1.0 / count
 
 

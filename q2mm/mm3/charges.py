@@ -11,9 +11,10 @@ CODATA value) leaves a systematic 1e-4 relative error (0.008 kJ/mol in total).
 
 from __future__ import annotations
 
-import q2mm.jaxconfig  # noqa: F401
 import jax
 import jax.numpy as jnp
+
+import q2mm.jaxconfig  # noqa: F401
 
 DEBYE_PER_E_ANGSTROM = 4.8030
 

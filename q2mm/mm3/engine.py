@@ -16,14 +16,14 @@ MacroModel reports 0 for every rh-enamide structure, so there is no reference to
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
-import q2mm.jaxconfig  # noqa: F401
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import q2mm.jaxconfig  # noqa: F401
 from q2mm.errors import ParameterAssignmentError
 from q2mm.mm3 import interactions, nonbonded, terms
 from q2mm.mm3.assign import Assignment, assign_parameters
@@ -31,8 +31,18 @@ from q2mm.mm3.hessian import hessian, hessian_dot
 from q2mm.model.forcefield import ForceField, ParamRef
 from q2mm.model.molecule import Molecule
 
-TERMS = ("stretch", "bend", "stretch_bend", "bend_bend", "torsion", "torsion_stretch", "out_of_plane",
-         "vdw", "electrostatic", "hydrogen_bond")
+TERMS = (
+    "stretch",
+    "bend",
+    "stretch_bend",
+    "bend_bend",
+    "torsion",
+    "torsion_stretch",
+    "out_of_plane",
+    "vdw",
+    "electrostatic",
+    "hydrogen_bond",
+)
 Topology = dict  # name -> array with a leading structure axis (or one structure's slice)
 
 
@@ -83,25 +93,54 @@ def _structure_arrays(mol: Molecule, asg: Assignment, pindex: _ParamIndex) -> di
         out[kind + "_p"] = np.array(params, dtype=np.int32)
         out[kind + "_scale"] = np.array(scale if scale is not None else [1.0] * len(atoms), dtype=np.float64)
 
-    rows("stretch", [it.atoms for it in stretches],
-         [[pindex(it.refs[0]), pindex(it.refs[1]), pindex(it.refs[2]) if len(it.refs) > 2 else -1]
-          for it in stretches])
+    rows(
+        "stretch",
+        [it.atoms for it in stretches],
+        [[pindex(it.refs[0]), pindex(it.refs[1]), pindex(it.refs[2]) if len(it.refs) > 2 else -1] for it in stretches],
+    )
     rows("bend", [it.atoms for it in of("bend")], [[pindex(r) for r in it.refs[:2]] for it in of("bend")])
     sb = of("stretch_bend")
-    rows("stretch_bend", [it.atoms for it in sb],
-         [[pindex(it.refs[0]), r0_slot[frozenset(it.atoms[:2])], r0_slot[frozenset(it.atoms[1:])],
-           th0_slot[_angle_key(it.atoms)]] for it in sb])
+    rows(
+        "stretch_bend",
+        [it.atoms for it in sb],
+        [
+            [
+                pindex(it.refs[0]),
+                r0_slot[frozenset(it.atoms[:2])],
+                r0_slot[frozenset(it.atoms[1:])],
+                th0_slot[_angle_key(it.atoms)],
+            ]
+            for it in sb
+        ],
+    )
     bb = of("bend_bend")
-    rows("bend_bend", [it.atoms for it in bb],
-         [[pindex(it.refs[0]), pindex(it.refs[1]),
-           th0_slot[_angle_key((it.atoms[1], it.atoms[0], it.atoms[2]))],
-           th0_slot[_angle_key((it.atoms[3], it.atoms[0], it.atoms[4]))]] for it in bb])
+    rows(
+        "bend_bend",
+        [it.atoms for it in bb],
+        [
+            [
+                pindex(it.refs[0]),
+                pindex(it.refs[1]),
+                th0_slot[_angle_key((it.atoms[1], it.atoms[0], it.atoms[2]))],
+                th0_slot[_angle_key((it.atoms[3], it.atoms[0], it.atoms[4]))],
+            ]
+            for it in bb
+        ],
+    )
     tors = of("torsion")
-    rows("torsion", [it.atoms for it in tors],
-         [[pindex(r) for r in it.refs] + [-1] * (6 - len(it.refs)) for it in tors], [it.scale for it in tors])
+    rows(
+        "torsion",
+        [it.atoms for it in tors],
+        [[pindex(r) for r in it.refs] + [-1] * (6 - len(it.refs)) for it in tors],
+        [it.scale for it in tors],
+    )
     ts = of("torsion_stretch")
-    rows("torsion_stretch", [it.atoms for it in ts],
-         [[pindex(it.refs[0]), r0_slot[frozenset(it.atoms[1:3])]] for it in ts], [it.scale for it in ts])
+    rows(
+        "torsion_stretch",
+        [it.atoms for it in ts],
+        [[pindex(it.refs[0]), r0_slot[frozenset(it.atoms[1:3])]] for it in ts],
+        [it.scale for it in ts],
+    )
     imp = of("improper")
     rows("improper", [it.atoms for it in imp], [[pindex(it.refs[-1])] for it in imp], [it.scale for it in imp])
     _vdw_arrays(mol, asg, pindex, out)
@@ -112,13 +151,19 @@ def _vdw_arrays(mol: Molecule, asg: Assignment, pindex: _ParamIndex, out: dict) 
     vdw = sorted(asg.of("vdw"), key=lambda it: it.atoms[0])
     if [it.atoms[0] for it in vdw] != list(range(mol.n_atoms)):
         raise ParameterAssignmentError(f"{mol.title}: van der Waals parameters missing for some atoms")
-    out["vdw_p"] = np.array([[pindex(it.refs[0]), pindex(it.refs[1]),
-                              pindex(it.refs[2]) if len(it.refs) > 2 else -1] for it in vdw], dtype=np.int32)
+    out["vdw_p"] = np.array(
+        [[pindex(it.refs[0]), pindex(it.refs[1]), pindex(it.refs[2]) if len(it.refs) > 2 else -1] for it in vdw],
+        dtype=np.int32,
+    )
     out["parent"] = _reduction_parents(mol)
     pairs = nonbonded.nonbonded_pairs(mol.n_atoms, [(b.i, b.j) for b in mol.bonds])
     special = {frozenset(it.atoms): it for it in asg.interactions.get("vdw_pair", [])}
-    override = [[pindex(special[frozenset(p)].refs[0]), pindex(special[frozenset(p)].refs[1])]
-                if frozenset(p) in special else [-1, -1] for p in pairs.tolist()]
+    override = [
+        [pindex(special[frozenset(p)].refs[0]), pindex(special[frozenset(p)].refs[1])]
+        if frozenset(p) in special
+        else [-1, -1]
+        for p in pairs.tolist()
+    ]
     out["pair_atoms"] = pairs
     out["pair_p"] = np.array(override, dtype=np.int32).reshape(-1, 2)
     out["pair_scale"] = np.ones(len(pairs))
@@ -127,8 +172,16 @@ def _vdw_arrays(mol: Molecule, asg: Assignment, pindex: _ParamIndex, out: dict) 
 
 
 # kind -> (atoms per interaction, parameter slots per interaction)
-_SHAPES = {"stretch": (2, 3), "bend": (3, 2), "stretch_bend": (3, 4), "bend_bend": (5, 4), "torsion": (4, 6),
-           "torsion_stretch": (4, 2), "improper": (4, 1), "pair": (2, 2)}
+_SHAPES = {
+    "stretch": (2, 3),
+    "bend": (3, 2),
+    "stretch_bend": (3, 4),
+    "bend_bend": (5, 4),
+    "torsion": (4, 6),
+    "torsion_stretch": (4, 2),
+    "improper": (4, 1),
+    "pair": (2, 2),
+}
 
 
 def _filler(arrays: dict, arity: int) -> np.ndarray:
@@ -153,8 +206,12 @@ def _pad_kind(per_structure: list[dict], kind: str, zero_slot: int) -> dict[str,
         params.append(slots)
         scale.append(np.concatenate([s[kind + "_scale"], np.zeros(size - n)]))
         mask.append(np.arange(size) < n)
-    return {kind + "_atoms": jnp.asarray(np.stack(atoms)), kind + "_p": jnp.asarray(np.stack(params)),
-            kind + "_scale": jnp.asarray(np.stack(scale)), kind + "_mask": jnp.asarray(np.stack(mask))}
+    return {
+        kind + "_atoms": jnp.asarray(np.stack(atoms)),
+        kind + "_p": jnp.asarray(np.stack(params)),
+        kind + "_scale": jnp.asarray(np.stack(scale)),
+        kind + "_mask": jnp.asarray(np.stack(mask)),
+    }
 
 
 def _pad(per_structure: list[dict], zero_slot: int, n_max: int) -> Topology:
@@ -234,13 +291,17 @@ class MM3Model:
     _jitted: dict[str, Callable] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, molecules: Sequence[Molecule], ff: ForceField, allow_missing: bool = False,
-              assignments: Sequence[Assignment] | None = None) -> "MM3Model":
+    def build(
+        cls,
+        molecules: Sequence[Molecule],
+        ff: ForceField,
+        allow_missing: bool = False,
+        assignments: Sequence[Assignment] | None = None,
+    ) -> MM3Model:
         """Assign parameters to every structure and build padded index arrays (no compilation)."""
         molecules = tuple(molecules)
         if assignments is None:
-            assignments = [assign_parameters(m, ff, allow_missing=allow_missing)
-                           for m in molecules]
+            assignments = [assign_parameters(m, ff, allow_missing=allow_missing) for m in molecules]
         pindex = _ParamIndex(ff, assignments)
         per_structure = [_structure_arrays(m, a, pindex) for m, a in zip(molecules, assignments)]
         refs, p0 = pindex.finish()
@@ -250,7 +311,7 @@ class MM3Model:
         mask = np.zeros((len(molecules), n_max), dtype=bool)
         for k, m in enumerate(molecules):
             coords[k, : m.n_atoms] = m.coords
-            coords[k, m.n_atoms:] = 1.0e3 + 10.0 * np.arange(n_max - m.n_atoms)[:, None] * np.array([1.0, 2.0, 3.0])
+            coords[k, m.n_atoms :] = 1.0e3 + 10.0 * np.arange(n_max - m.n_atoms)[:, None] * np.array([1.0, 2.0, 3.0])
             mask[k, : m.n_atoms] = True
         topo["atom_mask"] = jnp.asarray(mask)
         return cls(molecules, ff, tuple(assignments), refs, p0, topo, jnp.asarray(mask), jnp.asarray(coords))
@@ -265,6 +326,7 @@ class MM3Model:
         """Indices into p of the hydrogen reduction factors the structures use."""
         slots = np.unique(np.asarray(self.topology["vdw_p"])[..., 2])
         return slots[slots < len(self.p0)]
+
     energy_terms = staticmethod(energy_terms)
     atom_charges = staticmethod(atom_charges)
 
@@ -285,8 +347,11 @@ class MM3Model:
             grad = jax.grad(e)
             hess = hessian
             table = {
-                "energy": jax.jit(e), "gradient": jax.jit(grad), "hessian": jax.jit(hess),
-                "terms": jax.jit(energy_terms), "charges": jax.jit(atom_charges),
+                "energy": jax.jit(e),
+                "gradient": jax.jit(grad),
+                "hessian": jax.jit(hess),
+                "terms": jax.jit(energy_terms),
+                "charges": jax.jit(atom_charges),
                 "energy_all": jax.jit(jax.vmap(e, in_axes=(0, None, 0))),
                 "gradient_all": jax.jit(jax.vmap(grad, in_axes=(0, None, 0))),
                 "hessian_all": jax.jit(jax.vmap(hess, in_axes=(0, None, 0))),

@@ -20,10 +20,32 @@ METALS = frozenset(
     "La Hf Ta W Re Os Ir Pt Au Hg".split()
 )
 # Radii for elements missing from q2mm.model.elements (Cordero et al. 2008), Angstrom.
-_EXTRA_RADII = {"Li": 1.28, "Na": 1.66, "K": 2.03, "Mg": 1.41, "Ca": 1.76, "Ti": 1.60, "V": 1.53,
-                "Cr": 1.39, "Mn": 1.39, "Os": 1.44, "Au": 1.36, "Hg": 1.32, "Cd": 1.44, "Se": 1.20,
-                "As": 1.19, "Ge": 1.20, "Sn": 1.39, "Al": 1.21, "Ga": 1.22, "Te": 1.38, "Mo": 1.54,
-                "W": 1.62, "Re": 1.51, "Zr": 1.75}
+_EXTRA_RADII = {
+    "Li": 1.28,
+    "Na": 1.66,
+    "K": 2.03,
+    "Mg": 1.41,
+    "Ca": 1.76,
+    "Ti": 1.60,
+    "V": 1.53,
+    "Cr": 1.39,
+    "Mn": 1.39,
+    "Os": 1.44,
+    "Au": 1.36,
+    "Hg": 1.32,
+    "Cd": 1.44,
+    "Se": 1.20,
+    "As": 1.19,
+    "Ge": 1.20,
+    "Sn": 1.39,
+    "Al": 1.21,
+    "Ga": 1.22,
+    "Te": 1.38,
+    "Mo": 1.54,
+    "W": 1.62,
+    "Re": 1.51,
+    "Zr": 1.75,
+}
 
 
 @dataclass(frozen=True)
@@ -36,7 +58,7 @@ class MolecularGraph:
     _orders: dict
 
     @classmethod
-    def from_bonds(cls, n_atoms: int, bonds) -> "MolecularGraph":
+    def from_bonds(cls, n_atoms: int, bonds) -> MolecularGraph:
         """Build from (i, j, order) triples or :class:`Bond` objects (0-based)."""
         triples = []
         nbrs: list[list[int]] = [[] for _ in range(n_atoms)]
@@ -55,7 +77,7 @@ class MolecularGraph:
         return cls(n_atoms, tuple(triples), tuple(tuple(n) for n in nbrs), orders)
 
     @classmethod
-    def from_molecule(cls, molecule: Molecule) -> "MolecularGraph":
+    def from_molecule(cls, molecule: Molecule) -> MolecularGraph:
         return cls.from_bonds(molecule.n_atoms, molecule.bonds)
 
     def order(self, i: int, j: int) -> int | None:
@@ -131,8 +153,9 @@ def covalent_radius(symbol: str) -> float:
     raise KeyError(f"no covalent radius for element {sym}")
 
 
-def perceive_bonds(symbols, coords, tolerance: float = 1.3, metal_tolerance: float = 1.3,
-                   full_bond_tolerance: float = 1.15) -> list[Bond]:
+def perceive_bonds(
+    symbols, coords, tolerance: float = 1.3, metal_tolerance: float = 1.3, full_bond_tolerance: float = 1.15
+) -> list[Bond]:
     """Bonds with orders from distances and valences (for files that carry no bonds).
 
     i-j are bonded when r <= tolerance * (R_i + R_j) (``metal_tolerance`` for metal-ligand
@@ -160,8 +183,7 @@ def perceive_bonds(symbols, coords, tolerance: float = 1.3, metal_tolerance: flo
     return [Bond(i, j, orders[(i, j)]) for (i, j) in pairs]
 
 
-VALENCE = {"H": 1, "C": 4, "N": 3, "O": 2, "S": 2, "P": 3, "B": 3, "Si": 4,
-           "F": 1, "Cl": 1, "Br": 1, "I": 1}
+VALENCE = {"H": 1, "C": 4, "N": 3, "O": 2, "S": 2, "P": 3, "B": 3, "Si": 4, "F": 1, "Cl": 1, "Br": 1, "I": 1}
 _SINGLE_TO_METAL = {"H", "P", "S", "Si", "B", "F", "Cl", "Br", "I"}
 
 

@@ -16,10 +16,10 @@ The result equals ``jax.hessian(energy)`` to rounding and stays differentiable i
 
 from __future__ import annotations
 
-import q2mm.jaxconfig  # noqa: F401
 import jax
 import jax.numpy as jnp
 
+import q2mm.jaxconfig  # noqa: F401
 from q2mm.mm3 import interactions
 
 Topology = dict
@@ -98,9 +98,9 @@ def _pair_parts(x, xr, p_ext, topo, a) -> tuple[jnp.ndarray, jnp.ndarray]:
     return _pair_blocks(nn, slot) + cross + cross.transpose(1, 0, 3, 2), _pair_blocks(rr, slot)
 
 
-
-def _valence_dot(xr: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology, factor: jnp.ndarray,
-                 g_rr: jnp.ndarray) -> jnp.ndarray:
+def _valence_dot(
+    xr: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology, factor: jnp.ndarray, g_rr: jnp.ndarray
+) -> jnp.ndarray:
     """sum(g_rr * valence blocks) through each interaction's internal coordinates q:
     h = J^T E_qq J + sum_a E_q[a] d2q_a, with J and d2q of the (fixed) working coordinates, so
     a parameter gradient differentiates only E(q, params), never the geometry twice more."""
@@ -116,8 +116,9 @@ def _valence_dot(xr: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology, factor: jn
             curv = jax.hessian(kind.coords)(xl, *fixed)  # (m, k, 3, k, 3)
             e_q = jax.grad(kind.energy_q)(q, *params)
             e_qq = jax.hessian(kind.energy_q)(q, *params)
-            return (jnp.sum(e_qq * jnp.einsum("aiu,ijuv,bjv->ab", jac, gl, jac))
-                    + jnp.sum(e_q * jnp.einsum("aiujv,ijuv->a", curv, gl)))
+            return jnp.sum(e_qq * jnp.einsum("aiu,ijuv,bjv->ab", jac, gl, jac)) + jnp.sum(
+                e_q * jnp.einsum("aiujv,ijuv->a", curv, gl)
+            )
 
         values = jax.vmap(contract)(xr[atoms], blocks, *kind.params(p_ext, topo, factor))
         total = total + jnp.sum(interactions.weights(topo, kind.name) * values)

@@ -14,12 +14,12 @@ the pair, the only geometry they depend on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-import q2mm.jaxconfig  # noqa: F401
 import jax.numpy as jnp
 
+import q2mm.jaxconfig  # noqa: F401
 from q2mm.mm3 import nonbonded, terms
 from q2mm.mm3.charges import bond_dipole_charges
 
@@ -40,8 +40,9 @@ def working_coordinates(x: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology) -> t
 def charges(p_ext: jnp.ndarray, topo: Topology) -> jnp.ndarray:
     """Partial charges (e) of one structure from formal charges and bond dipoles."""
     stretch = topo["stretch_p"]
-    return bond_dipole_charges(topo["formal"], topo["stretch_atoms"], p_ext[stretch[:, 2]], p_ext[stretch[:, 0]],
-                               topo["stretch_mask"])
+    return bond_dipole_charges(
+        topo["formal"], topo["stretch_atoms"], p_ext[stretch[:, 2]], p_ext[stretch[:, 0]], topo["stretch_mask"]
+    )
 
 
 @dataclass(frozen=True)
@@ -80,38 +81,66 @@ def _one(value):
 
 
 VALENCE = (
-    ValenceKind("stretch", "stretch", 2,
-                lambda xl, f, r0, k: _one(_bond(xl, f, 0, 1)),
-                lambda q, f, r0, k: terms.stretch(q[0], r0, k),
-                lambda p, t, f: (f[t["stretch_atoms"]], *_slots(p, t, "stretch", 0, 1))),
-    ValenceKind("bend", "bend", 3,
-                lambda xl, theta0, k: _one(terms.angle_deg(xl[0], xl[1], xl[2])),
-                lambda q, theta0, k: terms.bend(q[0], theta0, k),
-                lambda p, t, f: _slots(p, t, "bend", 0, 1)),
-    ValenceKind("stretch_bend", "stretch_bend", 3,
-                lambda xl, f, ksb, r01, r02, theta0: jnp.stack(
-                    [_bond(xl, f, 0, 1), _bond(xl, f, 1, 2), terms.angle_deg(xl[0], xl[1], xl[2])]),
-                lambda q, f, ksb, r01, r02, theta0: terms.stretch_bend(q[0] - r01, q[1] - r02, q[2] - theta0, ksb),
-                lambda p, t, f: (f[t["stretch_bend_atoms"]], *_slots(p, t, "stretch_bend", 0, 1, 2, 3))),
-    ValenceKind("bend_bend", "bend_bend", 5,
-                lambda xl, theta01, theta02, kbb: jnp.stack(
-                    [terms.angle_deg(xl[1], xl[0], xl[2]), terms.angle_deg(xl[3], xl[0], xl[4])]),
-                lambda q, theta01, theta02, kbb: terms.bend_bend(q[0] - theta01, q[1] - theta02, kbb),
-                lambda p, t, f: (*_slots(p, t, "bend_bend", 2, 3),
-                                 p[t["bend_bend_p"][:, 0]] * p[t["bend_bend_p"][:, 1]])),
-    ValenceKind("torsion", "torsion", 4,
-                lambda xl, v: _one(terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3])),
-                lambda q, v: terms.torsion(q[0], v),
-                lambda p, t, f: (p[t["torsion_p"]],)),
-    ValenceKind("torsion_stretch", "torsion_stretch", 4,
-                lambda xl, f, kts, r0_central: jnp.stack(
-                    [terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3]), _bond(xl, f, 1, 2)]),
-                lambda q, f, kts, r0_central: terms.torsion_stretch(q[0], q[1] - r0_central, kts),
-                lambda p, t, f: (f[t["torsion_stretch_atoms"]], *_slots(p, t, "torsion_stretch", 0, 1))),
-    ValenceKind("improper", "out_of_plane", 4,
-                lambda xl, k: _one(terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3])),
-                lambda q, k: terms.out_of_plane(q[0], k),
-                lambda p, t, f: _slots(p, t, "improper", 0)),
+    ValenceKind(
+        "stretch",
+        "stretch",
+        2,
+        lambda xl, f, r0, k: _one(_bond(xl, f, 0, 1)),
+        lambda q, f, r0, k: terms.stretch(q[0], r0, k),
+        lambda p, t, f: (f[t["stretch_atoms"]], *_slots(p, t, "stretch", 0, 1)),
+    ),
+    ValenceKind(
+        "bend",
+        "bend",
+        3,
+        lambda xl, theta0, k: _one(terms.angle_deg(xl[0], xl[1], xl[2])),
+        lambda q, theta0, k: terms.bend(q[0], theta0, k),
+        lambda p, t, f: _slots(p, t, "bend", 0, 1),
+    ),
+    ValenceKind(
+        "stretch_bend",
+        "stretch_bend",
+        3,
+        lambda xl, f, ksb, r01, r02, theta0: jnp.stack(
+            [_bond(xl, f, 0, 1), _bond(xl, f, 1, 2), terms.angle_deg(xl[0], xl[1], xl[2])]
+        ),
+        lambda q, f, ksb, r01, r02, theta0: terms.stretch_bend(q[0] - r01, q[1] - r02, q[2] - theta0, ksb),
+        lambda p, t, f: (f[t["stretch_bend_atoms"]], *_slots(p, t, "stretch_bend", 0, 1, 2, 3)),
+    ),
+    ValenceKind(
+        "bend_bend",
+        "bend_bend",
+        5,
+        lambda xl, theta01, theta02, kbb: jnp.stack(
+            [terms.angle_deg(xl[1], xl[0], xl[2]), terms.angle_deg(xl[3], xl[0], xl[4])]
+        ),
+        lambda q, theta01, theta02, kbb: terms.bend_bend(q[0] - theta01, q[1] - theta02, kbb),
+        lambda p, t, f: (*_slots(p, t, "bend_bend", 2, 3), p[t["bend_bend_p"][:, 0]] * p[t["bend_bend_p"][:, 1]]),
+    ),
+    ValenceKind(
+        "torsion",
+        "torsion",
+        4,
+        lambda xl, v: _one(terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3])),
+        lambda q, v: terms.torsion(q[0], v),
+        lambda p, t, f: (p[t["torsion_p"]],),
+    ),
+    ValenceKind(
+        "torsion_stretch",
+        "torsion_stretch",
+        4,
+        lambda xl, f, kts, r0_central: jnp.stack([terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3]), _bond(xl, f, 1, 2)]),
+        lambda q, f, kts, r0_central: terms.torsion_stretch(q[0], q[1] - r0_central, kts),
+        lambda p, t, f: (f[t["torsion_stretch_atoms"]], *_slots(p, t, "torsion_stretch", 0, 1)),
+    ),
+    ValenceKind(
+        "improper",
+        "out_of_plane",
+        4,
+        lambda xl, k: _one(terms.dihedral_rad(xl[0], xl[1], xl[2], xl[3])),
+        lambda q, k: terms.out_of_plane(q[0], k),
+        lambda p, t, f: _slots(p, t, "improper", 0),
+    ),
 )
 
 

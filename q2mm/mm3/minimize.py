@@ -31,8 +31,9 @@ minimum on the same constraint surface.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -83,6 +84,7 @@ class MinimizeResult:
 
 
 # ----------------------------------------------------------------------------- shared (xp = np or jnp)
+
 
 def rigid_basis(x, mask, weights=None, xp=np, extra=None):
     """The projector onto internal displacements in thin form: (U, dof) with P = diag(dof) - U U^T.
@@ -208,7 +210,7 @@ def closest_to_kink(x, kinks: Kinks, xp=np):
     d = x[pairs[:, 0]] - x[pairs[:, 1]]
     gap = xp.abs(xp.sqrt(xp.sum(d * d, axis=-1)) - kinks.distance)
     gap = xp.where(kinks.mask, gap, xp.inf)
-    order = xp.argsort(gap)[:pin_slots(kinks)]
+    order = xp.argsort(gap)[: pin_slots(kinks)]
     return pairs[order], gap[order] < PIN_TOLERANCE
 
 
@@ -278,13 +280,17 @@ def _new_radius(radius, rho, length, opts: MinimizeOptions, xp):
 
 # ----------------------------------------------------------------------------- NumPy version
 
+
 def _projector_np(x: np.ndarray) -> np.ndarray:
     return rigid_projector(x, np.ones(len(x), dtype=bool))
 
 
-def newton_minimize(egh: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]],
-                    x0: np.ndarray, opts: MinimizeOptions = MinimizeOptions(),
-                    kinks: Kinks | None = None) -> MinimizeResult:
+def newton_minimize(
+    egh: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]],
+    x0: np.ndarray,
+    opts: MinimizeOptions = MinimizeOptions(),
+    kinks: Kinks | None = None,
+) -> MinimizeResult:
     """Minimize from x0 (N, 3); ``egh(x)`` returns energy, gradient (3N,) and Hessian (3N, 3N).
 
     ``kinks`` (pairs of x's atoms) lets a minimum that settles on a kink be pinned there.
@@ -330,9 +336,15 @@ def newton_minimize(egh: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndar
         radius = float(_new_radius(radius, rho if accepted else 0.0, length, opts, np))
         if accepted:
             x, energy, g, h = trial, e_t, g_t, h_t
-    return MinimizeResult(x, float(energy), gmax, opts.max_iter, False,
-                          f"not converged in {opts.max_iter} iterations (max |g| {gmax:.3e} kcal/mol/A)",
-                          _pinned_list(pins, active))
+    return MinimizeResult(
+        x,
+        float(energy),
+        gmax,
+        opts.max_iter,
+        False,
+        f"not converged in {opts.max_iter} iterations (max |g| {gmax:.3e} kcal/mol/A)",
+        _pinned_list(pins, active),
+    )
 
 
 def _pinned_list(pins, active) -> tuple[tuple[int, int], ...]:
@@ -342,6 +354,7 @@ def _pinned_list(pins, active) -> tuple[tuple[int, int], ...]:
 
 
 # ----------------------------------------------------------------------------- JAX version
+
 
 def jax_projector(x, mask, weights=None):
     """``rigid_projector`` on JAX arrays (traceable)."""
@@ -400,8 +413,9 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, k
         gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(project(proj, g))), jnp.inf)
         if kinks is not None:
             stalled = (radius < STALL_RADIUS) & (gmax >= opts.gtol)
-            candidates, near = jax.lax.cond(stalled, lambda: closest_to_kink(x, kinks, jnp),
-                                            lambda: (pins, jnp.zeros_like(active)))
+            candidates, near = jax.lax.cond(
+                stalled, lambda: closest_to_kink(x, kinks, jnp), lambda: (pins, jnp.zeros_like(active))
+            )
             pin = stalled & jnp.any(near)
             pins = jnp.where(pin, candidates, pins)
             active = jnp.where(pin, near, active)
@@ -412,9 +426,20 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, k
 
     pin_dtype = kinks.pairs.dtype if kinks is not None else jnp.int32
     basis0 = (jnp.zeros((n, 6 + slots), x0.dtype), jnp.zeros(n, x0.dtype))
-    init = (x0, jnp.asarray(jnp.inf, x0.dtype), jnp.zeros(n, x0.dtype), h0, basis0, h0, no_gap,
-            jnp.zeros((slots, 2), dtype=pin_dtype), jnp.zeros(slots, dtype=bool),
-            jnp.asarray(opts.initial_radius, x0.dtype), jnp.asarray(0), jnp.asarray(jnp.inf, x0.dtype))
+    init = (
+        x0,
+        jnp.asarray(jnp.inf, x0.dtype),
+        jnp.zeros(n, x0.dtype),
+        h0,
+        basis0,
+        h0,
+        no_gap,
+        jnp.zeros((slots, 2), dtype=pin_dtype),
+        jnp.zeros(slots, dtype=bool),
+        jnp.asarray(opts.initial_radius, x0.dtype),
+        jnp.asarray(0),
+        jnp.asarray(jnp.inf, x0.dtype),
+    )
     return jax.lax.while_loop(cond, body, init)
 
 
@@ -434,8 +459,9 @@ class JaxMinimum:
     active: Any
 
 
-def jax_newton(energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions(), hessian_fn=None,
-               kinks: Kinks | None = None) -> JaxMinimum:
+def jax_newton(
+    energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions(), hessian_fn=None, kinks: Kinks | None = None
+) -> JaxMinimum:
     """Minimize ``energy_fn(x, p, topo)`` over real atoms of padded x0 (Nmax, 3), pure JAX.
 
     Same algorithm as ``newton_minimize``; not differentiable itself (see

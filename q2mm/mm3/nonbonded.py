@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import itertools
 
-import q2mm.jaxconfig  # noqa: F401
 import jax.numpy as jnp
 import numpy as np
 
+import q2mm.jaxconfig  # noqa: F401
 from q2mm.mm3.minimize import Kinks
 from q2mm.mm3.terms import KJ_PER_KCAL
 

@@ -9,8 +9,8 @@ branch; a bond symbol followed by a number closes a ring to that 1-based pattern
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 from q2mm.errors import PatternSyntaxError
 from q2mm.mm3.graph import MolecularGraph
@@ -83,7 +83,7 @@ def parse_pattern(text: str) -> Pattern:
             current = stack.pop()
             pending = "-"
             i += 1
-        elif ch.isdigit() and s[i:i + 2] != "00":
+        elif ch.isdigit() and s[i : i + 2] != "00":
             j = i
             while j < len(s) and s[j].isdigit():
                 j += 1
@@ -94,7 +94,7 @@ def parse_pattern(text: str) -> Pattern:
             pending = "-"
             i = j
         elif ch.isalnum():
-            token = s[i:i + 2]
+            token = s[i : i + 2]
             if len(token) < 2 or not (token[1].isalnum()):
                 token = s[i]
             atoms.append(token)
@@ -161,8 +161,14 @@ def match_pattern(pattern: Pattern, graph: MolecularGraph, matcher: TypeMatcher)
     return results
 
 
-def alternative_holds(kind: str, positions: Sequence[int], target: float, tolerance: float,
-                      match: Sequence[int], measure: Callable[[tuple[int, ...]], float]) -> bool:
+def alternative_holds(
+    kind: str,
+    positions: Sequence[int],
+    target: float,
+    tolerance: float,
+    match: Sequence[int],
+    measure: Callable[[tuple[int, ...]], float],
+) -> bool:
     """Whether an alternative's geometric criterion holds for one match.
 
     ``kind`` is 'A' (angle), 'B' (distance) or 'T' (torsion); ``positions`` are 1-based pattern

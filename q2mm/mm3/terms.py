@@ -10,8 +10,9 @@ degrees. Constants are MacroModel's `-1` table factors divided by 4.184 (kJ -> k
 
 from __future__ import annotations
 
-import q2mm.jaxconfig  # noqa: F401  (float64 before any JAX work)
 import jax.numpy as jnp
+
+import q2mm.jaxconfig  # noqa: F401  (float64 before any JAX work)
 
 KJ_PER_KCAL = 4.184
 MDYN_A_TO_KCAL = 143.88  # MM3's mdyn/A -> kcal/mol/A^2 (STR factor 601.99392 kJ = 2 x 71.94 x 4.184)

@@ -19,8 +19,8 @@ element from ``atom.typ`` that the force field uses (e.g. 250 RH), else Z0.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Collection
 
 from q2mm.errors import UnknownAtomTypeError
 from q2mm.io.atomtyp import AtomTypeTable, standard_table
@@ -64,13 +64,16 @@ def type_names_from_numbers(numbers, table: AtomTypeTable | None = None, where: 
     return tuple(table.get(int(n), where=where).name for n in numbers)
 
 
-def assign_types(molecule: Molecule, table: AtomTypeTable | None = None,
-                 known_names: Collection[str] | None = None) -> TypingResult:
+def assign_types(
+    molecule: Molecule, table: AtomTypeTable | None = None, known_names: Collection[str] | None = None
+) -> TypingResult:
     """Type names for a molecule: given names, else looked-up numbers, else guesses."""
     if molecule.atom_types is not None:
         return TypingResult(tuple(molecule.atom_types), "names")
     if molecule.type_numbers is not None:
-        return TypingResult(type_names_from_numbers(molecule.type_numbers, table, molecule.source or molecule.title), "numbers")
+        return TypingResult(
+            type_names_from_numbers(molecule.type_numbers, table, molecule.source or molecule.title), "numbers"
+        )
     return guess_types(molecule, table, known_names)
 
 
@@ -83,8 +86,9 @@ def names_in_forcefield(ff: ForceField) -> frozenset[str]:
     return frozenset(names)
 
 
-def guess_types(molecule: Molecule, table: AtomTypeTable | None = None,
-                known_names: Collection[str] | None = None) -> TypingResult:
+def guess_types(
+    molecule: Molecule, table: AtomTypeTable | None = None, known_names: Collection[str] | None = None
+) -> TypingResult:
     """Guess MM3 types from elements and bonds (perceive bonds first for files without any).
 
     ``known_names`` (e.g. :func:`names_in_forcefield`) picks a metal's custom type when the
@@ -104,8 +108,9 @@ def _real_neighbours(k: int, graph: MolecularGraph) -> list[int]:
     return [j for j in graph.neighbours[k] if graph.order(k, j) != 0]
 
 
-def _guess_heavy(k: int, symbols, graph: MolecularGraph, table: AtomTypeTable | None,
-                 known_names: Collection[str] | None) -> tuple[str, str]:
+def _guess_heavy(
+    k: int, symbols, graph: MolecularGraph, table: AtomTypeTable | None, known_names: Collection[str] | None
+) -> tuple[str, str]:
     sym = symbols[k]
     real = _real_neighbours(k, graph)
     orders = [graph.order(k, j) for j in real]

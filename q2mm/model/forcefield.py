@@ -7,9 +7,9 @@ into the 10-character field, so every other byte of the file survives a round tr
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from q2mm.errors import FieldOverflowError, ForceFieldWriteError  # noqa: F401  (re-exported)
 
@@ -151,9 +151,7 @@ class ParamRow:
     @property
     def fields(self) -> tuple[int, ...]:
         """Value fields (1-based) that carry a parameter and are not blank."""
-        return tuple(
-            f for f, v in enumerate(self.values, start=1) if v is not None and (self.term, f) in PARAM_KINDS
-        )
+        return tuple(f for f, v in enumerate(self.values, start=1) if v is not None and (self.term, f) in PARAM_KINDS)
 
     def ref(self, field_no: int) -> ParamRef:
         return ParamRef(self.line, field_no)
@@ -210,7 +208,9 @@ class ForceField:
         """The row holding a parameter (its values sit on the row's first line)."""
         row = self.row(ref.line)
         if row.line != ref.line:
-            raise KeyError(f"{self._name()}: line {ref.line} continues row {row.line}; its values are ParamRef({row.line}, f)")
+            raise KeyError(
+                f"{self._name()}: line {ref.line} continues row {row.line}; its values are ParamRef({row.line}, f)"
+            )
         return row
 
     def value(self, ref: ParamRef) -> float:
@@ -257,9 +257,7 @@ class ForceField:
     # ---- active set ---------------------------------------------------------------------
     def active_rows(self) -> tuple[ParamRow, ...]:
         """Rows of OPT substructures plus standard rows marked OPT, in file order."""
-        return tuple(
-            r for r in self.rows if (r.substructure.opt if r.substructure is not None else r.opt_marked)
-        )
+        return tuple(r for r in self.rows if (r.substructure.opt if r.substructure is not None else r.opt_marked))
 
     def active_refs(
         self,
@@ -273,12 +271,7 @@ class ForceField:
         A pair in ``only`` that is not active raises KeyError.
         """
         excluded = set(exclude_kinds)
-        refs = [
-            r.ref(f)
-            for r in self.active_rows()
-            for f in r.fields
-            if PARAM_KINDS[(r.term, f)][0] not in excluded
-        ]
+        refs = [r.ref(f) for r in self.active_rows() for f in r.fields if PARAM_KINDS[(r.term, f)][0] not in excluded]
         if only is None:
             return tuple(refs)
         wanted = [ParamRef(*p) if not isinstance(p, ParamRef) else p for p in only]
@@ -297,7 +290,7 @@ class ForceField:
         return tuple(out)
 
     # ---- editing ------------------------------------------------------------------------
-    def with_values(self, values: Mapping[ParamRef, float]) -> "ForceField":
+    def with_values(self, values: Mapping[ParamRef, float]) -> ForceField:
         """A new ForceField with values spliced as ``%10.4f`` into their fields.
 
         Every other byte is kept. A value that does not fit its 10 characters raises
@@ -343,7 +336,7 @@ def format_value(value: float, ref: ParamRef | None = None) -> str:
 def _splice(line: str, slot: tuple[int, int], value: float, ref: ParamRef) -> str:
     start, stop = slot
     body = line.rstrip("\r\n")
-    ending = line[len(body):]
+    ending = line[len(body) :]
     body = body.ljust(stop)
     return body[:start] + format_value(value, ref) + body[stop:] + ending
 

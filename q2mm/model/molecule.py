@@ -69,6 +69,6 @@ class Molecule:
         """Bonds as an (M, 2) int array of 0-based atom indices."""
         return np.array([(b.i, b.j) for b in self.bonds], dtype=np.int64).reshape(-1, 2)
 
-    def with_(self, **changes) -> "Molecule":
+    def with_(self, **changes) -> Molecule:
         """A copy with some fields replaced (the model is immutable)."""
         return replace(self, **changes)

@@ -31,8 +31,9 @@ def ratio(loss: JaxLoss, objective: ObjectiveFunction, p_active) -> RatioCheck:
     return RatioCheck(float(r), float(value), float(ev.score), both, messages)
 
 
-def central_difference_gradient(objective: ObjectiveFunction, p_active, indices=None,
-                                rel_step: float = 1e-5, min_step: float = 1e-6) -> np.ndarray:
+def central_difference_gradient(
+    objective: ObjectiveFunction, p_active, indices=None, rel_step: float = 1e-5, min_step: float = 1e-6
+) -> np.ndarray:
     """d score / d p_i by central differences of the reference objective (each point re-minimized).
 
     Step h_i = max(rel_step |p_i|, min_step). Returns one value per entry of ``indices``

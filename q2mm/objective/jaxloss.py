@@ -15,22 +15,31 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 import q2mm.jaxconfig  # noqa: F401  (float64, compile cache)
-import jax
-import jax.numpy as jnp
-
 from q2mm.errors import ConfigurationError
+from q2mm.mm3.minimize import (
+    MinimizeOptions,
+    jax_newton,
+    jax_projector,
+    make_implicit_minimum,
+    make_implicit_minimum_jvp,
+)
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1
-from q2mm.mm3.minimize import (MinimizeOptions, jax_newton, jax_projector, make_implicit_minimum,
-                               make_implicit_minimum_jvp)
 from q2mm.objective.objective import check_model_matches, full_parameters
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
-from q2mm.reference.observations import (KINDS, ObservationSettings, StructureObservations, build_observations,
-                                         missing_hessians)
+from q2mm.reference.observations import (
+    KINDS,
+    ObservationSettings,
+    StructureObservations,
+    build_observations,
+    missing_hessians,
+)
 
 # padded internal coordinates point at these ghost points appended to x (never degenerate)
 GHOST = np.array([[0.0, 0.0, 0.0], [1.1, 0.0, 0.0], [1.5, 1.0, 0.0], [2.4, 1.2, 0.9]]) - 100.0
@@ -66,7 +75,9 @@ def _pack_geometry(obs: list[StructureObservations], n_max: int, settings: Obser
         data[kind] = {
             "idx": _pad_rows(idx, width, np.arange(n_max, n_max + width)),
             "ref": _pad_rows([o.geometry_ref[kind] for o in obs], 0, 0.0),
-            "w": _pad_rows([np.full(len(i), settings.weight(kind) if settings.uses(kind) else 0.0) for i in idx], 0, 0.0),
+            "w": _pad_rows(
+                [np.full(len(i), settings.weight(kind) if settings.uses(kind) else 0.0) for i in idx], 0, 0.0
+            ),
         }
     return data
 
@@ -99,15 +110,20 @@ def _pack_eigen(obs: list[StructureObservations], d: int, settings: ObservationS
 def _pack_frequency(obs: list[StructureObservations], d: int, settings: ObservationSettings) -> dict:
     refs = [o.frequency_ref if o.frequency_ref is not None else np.zeros(0) for o in obs]
     idx = [o.frequency_drop + np.arange(r.size) for o, r in zip(obs, refs)]
-    return {"ref": _pad_rows(refs, 0, 0.0), "idx": _pad_rows(idx, 0, np.int64(d - 1)),
-            "w": _pad_rows([np.full(r.size, settings.weight("frequency")) for r in refs], 0, 0.0)}
+    return {
+        "ref": _pad_rows(refs, 0, 0.0),
+        "idx": _pad_rows(idx, 0, np.int64(d - 1)),
+        "w": _pad_rows([np.full(r.size, settings.weight("frequency")) for r in refs], 0, 0.0),
+    }
 
 
 def _pack_energy(obs: list[StructureObservations], settings: ObservationSettings) -> dict:
     has = [o.energy_anchor is not None for o in obs]
-    return {"anchor": np.array([o.energy_anchor if h else o.index for o, h in zip(obs, has)]),
-            "ref": np.array([o.energy_ref if h else 0.0 for o, h in zip(obs, has)]),
-            "w": np.array([settings.weight("energy") if h else 0.0 for h in has])}
+    return {
+        "anchor": np.array([o.energy_anchor if h else o.index for o, h in zip(obs, has)]),
+        "ref": np.array([o.energy_ref if h else 0.0 for o, h in zip(obs, has)]),
+        "w": np.array([settings.weight("energy") if h else 0.0 for h in has]),
+    }
 
 
 def pack_observations(obs: list[StructureObservations], model, settings: ObservationSettings) -> dict:
@@ -117,11 +133,15 @@ def pack_observations(obs: list[StructureObservations], model, settings: Observa
     masses = np.ones(mask.shape)
     for s, o in enumerate(obs):
         masses[s, : o.masses.size] = o.masses
-    data = {"qm": np.asarray(model.coords, dtype=np.float64), "mask": mask, "masses": masses,
-            "geometry": _pack_geometry(obs, n_max, settings),
-            "eigen": _pack_eigen(obs, 3 * n_max, settings),
-            "frequency": _pack_frequency(obs, 3 * n_max, settings),
-            "energy": _pack_energy(obs, settings)}
+    data = {
+        "qm": np.asarray(model.coords, dtype=np.float64),
+        "mask": mask,
+        "masses": masses,
+        "geometry": _pack_geometry(obs, n_max, settings),
+        "eigen": _pack_eigen(obs, 3 * n_max, settings),
+        "frequency": _pack_frequency(obs, 3 * n_max, settings),
+        "energy": _pack_energy(obs, settings),
+    }
     return jax.tree.map(jnp.asarray, data)
 
 
@@ -141,9 +161,16 @@ class JaxLoss:
     the reference objective finds from the QM geometry), so fits leave it off.
     """
 
-    def __init__(self, model, molecules: list[Molecule], settings: ObservationSettings | None = None,
-                 active=None, options: MinimizeOptions = MinimizeOptions(), warm_start: bool = False,
-                 jacobian_mode: str = "auto"):
+    def __init__(
+        self,
+        model,
+        molecules: list[Molecule],
+        settings: ObservationSettings | None = None,
+        active=None,
+        options: MinimizeOptions = MinimizeOptions(),
+        warm_start: bool = False,
+        jacobian_mode: str = "auto",
+    ):
         check_model_matches(model, molecules)
         self.settings = settings or ObservationSettings()
         missing = missing_hessians(molecules, self.settings)
@@ -162,8 +189,9 @@ class JaxLoss:
         self._qm = np.asarray(model.coords, dtype=np.float64)
         # the engine's Hessian contraction differentiates without third derivatives, valid while
         # no hydrogen reduction factor is fitted
-        self._fast_eigen_gradient = hasattr(model, "hessian_dot") and not np.isin(
-            self.active, model.reduction_slots()).any()
+        self._fast_eigen_gradient = (
+            hasattr(model, "hessian_dot") and not np.isin(self.active, model.reduction_slots()).any()
+        )
         self._compiled = None
         self.reset_start()
         self.compile_seconds: float | None = None
@@ -200,7 +228,7 @@ class JaxLoss:
         if self.settings.uses("energy"):
             kinds["energy"], energy_grad, energy_residual = self._energy_term(results)
             grad += energy_grad
-            blocks = [{**b, "energy": energy_residual[s: s + 1]} for s, b in enumerate(blocks)]
+            blocks = [{**b, "energy": energy_residual[s : s + 1]} for s, b in enumerate(blocks)]
         self._record(results, kinds)
         self._last = {"p": np.asarray(p), "results": results, "residuals": self._assemble(blocks)}
         return float(sum(kinds.values())), grad[self.active]
@@ -230,7 +258,7 @@ class JaxLoss:
             e = self._energy_data
             de = np.stack(energy_grads)
             rows = -e["w"][:, None] * (de - de[e["anchor"]])
-            jacs = [{**j, "energy": rows[s: s + 1]} for s, j in enumerate(jacs)]
+            jacs = [{**j, "energy": rows[s : s + 1]} for s, j in enumerate(jacs)]
         jac = self._assemble(jacs, width=self.active.size)
         return self._last["residuals"].copy(), jac
 
@@ -307,8 +335,9 @@ class JaxLoss:
             if self.warm_start and not bool(found[-1]):  # retry cold from the QM geometry
                 found = stages["minimize"](p, jnp.asarray(self._qm[s]), data, topo)
             x_min, h_min, pins, active, out["energy"], out["gmax"], out["iterations"], out["converged"] = found
-            out["pinned"] = [tuple(int(a) for a in pair)
-                             for pair, on in zip(np.asarray(pins), np.asarray(active)) if on]
+            out["pinned"] = [
+                tuple(int(a) for a in pair) for pair, on in zip(np.asarray(pins), np.asarray(active)) if on
+            ]
             if self.warm_start and bool(out["converged"]):  # the converged minimum seeds the next call
                 self._x_start[s] = np.asarray(x_min)
             out["minimum"] = (x_min, h_min, pins, active)
@@ -332,9 +361,11 @@ class JaxLoss:
         conv = np.array([bool(r["converged"]) for r in results])
         iterations = np.array([int(r["iterations"]) for r in results])
         gmax = np.array([float(r["gmax"]) for r in results])
-        messages = [f"structure {s} ({self.observations[s].title}): minimization not converged "
-                    f"(max |g| {gmax[s]:.3e} kcal/mol/A after {iterations[s]} iterations)"
-                    for s in np.flatnonzero(~conv)]
+        messages = [
+            f"structure {s} ({self.observations[s].title}): minimization not converged "
+            f"(max |g| {gmax[s]:.3e} kcal/mol/A after {iterations[s]} iterations)"
+            for s in np.flatnonzero(~conv)
+        ]
         pinned = [r.get("pinned", []) for r in results]
         self.last_info = LossInfo(conv, iterations, gmax, kinds, messages, pinned)
 
@@ -346,8 +377,9 @@ class JaxLoss:
         """(x_min, Hessian at x_min, pinned pairs, their flags, energy, max |g|, iterations,
         converged) from x_start."""
         kinks = self.model.kinks(topo) if hasattr(self.model, "kinks") else None
-        m = jax_newton(self.model.energy, x_start, p, topo, d["mask"], self.options,
-                       hessian_fn=self._hessian(), kinks=kinks)
+        m = jax_newton(
+            self.model.energy, x_start, p, topo, d["mask"], self.options, hessian_fn=self._hessian(), kinks=kinks
+        )
         return m.x, m.hessian, m.pins, m.active, m.energy, m.max_gradient, m.iterations, m.converged
 
     def _eigen(self, p, d, topo):
@@ -371,7 +403,7 @@ class JaxLoss:
     def _at_minimum(self, p, x_min, h_min, pins, active, d, topo):
         """Geometry (and frequency) scores at the minimum, their gradient through the implicit
         derivative of x*(p), and dE/dp at the minimum (for relative energies)."""
-        energy, s, hessian = self.model.energy, self.settings, self._hessian()
+        energy, s, _hessian = self.model.energy, self.settings, self._hessian()
         minimum = make_implicit_minimum(energy)
 
         def score(q):
@@ -412,8 +444,9 @@ class JaxLoss:
 
         a = p[active]
         jac = (jax.jacfwd if forward else jax.jacrev)(residuals)(a)
-        energy_grad = (jax.grad(self.model.energy, argnums=1)(x_min, p, topo)[active] if s.uses("energy")
-                       else jnp.zeros_like(a))
+        energy_grad = (
+            jax.grad(self.model.energy, argnums=1)(x_min, p, topo)[active] if s.uses("energy") else jnp.zeros_like(a)
+        )
         return residuals(a), jac, energy_grad
 
 
@@ -428,6 +461,7 @@ def _padded_rows(data: dict, s: ObservationSettings) -> dict[str, int]:
 def _residual_rows(obs: list[StructureObservations], s: ObservationSettings, d: int) -> dict[str, list[np.ndarray]]:
     """Per used kind (KINDS order), per structure: the rows of its padded residual block that
     are real observations, as the reference objective lists them."""
+
     def rows(kind: str, o: StructureObservations) -> np.ndarray:
         if kind == "eig_diag":
             return np.arange(o.eigen.eigenvalues.size if o.eigen is not None else 0)
@@ -448,6 +482,7 @@ def _residual_rows(obs: list[StructureObservations], s: ObservationSettings, d: 
 def _hessian_by_dot(model):
     """The engine's Hessian with a reverse-mode rule through ``hessian_dot`` (the cotangent
     contracted with the Hessian via internal coordinates, no third geometry derivatives)."""
+
     @jax.custom_vjp
     def hessian(x, q, topo):
         return model.hessian(x, q, topo)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 import q2mm.jaxconfig  # noqa: F401  (float64, compile cache)
-import jax
-import jax.numpy as jnp
-
 from q2mm.errors import ConfigurationError
 from q2mm.mm3.minimize import Kinks, MinimizeOptions, MinimizeResult, newton_minimize
 from q2mm.model.molecule import Molecule
@@ -23,8 +22,14 @@ from q2mm.model.units import KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.reference import stats, vibrations
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values
-from q2mm.reference.observations import (KINDS, PERIODIC_KINDS, ObservationSettings,
-                                         StructureObservations, build_observations, missing_hessians)
+from q2mm.reference.observations import (
+    KINDS,
+    PERIODIC_KINDS,
+    ObservationSettings,
+    StructureObservations,
+    build_observations,
+    missing_hessians,
+)
 
 COORD_TOLERANCE = 1e-6  # Angstrom: the model's input geometry must be the QM geometry
 
@@ -105,8 +110,14 @@ class ObjectiveFunction:
     ``active`` indexes ``model.p0`` (all parameters when None). Call with the active values.
     """
 
-    def __init__(self, model, molecules: list[Molecule], settings: ObservationSettings | None = None,
-                 active=None, options: MinimizeOptions = MinimizeOptions()):
+    def __init__(
+        self,
+        model,
+        molecules: list[Molecule],
+        settings: ObservationSettings | None = None,
+        active=None,
+        options: MinimizeOptions = MinimizeOptions(),
+    ):
         check_model_matches(model, molecules)
         self.settings = settings or ObservationSettings()
         missing = missing_hessians(molecules, self.settings)
@@ -190,8 +201,9 @@ class ObjectiveFunction:
             if obs.energy_anchor is None:
                 continue
             calc = energies[s] - energies[obs.energy_anchor]
-            rows.append(("energy", np.array([obs.energy_ref]), np.array([calc]),
-                         np.array([self.settings.weight("energy")]), s))
+            rows.append(
+                ("energy", np.array([obs.energy_ref]), np.array([calc]), np.array([self.settings.weight("energy")]), s)
+            )
         return rows
 
 
@@ -219,9 +231,11 @@ def _eigen_entries(obs: StructureObservations, hess_kcal: np.ndarray, settings: 
 
 
 def _geometry_entries(obs: StructureObservations, x: np.ndarray, settings: ObservationSettings) -> list:
-    measure = {"bond_length": (bond_values, obs.internal.bonds),
-               "bond_angle": (angle_values, obs.internal.angles),
-               "torsion": (torsion_values, obs.internal.torsions)}
+    measure = {
+        "bond_length": (bond_values, obs.internal.bonds),
+        "bond_angle": (angle_values, obs.internal.angles),
+        "torsion": (torsion_values, obs.internal.torsions),
+    }
     out = []
     for kind, (fn, idx) in measure.items():
         if settings.uses(kind) and len(idx):
@@ -230,11 +244,12 @@ def _geometry_entries(obs: StructureObservations, x: np.ndarray, settings: Obser
     return out
 
 
-def _frequency_entries(obs: StructureObservations, hess_kcal: np.ndarray, x: np.ndarray,
-                       settings: ObservationSettings) -> tuple:
+def _frequency_entries(
+    obs: StructureObservations, hess_kcal: np.ndarray, x: np.ndarray, settings: ObservationSettings
+) -> tuple:
     freqs = vibrations.frequencies(hess_kcal * KCAL_PER_MOL_A2_TO_HARTREE_BOHR2, obs.masses, coords=x)
     ref = obs.frequency_ref
-    calc = freqs[obs.frequency_drop: obs.frequency_drop + ref.size]
+    calc = freqs[obs.frequency_drop : obs.frequency_drop + ref.size]
     return ("frequency", ref, calc, np.full(ref.size, settings.weight("frequency")))
 
 
@@ -251,8 +266,14 @@ def _collect(parts: list[list], settings: ObservationSettings) -> dict[str, Kind
         periodic = kind in PERIODIC_KINDS
         if periodic:  # store calc as the value nearest ref, so ref - calc is the wrapped residual
             calc = ref - stats.residuals(ref, calc, periodic=True)
-        out[kind] = KindResult(ref, calc, weight, struct,
-                               stats.r_squared(ref, calc, weight, periodic), stats.rmsd(ref, calc, weight, periodic))
+        out[kind] = KindResult(
+            ref,
+            calc,
+            weight,
+            struct,
+            stats.r_squared(ref, calc, weight, periodic),
+            stats.rmsd(ref, calc, weight, periodic),
+        )
     return out
 
 

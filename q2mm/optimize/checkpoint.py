@@ -107,8 +107,13 @@ class FitCheckpoint:
     ``extra`` is kept with the checkpoint for the caller (e.g. the MLflow run to continue).
     """
 
-    def __init__(self, directory: Path, identity: dict[str, Any], extra: dict[str, Any] | None = None,
-                 resume: CheckpointState | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        identity: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+        resume: CheckpointState | None = None,
+    ):
         self.path = Path(directory) / CHECKPOINT_FILE
         self.identity = identity
         self.extra = dict(extra or {})
@@ -147,9 +152,16 @@ class FitCheckpoint:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as handle:
-            np.savez(handle, params=params, values=values, grads=grads,
-                     has_grad=np.array([e.grad is not None for e in entries], bool), converged=converged,
-                     cost=np.array([e.cost for e in entries], np.int64), meta=np.array(json.dumps(meta)))
+            np.savez(
+                handle,
+                params=params,
+                values=values,
+                grads=grads,
+                has_grad=np.array([e.grad is not None for e in entries], bool),
+                converged=converged,
+                cost=np.array([e.cost for e in entries], np.int64),
+                meta=np.array(json.dumps(meta)),
+            )
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
@@ -173,9 +185,13 @@ def load_checkpoint(directory: Path) -> CheckpointState:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             entries = [
-                JournalEntry(params=data["params"][i].copy(), value=float(data["values"][i]),
-                             grad=data["grads"][i].copy() if data["has_grad"][i] else None,
-                             converged=bool(data["converged"][i]), cost=int(data["cost"][i]))
+                JournalEntry(
+                    params=data["params"][i].copy(),
+                    value=float(data["values"][i]),
+                    grad=data["grads"][i].copy() if data["has_grad"][i] else None,
+                    converged=bool(data["converged"][i]),
+                    cost=int(data["cost"][i]),
+                )
                 for i in range(data["values"].shape[0])
             ]
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
@@ -194,8 +210,11 @@ def check_identity(state: CheckpointState, identity: dict[str, Any]) -> None:
     detail = []
     if "options" in differ:
         old, new = state.identity.get("options", {}), identity.get("options", {})
-        detail = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        detail = [
+            f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+        ]
     raise CheckpointError(
         f"{state.path}: the checkpoint belongs to another fit ({', '.join(differ)} differ"
-        + (f": {'; '.join(detail)}" if detail else "") + "); resume with the overrides of the original run"
+        + (f": {'; '.join(detail)}" if detail else "")
+        + "); resume with the overrides of the original run"
     )

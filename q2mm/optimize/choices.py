@@ -28,7 +28,12 @@ def parse_choice(kind: type[C], value: object, what: str) -> C:
 Method = StrEnum("Method", ["lbfgsb", "nelder-mead", "powell", "adam", "least-squares"])
 """The minimizer (``optimizer.method``)."""
 
-METHOD_ALIASES = {"l-bfgs-b": "lbfgsb", "neldermead": "nelder-mead", "least_squares": "least-squares", "trf": "least-squares"}  # accepted by OptimizerOptions only
+METHOD_ALIASES = {
+    "l-bfgs-b": "lbfgsb",
+    "neldermead": "nelder-mead",
+    "least_squares": "least-squares",
+    "trf": "least-squares",
+}  # accepted by OptimizerOptions only
 
 
 class JacMode(StrEnum):

@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import scipy.optimize
@@ -16,8 +16,8 @@ from q2mm.optimize.bounds import BoundsOptions, BoxScaling, parameter_bounds
 from q2mm.optimize.checkpoint import FitJournal, JournalEntry
 from q2mm.optimize.choices import METHOD_ALIASES, JacMode, Method, OnRatioFail, XScale, parse_choice
 from q2mm.optimize.fd import ScorePool, fd_value_and_grad
-from q2mm.optimize.identifiability import Identifiability, identifiability
 from q2mm.optimize.gate import GateDecision, decide, score_ratio
+from q2mm.optimize.identifiability import Identifiability, identifiability
 from q2mm.optimize.protocols import EvaluationLike, LossLike, ObjectiveLike
 from q2mm.optimize.result import FitResult, IterationInfo
 
@@ -66,7 +66,7 @@ class OptimizerOptions:
     learning_rate: float = 0.01
     progress_rtol: float = 1e-6
     x_scale: XScale = XScale.unit
-    identifiability: Optional[bool] = None  # None: with least-squares only (its Jacobian is built anyway)
+    identifiability: bool | None = None  # None: with least-squares only (its Jacobian is built anyway)
 
     def __post_init__(self) -> None:
         method = str(self.method).lower()
@@ -138,7 +138,9 @@ class FitProblem:
         self.start_values = np.asarray(self.start_values, dtype=np.float64).copy()
         n = len(self.refs)
         if len(self.kinds) != n or self.start_values.shape != (n,):
-            raise ConfigurationError(f"refs ({n}), kinds ({len(self.kinds)}) and start values {self.start_values.shape} disagree")
+            raise ConfigurationError(
+                f"refs ({n}), kinds ({len(self.kinds)}) and start values {self.start_values.shape} disagree"
+            )
         if n == 0:
             raise ConfigurationError("the parameter scope is empty: nothing to optimize")
         self.file_values = self.start_values.copy() if self.file_values is None else np.asarray(self.file_values, float)
@@ -156,8 +158,15 @@ class _Diverged(DivergenceError):
 class _Evaluator:
     """Score (and gradient) in unit-box coordinates from the resolved source; counts and guards."""
 
-    def __init__(self, problem: FitProblem, scaling: BoxScaling, source: str, options: OptimizerOptions, pool: ScorePool | None,
-                 journal: FitJournal | None = None):
+    def __init__(
+        self,
+        problem: FitProblem,
+        scaling: BoxScaling,
+        source: str,
+        options: OptimizerOptions,
+        pool: ScorePool | None,
+        journal: FitJournal | None = None,
+    ):
         self.problem, self.scaling, self.source, self.options, self.pool = problem, scaling, source, options, pool
         self.journal = journal
         self.n_objective = 0
@@ -227,8 +236,15 @@ class _Evaluator:
 
     def _journal(self, p: np.ndarray, v: float, g: np.ndarray | None, converged: bool, before: int) -> None:
         if self.journal is not None:
-            self.journal.record(JournalEntry(np.array(p, float), v, None if g is None else np.array(g, float),
-                                             converged, self.n_evaluations - before))
+            self.journal.record(
+                JournalEntry(
+                    np.array(p, float),
+                    v,
+                    None if g is None else np.array(g, float),
+                    converged,
+                    self.n_evaluations - before,
+                )
+            )
 
     def residuals(self, z: np.ndarray) -> np.ndarray:
         """Weighted residual vector (score = |r|^2) at unit-box z."""
@@ -335,10 +351,17 @@ def _run_scipy(method: str, ev: _Evaluator, progress: _Progress, z0: np.ndarray,
         return _run_lbfgsb(ev, on_iteration, z0, options)
     else:
         progress.emit(z0, ev.value(z0), False)
-        tol = {"nelder-mead": {"xatol": options.xtol, "fatol": options.ftol}, "powell": {"xtol": options.xtol, "ftol": options.ftol}}
+        tol = {
+            "nelder-mead": {"xatol": options.xtol, "fatol": options.ftol},
+            "powell": {"xtol": options.xtol, "ftol": options.ftol},
+        }
         res = scipy.optimize.minimize(
-            ev.value, z0, method="Nelder-Mead" if method == "nelder-mead" else "Powell", bounds=bounds,
-            callback=on_iteration, options={"maxiter": options.maxiter, **tol[method]},
+            ev.value,
+            z0,
+            method="Nelder-Mead" if method == "nelder-mead" else "Powell",
+            bounds=bounds,
+            callback=on_iteration,
+            options={"maxiter": options.maxiter, **tol[method]},
         )
     return f"{res.message} (success={bool(res.success)})"
 
@@ -351,12 +374,21 @@ def _run_lbfgsb(ev: _Evaluator, on_iteration, z0: np.ndarray, options: Optimizer
     left, lets the fit go on past such a spot instead of stopping there.
     """
     z, left, messages = z0, options.maxiter, []
-    for attempt in range(1 + LBFGSB_RESTARTS):
+    for _attempt in range(1 + LBFGSB_RESTARTS):
         res = scipy.optimize.minimize(
-            ev.value_and_grad, z, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * z0.size,
+            ev.value_and_grad,
+            z,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, 1.0)] * z0.size,
             callback=on_iteration,
-            options={"maxiter": left, "ftol": options.ftol, "gtol": options.gtol, "maxcor": options.memory,
-                     "maxls": options.line_search_steps},
+            options={
+                "maxiter": left,
+                "ftol": options.ftol,
+                "gtol": options.gtol,
+                "maxcor": options.memory,
+                "maxls": options.line_search_steps,
+            },
         )
         messages.append(f"{res.message} (success={bool(res.success)})")
         left -= int(res.nit)
@@ -386,10 +418,19 @@ def _run_least_squares(ev: _Evaluator, progress: _Progress, z0: np.ndarray, opti
         progress.emit(intermediate_result.x, 2.0 * float(intermediate_result.cost), analytic)
 
     res = scipy.optimize.least_squares(
-        ev.residuals, z0, jac=ev.jacobian if analytic else "2-point", bounds=(0.0, 1.0), method="trf",
-        ftol=options.ftol, xtol=options.xtol, gtol=options.gtol, x_scale=1.0 if options.x_scale == "unit" else "jac",
-        max_nfev=max(options.maxiter, 1), diff_step=None if analytic else options.fd_step,
-        tr_solver="exact", callback=on_iteration,
+        ev.residuals,
+        z0,
+        jac=ev.jacobian if analytic else "2-point",
+        bounds=(0.0, 1.0),
+        method="trf",
+        ftol=options.ftol,
+        xtol=options.xtol,
+        gtol=options.gtol,
+        x_scale=1.0 if options.x_scale == "unit" else "jac",
+        max_nfev=max(options.maxiter, 1),
+        diff_step=None if analytic else options.fd_step,
+        tr_solver="exact",
+        callback=on_iteration,
     )
     return f"{res.message} (success={bool(res.success)}, nfev={res.nfev}, njev={res.njev})"
 
@@ -462,8 +503,15 @@ class _Run:
     pool_kind: str | None
 
 
-def _optimize(problem: FitProblem, options: OptimizerOptions, scaling: BoxScaling, source: str,
-              callback: Callback | None, t0: float, journal: FitJournal | None = None) -> _Run:
+def _optimize(
+    problem: FitProblem,
+    options: OptimizerOptions,
+    scaling: BoxScaling,
+    source: str,
+    callback: Callback | None,
+    t0: float,
+    journal: FitJournal | None = None,
+) -> _Run:
     method = options.canonical_method
     needs_pool = source == "fd" and method in GRADIENT_METHODS - {"least-squares"}
     pool = ScorePool(problem.objective, options.fd_workers, problem.objective_factory) if needs_pool else None
@@ -499,8 +547,9 @@ class _Verdict:
     rejected: dict | None = None
 
 
-def _choose_final(problem: FitProblem, options: OptimizerOptions, start_eval: EvaluationLike,
-                  candidate: np.ndarray | None) -> _Verdict:
+def _choose_final(
+    problem: FitProblem, options: OptimizerOptions, start_eval: EvaluationLike, candidate: np.ndarray | None
+) -> _Verdict:
     """The reference objective decides: keep the candidate only if it is really better than the start."""
     p0 = problem.start_values
     if candidate is None:
@@ -508,17 +557,40 @@ def _choose_final(problem: FitProblem, options: OptimizerOptions, start_eval: Ev
     evaluation = problem.objective(candidate)
     score0, score1 = float(start_eval.score), float(evaluation.score)
     if not math.isfinite(score1):
-        record = {"what": f"non-finite reference score {score1} at the optimizer's best point",
-                  "value": score1, "evaluation": None, "parameters": candidate.tolist()}
-        return _Verdict(p0, start_eval, "diverged", "reference objective non-finite at the optimizer's point; start kept",
-                        1, divergence=record)
-    rejected = {"score": score1, "ratio": _final_ratio(problem, candidate, evaluation), "parameters": candidate.tolist()}
+        record = {
+            "what": f"non-finite reference score {score1} at the optimizer's best point",
+            "value": score1,
+            "evaluation": None,
+            "parameters": candidate.tolist(),
+        }
+        return _Verdict(
+            p0,
+            start_eval,
+            "diverged",
+            "reference objective non-finite at the optimizer's point; start kept",
+            1,
+            divergence=record,
+        )
+    rejected = {
+        "score": score1,
+        "ratio": _final_ratio(problem, candidate, evaluation),
+        "parameters": candidate.tolist(),
+    }
     if score1 > score0:
-        return _Verdict(p0, start_eval, "reverted", f"reference score at the optimizer's point {score1:.6g} is worse "
-                        f"than at the start {score0:.6g}; start kept", 1, rejected=rejected)
+        return _Verdict(
+            p0,
+            start_eval,
+            "reverted",
+            f"reference score at the optimizer's point {score1:.6g} is worse "
+            f"than at the start {score0:.6g}; start kept",
+            1,
+            rejected=rejected,
+        )
     if score0 - score1 <= options.progress_rtol * abs(score0):
-        message = (f"no real progress: reference score {score0:.6g} -> {score1:.6g} (relative decrease "
-                   f"below progress_rtol {options.progress_rtol:g}); optimizer's point kept, it is not worse")
+        message = (
+            f"no real progress: reference score {score0:.6g} -> {score1:.6g} (relative decrease "
+            f"below progress_rtol {options.progress_rtol:g}); optimizer's point kept, it is not worse"
+        )
         return _Verdict(candidate, evaluation, "no_progress", message, 1)
     message = f"reference score {score0:.6g} -> {score1:.6g}"
     if not getattr(evaluation, "all_converged", True):
@@ -526,8 +598,12 @@ def _choose_final(problem: FitProblem, options: OptimizerOptions, start_eval: Ev
     return _Verdict(candidate, evaluation, "improved", message, 1)
 
 
-def fit(problem: FitProblem, options: OptimizerOptions | None = None, callback: Callback | None = None,
-        journal: FitJournal | None = None) -> FitResult:
+def fit(
+    problem: FitProblem,
+    options: OptimizerOptions | None = None,
+    callback: Callback | None = None,
+    journal: FitJournal | None = None,
+) -> FitResult:
     """Optimize the active parameters of ``problem`` and record every decision in a FitResult.
 
     ``journal`` (q2mm.optimize.checkpoint) records every evaluation; one loaded from a
@@ -543,10 +619,19 @@ def fit(problem: FitProblem, options: OptimizerOptions | None = None, callback: 
 
     score0 = float(start.evaluation.score)
     if not math.isfinite(score0):
-        record = {"what": f"non-finite reference score {score0} at the start", "value": score0,
-                  "evaluation": 0, "parameters": problem.start_values.tolist()}
-        verdict = _Verdict(problem.start_values, start.evaluation, "diverged", "reference objective non-finite at the start",
-                           divergence=record)
+        record = {
+            "what": f"non-finite reference score {score0} at the start",
+            "value": score0,
+            "evaluation": 0,
+            "parameters": problem.start_values.tolist(),
+        }
+        verdict = _Verdict(
+            problem.start_values,
+            start.evaluation,
+            "diverged",
+            "reference objective non-finite at the start",
+            divergence=record,
+        )
         return _result(context, verdict)
     if decision.resolved == "stop":
         return _result(context, _Verdict(problem.start_values, start.evaluation, "stopped", decision.reason))
@@ -557,13 +642,20 @@ def fit(problem: FitProblem, options: OptimizerOptions | None = None, callback: 
     if run.divergence is not None:
         verdict.status, verdict.message = "diverged", f"{run.message}; {verdict.message}"
         verdict.divergence = run.divergence
-    wanted = options.identifiability if options.identifiability is not None else options.canonical_method == "least-squares"
-    context.identifiability = (_identifiability(problem, decision.resolved, verdict.p_final, upper - lower) if wanted
-                               else "not requested (optimizer.identifiability=true computes it for any method)")
+    wanted = (
+        options.identifiability if options.identifiability is not None else options.canonical_method == "least-squares"
+    )
+    context.identifiability = (
+        _identifiability(problem, decision.resolved, verdict.p_final, upper - lower)
+        if wanted
+        else "not requested (optimizer.identifiability=true computes it for any method)"
+    )
     if isinstance(context.identifiability, Identifiability) and context.identifiability.undetermined:
         names = context.identifiability.undetermined
-        verdict.message += (f"; the training set leaves {len(names)} of {len(problem.refs)} active parameters "
-                            f"undetermined (standard error above the bound width): {', '.join(names)}")
+        verdict.message += (
+            f"; the training set leaves {len(names)} of {len(problem.refs)} active parameters "
+            f"undetermined (standard error above the bound width): {', '.join(names)}"
+        )
     return _result(context, verdict, run)
 
 
@@ -577,8 +669,6 @@ def _identifiability(problem: FitProblem, source: str, p: np.ndarray, width: np.
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(jac))):
         return "non-finite residuals or Jacobian at the result"
     return identifiability(jac, r, width, problem.names())
-
-
 
 
 @dataclass
@@ -601,19 +691,39 @@ def _result(ctx: _Context, verdict: _Verdict, run: _Run | None = None) -> FitRes
     n_ratio_final = 1 if run and problem.loss is not None else 0
     n_ratio_rejected = 1 if verdict.rejected and problem.loss is not None else 0
     return FitResult(
-        status=verdict.status, message=verdict.message, refs=problem.refs, kinds=problem.kinds,
-        p_file=np.array(problem.file_values, float), p_initial=problem.start_values.copy(),
-        p_final=np.array(verdict.p_final, float), lower=ctx.lower, upper=ctx.upper,
-        initial=start.evaluation, final=verdict.evaluation, ratio_initial=start.ratio, ratio_final=ratio_final,
-        jac_requested=options.jac, jac_resolved=ctx.decision.resolved if ctx.decision.resolved != "stop" else "none",
-        jac_reason=ctx.decision.reason, method=options.canonical_method, options=options.as_dict(),
-        scope=problem.scope, start=problem.start, start_record=list(problem.start_record),
+        status=verdict.status,
+        message=verdict.message,
+        refs=problem.refs,
+        kinds=problem.kinds,
+        p_file=np.array(problem.file_values, float),
+        p_initial=problem.start_values.copy(),
+        p_final=np.array(verdict.p_final, float),
+        lower=ctx.lower,
+        upper=ctx.upper,
+        initial=start.evaluation,
+        final=verdict.evaluation,
+        ratio_initial=start.ratio,
+        ratio_final=ratio_final,
+        jac_requested=options.jac,
+        jac_resolved=ctx.decision.resolved if ctx.decision.resolved != "stop" else "none",
+        jac_reason=ctx.decision.reason,
+        method=options.canonical_method,
+        options=options.as_dict(),
+        scope=problem.scope,
+        start=problem.start,
+        start_record=list(problem.start_record),
         unused_refs=tuple(problem.unused_refs),
         n_iterations=max(len(run.progress.history) - 1, 0) if run else 0,
         n_objective_evals=start.n_objective + verdict.n_objective + (ev.n_objective if ev else 0),
         n_loss_evals=start.n_loss + (ev.n_loss if ev else 0) + n_ratio_final + n_ratio_rejected,
-        wall_time_s=time.perf_counter() - ctx.t0, compile_time_s=compile_s, compile_time_source=compile_source,
-        optimizer_message=run.message if run else "not run", fd_parallel=run.pool_kind if run else None,
-        history=list(run.progress.history) if run else [], divergence=verdict.divergence,
-        rejected=verdict.rejected, forcefield=problem.forcefield, identifiability=ctx.identifiability,
+        wall_time_s=time.perf_counter() - ctx.t0,
+        compile_time_s=compile_s,
+        compile_time_source=compile_source,
+        optimizer_message=run.message if run else "not run",
+        fd_parallel=run.pool_kind if run else None,
+        history=list(run.progress.history) if run else [],
+        divergence=verdict.divergence,
+        rejected=verdict.rejected,
+        forcefield=problem.forcefield,
+        identifiability=ctx.identifiability,
     )

@@ -65,7 +65,9 @@ class ScorePool:
         self.kind = "processes"
         context = multiprocessing.get_context("spawn")
         self._executor = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_init_worker,
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=_init_worker,
             initargs=(payload, "jax" in sys.modules, self.factory is not None),
         )
 

@@ -50,25 +50,40 @@ class Identifiability:
         """One table row per parameter."""
         out = []
         for i, name in enumerate(self.names):
-            row = {"parameter": name, "standard_error": float(self.standard_error[i]),
-                   "se_over_width": float(self.relative_error[i]),
-                   "max_correlation": float(self.max_correlation[i]),
-                   "most_correlated_with": self.names[self.partner[i]] if self.partner[i] >= 0 else None,
-                   "undetermined": bool(not self.relative_error[i] <= UNDETERMINED_WIDTHS)}
+            row = {
+                "parameter": name,
+                "standard_error": float(self.standard_error[i]),
+                "se_over_width": float(self.relative_error[i]),
+                "max_correlation": float(self.max_correlation[i]),
+                "most_correlated_with": self.names[self.partner[i]] if self.partner[i] >= 0 else None,
+                "undetermined": bool(not self.relative_error[i] <= UNDETERMINED_WIDTHS),
+            }
             if values is not None:
-                row = {"parameter": name, "value": float(values[i]), **{k: v for k, v in row.items() if k != "parameter"}}
+                row = {
+                    "parameter": name,
+                    "value": float(values[i]),
+                    **{k: v for k, v in row.items() if k != "parameter"},
+                }
             out.append(row)
         return out
 
     def as_dict(self) -> dict:
-        return {"m": self.m, "n": self.n, "s2": self.s2, "rcond": RCOND,
-                "undetermined_widths": UNDETERMINED_WIDTHS, "condition_number": self.condition_number,
-                "singular_values": self.singular_values.tolist(), "undetermined": self.undetermined,
-                "parameters": self.rows()}
+        return {
+            "m": self.m,
+            "n": self.n,
+            "s2": self.s2,
+            "rcond": RCOND,
+            "undetermined_widths": UNDETERMINED_WIDTHS,
+            "condition_number": self.condition_number,
+            "singular_values": self.singular_values.tolist(),
+            "undetermined": self.undetermined,
+            "parameters": self.rows(),
+        }
 
 
-def identifiability(jac: np.ndarray, residuals: np.ndarray, width: np.ndarray,
-                    names: tuple[str, ...]) -> Identifiability:
+def identifiability(
+    jac: np.ndarray, residuals: np.ndarray, width: np.ndarray, names: tuple[str, ...]
+) -> Identifiability:
     """Standard errors s^2 (J^T J)^-1 and correlations from J = dr/dp (m, n) at the result;
     ``width`` the bound widths (zero for fixed parameters, which are then reported free)."""
     jac, r, width = np.asarray(jac, float), np.asarray(residuals, float), np.asarray(width, float)

@@ -56,14 +56,24 @@ def build_problem(
         record += notes
     objective, loss = evaluators(indices)
     return FitProblem(
-        refs=kept.refs, kinds=kept.kinds, start_values=values, objective=objective, loss=loss, forcefield=ff,
-        file_values=file_values, scope=scope.label(), start=start, start_record=record, unused_refs=unused,
+        refs=kept.refs,
+        kinds=kept.kinds,
+        start_values=values,
+        objective=objective,
+        loss=loss,
+        forcefield=ff,
+        file_values=file_values,
+        scope=scope.label(),
+        start=start,
+        start_record=record,
+        unused_refs=unused,
         objective_factory=None if recipe is None else recipe(indices),
     )
 
 
-def _apply_start(refs: Sequence[Any], file_values: np.ndarray, estimates: Mapping[Any, float],
-                 explained: set[tuple[int, int]]) -> tuple[np.ndarray, list[dict]]:
+def _apply_start(
+    refs: Sequence[Any], file_values: np.ndarray, estimates: Mapping[Any, float], explained: set[tuple[int, int]]
+) -> tuple[np.ndarray, list[dict]]:
     active = set(refs)
     outside = sorted(str(ref) for ref in estimates if ref not in active)
     if outside:
@@ -74,8 +84,15 @@ def _apply_start(refs: Sequence[Any], file_values: np.ndarray, estimates: Mappin
         if ref in estimates:
             values[i] = float(estimates[ref])
         elif (ref.line, ref.field) not in explained:  # (an explained one, e.g. skipped, keeps its value too)
-            notes.append({"line": ref.line, "field": ref.field, "old": float(values[i]), "new": float(values[i]),
-                          "why": "no estimate: file value kept"})
+            notes.append(
+                {
+                    "line": ref.line,
+                    "field": ref.field,
+                    "old": float(values[i]),
+                    "new": float(values[i]),
+                    "why": "no estimate: file value kept",
+                }
+            )
     return values, notes
 
 

@@ -185,8 +185,9 @@ class FitResult:
             )
         return rows
 
-    def write(self, outdir: str | Path, stem: str | None = None,
-              extra: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
+    def write(
+        self, outdir: str | Path, stem: str | None = None, extra: Mapping[str, Any] | None = None
+    ) -> tuple[Path, Path]:
         """Write the optimized ``.fld`` (a spliced copy of the input) and the JSON summary
         (with ``extra``'s keys added, e.g. held-out scores).
 
@@ -217,8 +218,11 @@ class FitResult:
     def write_summary(self, fld_path: Path, extra: Mapping[str, Any] | None = None) -> Path:
         """``<stem>-fit.json`` beside the written ``fld_path`` (never over an existing file)."""
         json_path = _summary_path(fld_path)
-        summary = self.summary() | _jsonable(dict(extra or {})) | {"input_fld": _input_path(self.forcefield),
-                                                                   "output_fld": str(fld_path)}
+        summary = (
+            self.summary()
+            | _jsonable(dict(extra or {}))
+            | {"input_fld": _input_path(self.forcefield), "output_fld": str(fld_path)}
+        )
         with open(json_path, "x", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=2)
             handle.write("\n")

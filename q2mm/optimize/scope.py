@@ -84,7 +84,9 @@ def _explicit_refs(ff: Any, pairs: Sequence[tuple[int, int]]) -> tuple[Any, ...]
     return tuple(sorted(refs))
 
 
-def align_with_model(params: ScopedParameters, model_refs: Sequence[Any]) -> tuple[list[int], ScopedParameters, tuple[Any, ...]]:
+def align_with_model(
+    params: ScopedParameters, model_refs: Sequence[Any]
+) -> tuple[list[int], ScopedParameters, tuple[Any, ...]]:
     """Indices into the engine's parameter vector for the scoped parameters it uses.
 
     Scoped parameters that no interaction of the training set uses cannot change

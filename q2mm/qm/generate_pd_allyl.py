@@ -100,8 +100,10 @@ def attack_guess(symbols, coords: np.ndarray, distance: float = 2.8) -> tuple[tu
     nitrogen = carbon + distance * axis
     side = _unit(np.cross(axis, [0.0, 0.0, 1.0]) if abs(axis[2]) < 0.9 else np.cross(axis, [1.0, 0.0, 0.0]))
     other = np.cross(axis, side)
-    hydrogens = [nitrogen + N_H * _unit(0.33 * axis + 0.94 * (np.cos(a) * side + np.sin(a) * other))
-                 for a in (0.0, 2.0 * np.pi / 3.0, 4.0 * np.pi / 3.0)]
+    hydrogens = [
+        nitrogen + N_H * _unit(0.33 * axis + 0.94 * (np.cos(a) * side + np.sin(a) * other))
+        for a in (0.0, 2.0 * np.pi / 3.0, 4.0 * np.pi / 3.0)
+    ]
     return tuple(symbols) + ("N", "H", "H", "H"), np.vstack([coords, nitrogen, *hydrogens])
 
 
@@ -139,15 +141,26 @@ def _engine(symbols, coords_ang: np.ndarray, potential: XtbPotential):
     return XtbEngine(molecule)
 
 
-def optimize(symbols, coords_ang: np.ndarray, potential: XtbPotential, *, transition: bool = False,
-             constraint: str | None = None, convergence: str = OPT_CONVERGENCE,
-             maxiter: int = 300) -> tuple[np.ndarray, float]:
+def optimize(
+    symbols,
+    coords_ang: np.ndarray,
+    potential: XtbPotential,
+    *,
+    transition: bool = False,
+    constraint: str | None = None,
+    convergence: str = OPT_CONVERGENCE,
+    maxiter: int = 300,
+) -> tuple[np.ndarray, float]:
     """geomeTRIC minimization, constrained minimization or TS search; final coords (A) and energy."""
     import geometric.optimize
 
     with tempfile.TemporaryDirectory() as tmp:
-        options = {"customengine": _engine(symbols, coords_ang, potential), "input": str(Path(tmp) / "job"),
-                   "convergence_set": convergence, "maxiter": maxiter}
+        options = {
+            "customengine": _engine(symbols, coords_ang, potential),
+            "input": str(Path(tmp) / "job"),
+            "convergence_set": convergence,
+            "maxiter": maxiter,
+        }
         if constraint:
             (Path(tmp) / "constraints.txt").write_text(constraint)
             options["constraints"] = str(Path(tmp) / "constraints.txt")
@@ -156,7 +169,9 @@ def optimize(symbols, coords_ang: np.ndarray, potential: XtbPotential, *, transi
         try:
             progress = geometric.optimize.run_optimizer(**options)
         except Exception as exc:  # geomeTRIC raises its own error types on failure
-            raise ConvergenceError(f"geomeTRIC failed ({'TS search' if transition else 'minimization'}): {exc}") from exc
+            raise ConvergenceError(
+                f"geomeTRIC failed ({'TS search' if transition else 'minimization'}): {exc}"
+            ) from exc
     return np.array(progress.xyzs[-1]), float(progress.qm_energies[-1])
 
 
@@ -199,16 +214,34 @@ def mm3_types(symbols, coords_ang: np.ndarray, bonds) -> tuple[str, ...]:
     return tuple("Pd" if s == "Pd" else name for s, name in zip(symbols, names))
 
 
-def finish(name: str, title: str, symbols, coords: np.ndarray, energy: float, potential: XtbPotential,
-           transition: bool, partial: tuple[int, int] | None) -> Structure:
+def finish(
+    name: str,
+    title: str,
+    symbols,
+    coords: np.ndarray,
+    energy: float,
+    potential: XtbPotential,
+    transition: bool,
+    partial: tuple[int, int] | None,
+) -> Structure:
     hessian = fd_hessian(potential, coords)
     wavenumbers = frequencies(hessian, np.array([elements.mass(s) for s in symbols]), coords)
     n_imaginary = int((wavenumbers < -30.0).sum())
     if n_imaginary != (1 if transition else 0):
         raise ConvergenceError(f"{name}: {n_imaginary} imaginary modes: {wavenumbers[:4]}")
     bonds = structure_bonds(symbols, coords, partial)
-    return Structure(name, title, transition, tuple(symbols), coords, energy, hessian, wavenumbers, bonds,
-                     mm3_types(symbols, coords, bonds))
+    return Structure(
+        name,
+        title,
+        transition,
+        tuple(symbols),
+        coords,
+        energy,
+        hessian,
+        wavenumbers,
+        bonds,
+        mm3_types(symbols, coords, bonds),
+    )
 
 
 def ground_state() -> Structure:
@@ -218,7 +251,9 @@ def ground_state() -> Structure:
     return finish("pd-allyl-gs", "[Pd(eta3-C3H5)(PH3)2]+ ground state", symbols, coords, energy, potential, False, None)
 
 
-def scan_attack(symbols, coords: np.ndarray, potential: XtbPotential, nitrogen: int) -> list[tuple[float, float | None, np.ndarray]]:
+def scan_attack(
+    symbols, coords: np.ndarray, potential: XtbPotential, nitrogen: int
+) -> list[tuple[float, float | None, np.ndarray]]:
     """Constrained minimizations along the C...N distance: (distance, energy or None, coords).
 
     A point that does not converge in SCAN_MAXITER steps is recorded with energy None and
@@ -228,8 +263,9 @@ def scan_attack(symbols, coords: np.ndarray, potential: XtbPotential, nitrogen: 
     for distance in SCAN_DISTANCES:
         constraint = f"$set\ndistance {ATTACKED_C + 1} {nitrogen + 1} {distance}\n"
         try:
-            coords, energy = optimize(symbols, coords, potential, constraint=constraint,
-                                      convergence=SCAN_CONVERGENCE, maxiter=SCAN_MAXITER)
+            coords, energy = optimize(
+                symbols, coords, potential, constraint=constraint, convergence=SCAN_CONVERGENCE, maxiter=SCAN_MAXITER
+            )
         except ConvergenceError:
             points.append((distance, None, coords))
             continue
@@ -248,8 +284,16 @@ def attack_transition_state(gs: Structure) -> tuple[Structure, list]:
     _, _, start = max(converged, key=lambda point: point[1])
     coords, energy = optimize(symbols, start, potential, transition=True)
     scan_record = [{"distance_angstrom": d, "energy_hartree": e} for d, e, _ in scan]
-    return finish("pd-allyl-nh3-ts", "NH3 attack on [Pd(eta3-C3H5)(PH3)2]+ (TS)", symbols, coords, energy,
-                  potential, True, (ATTACKED_C, nitrogen)), scan_record
+    return finish(
+        "pd-allyl-nh3-ts",
+        "NH3 attack on [Pd(eta3-C3H5)(PH3)2]+ (TS)",
+        symbols,
+        coords,
+        energy,
+        potential,
+        True,
+        (ATTACKED_C, nitrogen),
+    ), scan_record
 
 
 def _sha256(path: Path) -> str:
@@ -262,10 +306,19 @@ def write_structure(out: Path, s: Structure) -> dict:
     xyz, hess, freq = out / f"{s.name}.xyz", out / f"{s.name}-hessian.npy", out / f"{s.name}-frequencies.txt"
     write_xyz(xyz, s.symbols, s.coords, f"{s.title}; E = {s.energy:.10f} Hartree; {METHOD} (tblite)")
     np.save(hess, s.hessian)
-    np.savetxt(freq, s.frequencies, fmt="%.4f", header=f"harmonic frequencies (cm^-1, imaginary negative) of {s.name}, {METHOD}")
+    np.savetxt(
+        freq,
+        s.frequencies,
+        fmt="%.4f",
+        header=f"harmonic frequencies (cm^-1, imaginary negative) of {s.name}, {METHOD}",
+    )
     return {
-        "title": s.title, "charge": CHARGE, "multiplicity": 1, "transition_state": s.transition_state,
-        "elements": list(s.symbols), "atom_types": list(s.atom_types),
+        "title": s.title,
+        "charge": CHARGE,
+        "multiplicity": 1,
+        "transition_state": s.transition_state,
+        "elements": list(s.symbols),
+        "atom_types": list(s.atom_types),
         "formal_charges": [PD_FORMAL_CHARGE if symbol == "Pd" else 0 for symbol in s.symbols],
         "bonds": [[b.i, b.j, b.order] for b in s.bonds],
         "energy_hartree": s.energy,
@@ -289,17 +342,28 @@ def generate(out: Path) -> dict:
         "description": "Pd(eta3-allyl) amination with NH3, PH3 ligands: ground state and attack TS",
         "generator": "python -m q2mm.qm.generate_pd_allyl",
         "level_of_theory": {
-            "method": METHOD, "program": "tblite", "scc_accuracy": ACCURACY, "charge": CHARGE,
+            "method": METHOD,
+            "program": "tblite",
+            "scc_accuracy": ACCURACY,
+            "charge": CHARGE,
             "hessian": f"central finite differences of analytic gradients, step {FD_STEP_BOHR} Bohr",
             "optimizer": f"geomeTRIC ({OPT_CONVERGENCE}); TS: constrained C...N scan ({SCAN_CONVERGENCE}, "
-                         f"{SCAN_MAXITER} steps at most per point), then transition=True from the highest "
-                         "converged point with a finite-difference first Hessian",
+            f"{SCAN_MAXITER} steps at most per point), then transition=True from the highest "
+            "converged point with a finite-difference first Hessian",
             "masses": "monoisotopic (q2mm.model.elements)",
         },
-        "programs": {"tblite": version("tblite"), "geometric": geometric.__version__,
-                     "numpy": np.__version__, "python": platform.python_version()},
-        "units": {"coordinates": "Angstrom", "hessian": "Hartree/Bohr^2 (Cartesian)", "energy": "Hartree",
-                  "frequencies": "cm^-1"},
+        "programs": {
+            "tblite": version("tblite"),
+            "geometric": geometric.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+        "units": {
+            "coordinates": "Angstrom",
+            "hessian": "Hartree/Bohr^2 (Cartesian)",
+            "energy": "Hartree",
+            "frequencies": "cm^-1",
+        },
         "structures": {s.name: write_structure(out, s) for s in (gs, ts)},
         "scan": scan,
     }

@@ -38,8 +38,17 @@ from scipy.optimize import least_squares
 from q2mm.errors import ConvergenceError
 from q2mm.model import elements
 from q2mm.model.units import BOHR_IN_ANGSTROM
-from q2mm.qm.generate_pd_allyl import (ACCURACY, CHARGE, METHOD, OPT_CONVERGENCE, PD_FORMAL_CHARGE, XtbPotential,
-                                       mm3_types, optimize, structure_bonds)
+from q2mm.qm.generate_pd_allyl import (
+    ACCURACY,
+    CHARGE,
+    METHOD,
+    OPT_CONVERGENCE,
+    PD_FORMAL_CHARGE,
+    XtbPotential,
+    mm3_types,
+    optimize,
+    structure_bonds,
+)
 from q2mm.qm.generate_sn2 import write_xyz
 from q2mm.reference.vibrations import eigenvalues_to_wavenumbers, vibrational_modes
 
@@ -53,8 +62,15 @@ TS_CN_RANGE = (1.6, 3.0)  # C...N (A) of an attack TS; early TSs (weak donors) r
 TEMPLATE = Path(__file__).resolve().parents[1] / "data" / "pd-allyl-xtb" / "pd-allyl-nh3-ts.xyz"
 # Template indices (0-based) in pd-allyl-nh3-ts.xyz
 PD, P1, P2, C_ATT, C_MID, C_FAR, N = 0, 1, 2, 3, 4, 5, 17
-BOND = {("P", "C"): 1.84, ("P", "F"): 1.57, ("C", "C"): 1.50, ("N", "C"): 1.47, ("C", "H"): 1.09,
-        ("N", "H"): 1.02, ("P", "H"): 1.42}
+BOND = {
+    ("P", "C"): 1.84,
+    ("P", "F"): 1.57,
+    ("C", "C"): 1.50,
+    ("N", "C"): 1.47,
+    ("C", "H"): 1.09,
+    ("N", "H"): 1.02,
+    ("P", "H"): 1.42,
+}
 RADII = {"H": 0.31, "C": 0.76, "N": 0.71, "P": 1.07, "Pd": 1.39}  # covalent, for the template's bonds
 
 
@@ -144,8 +160,8 @@ def _bond(a: str, b: str) -> float:
 def _template() -> Builder:
     lines = TEMPLATE.read_text().splitlines()
     n = int(lines[0])
-    symbols = [line.split()[0] for line in lines[2:2 + n]]
-    coords = np.array([[float(x) for x in line.split()[1:4]] for line in lines[2:2 + n]])
+    symbols = [line.split()[0] for line in lines[2 : 2 + n]]
+    coords = np.array([[float(x) for x in line.split()[1:4]] for line in lines[2 : 2 + n]])
     bonds = []
     for i in range(n):
         for j in range(i + 1, n):
@@ -165,8 +181,7 @@ def _exposed_hydrogen(b: Builder, centre: int) -> int:
     """The H on ``centre`` farthest from every atom outside its own group."""
     group = {centre, *b.neighbours[centre]}
     others = [k for k in range(len(b.symbols)) if k not in group and k not in b.deleted]
-    return max(b.hydrogens(centre),
-               key=lambda h: min(np.linalg.norm(b.coords[h] - b.coords[k]) for k in others))
+    return max(b.hydrogens(centre), key=lambda h: min(np.linalg.norm(b.coords[h] - b.coords[k]) for k in others))
 
 
 def _place_bridge(b: Builder, a1: int, a2: int, sym1: str, sym2: str, link: float) -> tuple[np.ndarray, np.ndarray]:
@@ -180,8 +195,13 @@ def _place_bridge(b: Builder, a1: int, a2: int, sym1: str, sym2: str, link: floa
 
     def residual(x):
         x1, x2 = x[:3], x[3:]
-        return [np.linalg.norm(x1 - p) - r1, np.linalg.norm(x2 - q) - r2, np.linalg.norm(x1 - x2) - link,
-                (np.linalg.norm(x1 - pd) - 2.95) * 0.3, (np.linalg.norm(x2 - pd) - 2.95) * 0.3]
+        return [
+            np.linalg.norm(x1 - p) - r1,
+            np.linalg.norm(x2 - q) - r2,
+            np.linalg.norm(x1 - x2) - link,
+            (np.linalg.norm(x1 - pd) - 2.95) * 0.3,
+            (np.linalg.norm(x2 - pd) - 2.95) * 0.3,
+        ]
 
     mid = (p + q) / 2.0 + 1.4 * w
     start = np.concatenate([mid - 0.75 * e + 0.3 * n, mid + 0.75 * e - 0.3 * n])
@@ -249,8 +269,13 @@ def build(ligand: str, allyl: str, amine: str | None) -> tuple[tuple[str, ...], 
     else:
         for _ in range({"nh3": 0, "menh2": 1, "me2nh": 2}[amine]):
             b.methyl(_exposed_hydrogen(b, N))
-    donors = {"ph3": ("H", "H"), "pf3ph3": ("F", "H"), "ph3pf3": ("H", "F"),
-              "pme3ph3": ("Me", "H"), "ph3pme3": ("H", "Me")}
+    donors = {
+        "ph3": ("H", "H"),
+        "pf3ph3": ("F", "H"),
+        "ph3pf3": ("H", "F"),
+        "pme3ph3": ("Me", "H"),
+        "ph3pme3": ("H", "Me"),
+    }
     if ligand in donors:
         for site, substituent in zip((P1, P2), donors[ligand]):
             for h in b.hydrogens(site):
@@ -283,11 +308,22 @@ class Target:
         return self.amine is not None
 
 
-_LIG = {"ph3": "(PH3)2", "pf3ph3": "(PF3)(PH3), attack trans to PH3", "ph3pf3": "(PH3)(PF3), attack trans to PF3",
-        "pme3ph3": "(PMe3)(PH3), attack trans to PH3", "ph3pme3": "(PH3)(PMe3), attack trans to PMe3",
-        "dppe": "H2P(CH2)2PH2", "pn": "H2PCH2CH=NH, attack trans to P", "np": "H2PCH2CH=NH, attack trans to N"}
-_ALL = {"allyl": "C3H5", "crotyl-sub": "1-methylallyl, attack at C1 (branched)",
-        "crotyl-unsub": "1-methylallyl, attack at C3 (linear)", "dimethylallyl": "1,3-dimethylallyl"}
+_LIG = {
+    "ph3": "(PH3)2",
+    "pf3ph3": "(PF3)(PH3), attack trans to PH3",
+    "ph3pf3": "(PH3)(PF3), attack trans to PF3",
+    "pme3ph3": "(PMe3)(PH3), attack trans to PH3",
+    "ph3pme3": "(PH3)(PMe3), attack trans to PMe3",
+    "dppe": "H2P(CH2)2PH2",
+    "pn": "H2PCH2CH=NH, attack trans to P",
+    "np": "H2PCH2CH=NH, attack trans to N",
+}
+_ALL = {
+    "allyl": "C3H5",
+    "crotyl-sub": "1-methylallyl, attack at C1 (branched)",
+    "crotyl-unsub": "1-methylallyl, attack at C3 (linear)",
+    "dimethylallyl": "1,3-dimethylallyl",
+}
 _AM = {"nh3": "NH3", "menh2": "MeNH2", "me2nh": "Me2NH"}
 
 
@@ -297,8 +333,13 @@ def _ts(ligand: str, allyl: str, amine: str, group: str | None = None) -> Target
 
 
 def _gs(ligand: str, allyl: str) -> Target:
-    return Target(f"gs-{ligand}-{allyl}", f"[Pd(eta3-{_ALL[allyl].split(',')[0]}){_LIG[ligand].split(',')[0]}]+ ground state",
-                  ligand, allyl, None)
+    return Target(
+        f"gs-{ligand}-{allyl}",
+        f"[Pd(eta3-{_ALL[allyl].split(',')[0]}){_LIG[ligand].split(',')[0]}]+ ground state",
+        ligand,
+        allyl,
+        None,
+    )
 
 
 # Order = generation priority: competing pairs next to each other, small structures first.
@@ -349,8 +390,9 @@ def _distance(coords, pair) -> float:
     return float(np.linalg.norm(coords[pair[0]] - coords[pair[1]]))
 
 
-def search_ts(symbols, guess: np.ndarray, potential: XtbPotential, pair: tuple[int, int], log,
-              verify) -> tuple[np.ndarray, float, str, tuple]:
+def search_ts(
+    symbols, guess: np.ndarray, potential: XtbPotential, pair: tuple[int, int], log, verify
+) -> tuple[np.ndarray, float, str, tuple]:
     """Preset at the template's C...N distance, then a TS search; a short C...N scan and a second
     search if the first fails, leaves the attack or ``verify`` (the Hessian checks) rejects it.
 
@@ -358,7 +400,9 @@ def search_ts(symbols, guess: np.ndarray, potential: XtbPotential, pair: tuple[i
     """
     constraint = lambda d: f"$set\ndistance {pair[0] + 1} {pair[1] + 1} {d:.3f}\n"  # noqa: E731
     d0 = _distance(guess, pair)
-    coords, _ = optimize(symbols, guess, potential, constraint=constraint(d0), convergence="GAU", maxiter=PRESET_MAXITER)
+    coords, _ = optimize(
+        symbols, guess, potential, constraint=constraint(d0), convergence="GAU", maxiter=PRESET_MAXITER
+    )
     try:
         ts, energy = optimize(symbols, coords, potential, transition=True, maxiter=TS_MAXITER)
         if not TS_CN_RANGE[0] <= _distance(ts, pair) <= TS_CN_RANGE[1]:
@@ -369,7 +413,9 @@ def search_ts(symbols, guess: np.ndarray, potential: XtbPotential, pair: tuple[i
     points = []
     for d in FALLBACK_SCAN:
         try:
-            coords, e = optimize(symbols, coords, potential, constraint=constraint(d), convergence="GAU", maxiter=PRESET_MAXITER)
+            coords, e = optimize(
+                symbols, coords, potential, constraint=constraint(d), convergence="GAU", maxiter=PRESET_MAXITER
+            )
             points.append((e, d, coords))
         except ConvergenceError:
             continue
@@ -400,9 +446,13 @@ def check_hessians(symbols, coords, potential, transition: bool, pair) -> tuple[
     freqs = [eigenvalues_to_wavenumbers(v) for v in values]
     n_imag = int((freqs[0] < IMAGINARY_CM1).sum())
     expected = 1 if transition else 0
-    checks = {"fd_steps_bohr": list(FD_STEPS_BOHR), "max_relative_asymmetry": asymmetry,
-              "max_frequency_difference_cm1": float(np.max(np.abs(freqs[0] - freqs[1]))),
-              "n_imaginary": n_imag, "n_imaginary_other_step": int((freqs[1] < IMAGINARY_CM1).sum())}
+    checks = {
+        "fd_steps_bohr": list(FD_STEPS_BOHR),
+        "max_relative_asymmetry": asymmetry,
+        "max_frequency_difference_cm1": float(np.max(np.abs(freqs[0] - freqs[1]))),
+        "n_imaginary": n_imag,
+        "n_imaginary_other_step": int((freqs[1] < IMAGINARY_CM1).sum()),
+    }
     if transition:
         mode = vectors[0][:, 0] / np.repeat(np.sqrt(masses), 3)
         mode = (mode / np.linalg.norm(mode)).reshape(-1, 3)
@@ -410,9 +460,12 @@ def check_hessians(symbols, coords, potential, transition: bool, pair) -> tuple[
         e = _unit(coords[j] - coords[i])
         stretch = abs(np.dot(mode[j] - mode[i], e))
         # compare with every other bonded-distance change of the mode
-        others = [abs(np.dot(mode[b] - mode[a], _unit(coords[b] - coords[a])))
-                  for a in range(len(symbols)) for b in range(a + 1, len(symbols))
-                  if (a, b) != (min(pair), max(pair)) and np.linalg.norm(coords[a] - coords[b]) < 2.6]
+        others = [
+            abs(np.dot(mode[b] - mode[a], _unit(coords[b] - coords[a])))
+            for a in range(len(symbols))
+            for b in range(a + 1, len(symbols))
+            if (a, b) != (min(pair), max(pair)) and np.linalg.norm(coords[a] - coords[b]) < 2.6
+        ]
         checks["ts_mode_cn_stretch"] = float(stretch)
         checks["ts_mode_largest_other_stretch"] = float(max(others))
         checks["cn_distance_angstrom"] = _distance(coords, pair)
@@ -428,6 +481,7 @@ def run_target(target: Target, log=print) -> tuple[Result, dict]:
     start, clock = time.time(), time.process_time()
     symbols, guess, pair = build(target.ligand, target.allyl, target.amine)
     potential = XtbPotential(symbols, charge=CHARGE)
+
     def verify(coords):
         return check_hessians(symbols, coords, potential, target.transition_state, pair)
 
@@ -439,8 +493,12 @@ def run_target(target: Target, log=print) -> tuple[Result, dict]:
         hessian, freqs, checks = verify(coords)
     bonds = structure_bonds(symbols, coords, pair)
     types = mm3_types(symbols, coords, bonds)
-    timing = {"wall_s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - clock, 1),
-              "gradients_total": potential.evaluations, "route": route}
+    timing = {
+        "wall_s": round(time.time() - start, 1),
+        "cpu_s": round(time.process_time() - clock, 1),
+        "gradients_total": potential.evaluations,
+        "route": route,
+    }
     return Result(target, symbols, coords, energy, hessian, freqs, checks, bonds, types), timing
 
 
@@ -456,11 +514,20 @@ def write_result(out: Path, r: Result, timing: dict) -> dict:
     xyz, hess, freq = out / f"{name}.xyz", out / f"{name}-hessian.npy", out / f"{name}-frequencies.txt"
     write_xyz(xyz, r.symbols, r.coords, f"{r.target.title}; E = {r.energy:.10f} Hartree; {METHOD} (tblite)")
     np.save(hess, r.hessian)
-    np.savetxt(freq, r.frequencies, fmt="%.4f", header=f"harmonic frequencies (cm^-1, imaginary negative) of {name}, {METHOD}")
+    np.savetxt(
+        freq, r.frequencies, fmt="%.4f", header=f"harmonic frequencies (cm^-1, imaginary negative) of {name}, {METHOD}"
+    )
     entry = {
-        "title": r.target.title, "charge": CHARGE, "multiplicity": 1, "transition_state": r.target.transition_state,
-        "ligand": r.target.ligand, "allyl": r.target.allyl, "amine": r.target.amine, "group": r.target.group,
-        "elements": list(r.symbols), "atom_types": list(r.atom_types),
+        "title": r.target.title,
+        "charge": CHARGE,
+        "multiplicity": 1,
+        "transition_state": r.target.transition_state,
+        "ligand": r.target.ligand,
+        "allyl": r.target.allyl,
+        "amine": r.target.amine,
+        "group": r.target.group,
+        "elements": list(r.symbols),
+        "atom_types": list(r.atom_types),
         "formal_charges": [PD_FORMAL_CHARGE if s == "Pd" else 0 for s in r.symbols],
         "bonds": [[b.i, b.j, b.order] for b in r.bonds],
         "energy_hartree": r.energy,
@@ -481,22 +548,34 @@ def header() -> dict:
     return {
         "system": SYSTEM,
         "description": "Outer-sphere amine attack on cationic [Pd(eta3-allyl)L2]+: TSs and eta3-allyl ground states "
-                       "(GFN2-xTB, an open stand-in for a DFT TSFF training set)",
+        "(GFN2-xTB, an open stand-in for a DFT TSFF training set)",
         "generator": "python -m q2mm.qm.generate_pd_allyl_open",
         "level_of_theory": {
-            "method": METHOD, "program": "tblite", "scc_accuracy": ACCURACY, "charge": CHARGE,
+            "method": METHOD,
+            "program": "tblite",
+            "scc_accuracy": ACCURACY,
+            "charge": CHARGE,
             "hessian": f"central finite differences of analytic gradients, step {FD_STEPS_BOHR[0]} Bohr, symmetrized "
-                       f"(checked against step {FD_STEPS_BOHR[1]} Bohr)",
+            f"(checked against step {FD_STEPS_BOHR[1]} Bohr)",
             "optimizer": f"geomeTRIC: minima {OPT_CONVERGENCE}; TS: constrained minimization at the template's C...N "
-                         f"distance (GAU), then transition=True ({OPT_CONVERGENCE}) with a finite-difference first "
-                         f"Hessian; fallback constrained scan {list(FALLBACK_SCAN)} A",
+            f"distance (GAU), then transition=True ({OPT_CONVERGENCE}) with a finite-difference first "
+            f"Hessian; fallback constrained scan {list(FALLBACK_SCAN)} A",
             "masses": "monoisotopic (q2mm.model.elements)",
             "imaginary_threshold_cm1": IMAGINARY_CM1,
         },
-        "programs": {"tblite": version("tblite"), "geometric": geometric.__version__, "numpy": np.__version__,
-                     "scipy": version("scipy"), "python": platform.python_version()},
-        "units": {"coordinates": "Angstrom", "hessian": "Hartree/Bohr^2 (Cartesian)", "energy": "Hartree",
-                  "frequencies": "cm^-1"},
+        "programs": {
+            "tblite": version("tblite"),
+            "geometric": geometric.__version__,
+            "numpy": np.__version__,
+            "scipy": version("scipy"),
+            "python": platform.python_version(),
+        },
+        "units": {
+            "coordinates": "Angstrom",
+            "hessian": "Hartree/Bohr^2 (Cartesian)",
+            "energy": "Hartree",
+            "frequencies": "cm^-1",
+        },
         "structures": {},
         "dropped": {},
     }
@@ -518,8 +597,9 @@ def locked_metadata(out: Path):
             if entry.get("group"):
                 groups.setdefault(entry["group"], []).append(name)
         metadata["groups"] = {g: names for g, names in groups.items() if len(names) > 1}
-        metadata["pending"] = [t.name for t in TARGETS if t.name not in metadata["structures"]
-                               and t.name not in metadata["dropped"]]
+        metadata["pending"] = [
+            t.name for t in TARGETS if t.name not in metadata["structures"] and t.name not in metadata["dropped"]
+        ]
         path.write_text(json.dumps(metadata, indent=2) + "\n")
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
@@ -534,7 +614,9 @@ def is_done(out: Path, name: str) -> bool:
     return bool(entry) and all((out / f).is_file() and _sha256(out / f) == h for f, h in entry["files"].items())
 
 
-def generate(out: Path, names: list[str] | None = None, shard: tuple[int, int] = (0, 1), retry_dropped: bool = False) -> None:
+def generate(
+    out: Path, names: list[str] | None = None, shard: tuple[int, int] = (0, 1), retry_dropped: bool = False
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     chosen = [t for t in TARGETS if not names or t.name in names]
     chosen = [t for k, t in enumerate(chosen) if k % shard[1] == shard[0]]
@@ -543,7 +625,12 @@ def generate(out: Path, names: list[str] | None = None, shard: tuple[int, int] =
             print(f"[{k}/{len(chosen)}] {target.name}: done, skipped", flush=True)
             continue
         meta = out / "metadata.json"
-        if not retry_dropped and not names and meta.is_file() and target.name in json.loads(meta.read_text()).get("dropped", {}):
+        if (
+            not retry_dropped
+            and not names
+            and meta.is_file()
+            and target.name in json.loads(meta.read_text()).get("dropped", {})
+        ):
             print(f"[{k}/{len(chosen)}] {target.name}: dropped earlier, skipped", flush=True)
             continue
         print(f"[{k}/{len(chosen)}] {target.name} ({target.title}) ...", flush=True)
@@ -558,9 +645,12 @@ def generate(out: Path, names: list[str] | None = None, shard: tuple[int, int] =
             metadata["structures"][target.name] = write_result(out, result, timing)
             metadata["dropped"].pop(target.name, None)
         c = result.checks
-        print(f"  {len(result.symbols)} atoms, E = {result.energy:.8f} Eh, lowest {result.frequencies[:2].round(1)} cm^-1, "
-              f"FD-step max diff {c['max_frequency_difference_cm1']:.2f} cm^-1, {timing['wall_s']} s "
-              f"({timing['gradients_total']} gradients)", flush=True)
+        print(
+            f"  {len(result.symbols)} atoms, E = {result.energy:.8f} Eh, lowest {result.frequencies[:2].round(1)} cm^-1, "
+            f"FD-step max diff {c['max_frequency_difference_cm1']:.2f} cm^-1, {timing['wall_s']} s "
+            f"({timing['gradients_total']} gradients)",
+            flush=True,
+        )
 
 
 def print_status(out: Path) -> None:
@@ -573,8 +663,10 @@ def print_status(out: Path) -> None:
     for t in TARGETS:
         entry, why = metadata["structures"].get(t.name), metadata["dropped"].get(t.name)
         if entry:
-            state = (f"done     {len(entry['elements']):2d} atoms, lowest {entry['frequencies_cm1'][0]:8.1f} cm^-1, "
-                     f"{entry['timing']['cpu_s']:6.1f} s CPU")
+            state = (
+                f"done     {len(entry['elements']):2d} atoms, lowest {entry['frequencies_cm1'][0]:8.1f} cm^-1, "
+                f"{entry['timing']['cpu_s']:6.1f} s CPU"
+            )
         else:
             state = f"dropped  {why}" if why else "pending"
         print(f"{t.name:30s} {state}")

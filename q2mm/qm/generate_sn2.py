@@ -67,10 +67,24 @@ class Target:
 # MM3 atom types and bonds: the TS carbon keeps its C3 type with both partial C-F bonds, so the
 # `F0-C3-F0` substructure of sn2.fld matches it; CH3F uses standard MM3 rows only.
 TARGETS = (
-    Target("sn2-ts", "F- + CH3F SN2 transition state (D3h)", -1, TS_GUESS, True,
-           ("C3", "F0", "F0", "H1", "H1", "H1"), ((0, 1, 1), (0, 2, 1), (0, 3, 1), (0, 4, 1), (0, 5, 1))),
-    Target("ch3f", "fluoromethane", 0, CH3F_GUESS, False,
-           ("C3", "F0", "H1", "H1", "H1"), ((0, 1, 1), (0, 2, 1), (0, 3, 1), (0, 4, 1))),
+    Target(
+        "sn2-ts",
+        "F- + CH3F SN2 transition state (D3h)",
+        -1,
+        TS_GUESS,
+        True,
+        ("C3", "F0", "F0", "H1", "H1", "H1"),
+        ((0, 1, 1), (0, 2, 1), (0, 3, 1), (0, 4, 1), (0, 5, 1)),
+    ),
+    Target(
+        "ch3f",
+        "fluoromethane",
+        0,
+        CH3F_GUESS,
+        False,
+        ("C3", "F0", "H1", "H1", "H1"),
+        ((0, 1, 1), (0, 2, 1), (0, 3, 1), (0, 4, 1)),
+    ),
 )
 
 
@@ -188,15 +202,24 @@ def program_versions() -> dict[str, str]:
     import geometric
     import pyscf
 
-    return {"pyscf": pyscf.__version__, "geometric": geometric.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    return {
+        "pyscf": pyscf.__version__,
+        "geometric": geometric.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def level_of_theory() -> dict:
     return {
-        "method": "RKS", "xc": XC, "xc_note": "PySCF B3LYP (VWN-RPA correlation, as Gaussian's B3LYP)",
-        "basis": BASIS, "cartesian_d": CARTESIAN_D, "dft_grid_level": GRID_LEVEL,
-        "scf_conv_tol": SCF_CONV_TOL, "hessian": "analytic (PySCF)",
+        "method": "RKS",
+        "xc": XC,
+        "xc_note": "PySCF B3LYP (VWN-RPA correlation, as Gaussian's B3LYP)",
+        "basis": BASIS,
+        "cartesian_d": CARTESIAN_D,
+        "dft_grid_level": GRID_LEVEL,
+        "scf_conv_tol": SCF_CONV_TOL,
+        "hessian": "analytic (PySCF)",
         "optimizer": f"geomeTRIC ({OPT_CONVERGENCE}); TS search with transition=True from the analytic Hessian",
         "masses": "monoisotopic (q2mm.model.elements)",
     }
@@ -214,8 +237,12 @@ def generate(out: Path, targets=TARGETS) -> dict:
         "generator": "python -m q2mm.qm.generate_sn2",
         "level_of_theory": level_of_theory(),
         "programs": program_versions(),
-        "units": {"coordinates": "Angstrom", "hessian": "Hartree/Bohr^2 (Cartesian)", "energy": "Hartree",
-                  "frequencies": "cm^-1"},
+        "units": {
+            "coordinates": "Angstrom",
+            "hessian": "Hartree/Bohr^2 (Cartesian)",
+            "energy": "Hartree",
+            "frequencies": "cm^-1",
+        },
         "structures": structures,
     }
     (out / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")

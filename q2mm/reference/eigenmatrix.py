@@ -65,8 +65,9 @@ def invert_ts_curvature(hessian: np.ndarray, ts_value: float = 1.0) -> np.ndarra
     return (vectors * fixed) @ vectors.T
 
 
-def qm_eigen_reference(hessian: np.ndarray, masses: np.ndarray, coords: np.ndarray,
-                       invert: bool = False, ts_value: float = 1.0) -> EigenReference:
+def qm_eigen_reference(
+    hessian: np.ndarray, masses: np.ndarray, coords: np.ndarray, invert: bool = False, ts_value: float = 1.0
+) -> EigenReference:
     """Build the eigenbasis of one QM structure (Hessian Hartree/Bohr^2, masses amu, coords A)."""
     rigid = vibrations.rigid_body_basis(coords, masses)
     values, modes = vibrations.vibrational_modes(hessian, masses, coords)

@@ -37,7 +37,7 @@ def _neighbours(n_atoms: int, bonds: np.ndarray) -> list[list[int]]:
 def angles_from_bonds(n_atoms: int, bonds: np.ndarray) -> np.ndarray:
     """Every i-j-k with i-j and j-k bonded, i < k, as an (A, 3) array."""
     nbrs = _neighbours(n_atoms, bonds)
-    rows = [(i, j, k) for j in range(n_atoms) for a, i in enumerate(nbrs[j]) for k in nbrs[j][a + 1:]]
+    rows = [(i, j, k) for j in range(n_atoms) for a, i in enumerate(nbrs[j]) for k in nbrs[j][a + 1 :]]
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 

@@ -26,20 +26,28 @@ from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_IN_KCAL_PER_MOL
 from q2mm.reference import vibrations
 from q2mm.reference.eigenmatrix import EigenReference, qm_eigen_reference
-from q2mm.reference.geometry import (InternalCoordinates, angle_values, bond_values,
-                                     internal_coordinates, torsion_values)
+from q2mm.reference.geometry import InternalCoordinates, angle_values, bond_values, internal_coordinates, torsion_values
 
 KINDS = ("eig_diag", "eig_offdiag", "bond_length", "bond_angle", "torsion", "frequency", "energy")
 # The one table of observation weights: Q2MM's weight of each kind when it is scored, and the
 # kinds scored unless a system says otherwise (the others then have weight 0, i.e. are off).
-KIND_WEIGHTS = {"eig_diag": 0.1, "eig_offdiag": 0.05, "bond_length": 10.0, "bond_angle": 5.0, "torsion": 1.0,
-                "frequency": 1.0, "energy": 1.0}
+KIND_WEIGHTS = {
+    "eig_diag": 0.1,
+    "eig_offdiag": 0.05,
+    "bond_length": 10.0,
+    "bond_angle": 5.0,
+    "torsion": 1.0,
+    "frequency": 1.0,
+    "energy": 1.0,
+}
 DEFAULT_KINDS = ("eig_diag", "bond_length", "bond_angle", "torsion")
 
 
 def default_weights() -> dict[str, float]:
     """Weight per kind of a system that states none: KIND_WEIGHTS for DEFAULT_KINDS, else 0 (off)."""
     return {kind: KIND_WEIGHTS[kind] if kind in DEFAULT_KINDS else 0.0 for kind in KINDS}
+
+
 GEOMETRY_KINDS = ("bond_length", "bond_angle", "torsion")
 PERIODIC_KINDS = ("torsion",)
 
@@ -119,7 +127,7 @@ def _eigen_weights(eigen: EigenReference, settings: ObservationSettings) -> tupl
 
 
 def _frequency_reference(eigen: EigenReference) -> tuple[np.ndarray, int]:
-    vib = eigen.eigenvalues[eigen.n_rigid:]
+    vib = eigen.eigenvalues[eigen.n_rigid :]
     drop = 0
     if eigen.ts_mode is not None and vib[eigen.ts_mode - eigen.n_rigid] < 0.0:
         vib = np.delete(vib, eigen.ts_mode - eigen.n_rigid)
@@ -156,24 +164,34 @@ def _geometry_reference(mol: Molecule, internal: InternalCoordinates) -> dict[st
     }
 
 
-def structure_observations(index: int, mol: Molecule, settings: ObservationSettings,
-                           energy: tuple[int, float] | None = None) -> StructureObservations:
+def structure_observations(
+    index: int, mol: Molecule, settings: ObservationSettings, energy: tuple[int, float] | None = None
+) -> StructureObservations:
     """Reference data of one structure (QM Hessian Hartree/Bohr^2, coordinates Angstrom)."""
     internal = internal_coordinates(mol)
     needs_eigen = any(settings.uses(k) for k in ("eig_diag", "eig_offdiag", "frequency"))
     eigen = diag_w = off_w = freq_ref = None
     drop = 0
     if needs_eigen and mol.hessian is not None:
-        eigen = qm_eigen_reference(mol.hessian, mol.masses, mol.coords,
-                                   settings.invert_ts_curvature, settings.ts_eigenvalue)
+        eigen = qm_eigen_reference(
+            mol.hessian, mol.masses, mol.coords, settings.invert_ts_curvature, settings.ts_eigenvalue
+        )
         diag_w, off_w = _eigen_weights(eigen, settings)
         freq_ref, drop = _frequency_reference(eigen)
     anchor, rel = energy if energy is not None else (None, None)
     return StructureObservations(
-        index=index, title=mol.title, masses=mol.masses, internal=internal,
-        geometry_ref=_geometry_reference(mol, internal), eigen=eigen,
-        eig_diag_weight=diag_w, eig_offdiag_weight=off_w, frequency_ref=freq_ref,
-        frequency_drop=drop, energy_ref=rel, energy_anchor=anchor,
+        index=index,
+        title=mol.title,
+        masses=mol.masses,
+        internal=internal,
+        geometry_ref=_geometry_reference(mol, internal),
+        eigen=eigen,
+        eig_diag_weight=diag_w,
+        eig_offdiag_weight=off_w,
+        frequency_ref=freq_ref,
+        frequency_drop=drop,
+        energy_ref=rel,
+        energy_anchor=anchor,
         geometry_weight={k: settings.weight(k) for k in GEOMETRY_KINDS},
     )
 

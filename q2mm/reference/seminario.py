@@ -18,8 +18,8 @@ triples (angle rows: field 1 theta0, field 2 k) or quadruples (torsion rows: any
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -67,8 +67,9 @@ class SeminarioResult:
 
 # ----------------------------------------------------------------------------- force constants
 
+
 def _block(hessian: np.ndarray, i: int, j: int) -> np.ndarray:
-    return -hessian[3 * i: 3 * i + 3, 3 * j: 3 * j + 3]
+    return -hessian[3 * i : 3 * i + 3, 3 * j : 3 * j + 3]
 
 
 def _projected_stiffness(block: np.ndarray, direction: np.ndarray) -> float:
@@ -103,16 +104,26 @@ def _arm_stiffness(hessian, coords, outer, centre, other, neighbours, modified) 
     k_p = abs(_projected_stiffness(_block(hessian, outer, centre), u_p))
     if not modified:
         return k_p
-    others = [m for m in neighbours[centre] if m not in (outer, other)
-              and angle_values(coords, np.array([[outer, centre, m]]))[0] < LINEAR_DEG]
+    others = [
+        m
+        for m in neighbours[centre]
+        if m not in (outer, other) and angle_values(coords, np.array([[outer, centre, m]]))[0] < LINEAR_DEG
+    ]
     if not others:
         return k_p
     overlap = np.mean([abs(u_p @ _perpendicular(coords, outer, centre, m)) ** 2 for m in others])
     return k_p / (1.0 + overlap)
 
 
-def angle_force_constant(hessian: np.ndarray, coords: np.ndarray, i: int, j: int, k: int,
-                         neighbours: list[list[int]] | None = None, modified: bool = False) -> float:
+def angle_force_constant(
+    hessian: np.ndarray,
+    coords: np.ndarray,
+    i: int,
+    j: int,
+    k: int,
+    neighbours: list[list[int]] | None = None,
+    modified: bool = False,
+) -> float:
     """Seminario angle force constant i-j-k in Hartree/rad^2 (unscaled); coords in Angstrom."""
     nbrs = neighbours if neighbours is not None else [[] for _ in range(len(coords))]
     r_ij = np.linalg.norm(coords[i] - coords[j]) / BOHR_IN_ANGSTROM
@@ -172,8 +183,7 @@ def _estimate(ref, field: int, tuples: AtomTuples, molecules, hessians, neighbou
 
 def _force_constant(matches, molecules, hessians, neighbours, s: SeminarioSettings):
     arity = len(matches[0][1])
-    if arity == 3 and any(molecules[n].elements[t[0]] == "H" or molecules[n].elements[t[2]] == "H"
-                          for n, t in matches):
+    if arity == 3 and any(molecules[n].elements[t[0]] == "H" or molecules[n].elements[t[2]] == "H" for n, t in matches):
         return s.hydrogen_angle_k, "angle with a terminal H: fixed (QFUERZA)"
     if any(hessians[n] is None for n, _ in matches):
         return None, "a matched structure has no QM Hessian"
@@ -191,9 +201,13 @@ def _force_constant(matches, molecules, hessians, neighbours, s: SeminarioSettin
     return s.frequency_scale * float(np.mean(ks)), f"{method} over {len(ks)} matches, scaled {s.frequency_scale}"
 
 
-def seminario_start(molecules: Sequence[Molecule], assignments: Mapping[object, AtomTuples],
-                    current: Mapping[object, float], active: Collection[object],
-                    settings: SeminarioSettings = SeminarioSettings()) -> SeminarioResult:
+def seminario_start(
+    molecules: Sequence[Molecule],
+    assignments: Mapping[object, AtomTuples],
+    current: Mapping[object, float],
+    active: Collection[object],
+    settings: SeminarioSettings = SeminarioSettings(),
+) -> SeminarioResult:
     """New starting values for the ACTIVE parameters among ``assignments``; all others kept.
 
     ``assignments[ref]`` lists, per structure (same order as ``molecules``), the atom tuples

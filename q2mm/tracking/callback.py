@@ -77,9 +77,15 @@ def _metric(run: Run, key: str, fmt: str) -> str:
 def sweep_row(run: Run) -> list[str]:
     """job, overrides, status, final score, lowest final R2 over kinds, wall time, run id."""
     r2 = [v for k, v in run.data.metrics.items() if k.startswith("r2_") and k.endswith("_final")]
-    return [run.data.tags.get(JOB_TAG, "?"), run.data.tags.get(SWEPT_TAG, run.info.run_name or ""),
-            run.info.status, _metric(run, "score_final", ".4e"), f"{min(r2):.4f}" if r2 else "-",
-            _metric(run, "wall_time_s", ".1f"), run.info.run_id]
+    return [
+        run.data.tags.get(JOB_TAG, "?"),
+        run.data.tags.get(SWEPT_TAG, run.info.run_name or ""),
+        run.info.status,
+        _metric(run, "score_final", ".4e"),
+        f"{min(r2):.4f}" if r2 else "-",
+        _metric(run, "wall_time_s", ".1f"),
+        run.info.run_id,
+    ]
 
 
 def sweep_table(children: list[Run]) -> str:
@@ -115,8 +121,13 @@ class MlflowSweepCallback(Callback):
         params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
         swept = swept_overrides(overrides, {str(k): str(v) for k, v in (params or {}).items()})
         name = sweep_name(config.tracking.experiment, swept, config.tracking.run_name)
-        tags = {"sweep_dir": str(sweep_dir), "sweep": "true", SWEPT_TAG: " ".join(swept)[:5000], **git_state(),
-                "mlflow.note.content": _sweep_description(name, swept, overrides, sweep_dir)}
+        tags = {
+            "sweep_dir": str(sweep_dir),
+            "sweep": "true",
+            SWEPT_TAG: " ".join(swept)[:5000],
+            **git_state(),
+            "mlflow.note.content": _sweep_description(name, swept, overrides, sweep_dir),
+        }
         parent = client.create_run(experiment_id, run_name=name, tags=tags)
         if overrides:
             client.log_param(parent.info.run_id, "overrides", " ".join(overrides)[:6000])
@@ -142,12 +153,22 @@ class MlflowSweepCallback(Callback):
         MlflowSweepCallback.failed_jobs = failed
         url = runs_page_url(self.handoff.tracking_uri, self.handoff.experiment_id)
         serve = ui_command(self.handoff.tracking_uri)
-        log.info("sweep %s: %d jobs, %d failed\n%s\nruns: %s%s", run_id, len(statuses), len(failed), table, url,
-                 f"  (serve it: {serve})" if serve else "")
+        log.info(
+            "sweep %s: %d jobs, %d failed\n%s\nruns: %s%s",
+            run_id,
+            len(statuses),
+            len(failed),
+            table,
+            url,
+            f"  (serve it: {serve})" if serve else "",
+        )
         if failed:
             log.error(
                 "%d of %d jobs failed (%s); their errors are in the child runs of MLflow run %s",
-                len(failed), len(statuses), ", ".join(failed), run_id,
+                len(failed),
+                len(statuses),
+                ", ".join(failed),
+                run_id,
             )
 
 

@@ -75,5 +75,12 @@ def _write_folds(path: Path, runs: Sequence[Run]) -> None:
         writer.writerow(["fold", "run_id", "run_name", "score_final", *keys])
         for run in runs:
             metrics = run.data.metrics
-            writer.writerow([_fold(run), run.info.run_id, run.info.run_name, metrics.get("score_final", ""),
-                             *[metrics.get(k, "") for k in keys]])
+            writer.writerow(
+                [
+                    _fold(run),
+                    run.info.run_id,
+                    run.info.run_name,
+                    metrics.get("score_final", ""),
+                    *[metrics.get(k, "") for k in keys],
+                ]
+            )

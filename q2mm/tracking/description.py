@@ -40,8 +40,10 @@ def kind_table(r2: Mapping[str, Mapping[str, Any]]) -> list[str]:
     rows = ["| kind | R² before | R² after | RMSD before | RMSD after | unit |", "|---|---|---|---|---|---|"]
     for kind, row in r2.items():
         label = kind_label(kind)
-        rows.append(f"| {label.title} | {_num(row.get('initial'), '.4f')} | {_num(row.get('final'), '.4f')} | "
-                    f"{_num(row.get('rmsd_initial'), '.4g')} | {_num(row.get('rmsd_final'), '.4g')} | {label.unit} |")
+        rows.append(
+            f"| {label.title} | {_num(row.get('initial'), '.4f')} | {_num(row.get('final'), '.4f')} | "
+            f"{_num(row.get('rmsd_initial'), '.4g')} | {_num(row.get('rmsd_final'), '.4g')} | {label.unit} |"
+        )
     return rows
 
 
@@ -52,21 +54,27 @@ def bound_line(summary: Mapping[str, Any]) -> str:
     if "n_at_bound" not in summary and not rows:
         return ""
     count = summary.get("n_at_bound", len(rows))
-    which = ", ".join(f"line {r['line']} field {r['field']} {r.get('kind', '')} ({r['at_bound']})".replace("  ", " ")
-                      for r in rows[:20])
+    which = ", ".join(
+        f"line {r['line']} field {r['field']} {r.get('kind', '')} ({r['at_bound']})".replace("  ", " ")
+        for r in rows[:20]
+    )
     more = f", ... {len(rows) - 20} more" if len(rows) > 20 else ""
     return f"{count} of {n_active} parameters at a bound" + (f": {which}{more}" if which else "")
 
 
 def score_text(summary: Mapping[str, Any]) -> str:
-    return (f"{_num(summary.get('score_initial'), '.4e')} -> {_num(summary.get('score_final'), '.4e')} "
-            f"({_num(summary.get('score_delta_pct'), '+.1f')} %)")
+    return (
+        f"{_num(summary.get('score_initial'), '.4e')} -> {_num(summary.get('score_final'), '.4e')} "
+        f"({_num(summary.get('score_delta_pct'), '+.1f')} %)"
+    )
 
 
 def run_description(summary: Mapping[str, Any], facts: RunFacts) -> str:
     """The run page's Markdown description."""
-    lines = [f"**{facts.name}**: system `{facts.system}`, scope `{facts.scope}`, start `{facts.start}`, "
-             f"optimizer `{facts.optimizer}`, gradient `{summary.get('jac_resolved', '-')}`."]
+    lines = [
+        f"**{facts.name}**: system `{facts.system}`, scope `{facts.scope}`, start `{facts.start}`, "
+        f"optimizer `{facts.optimizer}`, gradient `{summary.get('jac_resolved', '-')}`."
+    ]
     if facts.swept:
         lines.append(f"Swept values: `{facts.swept}`.")
     lines += ["", f"Score {score_text(summary)}; status `{summary.get('status', '-')}`: {summary.get('message', '')}"]
@@ -75,8 +83,13 @@ def run_description(summary: Mapping[str, Any], facts: RunFacts) -> str:
     bounds = bound_line(summary)
     if bounds:
         lines += ["", bounds + "."]
-    lines += ["", f"Optimizer: {summary.get('optimizer_message', '-')} after {summary.get('n_iterations', '-')} iterations."]
-    times = f"fit {_num(summary.get('wall_time_s'), '.1f')} s, JAX compile {_num(summary.get('compile_time_s'), '.1f')} s"
+    lines += [
+        "",
+        f"Optimizer: {summary.get('optimizer_message', '-')} after {summary.get('n_iterations', '-')} iterations.",
+    ]
+    times = (
+        f"fit {_num(summary.get('wall_time_s'), '.1f')} s, JAX compile {_num(summary.get('compile_time_s'), '.1f')} s"
+    )
     lines += ["", f"Times: {times} (the run's wall time, loading and logging included, is `wall_time_s`)."]
     if facts.fld_path:
         preview = f" (preview: artifact `{facts.fld_preview}`)" if facts.fld_preview else ""
@@ -86,14 +99,19 @@ def run_description(summary: Mapping[str, Any], facts: RunFacts) -> str:
 
 def closing_line(summary: Mapping[str, Any], wall_s: float, fld_path: str = "", url: str = "") -> str:
     """The job's last terminal line: score, worst final R2, times, optimizer message, .fld, run URL."""
-    r2 = [float(row["final"]) for row in summary.get("r2", {}).values()
-          if isinstance(row.get("final"), (int, float)) and math.isfinite(row["final"])]
-    parts = [f"score {score_text(summary)}",
-             f"R2 min {min(r2):.4f}" if r2 else "",
-             f"{summary.get('n_iterations', '-')} iterations",
-             f"wall {wall_s:.1f} s (compile {_num(summary.get('compile_time_s'), '.1f')} s)",
-             f"{summary.get('n_at_bound')} at a bound" if summary.get("n_at_bound") is not None else "",
-             f"optimizer: {summary.get('optimizer_message', '-')}"]
+    r2 = [
+        float(row["final"])
+        for row in summary.get("r2", {}).values()
+        if isinstance(row.get("final"), (int, float)) and math.isfinite(row["final"])
+    ]
+    parts = [
+        f"score {score_text(summary)}",
+        f"R2 min {min(r2):.4f}" if r2 else "",
+        f"{summary.get('n_iterations', '-')} iterations",
+        f"wall {wall_s:.1f} s (compile {_num(summary.get('compile_time_s'), '.1f')} s)",
+        f"{summary.get('n_at_bound')} at a bound" if summary.get("n_at_bound") is not None else "",
+        f"optimizer: {summary.get('optimizer_message', '-')}",
+    ]
     line = "; ".join(p for p in parts if p)
     if fld_path:
         line += f"\n  wrote {fld_path}"

@@ -52,8 +52,9 @@ def single_name(system: str, start: str, optimizer: str) -> str:
     return f"{system} {start} {optimizer}"
 
 
-def job_name(system: str, job_overrides: Sequence[str], swept: Sequence[str], job_num: int | None,
-             base: str | None = None) -> str:
+def job_name(
+    system: str, job_overrides: Sequence[str], swept: Sequence[str], job_num: int | None, base: str | None = None
+) -> str:
     """A sweep's child: its system (or ``base``) and its swept values; the job number when
     the swept values cannot be told (no swept key among the job's overrides)."""
     keys = [_key(s) for s in swept]

@@ -102,8 +102,17 @@ def _panel(ax, data: Parity, title: str, unit: str, limits, structures) -> list:
     handles = []
     colours = plt.get_cmap("tab10").colors
     for k, (label, ts, mask) in enumerate(_groups(data, structures)):
-        handles.append(ax.scatter(data.ref[mask], data.calc[mask], s=16 if ts else 12, alpha=0.75,
-                                  marker="^" if ts else "o", color=colours[k % len(colours)], label=label))
+        handles.append(
+            ax.scatter(
+                data.ref[mask],
+                data.calc[mask],
+                s=16 if ts else 12,
+                alpha=0.75,
+                marker="^" if ts else "o",
+                color=colours[k % len(colours)],
+                label=label,
+            )
+        )
     ax.plot(limits, limits, color="0.5", linewidth=0.8)
     ax.set_xlim(limits)
     ax.set_ylim(limits)
@@ -114,8 +123,9 @@ def _panel(ax, data: Parity, title: str, unit: str, limits, structures) -> list:
     return handles
 
 
-def parity_plot(kind: str, before, after, path: Path, structures: Sequence[Structure] | None = None,
-                heading: str = "") -> Path:
+def parity_plot(
+    kind: str, before, after, path: Path, structures: Sequence[Structure] | None = None, heading: str = ""
+) -> Path:
     """One PNG for one observation kind: MM vs QM before (left) and after (right) the fit."""
     before, after = Parity.of(before), Parity.of(after)
     label = kind_label(kind)
@@ -137,8 +147,9 @@ def parity_plot(kind: str, before, after, path: Path, structures: Sequence[Struc
     return path
 
 
-def parity_plots(initial: Pairs, final: Pairs, outdir: Path, structures: Sequence[Structure] | None = None,
-                 heading: str = "") -> list[Path]:
+def parity_plots(
+    initial: Pairs, final: Pairs, outdir: Path, structures: Sequence[Structure] | None = None, heading: str = ""
+) -> list[Path]:
     """``parity_<kind>.png`` in ``outdir`` for every kind present before and after the fit."""
     outdir.mkdir(parents=True, exist_ok=True)
     return [
@@ -148,8 +159,9 @@ def parity_plots(initial: Pairs, final: Pairs, outdir: Path, structures: Sequenc
     ]
 
 
-def evaluation_parity_plots(pairs: Pairs, outdir: Path, label: str = "",
-                            structures: Sequence[Structure] | None = None) -> list[Path]:
+def evaluation_parity_plots(
+    pairs: Pairs, outdir: Path, label: str = "", structures: Sequence[Structure] | None = None
+) -> list[Path]:
     """``parity_<kind>.png`` in ``outdir``: MM vs QM of one force field (an evaluation, no fit),
     one panel titled like a fit's, ``label`` in the figure title."""
     outdir.mkdir(parents=True, exist_ok=True)
@@ -164,8 +176,14 @@ def evaluation_parity_plots(pairs: Pairs, outdir: Path, label: str = "",
         fig.suptitle(figure_title(kind, label), fontsize=11)
         named = [h for h in handles if h.get_label() and not h.get_label().startswith("_")]
         if named:
-            fig.legend(named[:LEGEND_ENTRIES], [h.get_label() for h in named[:LEGEND_ENTRIES]],
-                       loc="outside right center", fontsize=8, title="structure", title_fontsize=8)
+            fig.legend(
+                named[:LEGEND_ENTRIES],
+                [h.get_label() for h in named[:LEGEND_ENTRIES]],
+                loc="outside right center",
+                fontsize=8,
+                title="structure",
+                title_fontsize=8,
+            )
         path = outdir / f"parity_{kind}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)

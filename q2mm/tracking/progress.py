@@ -21,8 +21,14 @@ class IterationProgress:
     line (a sweep job's run name).
     """
 
-    def __init__(self, enabled: bool | None = None, label: str = "", interval_s: float = INTERVAL_S,
-                 logger: logging.Logger | None = None, started_s: float | None = None):
+    def __init__(
+        self,
+        enabled: bool | None = None,
+        label: str = "",
+        interval_s: float = INTERVAL_S,
+        logger: logging.Logger | None = None,
+        started_s: float | None = None,
+    ):
         """``started_s``: the job's start (epoch seconds, as its MLflow run's start time); now when None."""
         self.enabled = enabled
         self.label = label
@@ -63,8 +69,10 @@ class IterationProgress:
         self.scores.append(float(score))
         now = time.perf_counter()
         if len(self.scores) == 1:
-            self.say(f"start: score {score:.4e} (first evaluation and ratio gate {now - self._mark:.1f} s, "
-                     "compiling included)")
+            self.say(
+                f"start: score {score:.4e} (first evaluation and ratio gate {now - self._mark:.1f} s, "
+                "compiling included)"
+            )
             self._last_line = now
         elif self.enabled or (self.enabled is None and now - (self._last_line or self.t0) >= self.interval_s):
             self.say(self._line(int(iteration), float(score)))

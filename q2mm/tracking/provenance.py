@@ -17,9 +17,7 @@ def _git(*args: str) -> str | None:
     if not IN_CHECKOUT:  # an installed package: a repository around site-packages is not ours
         return None
     try:
-        done = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True, timeout=10
-        )
+        done = subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout if done.returncode == 0 else None

@@ -38,14 +38,18 @@ def check_backend(uri: str) -> None:
         engine = sqlalchemy.create_engine(uri)
     except ModuleNotFoundError as error:
         package = DRIVER_PACKAGES.get(error.name or "", error.name)
-        raise ConfigurationError(f"--backend-store-uri {_redact(uri)}: needs the {error.name} driver: pip install {package}") from error
+        raise ConfigurationError(
+            f"--backend-store-uri {_redact(uri)}: needs the {error.name} driver: pip install {package}"
+        ) from error
     except sqlalchemy.exc.ArgumentError as error:
         raise ConfigurationError(f"--backend-store-uri {_redact(uri)}: {error}") from error
     try:
         with engine.connect():
             pass
     except sqlalchemy.exc.SQLAlchemyError as error:
-        raise ConfigurationError(f"--backend-store-uri: cannot connect to {_redact(uri)}: {error.__cause__ or error}") from error
+        raise ConfigurationError(
+            f"--backend-store-uri: cannot connect to {_redact(uri)}: {error.__cause__ or error}"
+        ) from error
 
 
 def _redact(uri: str) -> str:
@@ -59,17 +63,37 @@ def _redact(uri: str) -> str:
 
 def server_command(backend: str, artifacts: Path, host: str, port: int, workers: int) -> list[str]:
     """The ``mlflow server`` command line (run with this interpreter)."""
-    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
-            "--artifacts-destination", str(artifacts), "--host", host, "--port", str(port),
-            "--workers", str(workers)]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend,
+        "--artifacts-destination",
+        str(artifacts),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m q2mm.tracking.server", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend-store-uri", required=True,
-                        help="postgresql+psycopg://USER[:PASSWORD]@HOST:PORT/DB (many machines) or sqlite:///PATH (one machine)")
-    parser.add_argument("--artifacts-destination", required=True, type=Path,
-                        help="artifact root: a directory every job's host can reach through this server")
+    parser.add_argument(
+        "--backend-store-uri",
+        required=True,
+        help="postgresql+psycopg://USER[:PASSWORD]@HOST:PORT/DB (many machines) or sqlite:///PATH (one machine)",
+    )
+    parser.add_argument(
+        "--artifacts-destination",
+        required=True,
+        type=Path,
+        help="artifact root: a directory every job's host can reach through this server",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve other machines (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=4, help="server worker processes (default 4)")
@@ -85,10 +109,13 @@ def main(argv: list[str] | None = None) -> None:
         exit_with_message(error)
     except OSError as error:
         exit_with_message(ConfigurationError(f"--artifacts-destination {args.artifacts_destination}: {error}"))
-    command = server_command(args.backend_store_uri, args.artifacts_destination.resolve(), args.host, args.port,
-                             args.workers)
-    sys.stderr.write(f"q2mm: jobs log with tracking.uri=http://{args.host}:{args.port} "
-                     f"(backend {_redact(args.backend_store_uri)}, artifacts {args.artifacts_destination})\n")
+    command = server_command(
+        args.backend_store_uri, args.artifacts_destination.resolve(), args.host, args.port, args.workers
+    )
+    sys.stderr.write(
+        f"q2mm: jobs log with tracking.uri=http://{args.host}:{args.port} "
+        f"(backend {_redact(args.backend_store_uri)}, artifacts {args.artifacts_destination})\n"
+    )
     sys.stderr.flush()
     os.execv(command[0], command)  # the server takes this process's place (and PID)
 

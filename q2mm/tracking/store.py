@@ -29,7 +29,7 @@ def resolve_uri(uri: str | None) -> str:
         DEFAULT_STORE_DIR.mkdir(parents=True, exist_ok=True)
         return f"{_SQLITE}{DEFAULT_STORE_DIR / 'mlflow.db'}"
     if uri.startswith(_SQLITE):
-        Path(uri[len(_SQLITE):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(uri[len(_SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
         return uri
     if uri.startswith(("http://", "https://", "databricks")):
         return uri
@@ -41,7 +41,7 @@ def resolve_uri(uri: str | None) -> str:
 def artifact_location(uri: str) -> str | None:
     """Where a new experiment keeps artifacts: beside a sqlite database; the server's choice otherwise."""
     if uri.startswith(_SQLITE):
-        return (Path(uri[len(_SQLITE):]).parent / "artifacts").resolve().as_uri()
+        return (Path(uri[len(_SQLITE) :]).parent / "artifacts").resolve().as_uri()
     return None
 
 
@@ -63,11 +63,13 @@ def existing_store(uri: str | None) -> str:
     if uri is None or uri == "":
         path = DEFAULT_STORE_DIR / "mlflow.db"
         if not path.is_file():
-            raise ConfigurationError(f"no MLflow store at {path}: run `python -m q2mm.run` first, or pass --tracking-uri")
+            raise ConfigurationError(
+                f"no MLflow store at {path}: run `python -m q2mm.run` first, or pass --tracking-uri"
+            )
         return f"{_SQLITE}{path}"
     if uri.startswith(_SQLITE):
-        if not Path(uri[len(_SQLITE):]).is_file():
-            raise ConfigurationError(f"--tracking-uri {uri}: no such sqlite file ({uri[len(_SQLITE):]})")
+        if not Path(uri[len(_SQLITE) :]).is_file():
+            raise ConfigurationError(f"--tracking-uri {uri}: no such sqlite file ({uri[len(_SQLITE) :]})")
         return uri
     if uri.startswith(("http://", "https://")):
         import urllib.request

@@ -63,13 +63,19 @@ def test_pairs_default_to_every_pair_and_r2_over_pairs():
     assert table["r2"] == pytest.approx(1 - np.sum((qm - mm) ** 2) / np.sum((qm - qm.mean()) ** 2))
 
 
-@pytest.mark.parametrize("spec, molecules, message", [
-    (SelectivitySpec(groups={"A": ("1",), "B": ("4",)}), MOLECULES, "out of range"),
-    (SelectivitySpec(groups={"A": ("ts-x",), "B": ("2",)}), MOLECULES, "no structure titled 'ts-x'"),
-    (SelectivitySpec(groups={"A": ("1",), "B": ("2",)}), [MOLECULES[0], molecule("n", -1.0, ("N", "H", "F"))],
-     "do not hold the same atoms"),
-    (SelectivitySpec(groups={"A": ("1",), "B": ("2",)}), [MOLECULES[0], molecule("e", None)], "needs QM energies"),
-])
+@pytest.mark.parametrize(
+    "spec, molecules, message",
+    [
+        (SelectivitySpec(groups={"A": ("1",), "B": ("4",)}), MOLECULES, "out of range"),
+        (SelectivitySpec(groups={"A": ("ts-x",), "B": ("2",)}), MOLECULES, "no structure titled 'ts-x'"),
+        (
+            SelectivitySpec(groups={"A": ("1",), "B": ("2",)}),
+            [MOLECULES[0], molecule("n", -1.0, ("N", "H", "F"))],
+            "do not hold the same atoms",
+        ),
+        (SelectivitySpec(groups={"A": ("1",), "B": ("2",)}), [MOLECULES[0], molecule("e", None)], "needs QM energies"),
+    ],
+)
 def test_bad_groups_are_named(spec, molecules, message):
     with pytest.raises(ConfigurationError, match=message):
         selectivity_table(spec, molecules, [1.0, 2.0])

@@ -94,7 +94,13 @@ def test_mae_missing_column_header(tmp_path: Path, rh_dir: Path, mae_lines):
     del mae_lines[index]
     path = damaged(tmp_path, rh_dir / "mae" / "1_ZDMP_from_JCTC_SI.mae", mae_lines)
     first_row = next(i for i, ln in enumerate(mae_lines) if ln.strip().startswith(b"1 250")) + 1
-    expect_error(lambda p: read_mae(p, rh_dir / "atom.typ"), path, first_row, "10 values after the row index in m_atom", "11 values")
+    expect_error(
+        lambda p: read_mae(p, rh_dir / "atom.typ"),
+        path,
+        first_row,
+        "10 values after the row index in m_atom",
+        "11 values",
+    )
 
 
 def test_mae_row_missing_a_value(tmp_path: Path, rh_dir: Path, mae_lines):
@@ -116,7 +122,9 @@ def test_mae_atom_type_unknown_to_atomtyp(tmp_path: Path, rh_dir: Path, mae_line
     index = next(i for i, ln in enumerate(mae_lines) if ln.strip().startswith(b"1 250 "))
     mae_lines[index] = mae_lines[index].replace(b"1 250 ", b"1 299 ", 1)
     path = damaged(tmp_path, rh_dir / "mae" / "1_ZDMP_from_JCTC_SI.mae", mae_lines)
-    err = expect_error(lambda p: read_mae(p, rh_dir / "atom.typ"), path, index + 1, "known to the standard table or atom.typ", "299")
+    err = expect_error(
+        lambda p: read_mae(p, rh_dir / "atom.typ"), path, index + 1, "known to the standard table or atom.typ", "299"
+    )
     assert isinstance(err, UnknownAtomTypeError)
 
 
@@ -170,7 +178,12 @@ def test_mmo_non_utf8_byte(tmp_path: Path, rh_dir: Path):
 
 
 def test_readers_never_write(rh_dir: Path):
-    files = [rh_dir / "mm3.fld", rh_dir / "atom.typ", rh_dir / "rh_enamide_training_set.mae", rh_dir / "macromodel" / "structure_1.mmo"]
+    files = [
+        rh_dir / "mm3.fld",
+        rh_dir / "atom.typ",
+        rh_dir / "rh_enamide_training_set.mae",
+        rh_dir / "macromodel" / "structure_1.mmo",
+    ]
     before = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in files}
     read_fld(files[0])
     read_atomtyp(files[1])

@@ -58,7 +58,17 @@ def test_standard_bond_row(mm3):
 
 def test_row_kinds_found_in_mm3(mm3):
     terms = {r.term for r in mm3.rows}
-    assert {"bond", "angle", "stretch_bend", "torsion", "improper", "vdw_pair", "hbond", "torsion_stretch", "vdw"} <= terms
+    assert {
+        "bond",
+        "angle",
+        "stretch_bend",
+        "torsion",
+        "improper",
+        "vdw_pair",
+        "hbond",
+        "torsion_stretch",
+        "vdw",
+    } <= terms
     ts = mm3.row(1011)
     assert ts.term == "torsion_stretch" and ts.atoms == ("00", "C3", "C3", "00") and ts.values[0] == 0.059
     imp = mm3.row(1023)

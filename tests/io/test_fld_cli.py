@@ -19,7 +19,13 @@ def test_active_json_lists_the_published_substructure(rh_dir: Path, capsys):
     assert {r["substructure"] for r in records} == {17, 18}
     assert {r["term"] for r in records} == {"bond", "angle", "torsion"}
     first = records[0]
-    assert (first["line"], first["field"], first["kind"], first["value"], first["unit"]) == (1860, 1, "bond_r0", 1.5684, "A")
+    assert (first["line"], first["field"], first["kind"], first["value"], first["unit"]) == (
+        1860,
+        1,
+        "bond_r0",
+        1.5684,
+        "A",
+    )
     assert first["atoms"] == [1, 2] and first["pattern"] == "HX-RH(-PX)-HX.C2*C2(.2)-N2-C2=O2.2"
     alt = next(r for r in records if r["line"] == 1862 and r["field"] == 2)
     assert alt["alt"] == "a" and alt["value"] == 1.5293
@@ -46,7 +52,10 @@ def test_bad_file_exits_2_with_one_error_line(tmp_path: Path, capsys):
 def test_runs_as_module(rh_dir: Path):
     done = subprocess.run(
         [sys.executable, "-m", "q2mm.fld", str(rh_dir / "mm3.fld"), "--active"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert "bond_r0" in done.stdout and "1910" in done.stdout

@@ -53,12 +53,7 @@ def test_pattern_line_outside_a_substructure_header_is_refused():
 
 def test_stop_substructure_name_line():
     text = (
-        "-3\n"
-        " S  Cyclopropanoid OPT\n"
-        " 9  C3-C3-00-1\n"
-        "-2\n"
-        " 1   1   2                 1.5010     4.4000     0.0000\n"
-        "-3\n"
+        "-3\n S  Cyclopropanoid OPT\n 9  C3-C3-00-1\n-2\n 1   1   2                 1.5010     4.4000     0.0000\n-3\n"
     )
     ff = parse_fld(text)
     (sub,) = ff.substructures

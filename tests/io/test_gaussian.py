@@ -96,8 +96,14 @@ def test_atomic_charges_mulliken_then_esp(ethane_dir, tmp_path):
     charges = molecule.properties["qm_charges"]
     assert charges[1] == pytest.approx(-0.43282) and charges.sum() == pytest.approx(0.0, abs=1e-5)
     lines = (ethane_dir / "GS.log").read_text().splitlines()
-    esp = [" ESP charges:", "               1"] + [f"{k:6d}  {e}   {q:9.6f}" for k, (e, q) in enumerate(
-        zip(molecule.elements, [0.1, -0.3, 0.1, -0.3, 0.1, 0.1, 0.1, 0.1]), start=1)] + [" Sum of ESP charges =   0.00000"]
+    esp = (
+        [" ESP charges:", "               1"]
+        + [
+            f"{k:6d}  {e}   {q:9.6f}"
+            for k, (e, q) in enumerate(zip(molecule.elements, [0.1, -0.3, 0.1, -0.3, 0.1, 0.1, 0.1, 0.1]), start=1)
+        ]
+        + [" Sum of ESP charges =   0.00000"]
+    )
     at = max(k for k, line in enumerate(lines) if "Sum of Mulliken charges" in line) + 1
     path = tmp_path / "GS.log"
     path.write_text("\n".join(lines[:at] + esp + lines[at:]) + "\n")

@@ -63,7 +63,7 @@ def test_single_structure_files_match_training_set(rh_dir: Path, training):
 
 
 def test_grammar_quotes_empty_values_and_comments():
-    text = '''{
+    text = """{
  s_m_m2io_version
  :::
  2.0.0
@@ -87,7 +87,7 @@ f_m_ct {
   :::
  }
 }
-'''
+"""
     blocks = parse_mae(text)
     assert blocks[0].name == "" and blocks[0].properties["s_m_m2io_version"] == "2.0.0"
     ct = blocks[1]

@@ -11,8 +11,17 @@ from q2mm.io.fld import read_fld
 from q2mm.io.mmo import read_mmo
 
 STRUCTURES = [1, 2, 4, 6, 7, 8]
-SUMMED = ["stretch", "bend", "stretch_bend", "bend_bend", "proper_torsion", "out_of_plane",
-          "torsion_stretch", "van_der_waals", "electrostatic"]
+SUMMED = [
+    "stretch",
+    "bend",
+    "stretch_bend",
+    "bend_bend",
+    "proper_torsion",
+    "out_of_plane",
+    "torsion_stretch",
+    "van_der_waals",
+    "electrostatic",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +43,22 @@ def test_listed_energies_sum_to_printed_totals(rh_dir: Path, k: int):
     """Each printed row carries 3 decimals: the sum may drift by 0.0005 per row."""
     b = read_mmo(rh_dir / "macromodel" / f"structure_{k}.mmo")
     sums = b.listed_sums()
-    rows = {"stretch": len(b.stretches), "bend": len(b.bends), "stretch_bend": len(b.bends),
-            "bend_bend": len(b.bend_bends), "proper_torsion": len(b.torsions),
-            "out_of_plane": len(b.impropers), "torsion_stretch": len(b.cross_terms),
-            "van_der_waals": len(b.nonbonded), "electrostatic": len(b.nonbonded)}
+    rows = {
+        "stretch": len(b.stretches),
+        "bend": len(b.bends),
+        "stretch_bend": len(b.bends),
+        "bend_bend": len(b.bend_bends),
+        "proper_torsion": len(b.torsions),
+        "out_of_plane": len(b.impropers),
+        "torsion_stretch": len(b.cross_terms),
+        "van_der_waals": len(b.nonbonded),
+        "electrostatic": len(b.nonbonded),
+    }
     for key in SUMMED:
         assert sums[key] == pytest.approx(b.totals[key], abs=0.0005 * rows[key] + 1e-4), key
-    assert sum(b.totals[key] for key in SUMMED) + b.totals["hydrogen_bonding"] == pytest.approx(b.totals["total"], abs=2e-4)
+    assert sum(b.totals[key] for key in SUMMED) + b.totals["hydrogen_bonding"] == pytest.approx(
+        b.totals["total"], abs=2e-4
+    )
     assert b.totals["total"] == pytest.approx(b.totals_kcal["total"] * 4.184, abs=1e-3)
 
 
@@ -55,7 +73,14 @@ def test_stretch_row(s1):
 
 def test_bend_and_stretch_bend_row(s1):
     row = next(r for r in s1.bends if r.atoms == (2, 3, 4))
-    assert (row.k, row.k_sb, row.theta0, row.theta, row.energy, row.energy_sb) == (1.07, 0.13, 124.8, 123.08, 0.297, -0.005)
+    assert (row.k, row.k_sb, row.theta0, row.theta, row.energy, row.energy_sb) == (
+        1.07,
+        0.13,
+        124.8,
+        123.08,
+        0.297,
+        -0.005,
+    )
     assert (row.select, row.alts, row.ff_line) == ("O2", 0, 285)
 
 
@@ -83,7 +108,14 @@ def test_cross_terms_structure_4(rh_dir: Path):
 def test_nonbonded_rows(s1):
     row = s1.nonbonded[0]
     assert row.atoms == (1, 8)
-    assert (row.rv, row.eps, row.qq, row.distance, row.energy_vdw, row.energy_elec) == (3.93, 0.1646, -0.0207, 4.02, -0.761, -7.148)
+    assert (row.rv, row.eps, row.qq, row.distance, row.energy_vdw, row.energy_elec) == (
+        3.93,
+        0.1646,
+        -0.0207,
+        4.02,
+        -0.761,
+        -7.148,
+    )
     assert s1.nonbonded[3].eps == pytest.approx(0.09721)  # printed as .9721E-01
 
 
@@ -165,7 +197,8 @@ def test_several_listings_in_one_file(rh_dir: Path, tmp_path: Path):
 
     joined = tmp_path / "two.mmo"
     joined.write_bytes(
-        (rh_dir / "macromodel" / "structure_1.mmo").read_bytes() + (rh_dir / "macromodel" / "structure_2.mmo").read_bytes()
+        (rh_dir / "macromodel" / "structure_1.mmo").read_bytes()
+        + (rh_dir / "macromodel" / "structure_2.mmo").read_bytes()
     )
     first, second = read_mmo_all(joined)
     assert (first.n_atoms, second.n_atoms) == (36, 38)

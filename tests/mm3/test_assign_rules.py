@@ -22,28 +22,32 @@ def _row(kind: str, atoms: str, *values: float, descriptors: str = "") -> str:
     return (text.ljust(57) + descriptors).rstrip() + "\n"
 
 
-STANDARD = "".join([
-    "-2\n",
-    _row(" 1", "C2 = C2", 1.3320, 7.5000, 0.0),
-    _row(" 1", "C2 - C3", 1.4990, 6.3000, -0.9),
-    _row(" 1", "C2 - H1", 1.1010, 5.1500, -0.6),
-    _row(" 1", "C3 - H1", 1.1130, 4.7400, 0.0, descriptors="H1H1 0000"),   # CH3: C3 has 2 more H
-    _row(" 1", "C3 - H1", 1.1120, 4.7400, 0.0),
-    _row(" 2", "00 * C2 * 00", 120.0, 0.5, 0.0),
-    _row(" 2", "00 - C3 - 00", 109.5, 0.55, 0.0),
-    _row(" 4", "00 * C2 = C2 * 00", 0.0, 15.0, 0.0),
-    _row(" 4", "00 - C2 - C3 - 00", 0.0, 0.0, 0.2),
-    _row(" 5", "C2 * 00 * 00 * 00", 0.0, 0.05),
-])
+STANDARD = "".join(
+    [
+        "-2\n",
+        _row(" 1", "C2 = C2", 1.3320, 7.5000, 0.0),
+        _row(" 1", "C2 - C3", 1.4990, 6.3000, -0.9),
+        _row(" 1", "C2 - H1", 1.1010, 5.1500, -0.6),
+        _row(" 1", "C3 - H1", 1.1130, 4.7400, 0.0, descriptors="H1H1 0000"),  # CH3: C3 has 2 more H
+        _row(" 1", "C3 - H1", 1.1120, 4.7400, 0.0),
+        _row(" 2", "00 * C2 * 00", 120.0, 0.5, 0.0),
+        _row(" 2", "00 - C3 - 00", 109.5, 0.55, 0.0),
+        _row(" 4", "00 * C2 = C2 * 00", 0.0, 15.0, 0.0),
+        _row(" 4", "00 - C2 - C3 - 00", 0.0, 0.0, 0.2),
+        _row(" 5", "C2 * 00 * 00 * 00", 0.0, 0.05),
+    ]
+)
 
 
-VDW = "".join([
-    "-6\n",
-    "  C2     1.9600     0.0560     0.0000\n",
-    "  C3     2.0400     0.0270     0.0000\n",
-    "  H1     1.6200     0.0200    -0.0770\n",
-    " END OF NONBONDED INTERACTIONS\n",
-])
+VDW = "".join(
+    [
+        "-6\n",
+        "  C2     1.9600     0.0560     0.0000\n",
+        "  C3     2.0400     0.0270     0.0000\n",
+        "  H1     1.6200     0.0200    -0.0770\n",
+        " END OF NONBONDED INTERACTIONS\n",
+    ]
+)
 
 
 def _ff(substructures: str = ""):
@@ -54,16 +58,29 @@ def _ff(substructures: str = ""):
 def _propene(geometry_trans: bool = True) -> Molecule:
     """C1(H2)=C2(H)-C3H3, atoms 0..8; H5 on C2 either trans or cis to C3 across nothing
     (its position only matters for the geometric alternative)."""
-    coords = np.array([
-        [0.0, 0.0, 0.0], [1.33, 0.0, 0.0], [2.10, 1.30, 0.0],
-        [-0.55, 0.93, 0.0], [-0.55, -0.93, 0.0], [1.90, -0.93, 0.0],
-        [3.2, 1.1, 0.0], [1.9, 1.9, 0.89], [1.9, 1.9, -0.89],
-    ])
+    coords = np.array(
+        [
+            [0.0, 0.0, 0.0],
+            [1.33, 0.0, 0.0],
+            [2.10, 1.30, 0.0],
+            [-0.55, 0.93, 0.0],
+            [-0.55, -0.93, 0.0],
+            [1.90, -0.93, 0.0],
+            [3.2, 1.1, 0.0],
+            [1.9, 1.9, 0.89],
+            [1.9, 1.9, -0.89],
+        ]
+    )
     if not geometry_trans:
         coords[5] = [1.90, 0.93, 0.9]
     bonds = [(0, 1, 2), (1, 2, 1), (0, 3, 1), (0, 4, 1), (1, 5, 1), (2, 6, 1), (2, 7, 1), (2, 8, 1)]
-    return Molecule("propene", ("C", "C", "C", "H", "H", "H", "H", "H", "H"), coords,
-                    tuple(Bond(*b) for b in bonds), atom_types=("C2", "C2", "C3") + ("H1",) * 6)
+    return Molecule(
+        "propene",
+        ("C", "C", "C", "H", "H", "H", "H", "H", "H"),
+        coords,
+        tuple(Bond(*b) for b in bonds),
+        atom_types=("C2", "C2", "C3") + ("H1",) * 6,
+    )
 
 
 def _lines(assignment, kind):
@@ -89,32 +106,34 @@ def test_torsions_need_matching_bond_orders_and_impropers_take_the_centre_first(
     assert impropers == {0: (1, 0, 3, 4), 1: (0, 1, 2, 5)}
 
 
-SUBSTRUCTURE = "".join([
-    "-3\n",
-    " C  Propene fit OPT\n",
-    " 9  C2=C2-C3\n",
-    "-2\n",
-    _row("aA", " 1   2   3", 180.0, 45.0),         # alternative a: C1-C2-C3 within 180 +- 45
-    _row(" 1", " 1   2", 1.3400, 9.0000),
-    _row(" 1", " 2   3", 1.5000, 5.0000),
-    _row("a1", " 2   3", 1.5100, 5.5000),
-    _row(" 2", " 2   3  H1", 110.0, 0.6),          # H1 outside the match only
-    _row(" 2", " 2   3  00", 111.0, 0.7),          # 00: any atom, and later rows win
-    _row(" 2", " 1   2   3", 124.0, 0.8),
-    _row(" 4", "00   1   2  00", 0.0, 12.0, 0.0),  # shared over the 4 torsions about C1=C2
-    _row(" 5", " 2   1   3  H1", 0.0, 0.07),
-    "-3\n",
-])
+SUBSTRUCTURE = "".join(
+    [
+        "-3\n",
+        " C  Propene fit OPT\n",
+        " 9  C2=C2-C3\n",
+        "-2\n",
+        _row("aA", " 1   2   3", 180.0, 45.0),  # alternative a: C1-C2-C3 within 180 +- 45
+        _row(" 1", " 1   2", 1.3400, 9.0000),
+        _row(" 1", " 2   3", 1.5000, 5.0000),
+        _row("a1", " 2   3", 1.5100, 5.5000),
+        _row(" 2", " 2   3  H1", 110.0, 0.6),  # H1 outside the match only
+        _row(" 2", " 2   3  00", 111.0, 0.7),  # 00: any atom, and later rows win
+        _row(" 2", " 1   2   3", 124.0, 0.8),
+        _row(" 4", "00   1   2  00", 0.0, 12.0, 0.0),  # shared over the 4 torsions about C1=C2
+        _row(" 5", " 2   1   3  H1", 0.0, 0.07),
+        "-3\n",
+    ]
+)
 
 
 def test_substructure_rows_beat_standard_rows_and_last_row_wins():
     result = assign_parameters(_propene(), _ff(SUBSTRUCTURE))
     stretch = _lines(result, "stretch")
-    assert stretch[(0, 1)] == 17 and stretch[(1, 2)] == 18           # plain rows: bent propene
+    assert stretch[(0, 1)] == 17 and stretch[(1, 2)] == 18  # plain rows: bent propene
     bends = {min(b.atoms, b.atoms[::-1]): b.fld_line for b in result.of("bend")}
-    assert bends[(1, 2, 6)] == 21          # the '00' row comes after the 'H1' row: it wins
+    assert bends[(1, 2, 6)] == 21  # the '00' row comes after the 'H1' row: it wins
     assert bends[(0, 1, 2)] == 22
-    assert bends[(3, 0, 4)] == 7           # no substructure row for it: standard
+    assert bends[(3, 0, 4)] == 7  # no substructure row for it: standard
     assert next(b for b in result.of("bend") if b.atoms[1] == 2).source == "substructure 1"
 
 
@@ -126,8 +145,9 @@ def test_named_types_in_substructure_rows_only_match_atoms_outside_the_match():
 
 
 def test_wildcard_ended_substructure_torsion_is_shared_over_the_bond():
-    torsions = [t for t in assign_parameters(_propene(), _ff(SUBSTRUCTURE)).of("torsion")
-                if t.atoms[1:3] in ((0, 1), (1, 0))]
+    torsions = [
+        t for t in assign_parameters(_propene(), _ff(SUBSTRUCTURE)).of("torsion") if t.atoms[1:3] in ((0, 1), (1, 0))
+    ]
     assert len(torsions) == 4
     assert all(t.fld_line == 23 and t.scale == pytest.approx(0.25) for t in torsions)
     assert all(t.values[1] == pytest.approx(3.0) for t in torsions)
@@ -136,10 +156,10 @@ def test_wildcard_ended_substructure_torsion_is_shared_over_the_bond():
 def test_alternative_rows_apply_where_the_geometric_criterion_holds():
     linear = _propene()
     coords = linear.coords.copy()
-    coords[2] = [2.83, 0.0, 0.0]                           # C1-C2-C3 = 180 deg
+    coords[2] = [2.83, 0.0, 0.0]  # C1-C2-C3 = 180 deg
     result = assign_parameters(linear.with_(coords=coords), _ff(SUBSTRUCTURE))
-    assert _lines(result, "stretch")[(1, 2)] == 19        # the a1 row
-    assert _lines(result, "stretch")[(0, 1)] == 17        # no alternative for C1=C2
+    assert _lines(result, "stretch")[(1, 2)] == 19  # the a1 row
+    assert _lines(result, "stretch")[(0, 1)] == 17  # no alternative for C1=C2
 
 
 def test_substructure_out_of_plane_row_names_the_centre_by_position():
@@ -149,23 +169,25 @@ def test_substructure_out_of_plane_row_names_the_centre_by_position():
     assert impropers[0].source == "standard"
 
 
-TWO_OPT_SUBSTRUCTURES = "".join([
-    "-3\n",
-    " C  Propene ends OPT\n",
-    " 9  C2=C2\n",
-    "-2\n",
-    _row(" 1", " 1   2", 1.3400, 9.0000),
-    "-3\n",
-    " C  Propene middle OPT\n",
-    " 9  C2=C2-C3\n",
-    "-2\n",
-    _row("aA", " 1   2   3", 180.0, 45.0),           # alternative a: C1-C2-C3 within 180 +- 45
-    _row(" 2", " 1   2   3", 124.0, 0.8),
-    _row("a2", " 1   2   3", 170.0, 0.3),
-    _row(" 4", "00   1   2  00", 0.0, 12.0, 0.0),
-    _row("a4", "00   1   2  00", 0.0, 8.0, 0.0),
-    "-3\n",
-])
+TWO_OPT_SUBSTRUCTURES = "".join(
+    [
+        "-3\n",
+        " C  Propene ends OPT\n",
+        " 9  C2=C2\n",
+        "-2\n",
+        _row(" 1", " 1   2", 1.3400, 9.0000),
+        "-3\n",
+        " C  Propene middle OPT\n",
+        " 9  C2=C2-C3\n",
+        "-2\n",
+        _row("aA", " 1   2   3", 180.0, 45.0),  # alternative a: C1-C2-C3 within 180 +- 45
+        _row(" 2", " 1   2   3", 124.0, 0.8),
+        _row("a2", " 1   2   3", 170.0, 0.3),
+        _row(" 4", "00   1   2  00", 0.0, 12.0, 0.0),
+        _row("a4", "00   1   2  00", 0.0, 8.0, 0.0),
+        "-3\n",
+    ]
+)
 
 
 @pytest.mark.parametrize("linear", [False, True])
@@ -174,7 +196,7 @@ def test_two_opt_substructures_and_alternative_angle_and_torsion_rows(linear):
     molecule = _propene()
     if linear:
         coords = molecule.coords.copy()
-        coords[2] = [2.83, 0.0, 0.0]                       # C1-C2-C3 = 180 deg
+        coords[2] = [2.83, 0.0, 0.0]  # C1-C2-C3 = 180 deg
         molecule = molecule.with_(coords=coords)
     ff = _ff(TWO_OPT_SUBSTRUCTURES)
     assert [s.name for s in ff.substructures if s.opt] == ["Propene ends OPT", "Propene middle OPT"]

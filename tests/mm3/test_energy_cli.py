@@ -12,8 +12,18 @@ from q2mm import energy as cli
 from q2mm.paths import PROJECT_ROOT
 from tests.mm3.test_terms_reference import mmo_references  # noqa: F401
 
-TERMS = {"stretch", "bend", "stretch_bend", "bend_bend", "torsion", "torsion_stretch", "out_of_plane", "vdw",
-         "electrostatic", "hydrogen_bond"}
+TERMS = {
+    "stretch",
+    "bend",
+    "stretch_bend",
+    "bend_bend",
+    "torsion",
+    "torsion_stretch",
+    "out_of_plane",
+    "vdw",
+    "electrostatic",
+    "hydrogen_bond",
+}
 
 
 def test_json_breakdown_matches_macromodel(rh_dir, capsys, mmo_references):
@@ -52,9 +62,20 @@ def test_unknown_structure_format_is_a_clear_error(rh_dir, capsys):
 @pytest.mark.slow
 def test_runs_as_a_module(rh_dir):
     done = subprocess.run(
-        [sys.executable, "-m", "q2mm.energy", str(rh_dir / "mm3.fld"), str(rh_dir / "rh_enamide_training_set.mae"),
-         "--index", "1", "--json"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "q2mm.energy",
+            str(rh_dir / "mm3.fld"),
+            str(rh_dir / "rh_enamide_training_set.mae"),
+            "--index",
+            "1",
+            "--json",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["total"] == pytest.approx(403.9263, abs=0.1)

@@ -5,18 +5,24 @@ quadratically, and says when it fails."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import q2mm.jaxconfig  # noqa: F401  (float64 before any JAX work)
-import jax
-import jax.numpy as jnp
-
 from q2mm.io.fld import read_fld
 from q2mm.io.mae import read_mae
 from q2mm.mm3.engine import MM3Model
-from q2mm.mm3.minimize import (Kinks, MinimizeOptions, _projector_np, jax_newton, jax_projector,
-                                make_implicit_minimum, newton_minimize)
+from q2mm.mm3.minimize import (
+    Kinks,
+    MinimizeOptions,
+    _projector_np,
+    jax_newton,
+    jax_projector,
+    make_implicit_minimum,
+    newton_minimize,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +81,16 @@ def test_jax_newton_keeps_padded_atoms_frozen(model):
     k = 2
     n = model.molecules[k].n_atoms
     x_pad, p, topo = model.arguments(k)
-    found = jax_newton(model.energy, x_pad, p, topo, model.atom_mask[k], MinimizeOptions(gtol=1e-8),
-                       hessian_fn=model.hessian, kinks=model.kinks(topo))
+    found = jax_newton(
+        model.energy,
+        x_pad,
+        p,
+        topo,
+        model.atom_mask[k],
+        MinimizeOptions(gtol=1e-8),
+        hessian_fn=model.hessian,
+        kinks=model.kinks(topo),
+    )
     x, e = np.asarray(found.x), found.energy
     assert bool(found.converged) and float(found.max_gradient) < 1e-8
     assert not np.asarray(found.active).any()
@@ -122,6 +136,7 @@ def test_rigid_modes_are_six_or_five_for_a_line():
 def test_linear_triatomic_converges_and_stays_linear():
     """Bond springs on a stretched linear triatomic: five rigid modes and two zero-curvature
     bends; the minimizer reaches the bond lengths without leaving the line."""
+
     def energy(x):
         d = jnp.linalg.norm(x[jnp.array([0, 1])] - x[jnp.array([1, 2])], axis=1)
         return 0.5 * jnp.sum((d - jnp.array([1.2, 1.5])) ** 2)
@@ -174,16 +189,22 @@ def test_spring_tetrahedron_converges_quadratically():
 
 # ------------------------------------------------------------------ minima on a kink (softcut)
 
+
 def _kinked_triangle(x, p, topo=None):
     """Springs 0-2 and 1-2 (rest lengths p) and a pair 0-1 pushed outward (rest 7 A, weak)
     whose energy gains slope 3 beyond 6 A: the minimum sits on the kink, r01 = 6 exactly,
     with r02 = p0 and r12 = p1 and a gradient that does not vanish there."""
+
     def dist(i, j):
         return jnp.linalg.norm(x[i] - x[j])
 
     r01 = dist(0, 1)
-    return (0.5 * (dist(0, 2) - p[0]) ** 2 + 0.5 * (dist(1, 2) - p[1]) ** 2
-            + 0.05 * (r01 - 7.0) ** 2 + 3.0 * jnp.maximum(r01 - 6.0, 0.0))
+    return (
+        0.5 * (dist(0, 2) - p[0]) ** 2
+        + 0.5 * (dist(1, 2) - p[1]) ** 2
+        + 0.05 * (r01 - 7.0) ** 2
+        + 3.0 * jnp.maximum(r01 - 6.0, 0.0)
+    )
 
 
 TRIANGLE = np.array([[0.0, 0.0, 0.0], [5.7, 0.3, 0.0], [2.9, 2.6, 0.4]])
@@ -211,8 +232,14 @@ def test_a_minimum_on_a_kink_is_pinned_and_converges():
     for _ in range(50):
         assert egh(x + 1e-4 * rng.normal(size=x.shape))[0] > result.energy
     # the JAX loop finds the same pinned minimum
-    found = jax_newton(_kinked_triangle, jnp.asarray(TRIANGLE), jnp.asarray(p), None, jnp.ones(3, dtype=bool),
-                       kinks=Kinks(jnp.asarray(TRIANGLE_KINKS.pairs), jnp.asarray([True]), 6.0))
+    found = jax_newton(
+        _kinked_triangle,
+        jnp.asarray(TRIANGLE),
+        jnp.asarray(p),
+        None,
+        jnp.ones(3, dtype=bool),
+        kinks=Kinks(jnp.asarray(TRIANGLE_KINKS.pairs), jnp.asarray([True]), 6.0),
+    )
     assert bool(found.converged) and np.asarray(found.active).tolist() == [True]
     assert float(found.energy) == pytest.approx(result.energy, abs=1e-10)
 

@@ -12,13 +12,12 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import q2mm.jaxconfig  # noqa: F401
-import jax
-import jax.numpy as jnp
-
 from q2mm.io.fld import read_fld
 from q2mm.io.mae import read_mae
 from q2mm.mm3.engine import TERMS, MM3Model

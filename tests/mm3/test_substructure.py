@@ -21,8 +21,16 @@ def test_rh_enamide_pattern_positions_branches_and_closures():
     p = parse_pattern(RH_PATTERN)
     assert p.atoms == ("HX", "RH", "PX", "HX", "C2", "C2", "N2", "C2", "O2")
     assert set(p.bonds) == {
-        (0, 1, "-"), (1, 2, "-"), (1, 3, "-"), (3, 4, "."), (4, 5, "*"),
-        (5, 1, "."), (5, 6, "-"), (6, 7, "-"), (7, 8, "="), (8, 1, "."),
+        (0, 1, "-"),
+        (1, 2, "-"),
+        (1, 3, "-"),
+        (3, 4, "."),
+        (4, 5, "*"),
+        (5, 1, "."),
+        (5, 6, "-"),
+        (6, 7, "-"),
+        (7, 8, "="),
+        (8, 1, "."),
     }
 
 
@@ -80,6 +88,6 @@ def test_alternative_angle_criterion_with_tolerance():
         return float(np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b))))
 
     match = (1, 0, 2, 3)  # positions 1..4 -> atoms
-    assert alternative_holds("A", (1, 2, 3), 180.0, 45.0, match, angle)       # ~171 deg
-    assert not alternative_holds("A", (1, 2, 4), 180.0, 45.0, match, angle)   # 90 deg
+    assert alternative_holds("A", (1, 2, 3), 180.0, 45.0, match, angle)  # ~171 deg
+    assert not alternative_holds("A", (1, 2, 4), 180.0, 45.0, match, angle)  # 90 deg
     assert alternative_holds("T", (1, 2, 3, 4), -175.0, 10.0, match, lambda a: 178.0)  # wraps

@@ -7,13 +7,12 @@ precision (0.0005 kJ/mol plus rounding of the geometry), per term the total to 0
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import q2mm.jaxconfig  # noqa: F401
-import jax
-import jax.numpy as jnp
-
 from q2mm.io.fld import read_fld
 from q2mm.mm3 import nonbonded, terms
 from tests.mm3.test_terms_reference import MmoReference, mmo_references  # noqa: F401
@@ -75,8 +74,9 @@ class Combined:
         return [(k, row) for k, ref in self.refs.items() for row in getattr(ref, section)]
 
     def atoms(self, section: str, pick=lambda row: row[0]) -> jnp.ndarray:
-        return jnp.asarray(np.array([[a + self.offset[k] for a in pick(row)] for k, row in self.rows(section)],
-                                    dtype=np.int64))
+        return jnp.asarray(
+            np.array([[a + self.offset[k] for a in pick(row)] for k, row in self.rows(section)], dtype=np.int64)
+        )
 
     def check(self, term: str, section: str, energies_kcal, printed_column: int) -> None:
         rows = self.rows(section)
@@ -114,9 +114,11 @@ def test_bend_and_stretch_bend_match_macromodel(combined, ff):
     r0 = _r0_of_bonds(combined, ff)
     legs1, legs2 = combined.atoms("bend", lambda row: row[0][:2]), combined.atoms("bend", lambda row: row[0][1:])
     dr1 = terms.bond_lengths(combined.xr, combined.factor, legs1) - np.array(
-        [r0[(k, frozenset(row[0][:2]))] for k, row in rows])
+        [r0[(k, frozenset(row[0][:2]))] for k, row in rows]
+    )
     dr2 = terms.bond_lengths(combined.xr, combined.factor, legs2) - np.array(
-        [r0[(k, frozenset(row[0][1:]))] for k, row in rows])
+        [r0[(k, frozenset(row[0][1:]))] for k, row in rows]
+    )
     ksb = np.array([row[2] for _, row in rows])  # printed to 3 decimals, as in the .fld rows
     combined.check("stretch_bend", "bend", terms.stretch_bend(dr1, dr2, theta - th0, ksb), 6)
 
@@ -161,7 +163,8 @@ def test_torsion_stretch_matches_macromodel(combined, ff):
     r0 = _r0_of_bonds(combined, ff)
     centre = combined.atoms("torsion_stretch", lambda row: row[0][1:3])
     dr = terms.bond_lengths(combined.xr, combined.factor, centre) - np.array(
-        [r0[(k, frozenset(row[0][1:3]))] for k, row in rows])
+        [r0[(k, frozenset(row[0][1:3]))] for k, row in rows]
+    )
     w = terms.dihedrals_rad(combined.xr, combined.atoms("torsion_stretch"))
     kts = np.array([row[1] for _, row in rows])
     combined.check("torsion_stretch", "torsion_stretch", terms.torsion_stretch(w, dr, kts), 5)

@@ -83,7 +83,18 @@ def _parse_row(section: str, tokens: list[str], ref: MmoReference) -> None:
     if section == "stretch" and len(tokens) >= 6:
         ref.stretch.append((_ints(tokens[:2]), f(tokens[2]), f(tokens[3]), f(tokens[4]), f(tokens[5]), int(tokens[-1])))
     elif section == "bend" and len(tokens) >= 9:
-        ref.bend.append((_ints(tokens[:3]), f(tokens[3]), f(tokens[4]), f(tokens[5]), f(tokens[6]), f(tokens[7]), f(tokens[8]), int(tokens[-1])))
+        ref.bend.append(
+            (
+                _ints(tokens[:3]),
+                f(tokens[3]),
+                f(tokens[4]),
+                f(tokens[5]),
+                f(tokens[6]),
+                f(tokens[7]),
+                f(tokens[8]),
+                int(tokens[-1]),
+            )
+        )
     elif section == "bend_bend" and len(tokens) == 11:
         ref.bend_bend.append((_ints(tokens[:5]), *map(f, tokens[5:11])))
     elif section in ("torsion", "improper") and len(tokens) >= 9:

@@ -21,7 +21,17 @@ def rh_molecules(rh_dir):
 def test_numbers_map_to_macromodel_names(rh_dir):
     table = read_atomtyp(rh_dir / "atom.typ")
     assert type_names_from_numbers([250, 15, 2, 25, 1, 24, 41, 43, 53, 3], table) == (
-        "RH", "O2", "C2", "N2", "C1", "N1", "H1", "H3", "P3", "C3")
+        "RH",
+        "O2",
+        "C2",
+        "N2",
+        "C1",
+        "N1",
+        "H1",
+        "H3",
+        "P3",
+        "C3",
+    )
 
 
 def test_given_names_win_over_numbers(rh_molecules):
@@ -39,8 +49,11 @@ def test_guessing_reproduces_every_mae_type_of_the_training_set(rh_dir, rh_molec
     for molecule in rh_molecules:
         bare = molecule.with_(atom_types=None, type_numbers=None)
         result = guess_types(bare, table, known)
-        differences = [(i + 1, want, got) for i, (want, got) in
-                       enumerate(zip(molecule.atom_types, result.type_names)) if want != got]
+        differences = [
+            (i + 1, want, got)
+            for i, (want, got) in enumerate(zip(molecule.atom_types, result.type_names))
+            if want != got
+        ]
         assert differences == [], molecule.title
         assert result.source == "guessed" and len(result.guesses) == molecule.n_atoms
 
@@ -67,9 +80,21 @@ def test_ethane_types_from_perceived_bonds(ethane_dir):
 def test_small_organic_rules():
     """H-C(=O)-N(H)-CH3 (amide: N2), H-C#N, and water weakly bonded (order 0) to an H."""
     elements = ("C", "O", "N", "H", "H", "C", "H", "H", "H", "C", "N", "H", "O", "H", "H")
-    bonds = [(0, 1, 2), (0, 2, 1), (0, 3, 1), (2, 4, 1), (2, 5, 1), (5, 6, 1), (5, 7, 1), (5, 8, 1),
-             (9, 10, 3), (9, 11, 1), (12, 13, 1), (12, 14, 1), (12, 4, 0)]
-    molecule = Molecule("test", elements, [[0.0, 0.0, float(i)] for i in range(15)],
-                        tuple(Bond(*b) for b in bonds))
+    bonds = [
+        (0, 1, 2),
+        (0, 2, 1),
+        (0, 3, 1),
+        (2, 4, 1),
+        (2, 5, 1),
+        (5, 6, 1),
+        (5, 7, 1),
+        (5, 8, 1),
+        (9, 10, 3),
+        (9, 11, 1),
+        (12, 13, 1),
+        (12, 14, 1),
+        (12, 4, 0),
+    ]
+    molecule = Molecule("test", elements, [[0.0, 0.0, float(i)] for i in range(15)], tuple(Bond(*b) for b in bonds))
     types = guess_types(molecule).type_names
     assert types == ("C2", "O2", "N2", "H1", "H3", "C3", "H1", "H1", "H1", "C1", "N1", "H1", "O3", "H2", "H2")

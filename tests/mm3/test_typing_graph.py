@@ -44,8 +44,8 @@ def test_pair_sets_partition_like_macromodels_nonbonded_list(structure_1):
     p12, p13, p14 = g.bond_pairs(graph), g.pairs_13(graph), g.pairs_14(graph)
     assert not (p12 & p13) and not (p12 & p14) and not (p13 & p14)
     listed = {tuple(sorted(r.atoms0)) for r in mmo.nonbonded}
-    assert not listed & (p12 | p13)          # 1-2 and 1-3 pairs are excluded ...
-    assert p14 <= listed                     # ... 1-4 pairs are all evaluated
+    assert not listed & (p12 | p13)  # 1-2 and 1-3 pairs are excluded ...
+    assert p14 <= listed  # ... 1-4 pairs are all evaluated
     assert len(p12) == len(molecule.bonds) == 38
 
 
@@ -78,8 +78,7 @@ def test_perceived_bond_orders_match_the_drawn_ones(rh_dir):
 def test_orders_for_a_small_organic_molecule():
     """Acetonitrile-acetaldehyde-like fragments: C#N triple, C=O double, C-H single."""
     symbols = ["C", "C", "N", "H", "H", "H"]
-    coords = [[0, 0, 0], [1.46, 0, 0], [2.62, 0, 0], [-0.36, 1.03, 0], [-0.36, -0.51, 0.89],
-              [-0.36, -0.51, -0.89]]
+    coords = [[0, 0, 0], [1.46, 0, 0], [2.62, 0, 0], [-0.36, 1.03, 0], [-0.36, -0.51, 0.89], [-0.36, -0.51, -0.89]]
     orders = {(b.i, b.j): b.order for b in perceive_bonds(symbols, coords)}
     assert orders == {(0, 1): 1, (1, 2): 3, (0, 3): 1, (0, 4): 1, (0, 5): 1}
 

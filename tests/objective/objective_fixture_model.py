@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 
 import q2mm.jaxconfig  # noqa: F401  (float64)
-import jax.numpy as jnp
-
 from q2mm.model.forcefield import ParamRef
 from q2mm.model.molecule import Bond, Molecule
 from q2mm.model.units import BOHR_IN_ANGSTROM
@@ -33,8 +32,16 @@ def _key(elements, idx):
 class HarmonicModel:
     """Bonds + angles + V3 torsions, parameters per element pattern, padded over structures."""
 
-    def __init__(self, molecules: list[Molecule], bond_k=4.5, angle_k=0.5, torsion_v3=0.3,
-                 r0_shift=0.01, theta0_shift=1.0, skip_angles_above=170.0):
+    def __init__(
+        self,
+        molecules: list[Molecule],
+        bond_k=4.5,
+        angle_k=0.5,
+        torsion_v3=0.3,
+        r0_shift=0.01,
+        theta0_shift=1.0,
+        skip_angles_above=170.0,
+    ):
         self.n_max = max(m.n_atoms for m in molecules)
         terms = [self._terms(m, skip_angles_above) for m in molecules]
         self._params: dict[tuple[str, str, int], float] = {}
@@ -49,8 +56,7 @@ class HarmonicModel:
                 self._params.setdefault(("torsion", _key(mol.elements, row), 3), [torsion_v3])
         names = sorted(self._params)
         self.names = names
-        self.p0 = np.array([np.mean(self._params[n]) + (starts[n[0]][0] if n[2] == 1 else 0.0)
-                            for n in names])
+        self.p0 = np.array([np.mean(self._params[n]) + (starts[n[0]][0] if n[2] == 1 else 0.0) for n in names])
         self.param_refs = tuple(ParamRef(line=i + 1, field=n[2]) for i, n in enumerate(names))
         index = {n: i for i, n in enumerate(names)}
         self.coords = np.zeros((len(molecules), self.n_max, 3))
@@ -105,8 +111,7 @@ class HarmonicModel:
         n1, n2 = jnp.cross(b1, b2), jnp.cross(b2, b3)
         omega = jnp.arctan2(_norm(b2) * jnp.sum(b1 * n2, axis=-1), jnp.sum(n1 * n2, axis=-1))
         e_tors = 0.5 * p[t["par"][:, 0]] * (1.0 + jnp.cos(3.0 * omega))
-        return (jnp.sum(b["mask"] * e_bond) + jnp.sum(a["mask"] * e_angle)
-                + jnp.sum(t["mask"] * e_tors))
+        return jnp.sum(b["mask"] * e_bond) + jnp.sum(a["mask"] * e_angle) + jnp.sum(t["mask"] * e_tors)
 
 
 def _norm(v):
@@ -115,6 +120,7 @@ def _norm(v):
 
 
 # ----------------------------------------------------------------------------- QM loaders
+
 
 def read_xyz(path: Path) -> tuple[tuple[str, ...], np.ndarray]:
     lines = Path(path).read_text().splitlines()
@@ -130,13 +136,22 @@ def _energy_txt(path: Path) -> float:
 def sn2_molecules(sn2_dir: Path) -> list[Molecule]:
     """The sn2 TS (F-C-F bonds included) and CH3F with their QM Hessians and energies."""
     out = []
-    for stem, bonds in (("sn2-ts", [(0, 1), (0, 2), (0, 3), (0, 4), (0, 5)]),
-                        ("ch3f", [(0, 1), (0, 2), (0, 3), (0, 4)])):
+    for stem, bonds in (
+        ("sn2-ts", [(0, 1), (0, 2), (0, 3), (0, 4), (0, 5)]),
+        ("ch3f", [(0, 1), (0, 2), (0, 3), (0, 4)]),
+    ):
         elems, coords = read_xyz(sn2_dir / f"{stem}-optimized.xyz")
-        out.append(Molecule(title=stem, elements=elems, coords=coords,
-                            bonds=tuple(Bond(i, j) for i, j in bonds),
-                            hessian=np.load(sn2_dir / f"{stem}-hessian.npy"),
-                            energy=_energy_txt(sn2_dir / f"{stem}-energy.txt"), source=str(sn2_dir)))
+        out.append(
+            Molecule(
+                title=stem,
+                elements=elems,
+                coords=coords,
+                bonds=tuple(Bond(i, j) for i, j in bonds),
+                hessian=np.load(sn2_dir / f"{stem}-hessian.npy"),
+                energy=_energy_txt(sn2_dir / f"{stem}-energy.txt"),
+                source=str(sn2_dir),
+            )
+        )
     return out
 
 
@@ -168,6 +183,15 @@ def ethane_molecules(ethane_dir: Path) -> list[Molecule]:
         energy = float(next(ln for ln in lines if ln.startswith("Total Energy")).split()[-1])
         mol2 = (ethane_dir / f"{stem}.mol2").read_text().split("@<TRIPOS>BOND")[1].split("@<TRIPOS>")[0]
         bonds = tuple(Bond(int(r.split()[1]) - 1, int(r.split()[2]) - 1) for r in mol2.strip().splitlines())
-        out.append(Molecule(title=f"ethane-{stem}", elements=tuple(symbol_from_number(int(a)) for a in z),
-                            coords=coords, bonds=bonds, hessian=hess, energy=energy, source=str(ethane_dir)))
+        out.append(
+            Molecule(
+                title=f"ethane-{stem}",
+                elements=tuple(symbol_from_number(int(a)) for a in z),
+                coords=coords,
+                bonds=bonds,
+                hessian=hess,
+                energy=energy,
+                source=str(ethane_dir),
+            )
+        )
     return out

@@ -98,8 +98,12 @@ def test_warm_start_and_failure_report(sn2_model, sn2_pair, sn2_pair_losses):
     finally:
         loss.warm_start = False
         loss.reset_start()
-    short = JaxLoss(sn2_model, sn2_pair, ObservationSettings(kinds=("bond_length",)),
-                    options=MinimizeOptions(max_iter=1, gtol=1e-14))
+    short = JaxLoss(
+        sn2_model,
+        sn2_pair,
+        ObservationSettings(kinds=("bond_length",)),
+        options=MinimizeOptions(max_iter=1, gtol=1e-14),
+    )
     short.value(p)
     assert not np.all(short.last_info.converged)
     assert any("not converged" in m for m in short.last_info.messages)

@@ -100,12 +100,12 @@ def test_seminario_on_rh_enamide_matches_the_published_start(rh_dir):
     frozen = [r for r in model.param_refs if r not in set(kept.refs)]
     assert all(result.values[r] == current[r] for r in frozen)
     published = read_fld(rh_dir / "rh_hyd_enamide_seminario.fld")
-    bond_r0 = [(c.new, published.value(c.ref)) for c in result.changes
-               if c.ref.field == 1 and "bond length" in c.why]
+    bond_r0 = [(c.new, published.value(c.ref)) for c in result.changes if c.ref.field == 1 and "bond length" in c.why]
     assert len(bond_r0) >= 5
     assert np.max(np.abs(np.subtract(*zip(*bond_r0)))) < 1e-3
-    ks = np.array([(c.new, published.value(c.ref)) for c in result.changes
-                   if c.ref.field == 2 and "Seminario over" in c.why])
+    ks = np.array(
+        [(c.new, published.value(c.ref)) for c in result.changes if c.ref.field == 2 and "Seminario over" in c.why]
+    )
     assert len(ks) >= 15 and np.all(ks[:, 0] > 0)
     assert np.corrcoef(ks.T)[0, 1] > 0.99
     assert np.median(ks[:, 0] / ks[:, 1]) == pytest.approx(1.0, abs=0.03)

@@ -41,11 +41,15 @@ def test_minimum_is_a_stationary_point_reached_from_elsewhere(sn2_objective, sn2
 
     again = newton_minimize(egh, shaken)
     assert again.converged and again.max_gradient < 1e-8
-    assert bond_values(again.x, ch3f.bond_pairs()) == pytest.approx(bond_values(ev.minima[1], ch3f.bond_pairs()), abs=1e-8)
+    assert bond_values(again.x, ch3f.bond_pairs()) == pytest.approx(
+        bond_values(ev.minima[1], ch3f.bond_pairs()), abs=1e-8
+    )
 
 
 def test_failures_are_reported(sn2_model, sn2_pair):
-    short = ObjectiveFunction(sn2_model, sn2_pair, ObservationSettings(), options=MinimizeOptions(max_iter=1, gtol=1e-14))
+    short = ObjectiveFunction(
+        sn2_model, sn2_pair, ObservationSettings(), options=MinimizeOptions(max_iter=1, gtol=1e-14)
+    )
     ev = short(sn2_model.p0 * 1.05)
     assert not ev.all_converged
     assert any("not converged" in m for m in ev.messages)

@@ -206,4 +206,3 @@ class HomeOnlyObjective:
 
     def __reduce__(self):
         return (_refuse_to_load, ())
-

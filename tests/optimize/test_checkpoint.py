@@ -18,13 +18,15 @@ class Stop(Exception):
 
 def _checkpointed_fit(tmp_path, options, stop_at=None, resume=None):
     problem = make_problem()
-    checkpoint = FitCheckpoint(tmp_path, fit_identity(problem.refs, problem.start_values, options.as_dict()),
-                               extra={"run": "x"}, resume=resume)
+    checkpoint = FitCheckpoint(
+        tmp_path, fit_identity(problem.refs, problem.start_values, options.as_dict()), extra={"run": "x"}, resume=resume
+    )
 
     def callback(info):
         checkpoint(info)
         if stop_at is not None and info.iteration == stop_at:
             raise Stop
+
     result = fit(problem, options, callback=callback, journal=checkpoint.journal)
     return result, problem
 

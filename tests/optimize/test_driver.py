@@ -6,8 +6,8 @@ import json
 import os
 
 import numpy as np
-import scipy.optimize
 import pytest
+import scipy.optimize
 
 from q2mm.optimize import FitProblem, OptimizerOptions, fit
 from tests.optimize.problems import (
@@ -24,16 +24,42 @@ from tests.optimize.problems import (
 def make_problem(**loss_kwargs) -> FitProblem:
     linear = LinearFit()
     return FitProblem(
-        refs=refs(), kinds=KINDS, start_values=start_values(),
-        objective=ReferenceObjective(linear), loss=SurrogateLoss(linear, **loss_kwargs),
+        refs=refs(),
+        kinds=KINDS,
+        start_values=start_values(),
+        objective=ReferenceObjective(linear),
+        loss=SurrogateLoss(linear, **loss_kwargs),
     )
 
 
 SUMMARY_KEYS = {
-    "status", "message", "score_initial", "score_final", "score_delta_pct", "r2", "ratio_initial",
-    "ratio_final", "jac_requested", "jac_resolved", "jac_reason", "method", "options", "scope", "start",
-    "start_record", "n_active", "n_iterations", "n_objective_evals", "n_loss_evals", "wall_time_s",
-    "compile_time_s", "compile_time_source", "divergence", "parameters", "history", "evaluation_messages",
+    "status",
+    "message",
+    "score_initial",
+    "score_final",
+    "score_delta_pct",
+    "r2",
+    "ratio_initial",
+    "ratio_final",
+    "jac_requested",
+    "jac_resolved",
+    "jac_reason",
+    "method",
+    "options",
+    "scope",
+    "start",
+    "start_record",
+    "n_active",
+    "n_iterations",
+    "n_objective_evals",
+    "n_loss_evals",
+    "wall_time_s",
+    "compile_time_s",
+    "compile_time_source",
+    "divergence",
+    "parameters",
+    "history",
+    "evaluation_messages",
     "evaluation_notes",
 }
 
@@ -98,7 +124,9 @@ def test_a_final_point_worse_by_the_reference_is_reverted():
     linear = LinearFit()
     # the surrogate's optimum is shifted away: minimizing it worsens the reference score
     shift = 0.15 * TRUE_VALUES * np.array([1, 1, 1, 0.2, 1, 0.2])
-    problem = FitProblem(refs(), KINDS, TRUE_VALUES * 1.001, ReferenceObjective(linear), SurrogateLoss(linear, shift=shift))
+    problem = FitProblem(
+        refs(), KINDS, TRUE_VALUES * 1.001, ReferenceObjective(linear), SurrogateLoss(linear, shift=shift)
+    )
     result = fit(problem, OptimizerOptions(ratio_tol=None))
     assert result.status == "reverted"
     assert "worse" in result.message

@@ -12,13 +12,19 @@ import pytest
 
 pytest.importorskip("q2mm.mm3.engine", reason="the MM3* engine has not landed")
 
-from q2mm.optimize import OptimizerOptions, fit  # noqa: E402
 from q2mm.compose import fit_problem as build_fit_problem  # noqa: E402
+from q2mm.optimize import OptimizerOptions, fit  # noqa: E402
 from q2mm.systems import load_system  # noqa: E402
 
 
-def check_fit(training_set, tmp_path, scope: str = "opt", start: str = "published", maxiter: int = 5,
-              statuses: tuple[str, ...] = ("improved",)) -> dict:
+def check_fit(
+    training_set,
+    tmp_path,
+    scope: str = "opt",
+    start: str = "published",
+    maxiter: int = 5,
+    statuses: tuple[str, ...] = ("improved",),
+) -> dict:
     problem = build_fit_problem(training_set, scope=scope, start=start)
     seen = []
     result = fit(problem, OptimizerOptions(maxiter=maxiter), callback=seen.append)
@@ -52,8 +58,9 @@ def test_sn2_published_opt_fit(tmp_path):
 def test_qfuerza_start_overwrites_only_active_parameters(ethane_dir):
     training_set = load_system("ethane")
     ff = training_set.forcefield
-    problem = build_fit_problem(training_set, scope="opt", start={"name": "qfuerza", "frequency_scale": 0.963,
-                                                                   "angle_h_fc": 0.5})
+    problem = build_fit_problem(
+        training_set, scope="opt", start={"name": "qfuerza", "frequency_scale": 0.963, "angle_h_fc": 0.5}
+    )
     assert problem.start == "qfuerza"
     np.testing.assert_array_equal(problem.file_values, [ff.value(r) for r in problem.refs])
     active = {(r.line, r.field) for r in problem.refs}

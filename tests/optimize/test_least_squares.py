@@ -18,8 +18,13 @@ LSQ = dict(method="least-squares", ftol=1e-12, xtol=1e-12, gtol=1e-12)
 
 def make_problem(start=None, **loss_kwargs) -> FitProblem:
     linear = LinearFit()
-    return FitProblem(refs=refs(), kinds=KINDS, start_values=start_values() if start is None else start,
-                      objective=ReferenceObjective(linear), loss=SurrogateLoss(linear, **loss_kwargs))
+    return FitProblem(
+        refs=refs(),
+        kinds=KINDS,
+        start_values=start_values() if start is None else start,
+        objective=ReferenceObjective(linear),
+        loss=SurrogateLoss(linear, **loss_kwargs),
+    )
 
 
 def test_reaches_the_known_optimum_in_few_iterations_and_reports_them():
@@ -62,13 +67,17 @@ def test_non_finite_residuals_are_a_divergence():
 def test_worse_point_is_reverted_and_unconverged_points_never_win():
     linear = LinearFit()
     shift = 0.15 * TRUE_VALUES * np.array([1, 1, 1, 0.2, 1, 0.2])
-    problem = FitProblem(refs(), KINDS, TRUE_VALUES * 1.001, ReferenceObjective(linear), SurrogateLoss(linear, shift=shift))
+    problem = FitProblem(
+        refs(), KINDS, TRUE_VALUES * 1.001, ReferenceObjective(linear), SurrogateLoss(linear, shift=shift)
+    )
     result = fit(problem, OptimizerOptions(ratio_tol=None, **LSQ))
     assert result.status == "reverted"
     np.testing.assert_array_equal(result.p_final, problem.start_values)
     loss = SurrogateLoss(linear, unconverged_index=1, unconverged_above=2.4)
-    result = fit(FitProblem(refs(), KINDS, start_values(), ReferenceObjective(linear), loss),
-                 OptimizerOptions(ratio_tol=None, **LSQ))
+    result = fit(
+        FitProblem(refs(), KINDS, start_values(), ReferenceObjective(linear), loss),
+        OptimizerOptions(ratio_tol=None, **LSQ),
+    )
     assert loss.n_unconverged > 0 and result.p_final[1] <= 2.4
 
 

@@ -133,8 +133,15 @@ def test_a_skipped_estimate_keeps_the_file_value(mm3):
         objective = RecoveryObjective(np.ones(len(active)), np.ones(len(active)), ("bond_k",) * len(active))
         return objective, RecoveryLoss(objective)
 
-    problem = build_problem(mm3, ScopeSpec("opt_fc"), opt.refs, evaluators, start="qfuerza",
-                            start_values={opt.refs[0]: 0.5}, start_record=record)
+    problem = build_problem(
+        mm3,
+        ScopeSpec("opt_fc"),
+        opt.refs,
+        evaluators,
+        start="qfuerza",
+        start_values={opt.refs[0]: 0.5},
+        start_record=record,
+    )
     assert problem.start_values[0] == 0.5 and problem.start_values[1] == problem.file_values[1]
     assert [r["why"] for r in problem.start_record].count("skipped: no data") == 1
     assert len(problem.start_record) == len(problem.refs) - 1
@@ -159,7 +166,9 @@ def test_logged_score_is_the_score_of_the_written_file(mm3, tmp_path):
     logged = result.as_written(written, problem.objective, problem.loss)
     np.testing.assert_array_equal(logged.p_final, on_file)
     assert logged.final.score == problem.objective(on_file).score != result.final.score
-    assert logged.ratio_final == pytest.approx(problem.loss.value(on_file) / problem.objective(on_file).score, rel=1e-12)
+    assert logged.ratio_final == pytest.approx(
+        problem.loss.value(on_file) / problem.objective(on_file).score, rel=1e-12
+    )
     assert logged.unrounded["score_final"] == result.final.score
     assert logged.unrounded["values"] == [float(v) for v in result.p_final]
     assert 0 < logged.unrounded["max_abs_rounding"] <= 5e-5 * max(1.0, float(np.max(np.abs(on_file))))

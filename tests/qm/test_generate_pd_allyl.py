@@ -53,4 +53,4 @@ def test_metal_and_forming_bonds_are_zero_order_and_allyl_carbons_sp2() -> None:
     assert all(order == 0.0 for (i, j), order in orders.items() if 0 in (i, j))
     types = gen.mm3_types(attack_symbols, attack, bonds)
     assert types[0] == "Pd" and types[1:3] == ("P3", "P3") and types[3:6] == ("C2", "C2", "C2")
-    assert types[nitrogen] == "N3" and set(types[nitrogen + 1:]) == {"H3"}
+    assert types[nitrogen] == "N3" and set(types[nitrogen + 1 :]) == {"H3"}

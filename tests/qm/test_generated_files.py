@@ -17,8 +17,11 @@ from q2mm.io.xyz import read_xyz
 from q2mm.paths import PACKAGE_DATA, PROJECT_ROOT
 from q2mm.reference.vibrations import frequencies
 
-SYSTEMS = {"sn2": "q2mm.qm.generate_sn2", "pd-allyl-xtb": "q2mm.qm.generate_pd_allyl",
-           "pd-allyl-open": "q2mm.qm.generate_pd_allyl_open"}
+SYSTEMS = {
+    "sn2": "q2mm.qm.generate_sn2",
+    "pd-allyl-xtb": "q2mm.qm.generate_pd_allyl",
+    "pd-allyl-open": "q2mm.qm.generate_pd_allyl_open",
+}
 
 
 def metadata(system: str) -> dict:
@@ -64,13 +67,20 @@ def test_regenerating_ch3f_reproduces_the_shipped_files(tmp_path: Path) -> None:
     """Runs PySCF B3LYP/6-31+G(d) (a few minutes on one core; needs the `qm` extra)."""
     pytest.importorskip("pyscf")
     pytest.importorskip("geometric")
-    subprocess.run([sys.executable, "-m", "q2mm.qm.generate_sn2", "--only", "ch3f", "--out", str(tmp_path)],
-                   check=True, cwd=PROJECT_ROOT, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    subprocess.run(
+        [sys.executable, "-m", "q2mm.qm.generate_sn2", "--only", "ch3f", "--out", str(tmp_path)],
+        check=True,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     new = json.loads((tmp_path / "metadata.json").read_text())["structures"]["ch3f"]
     old = metadata("sn2")["structures"]["ch3f"]
     assert new["energy_hartree"] == pytest.approx(old["energy_hartree"], abs=1e-8)
     assert np.allclose(new["frequencies_cm1"], old["frequencies_cm1"], atol=0.5)
-    assert np.allclose(np.load(tmp_path / "ch3f-hessian.npy"), np.load(PACKAGE_DATA / "sn2" / "ch3f-hessian.npy"), atol=1e-5)
+    assert np.allclose(
+        np.load(tmp_path / "ch3f-hessian.npy"), np.load(PACKAGE_DATA / "sn2" / "ch3f-hessian.npy"), atol=1e-5
+    )
 
 
 @pytest.mark.slow
@@ -79,8 +89,13 @@ def test_regenerating_pd_allyl_xtb_reproduces_the_shipped_structures(tmp_path: P
     """Runs the GFN2-xTB scan, TS search and finite-difference Hessians (minutes; needs the `qm` extra)."""
     pytest.importorskip("tblite")
     pytest.importorskip("geometric")
-    subprocess.run([sys.executable, "-m", "q2mm.qm.generate_pd_allyl", "--out", str(tmp_path)],
-                   check=True, cwd=PROJECT_ROOT, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    subprocess.run(
+        [sys.executable, "-m", "q2mm.qm.generate_pd_allyl", "--out", str(tmp_path)],
+        check=True,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     old = metadata("pd-allyl-xtb")["structures"]
     new = json.loads((tmp_path / "metadata.json").read_text())["structures"]
     for stem in old:
@@ -97,8 +112,13 @@ def test_regenerating_one_pd_allyl_open_structure_reproduces_its_files(tmp_path:
     pytest.importorskip("tblite")
     pytest.importorskip("geometric")
     stem = "gs-ph3-allyl"
-    subprocess.run([sys.executable, "-m", "q2mm.qm.generate_pd_allyl_open", "--only", stem, "--out", str(tmp_path)],
-                   check=True, cwd=PROJECT_ROOT, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    subprocess.run(
+        [sys.executable, "-m", "q2mm.qm.generate_pd_allyl_open", "--only", stem, "--out", str(tmp_path)],
+        check=True,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     old = metadata("pd-allyl-open")["structures"][stem]
     new = json.loads((tmp_path / "metadata.json").read_text())["structures"][stem]
     assert list(json.loads((tmp_path / "metadata.json").read_text())["structures"]) == [stem]

@@ -15,8 +15,7 @@ from q2mm.errors import ConfigurationError  # noqa: E402
 from q2mm.model.units import KCAL_PER_MOL_A2_TO_HARTREE_BOHR2  # noqa: E402
 from q2mm.reference import stats  # noqa: E402
 from q2mm.reference.eigenmatrix import eigenmatrix, invert_ts_curvature, qm_eigen_reference  # noqa: E402
-from q2mm.reference.geometry import (angle_values, bond_values, internal_coordinates,  # noqa: E402
-                                     torsion_values, wrap_degrees)
+from q2mm.reference.geometry import angle_values, bond_values, internal_coordinates, torsion_values, wrap_degrees  # noqa: E402
 from q2mm.reference.observations import ObservationSettings, build_observations  # noqa: E402
 from q2mm.reference.vibrations import eigenvalues_to_wavenumbers  # noqa: E402
 
@@ -47,7 +46,7 @@ def test_stats_skip_zero_weight_and_wrap_torsions():
     # 179 vs -179 is 2 degrees apart, -170 vs 170 is 20
     assert stats.rmsd(ref, calc, weight, periodic=True) == pytest.approx(np.sqrt((4 + 400 + 1) / 3))
     assert stats.r_squared(ref, calc, weight, periodic=True) < 1.0
-    assert wrap_degrees(np.array([180.0, -180.0, 190.0]))  == pytest.approx([-180.0, -180.0, -170.0])
+    assert wrap_degrees(np.array([180.0, -180.0, 190.0])) == pytest.approx([-180.0, -180.0, -170.0])
 
 
 # -- internal coordinates ------------------------------------------------------------------
@@ -67,9 +66,10 @@ def test_internal_coordinates_of_ethane(ethane):
 
 
 def test_linear_angle_has_finite_gradient_and_skips_torsions(sn2):
-    import q2mm.jaxconfig  # noqa: F401
     import jax
     import jax.numpy as jnp
+
+    import q2mm.jaxconfig  # noqa: F401
 
     ts = sn2[0]
     ic = internal_coordinates(ts)

@@ -13,8 +13,13 @@ from objective_fixture_model import ethane_molecules, sn2_molecules  # noqa: E40
 
 from q2mm.errors import ConfigurationError  # noqa: E402
 from q2mm.model.forcefield import ParamRef  # noqa: E402
-from q2mm.reference.seminario import (HARTREE_PER_RAD2_TO_MDYN_A, SeminarioSettings,  # noqa: E402
-                                      angle_force_constant, bond_force_constant, seminario_start)
+from q2mm.reference.seminario import (  # noqa: E402
+    HARTREE_PER_RAD2_TO_MDYN_A,
+    SeminarioSettings,
+    angle_force_constant,
+    bond_force_constant,
+    seminario_start,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +45,11 @@ def test_single_spring_is_recovered_exactly():
 def test_ch3f_force_constants_are_physical(sn2):
     ch3f = sn2[1]
     refs = {ParamRef(10, 1): "C-F r0", ParamRef(10, 2): "C-F k", ParamRef(11, 2): "C-H k"}
-    assignments = {ParamRef(10, 1): _bonds_by_elements([ch3f], "C", "F"),
-                   ParamRef(10, 2): _bonds_by_elements([ch3f], "C", "F"),
-                   ParamRef(11, 2): _bonds_by_elements([ch3f], "C", "H")}
+    assignments = {
+        ParamRef(10, 1): _bonds_by_elements([ch3f], "C", "F"),
+        ParamRef(10, 2): _bonds_by_elements([ch3f], "C", "F"),
+        ParamRef(11, 2): _bonds_by_elements([ch3f], "C", "H"),
+    }
     result = seminario_start([ch3f], assignments, {r: 1.0 for r in refs}, active=set(refs))
     values = result.values
     assert values[ParamRef(10, 1)] == pytest.approx(1.3986, abs=1e-3)  # B3LYP C-F length
@@ -56,7 +63,9 @@ def test_angles_modified_seminario_and_hydrogen_rule(sn2):
     ch3f = sn2[1]
     nbrs = [[1, 2, 3, 4], [0], [0], [0], [0]]
     plain = angle_force_constant(ch3f.hessian, ch3f.coords, 2, 0, 3) * HARTREE_PER_RAD2_TO_MDYN_A
-    modified = angle_force_constant(ch3f.hessian, ch3f.coords, 2, 0, 3, nbrs, modified=True) * HARTREE_PER_RAD2_TO_MDYN_A
+    modified = (
+        angle_force_constant(ch3f.hessian, ch3f.coords, 2, 0, 3, nbrs, modified=True) * HARTREE_PER_RAD2_TO_MDYN_A
+    )
     assert 0.3 < modified < plain < 1.2  # MM3 H-C-H bend about 0.55 mdyn A/rad^2
     ref = ParamRef(20, 2)
     result = seminario_start([ch3f], {ref: [[(2, 0, 3), (2, 0, 4), (3, 0, 4)]]}, {ref: 0.1}, active={ref})
@@ -68,9 +77,11 @@ def test_angles_modified_seminario_and_hydrogen_rule(sn2):
 def test_only_active_parameters_change(sn2):
     ts, ch3f = sn2
     active_ref, frozen_ref, torsion = ParamRef(1, 2), ParamRef(2, 2), ParamRef(3, 2)
-    assignments = {active_ref: _bonds_by_elements(sn2, "C", "H"),
-                   frozen_ref: _bonds_by_elements(sn2, "C", "F"),
-                   torsion: [[], [(2, 0, 1, 3)]]}
+    assignments = {
+        active_ref: _bonds_by_elements(sn2, "C", "H"),
+        frozen_ref: _bonds_by_elements(sn2, "C", "F"),
+        torsion: [[], [(2, 0, 1, 3)]],
+    }
     current = {active_ref: 4.0, frozen_ref: 5.5, torsion: 0.8, ParamRef(9, 9): 3.0}
     result = seminario_start(sn2, assignments, current, active={active_ref, torsion})
     assert result.values[frozen_ref] == 5.5 and result.values[ParamRef(9, 9)] == 3.0

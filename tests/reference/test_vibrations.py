@@ -109,7 +109,9 @@ def test_frequencies_invariant_under_rotation_and_translation() -> None:
     moved = coords @ rotation.T + np.array([1.0, -2.0, 0.5])
     block = np.kron(np.eye(len(coords)), rotation)
     rotated = block @ hessian @ block.T
-    np.testing.assert_allclose(vib.frequencies(rotated, masses, moved), vib.frequencies(hessian, masses, coords), rtol=1e-10)
+    np.testing.assert_allclose(
+        vib.frequencies(rotated, masses, moved), vib.frequencies(hessian, masses, coords), rtol=1e-10
+    )
 
 
 def test_imaginary_mode_is_negative() -> None:
@@ -124,7 +126,9 @@ def test_imaginary_mode_is_negative() -> None:
 
 def test_wavenumber_conversion_round_trip() -> None:
     values = np.array([-0.008, -1e-6, 0.0, 2e-5, 0.3])
-    np.testing.assert_allclose(vib.wavenumbers_to_eigenvalues(vib.eigenvalues_to_wavenumbers(values)), values, rtol=1e-14)
+    np.testing.assert_allclose(
+        vib.wavenumbers_to_eigenvalues(vib.eigenvalues_to_wavenumbers(values)), values, rtol=1e-14
+    )
 
 
 def test_normal_modes_diagonalize_mass_weighted_hessian() -> None:

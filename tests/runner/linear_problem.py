@@ -63,7 +63,9 @@ class LinearObjective:
 
 def _stats(ref: np.ndarray, calc: np.ndarray) -> KindResult:
     ss_res = float(np.sum((ref - calc) ** 2))
-    return KindResult(ref, calc, 1.0 - ss_res / float(np.sum((ref - ref.mean()) ** 2)), float(np.sqrt(ss_res / ref.size)))
+    return KindResult(
+        ref, calc, 1.0 - ss_res / float(np.sum((ref - ref.mean()) ** 2)), float(np.sqrt(ss_res / ref.size))
+    )
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,14 @@ def linear_fitter(cfg, ctx, progress) -> JobOutcome:
     from q2mm.pipeline import optimizer_options
 
     objective = LinearObjective()
-    problem = FitProblem(refs=[Ref(10 + i, 2) for i in range(TRUE.size)], kinds=PARAM_KINDS,
-                         start_values=START, objective=objective, loss=objective, scope=cfg.scope.name)
+    problem = FitProblem(
+        refs=[Ref(10 + i, 2) for i in range(TRUE.size)],
+        kinds=PARAM_KINDS,
+        start_values=START,
+        objective=objective,
+        loss=objective,
+        scope=cfg.scope.name,
+    )
     options: OptimizerOptions = optimizer_options(cfg)
     result = fit(problem, options, callback=lambda info: progress(info.iteration, info.score))
     ctx.output_dir.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or (
-    "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").is_file() else None)
+    "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").is_file() else None
+)
 MLFLOW = Path(sys.executable).with_name("mlflow")
 WAIT_S = 90  # the first page load compiles nothing but a busy 2-core machine is slow
 
@@ -39,8 +40,10 @@ def _skip_reason() -> str | None:
     except ImportError:
         return "selenium is not installed (pip install -e '.[test]')"
     if not CHROMIUM or not CHROMEDRIVER:
-        return ("Debian's chromium and chromium-driver are not installed (.ci/setup.d/40-chromium.sh installs them "
-                "as root with apt reachable)")
+        return (
+            "Debian's chromium and chromium-driver are not installed (.ci/setup.d/40-chromium.sh installs them "
+            "as root with apt reachable)"
+        )
     return None
 
 
@@ -55,8 +58,12 @@ def ui(tmp_path):
     (tmp_path / "store").mkdir()
     port = free_port()
     log = open(tmp_path / "mlflow-ui.log", "w")
-    proc = subprocess.Popen([str(MLFLOW), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(MLFLOW), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + WAIT_S
@@ -86,8 +93,13 @@ def browser(tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1600,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(WAIT_S)
@@ -130,11 +142,15 @@ def test_runs_run_and_compare_pages_show_what_a_chemist_compares(tmp_path, ui, b
     # a child's page (the address the job's closing line prints): the description and the RMSD metrics
     child = children[0]
     browser.get(f"{base}/#/experiments/{eid}/runs/{child.info.run_id}?workflowType=machine_learning")
-    wait_for_text(browser, ["Swept values", "fc_fraction=0.1", "Description", "rmsd_bond_length_final"],
-                  tmp_path / "2-child.png")
+    wait_for_text(
+        browser, ["Swept values", "fc_fraction=0.1", "Description", "rmsd_bond_length_final"], tmp_path / "2-child.png"
+    )
     _click_all(browser, "xpath://*[text()='Show more']")
-    wait_for_text(browser, ["RMSD after", "eigenmatrix diagonal", "rmsd_bond_length_final", "rmsd_eig_diag_initial",
-                            "score_final"], tmp_path / "2-child.png")
+    wait_for_text(
+        browser,
+        ["RMSD after", "eigenmatrix diagonal", "rmsd_bond_length_final", "rmsd_eig_diag_initial", "score_final"],
+        tmp_path / "2-child.png",
+    )
 
     # the compare page of the two children lists the parity plots and shows them side by side
     ids = urllib.parse.quote(json.dumps([c.info.run_id for c in children]))
@@ -143,11 +159,16 @@ def test_runs_run_and_compare_pages_show_what_a_chemist_compares(tmp_path, ui, b
     listed = _artifact_names(browser)
     assert {f"parity_{k}.png" for k in ("eig_diag", "bond_length", "bond_angle")} <= listed, listed
     assert "linear-fit.json" in listed
-    node = browser.find_element("css selector", "[data-testid='artifact-tree-node'][artifact-name='parity_bond_length.png']")
+    node = browser.find_element(
+        "css selector", "[data-testid='artifact-tree-node'][artifact-name='parity_bond_length.png']"
+    )
     browser.execute_script("arguments[0].scrollIntoView(); arguments[0].click();", node)
     time.sleep(3)
-    images = [img for img in browser.find_elements("tag name", "img") if img.is_displayed()
-              and (browser.execute_script("return arguments[0].naturalWidth;", img) or 0) >= 800]  # the PNGs: 1100 px
+    images = [
+        img
+        for img in browser.find_elements("tag name", "img")
+        if img.is_displayed() and (browser.execute_script("return arguments[0].naturalWidth;", img) or 0) >= 800
+    ]  # the PNGs: 1100 px
     browser.save_screenshot(str(tmp_path / "4-compare-plots.png"))
     sources = {img.get_attribute("src") for img in images}
     columns = {img.location["x"] for img in images}
@@ -169,6 +190,8 @@ def _artifact_names(driver, timeout: float = WAIT_S) -> set[str]:
     names: set[str] = set()
     while time.monotonic() < deadline and not any(n.startswith("parity_") for n in names):
         time.sleep(1.0)
-        names = {node.get_attribute("artifact-name")
-                 for node in driver.find_elements("css selector", "[data-testid='artifact-tree-node']")}
+        names = {
+            node.get_attribute("artifact-name")
+            for node in driver.find_elements("css selector", "[data-testid='artifact-tree-node']")
+        }
     return names

@@ -77,8 +77,17 @@ def test_default_job_end_to_end(tmp_path, store_uri, experiment):
 
 
 def test_joblib_multirun_parent_and_children(tmp_path, store_uri, experiment):
-    done = run_cli(["-m", "optimizer.bounds.fc_fraction=0.1,0.2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                    f"tracking.uri={store_uri}", f"tracking.experiment={experiment}"], tmp_path)
+    done = run_cli(
+        [
+            "-m",
+            "optimizer.bounds.fc_fraction=0.1,0.2",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            f"tracking.uri={store_uri}",
+            f"tracking.experiment={experiment}",
+        ],
+        tmp_path,
+    )
     assert done.returncode == 0, failure_report(done, store_uri, experiment)
     runs = experiment_runs(store_uri, experiment)
     (parent,) = [r for r in runs if r.data.tags.get("sweep") == "true"]
@@ -88,23 +97,35 @@ def test_joblib_multirun_parent_and_children(tmp_path, store_uri, experiment):
     assert parent.info.run_name == f"{experiment} sweep fc_fraction=0.1,0.2"
     assert sorted(r.info.run_name for r in children) == ["sn2 fc_fraction=0.1", "sn2 fc_fraction=0.2"]
     out = done.stdout + done.stderr
-    table = out[out.index("job  overrides"):].splitlines()
-    assert [line.split()[:3] for line in table[2:4]] == [["0", "fc_fraction=0.1", "FINISHED"],
-                                                        ["1", "fc_fraction=0.2", "FINISHED"]]
+    table = out[out.index("job  overrides") :].splitlines()
+    assert [line.split()[:3] for line in table[2:4]] == [
+        ["0", "fc_fraction=0.1", "FINISHED"],
+        ["1", "fc_fraction=0.2", "FINISHED"],
+    ]
     client = MlflowClient(store_uri)
     for child in children:
         check_finished_run(client, child)
 
 
 def test_failing_jobs_are_recorded_and_the_sweep_goes_on(tmp_path, store_uri, experiment):
-    done = run_cli(["-m", "system=pd-allyl,heck-relay", f"data_root={tmp_path / 'no-data'}",
-                    f"tracking.uri={store_uri}", f"tracking.experiment={experiment}"], tmp_path)
+    done = run_cli(
+        [
+            "-m",
+            "system=pd-allyl,heck-relay",
+            f"data_root={tmp_path / 'no-data'}",
+            f"tracking.uri={store_uri}",
+            f"tracking.experiment={experiment}",
+        ],
+        tmp_path,
+    )
     assert done.returncode == 1
     out = done.stdout + done.stderr
     assert "2 of 2 jobs failed" in out
-    table = out[out.index("job  overrides"):].splitlines()
-    assert [line.split()[:3] for line in table[2:4]] == [["0", "system=pd-allyl", "FAILED"],
-                                                        ["1", "system=heck-relay", "FAILED"]]
+    table = out[out.index("job  overrides") :].splitlines()
+    assert [line.split()[:3] for line in table[2:4]] == [
+        ["0", "system=pd-allyl", "FAILED"],
+        ["1", "system=heck-relay", "FAILED"],
+    ]
     runs = experiment_runs(store_uri, experiment)
     (parent,) = [r for r in runs if r.data.tags.get("sweep") == "true"]
     children = children_of(runs, parent.info.run_id)

@@ -31,8 +31,10 @@ def run_sweep(make_cfg, tmp_path, store_uri, experiment, values=("0.1", "0.2"), 
         overrides = (f"optimizer.bounds.fc_fraction={value}", *common[:2])
         fitter = linear_fitter
         if num == broken_job:
+
             def fitter(*args):
                 raise RuntimeError("engine exploded")
+
         run_job(job_cfg, JobContext(sweep_dir / str(num), sweep_dir, num, overrides=overrides), fitter=fitter)
     callback.on_multirun_end(cfg)
     return SweepHandoff.read(sweep_dir)
@@ -52,7 +54,7 @@ def test_sweep_names_table_and_compare(tmp_path, make_cfg, store_uri, experiment
 
     # the closing table: one row per job, the failed one included; also in the parent's description
     text = "\n".join(r.getMessage() for r in caplog.records)
-    table = text[text.index("job  overrides"):].splitlines()
+    table = text[text.index("job  overrides") :].splitlines()
     assert table[2].split()[:3] == ["0", "fc_fraction=0.1", "FINISHED"]
     assert table[3].split()[:3] == ["1", "fc_fraction=0.2", "FAILED"]
     assert table[2].split()[-1] == children[0].info.run_id
@@ -75,8 +77,12 @@ def test_sweep_names_table_and_compare(tmp_path, make_cfg, store_uri, experiment
 
 def test_compare_fits_the_width_and_drops_constant_columns(tmp_path, make_cfg, store_uri, experiment):
     for method, maxiter in (("lbfgsb", 50), ("adam", 5)):
-        cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", f"optimizer={method}",
-                       f"optimizer.maxiter={maxiter}")
+        cfg = make_cfg(
+            f"tracking.uri={store_uri}",
+            f"tracking.experiment={experiment}",
+            f"optimizer={method}",
+            f"optimizer.maxiter={maxiter}",
+        )
         run_job(cfg, JobContext(tmp_path / method), fitter=linear_fitter)
     runs = experiment_runs(store_uri, experiment)
     wide = build_table(runs, width=1000).splitlines()

@@ -36,8 +36,18 @@ def hydra_init():
 
 
 def test_every_issue_option_is_present():
-    assert {"sn2", "ch3f", "sn2-shared", "rh-enamide", "ethane", "pd-allyl-xtb", "pd-allyl",
-            "heck-relay", "pd-conjugate", "rh-conjugate"} <= set(SYSTEMS)
+    assert {
+        "sn2",
+        "ch3f",
+        "sn2-shared",
+        "rh-enamide",
+        "ethane",
+        "pd-allyl-xtb",
+        "pd-allyl",
+        "heck-relay",
+        "pd-conjugate",
+        "rh-conjugate",
+    } <= set(SYSTEMS)
     assert set(SCOPES) == {"opt", "opt_fc", "opt_valence", "explicit"}
     assert set(STARTS) == {"published", "qfuerza"}
     assert set(OPTIMIZERS) == {"lbfgsb", "nelder-mead", "powell", "adam", "least-squares"}
@@ -95,13 +105,16 @@ def test_explicit_scope_without_params_is_refused(hydra_init):
         check_config(compose("config", overrides=["scope=explicit"]))
 
 
-@pytest.mark.parametrize("override, choices", [
-    ("optimizer.method=bfgs", "Method"),
-    ("optimizer.jac=magic", "JacMode"),
-    ("optimizer.on_ratio_fail=retry", "OnRatioFail"),
-    ("scope.name=everything", "ScopeName"),
-    ("start.name=random", "StartName"),
-])
+@pytest.mark.parametrize(
+    "override, choices",
+    [
+        ("optimizer.method=bfgs", "Method"),
+        ("optimizer.jac=magic", "JacMode"),
+        ("optimizer.on_ratio_fail=retry", "OnRatioFail"),
+        ("scope.name=everything", "ScopeName"),
+        ("start.name=random", "StartName"),
+    ],
+)
 def test_enumerations_are_refused_while_composing(hydra_init, override, choices):
     """Enum-typed schema fields: a bad value never reaches check_config or an MLflow run."""
     from q2mm.optimize import choices as enums
@@ -160,10 +173,13 @@ def test_yamls_state_only_what_differs_from_the_schema():
     assert found == []
 
 
-@pytest.mark.parametrize("override, message", [
-    ("optimizer.bounds.fc_fraction=-0.5", "fc_fraction"),
-    ("ratio_tol=-1", "ratio_tol"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optimizer.bounds.fc_fraction=-0.5", "fc_fraction"),
+        ("ratio_tol=-1", "ratio_tol"),
+    ],
+)
 def test_check_config_names_the_bad_key(hydra_init, override, message):
     with pytest.raises(ConfigurationError, match=message):
         check_config(compose("config", overrides=[override]))
@@ -205,8 +221,9 @@ def test_poor_start_presets_widen_the_bounds(hydra_init):
     qfuerza = compose("config", overrides=["experiment=qfuerza-fit", "system=rh-enamide"])
     assert (qfuerza.optimizer.bounds.fc_fraction, qfuerza.optimizer.bounds.eq_fraction) == (1.0, 0.01)
     assert qfuerza.optimizer.memory == 30
-    poor = compose("config", overrides=["experiment=poor-start", "system=rh-enamide",
-                                        "system.forcefield=rh_hyd_enamide_start.fld"])
+    poor = compose(
+        "config", overrides=["experiment=poor-start", "system=rh-enamide", "system.forcefield=rh_hyd_enamide_start.fld"]
+    )
     assert (poor.optimizer.bounds.fc_fraction, poor.optimizer.bounds.eq_fraction) == (50.0, 0.05)
     assert poor.system.forcefield == "rh_hyd_enamide_start.fld" and poor.optimizer.memory == 10
     for cfg in (qfuerza, poor):
@@ -227,13 +244,16 @@ def test_experiment_leaves_later_overrides_in_charge(hydra_init):
     assert cfg.system.name == "rh-enamide" and cfg.ratio_tol is None
 
 
-@pytest.mark.parametrize("launcher, target", [
-    ("basic", "BasicLauncher"),
-    ("joblib", "JoblibLauncher"),
-    ("submitit_local", "LocalLauncher"),
-    ("submitit_slurm", "SlurmLauncher"),
-    ("slurm", "SlurmLauncher"),
-])
+@pytest.mark.parametrize(
+    "launcher, target",
+    [
+        ("basic", "BasicLauncher"),
+        ("joblib", "JoblibLauncher"),
+        ("submitit_local", "LocalLauncher"),
+        ("submitit_slurm", "SlurmLauncher"),
+        ("slurm", "SlurmLauncher"),
+    ],
+)
 def test_launchers_compose(hydra_init, launcher, target):
     cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith(target)
@@ -250,18 +270,25 @@ def test_sweep_callback_is_registered(hydra_init):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("override, message", [
-    ("ratio_tol=abc", "could not be converted to Float"),
-    ("system=nope", "Could not find 'system/nope'"),
-    ("colour=red", "Could not override 'colour'"),
-    ("optimizer.method=bfgs", "Invalid value 'bfgs', expected one of [lbfgsb, nelder-mead, powell, adam"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("ratio_tol=abc", "could not be converted to Float"),
+        ("system=nope", "Could not find 'system/nope'"),
+        ("colour=red", "Could not override 'colour'"),
+        ("optimizer.method=bfgs", "Invalid value 'bfgs', expected one of [lbfgsb, nelder-mead, powell, adam"),
+    ],
+)
 def test_cli_rejects_bad_input_before_any_work(tmp_path: Path, override, message):
     store = tmp_path / "store" / "mlflow.db"
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
     done = subprocess.run(
         [sys.executable, "-m", "q2mm.run", override, f"tracking.uri=sqlite:///{store}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode != 0
     assert message in done.stderr

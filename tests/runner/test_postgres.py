@@ -43,9 +43,23 @@ def postgres_server(tmp_path_factory):
     port = free_port()
     log = open(root / "server.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "q2mm.tracking.server", "--backend-store-uri", database.uri,
-         "--artifacts-destination", str(root / "artifacts"), "--port", str(port), "--workers", "1"],
-        cwd=root, env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)), stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "q2mm.tracking.server",
+            "--backend-store-uri",
+            database.uri,
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=root,
+        env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)),
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -111,8 +125,16 @@ def test_six_parallel_jobs_land_once_in_their_parent(tmp_path, make_cfg, postgre
     callback.on_multirun_start(cfg)
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
     start = time.perf_counter()
-    jobs = [subprocess.Popen([sys.executable, "-c", JOB, url, experiment, str(sweep_dir), str(num)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for num in range(6)]
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-c", JOB, url, experiment, str(sweep_dir), str(num)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for num in range(6)
+    ]
     outputs = [job.communicate(timeout=600)[0] for job in jobs]
     assert all(job.returncode == 0 for job in jobs), "\n".join(o[-2000:] for o in outputs)
     callback.on_multirun_end(cfg)
@@ -128,19 +150,33 @@ def test_six_parallel_jobs_land_once_in_their_parent(tmp_path, make_cfg, postgre
         assert list(artifacts.rglob(f"{child.info.run_id}/artifacts/*.json"))  # under the shared root
     parent = client.get_run(handoff.parent_run_id)
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_jobs"] == 6
-    print(f"six parallel jobs into PostgreSQL: {len(children)}/6 runs landed in parent {handoff.parent_run_id}, "
-          f"{time.perf_counter() - start:.1f} s wall")
+    print(
+        f"six parallel jobs into PostgreSQL: {len(children)}/6 runs landed in parent {handoff.parent_run_id}, "
+        f"{time.perf_counter() - start:.1f} s wall"
+    )
 
 
 @pytest.mark.heavy
 def test_six_joblib_jobs_into_postgres(tmp_path, postgres_server, experiment):
     url, artifacts = postgres_server
     start = time.perf_counter()
-    done = run_cli(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=6", f"tracking.uri={url}",
-                    f"tracking.experiment={experiment}", *SIX_JOBS], tmp_path, timeout=1200)
+    done = run_cli(
+        [
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=6",
+            f"tracking.uri={url}",
+            f"tracking.experiment={experiment}",
+            *SIX_JOBS,
+        ],
+        tmp_path,
+        timeout=1200,
+    )
     assert done.returncode == 0, failure_report(done, url, experiment)
-    print(f"joblib x6 into PostgreSQL: {check_six_landed(url, artifacts, experiment, done)}, "
-          f"{time.perf_counter() - start:.1f} s wall")
+    print(
+        f"joblib x6 into PostgreSQL: {check_six_landed(url, artifacts, experiment, done)}, "
+        f"{time.perf_counter() - start:.1f} s wall"
+    )
 
 
 @pytest.mark.heavy
@@ -148,9 +184,22 @@ def test_six_joblib_jobs_into_postgres(tmp_path, postgres_server, experiment):
 def test_six_slurm_jobs_into_postgres(tmp_path, postgres_server, slurm_cluster, experiment):  # noqa: F811
     url, artifacts = postgres_server
     start = time.perf_counter()
-    done = run_cli(["-m", "hydra/launcher=slurm", f"hydra.launcher.partition={slurm_cluster.partition}",
-                    "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1", f"tracking.uri={url}",
-                    f"tracking.experiment={experiment}", *SIX_JOBS], tmp_path, timeout=1200)
+    done = run_cli(
+        [
+            "-m",
+            "hydra/launcher=slurm",
+            f"hydra.launcher.partition={slurm_cluster.partition}",
+            "hydra.launcher.cpus_per_task=1",
+            "hydra.launcher.mem_gb=1",
+            f"tracking.uri={url}",
+            f"tracking.experiment={experiment}",
+            *SIX_JOBS,
+        ],
+        tmp_path,
+        timeout=1200,
+    )
     assert done.returncode == 0, failure_report(done, url, experiment)
-    print(f"SLURM x6 into PostgreSQL: {check_six_landed(url, artifacts, experiment, done)}, "
-          f"{time.perf_counter() - start:.1f} s wall")
+    print(
+        f"SLURM x6 into PostgreSQL: {check_six_landed(url, artifacts, experiment, done)}, "
+        f"{time.perf_counter() - start:.1f} s wall"
+    )

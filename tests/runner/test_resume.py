@@ -39,9 +39,14 @@ def test_sigterm_then_resume_matches_the_uninterrupted_fit(tmp_path, store_uri, 
 
     cut_dir = tmp_path / "cut"
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), Q2MM_DATA=str(tmp_path / "no-data"))
-    proc = subprocess.Popen([sys.executable, "-m", "q2mm.run", *FIT, *tracking, "tracking.run_name=killed",
-                             f"hydra.run.dir={cut_dir}"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "q2mm.run", *FIT, *tracking, "tracking.run_name=killed", f"hydra.run.dir={cut_dir}"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 600
     while _checkpoint_iteration(cut_dir / CHECKPOINT_FILE) < 4 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -55,8 +60,16 @@ def test_sigterm_then_resume_matches_the_uninterrupted_fit(tmp_path, store_uri, 
     assert killed.info.status == "KILLED" and "SystemExit" in killed.data.tags["error"]
     assert not list(cut_dir.glob("*-fit.json"))
 
-    resumed = run_cli([*FIT, *tracking, "tracking.run_name=killed", f"resume={killed.info.run_id}",
-                       f"hydra.run.dir={tmp_path / 'resume'}"], tmp_path)
+    resumed = run_cli(
+        [
+            *FIT,
+            *tracking,
+            "tracking.run_name=killed",
+            f"resume={killed.info.run_id}",
+            f"hydra.run.dir={tmp_path / 'resume'}",
+        ],
+        tmp_path,
+    )
     assert resumed.returncode == 0, failure_report(resumed, store_uri, experiment)
 
     runs = {r.info.run_name: r for r in experiment_runs(store_uri, experiment)}
@@ -74,6 +87,8 @@ def test_sigterm_then_resume_matches_the_uninterrupted_fit(tmp_path, store_uri, 
     assert r2_keys
     for key in r2_keys:
         assert abs(final[key] - expected[key]) <= 1e-3, key
-    print(f"resume: killed at iteration {killed_at}; score {final['score_final']:.6e} "
-          f"(uninterrupted {expected['score_final']:.6e}); "
-          + ", ".join(f"{k} {final[k]:.5f}/{expected[k]:.5f}" for k in r2_keys))
+    print(
+        f"resume: killed at iteration {killed_at}; score {final['score_final']:.6e} "
+        f"(uninterrupted {expected['score_final']:.6e}); "
+        + ", ".join(f"{k} {final[k]:.5f}/{expected[k]:.5f}" for k in r2_keys)
+    )

@@ -20,25 +20,30 @@ def test_unknown_run_id_and_missing_checkpoint(tmp_path, make_cfg, store_uri):
 
 
 def test_other_overrides_are_refused_with_the_original_ones(tmp_path, make_cfg):
-    from tests.optimize.test_checkpoint import _checkpointed_fit
     from q2mm.optimize import OptimizerOptions
+    from tests.optimize.test_checkpoint import _checkpointed_fit
 
     _checkpointed_fit(tmp_path, OptimizerOptions(maxiter=2))
     (tmp_path / ".hydra").mkdir()
     original = make_cfg("system=ethane")
     OmegaConf.save({k: v for k, v in original.items() if k != "hydra"}, tmp_path / ".hydra" / "config.yaml")
     OmegaConf.save(["system=ethane"], tmp_path / ".hydra" / "overrides.yaml")
-    with pytest.raises(CheckpointError, match=r"differs in .*system.name: ethane -> sn2.*original overrides: system=ethane"):
+    with pytest.raises(
+        CheckpointError, match=r"differs in .*system.name: ethane -> sn2.*original overrides: system=ethane"
+    ):
         find_resume(make_cfg(f"resume={tmp_path}"), tmp_path, multirun=False)
-    assert find_resume(make_cfg("system=ethane", f"resume={tmp_path}", "progress=true"), tmp_path, False).run_dir == tmp_path
+    assert (
+        find_resume(make_cfg("system=ethane", f"resume={tmp_path}", "progress=true"), tmp_path, False).run_dir
+        == tmp_path
+    )
     (tmp_path / "ethane-fit.json").write_text("{}")
     with pytest.raises(CheckpointError, match="already finished"):
         find_resume(make_cfg("system=ethane", f"resume={tmp_path}"), tmp_path, multirun=False)
 
 
 def test_a_multirun_job_resumes_its_own_checkpoint_only(tmp_path, make_cfg):
-    from tests.optimize.test_checkpoint import _checkpointed_fit
     from q2mm.optimize import OptimizerOptions
+    from tests.optimize.test_checkpoint import _checkpointed_fit
 
     assert find_resume(make_cfg(), tmp_path, multirun=True) is None
     _checkpointed_fit(tmp_path, OptimizerOptions(maxiter=2))

@@ -23,9 +23,12 @@ SWEEP = ["optimizer.bounds.fc_fraction=0.1,0.2", "hydra/launcher=joblib", "track
 def test_sweep_keys_come_from_sweep_syntax_and_sweeper_params():
     assert swept_overrides(SWEEP) == ["optimizer.bounds.fc_fraction=0.1,0.2"]
     assert swept_overrides(["system=sn2,ch3f", "seed=range(0,3)", "ratio_tol=null"]) == [
-        "system=sn2,ch3f", "seed=range(0,3)"]
+        "system=sn2,ch3f",
+        "seed=range(0,3)",
+    ]
     assert swept_overrides([], {"optimizer.bounds.eq_fraction": "0.01,0.05"}) == [
-        "optimizer.bounds.eq_fraction=0.01,0.05"]
+        "optimizer.bounds.eq_fraction=0.01,0.05"
+    ]
 
 
 def test_child_parent_and_single_names_say_what_differs():
@@ -45,7 +48,9 @@ def test_child_parent_and_single_names_say_what_differs():
 
 def test_short_keys_stay_unambiguous():
     assert short_keys(["optimizer.bounds.fc_fraction", "optimizer.maxiter"]) == {
-        "optimizer.bounds.fc_fraction": "fc_fraction", "optimizer.maxiter": "maxiter"}
+        "optimizer.bounds.fc_fraction": "fc_fraction",
+        "optimizer.maxiter": "maxiter",
+    }
     assert short_keys(["a.name", "b.name"]) == {"a.name": "a.name", "b.name": "b.name"}
     assert short_keys(["hydra/launcher"]) == {"hydra/launcher": "launcher"}
 
@@ -56,13 +61,25 @@ def test_short_keys_stay_unambiguous():
 def summary() -> dict:
     """A fit summary as FitResult.summary() writes it (values from a sn2 fc_fraction=0.1 fit)."""
     return {
-        "status": "improved", "message": "reference score 24700 -> 3340",
-        "score_initial": 2.47e4, "score_final": 3.34e3, "score_delta_pct": -86.48,
-        "r2": {"bond_length": {"initial": 0.9994, "final": 0.9909, "rmsd_initial": 0.0078, "rmsd_final": 0.030},
-               "eig_diag": {"initial": 0.91, "final": 0.99, "rmsd_initial": 120.0, "rmsd_final": "nan"}},
-        "ratio_initial": 1.0000002, "ratio_final": None, "jac_resolved": "jax", "n_active": 3,
-        "n_at_bound": 2, "n_iterations": 185, "n_objective_evals": 2, "n_loss_evals": 190,
-        "wall_time_s": 21.1, "compile_time_s": 12.9,
+        "status": "improved",
+        "message": "reference score 24700 -> 3340",
+        "score_initial": 2.47e4,
+        "score_final": 3.34e3,
+        "score_delta_pct": -86.48,
+        "r2": {
+            "bond_length": {"initial": 0.9994, "final": 0.9909, "rmsd_initial": 0.0078, "rmsd_final": 0.030},
+            "eig_diag": {"initial": 0.91, "final": 0.99, "rmsd_initial": 120.0, "rmsd_final": "nan"},
+        },
+        "ratio_initial": 1.0000002,
+        "ratio_final": None,
+        "jac_resolved": "jax",
+        "n_active": 3,
+        "n_at_bound": 2,
+        "n_iterations": 185,
+        "n_objective_evals": 2,
+        "n_loss_evals": 190,
+        "wall_time_s": 21.1,
+        "compile_time_s": 12.9,
         "optimizer_message": "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH (success=True)",
         "parameters": [
             {"line": 12, "field": 1, "kind": "bond_k", "final": 4.0, "lower": 3.6, "upper": 4.4, "at_bound": "upper"},
@@ -84,8 +101,16 @@ def test_metrics_put_score_final_first_and_carry_rmsd_bounds_and_honest_counts()
 
 
 def test_description_names_system_scores_r2_rmsd_bounds_and_fld():
-    facts = RunFacts("sn2 fc_fraction=0.1", "sn2", "opt", "published", "lbfgsb", "fc_fraction=0.1",
-                     "/runs/0/sn2-optimized.fld", "sn2-optimized.fld.txt")
+    facts = RunFacts(
+        "sn2 fc_fraction=0.1",
+        "sn2",
+        "opt",
+        "published",
+        "lbfgsb",
+        "fc_fraction=0.1",
+        "/runs/0/sn2-optimized.fld",
+        "sn2-optimized.fld.txt",
+    )
     text = run_description(summary(), facts)
     assert text.startswith("**sn2 fc_fraction=0.1**: system `sn2`, scope `opt`, start `published`")
     assert "Swept values: `fc_fraction=0.1`" in text
@@ -157,8 +182,9 @@ def test_parity_plot_labels_share_axes_and_colour_structures(tmp_path, monkeypat
     before = Parity(ref, ref + 0.2, np.array([0, 0, 1, 1]))
     after = Parity(ref, ref + np.array([0.01, -0.01, 0.02, 0.0]), np.array([0, 0, 1, 1]), r2=0.99, rmsd=0.012)
     structures = [Structure("sn2-ts", True), Structure("ch3f")]
-    path = parity_plot("bond_length", before, after, tmp_path / "parity_bond_length.png", structures,
-                       heading="sn2 fc_fraction=0.1")
+    path = parity_plot(
+        "bond_length", before, after, tmp_path / "parity_bond_length.png", structures, heading="sn2 fc_fraction=0.1"
+    )
     assert path.is_file() and path.stat().st_size > 10_000
     (fig,) = figures
     left, right = fig.axes[:2]
@@ -181,7 +207,8 @@ def test_titles_and_units_come_from_one_table():
     assert kind_label("energy").unit == "kcal/mol" and kind_label("frequency").unit == "cm⁻¹"
     assert kind_label("new_kind").title == "new kind"
     assert panel_title("before", Parity(np.array([1.0, 2.0]), np.array([1.0, 2.0])), "deg") == (
-        "before: R$^2$ = 1.0000, RMSD = 0 deg")
+        "before: R$^2$ = 1.0000, RMSD = 0 deg"
+    )
 
 
 @pytest.mark.parametrize("values, side", [((3.6, 4.0, 4.4), ("lower", "", "upper"))])
@@ -201,8 +228,9 @@ def test_evaluation_plot_has_one_labelled_panel(tmp_path, monkeypatch):
     figures = []
     monkeypatch.setattr(plt, "close", lambda fig: figures.append(fig))
     ref = np.array([100.0, 110.0, 120.0])
-    (path,) = evaluation_parity_plots({"bond_angle": (ref, ref + 1.0), "torsion": (np.zeros(0), np.zeros(0))},
-                                      tmp_path, "sn2 (evaluated)")
+    (path,) = evaluation_parity_plots(
+        {"bond_angle": (ref, ref + 1.0), "torsion": (np.zeros(0), np.zeros(0))}, tmp_path, "sn2 (evaluated)"
+    )
     assert path.name == "parity_bond_angle.png" and path.is_file()
     (fig,) = figures
     assert fig._suptitle.get_text() == "bond angle, MM vs QM: sn2 (evaluated)"

@@ -50,9 +50,20 @@ def wait_until_healthy(url: str, proc: subprocess.Popen, timeout: float = 180.0)
 def server_uri(tmp_path_factory):
     root = tmp_path_factory.mktemp("server")
     port = free_port()
-    command = [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-               "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-               "--artifacts-destination", str(root / "artifacts")]
+    command = [
+        str(MLFLOW),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+    ]
     log = open(root / "server.log", "w")
     proc = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

@@ -29,14 +29,28 @@ pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 def slurm_sweep(partition: str, server: str, experiment: str) -> list[str]:
     """The README's SLURM command (small jobs: one CPU, 1 GB) for this cluster and server."""
-    return ["-m", "hydra/launcher=slurm", f"hydra.launcher.partition={partition}", "hydra.launcher.cpus_per_task=1",
-            "hydra.launcher.mem_gb=1", f"tracking.uri={server}", f"tracking.experiment={experiment}"]
+    return [
+        "-m",
+        "hydra/launcher=slurm",
+        f"hydra.launcher.partition={partition}",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=1",
+        f"tracking.uri={server}",
+        f"tracking.experiment={experiment}",
+    ]
 
 
 def test_two_job_sweep_on_slurm(tmp_path, slurm_cluster, server_uri, experiment):  # noqa: F811
     start = time.perf_counter()
-    done = run_cli([*slurm_sweep(slurm_cluster.partition, server_uri, experiment),
-                    "optimizer.maxiter=5", "optimizer.bounds.fc_fraction=0.1,0.2"], tmp_path, timeout=900)
+    done = run_cli(
+        [
+            *slurm_sweep(slurm_cluster.partition, server_uri, experiment),
+            "optimizer.maxiter=5",
+            "optimizer.bounds.fc_fraction=0.1,0.2",
+        ],
+        tmp_path,
+        timeout=900,
+    )
     wall = time.perf_counter() - start
     assert done.returncode == 0, failure_report(done, server_uri, experiment)
     runs = experiment_runs(server_uri, experiment)
@@ -49,7 +63,9 @@ def test_two_job_sweep_on_slurm(tmp_path, slurm_cluster, server_uri, experiment)
         check_finished_run(client, child)
         assert child.data.tags["slurm_job_id"].split("_")[1] == child.data.tags["hydra_job_num"]
         names = artifact_names(client, child.info.run_id)
-        assert {"hydra/config.yaml", "hydra/overrides.yaml"} <= names and any(n.endswith("-optimized.fld") for n in names)
+        assert {"hydra/config.yaml", "hydra/overrides.yaml"} <= names and any(
+            n.endswith("-optimized.fld") for n in names
+        )
     assert sorted(c.data.params["optimizer.bounds.fc_fraction"] for c in children) == ["0.1", "0.2"]
     print(f"2-job SLURM sweep: {wall:.1f} s wall (python -m q2mm.run -m ... as a subprocess)")
 
@@ -75,11 +91,22 @@ def _wait_checkpoint(job_dir: Path, iteration: int, proc: subprocess.Popen, time
     raise AssertionError(f"{job_dir}: no checkpoint at iteration {iteration} (sweep rc {proc.poll()})")
 
 
-def test_preempted_job_requeues_and_resumes_cancelled_job_fails_the_sweep(tmp_path, slurm_cluster, server_uri,  # noqa: F811
-                                                                          experiment):
+def test_preempted_job_requeues_and_resumes_cancelled_job_fails_the_sweep(
+    tmp_path,
+    slurm_cluster,
+    server_uri,  # noqa: F811
+    experiment,
+):
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), Q2MM_DATA=str(tmp_path))
-    command = [sys.executable, "-m", "q2mm.run", *slurm_sweep(slurm_cluster.partition, server_uri, experiment),
-               "optimizer.maxiter=25", "tracking.plots=false", "optimizer.bounds.fc_fraction=0.1,0.2"]
+    command = [
+        sys.executable,
+        "-m",
+        "q2mm.run",
+        *slurm_sweep(slurm_cluster.partition, server_uri, experiment),
+        "optimizer.maxiter=25",
+        "tracking.plots=false",
+        "optimizer.bounds.fc_fraction=0.1,0.2",
+    ]
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -107,6 +134,11 @@ def test_preempted_job_requeues_and_resumes_cancelled_job_fails_the_sweep(tmp_pa
     steps = [m.step for m in client.get_metric_history(resumed.info.run_id, "score")]
     assert steps == list(range(len(steps)))
     assert killed.info.status in ("KILLED", "FAILED")
-    assert killed.data.tags["slurm_state"] == "CANCELLED" and f"SLURM job {cancelled} ended CANCELLED" in killed.data.tags["error"]
-    print(f"preempt+cancel SLURM sweep: {wall:.1f} s wall; job 0 resumed at iteration "
-          f"{resumed.data.tags['resumed_at_iteration']}, job 1 {killed.info.status}: {killed.data.tags['error'][:120]}")
+    assert (
+        killed.data.tags["slurm_state"] == "CANCELLED"
+        and f"SLURM job {cancelled} ended CANCELLED" in killed.data.tags["error"]
+    )
+    print(
+        f"preempt+cancel SLURM sweep: {wall:.1f} s wall; job 0 resumed at iteration "
+        f"{resumed.data.tags['resumed_at_iteration']}, job 1 {killed.info.status}: {killed.data.tags['error'][:120]}"
+    )

@@ -19,12 +19,35 @@ from .conftest import artifact_names, experiment_runs
 from .linear_problem import linear_fitter
 
 KINDS = ("eig_diag", "bond_length", "bond_angle")
-METRICS = {"score_initial", "score_final", "score_delta_pct", "ratio_initial", "ratio_final",
-           "n_iterations", "n_reference_evals", "n_loss_evals", "n_at_bound", "wall_time_s", "fit_time_s",
-           "compile_time_s", *(f"{s}_{k}_{w}" for s in ("r2", "rmsd") for k in KINDS for w in ("initial", "final"))}
-PARAMS = {"system.name", "scope.name", "start.name", "optimizer.method", "optimizer.maxiter",
-          "optimizer.bounds.fc_fraction", "optimizer.bounds.eq_fraction", "ratio_tol",
-          "jac_requested", "jac_resolved", "n_molecules", "n_active_params"}
+METRICS = {
+    "score_initial",
+    "score_final",
+    "score_delta_pct",
+    "ratio_initial",
+    "ratio_final",
+    "n_iterations",
+    "n_reference_evals",
+    "n_loss_evals",
+    "n_at_bound",
+    "wall_time_s",
+    "fit_time_s",
+    "compile_time_s",
+    *(f"{s}_{k}_{w}" for s in ("r2", "rmsd") for k in KINDS for w in ("initial", "final")),
+}
+PARAMS = {
+    "system.name",
+    "scope.name",
+    "start.name",
+    "optimizer.method",
+    "optimizer.maxiter",
+    "optimizer.bounds.fc_fraction",
+    "optimizer.bounds.eq_fraction",
+    "ratio_tol",
+    "jac_requested",
+    "jac_resolved",
+    "n_molecules",
+    "n_active_params",
+}
 TAGS = {"git_sha", "git_dirty", "data_fingerprint", "q2mm_version", "jax_version", "jax_device"}
 
 
@@ -50,7 +73,9 @@ def check_finished_run(client: MlflowClient, run) -> None:
 
 
 def test_job_logs_params_metrics_curve_tags_and_artifacts(tmp_path, make_cfg, store_uri, store_dir, experiment):
-    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer.jac=jax", "ratio_tol=null")
+    cfg = make_cfg(
+        f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer.jac=jax", "ratio_tol=null"
+    )
     summary = run_job(cfg, JobContext(tmp_path / "job"), fitter=linear_fitter)
     (run,) = experiment_runs(store_uri, experiment)
     client = MlflowClient(store_uri)
@@ -64,8 +89,9 @@ def test_job_logs_params_metrics_curve_tags_and_artifacts(tmp_path, make_cfg, st
 
 
 def test_least_squares_job_logs_the_identifiability_table_and_plot(tmp_path, make_cfg, store_uri, experiment):
-    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer=least-squares",
-                   "ratio_tol=null")
+    cfg = make_cfg(
+        f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer=least-squares", "ratio_tol=null"
+    )
     summary = run_job(cfg, JobContext(tmp_path / "job"), fitter=linear_fitter)
     (run,) = experiment_runs(store_uri, experiment)
     client = MlflowClient(store_uri)
@@ -73,13 +99,20 @@ def test_least_squares_job_logs_the_identifiability_table_and_plot(tmp_path, mak
     assert run.data.params["optimizer.method"] == "least-squares"
     assert {"identifiability.csv", "plots/identifiability.png"} <= artifact_names(client, run.info.run_id)
     assert run.data.metrics["n_undetermined"] == len(summary["identifiability"]["undetermined"]) == 0
-    assert run.data.metrics["jacobian_condition_number"] == pytest.approx(summary["identifiability"]["condition_number"])
+    assert run.data.metrics["jacobian_condition_number"] == pytest.approx(
+        summary["identifiability"]["condition_number"]
+    )
     table = (tmp_path / "job" / "identifiability.csv").read_text().splitlines()
     assert table[0].startswith("parameter,value,standard_error") and len(table) == 5
 
 
 def test_failed_job_is_recorded_failed_and_raises(tmp_path, make_cfg, store_uri, experiment):
-    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "system=rh-enamide", f"data_root={tmp_path / 'nowhere'}")
+    cfg = make_cfg(
+        f"tracking.uri={store_uri}",
+        f"tracking.experiment={experiment}",
+        "system=rh-enamide",
+        f"data_root={tmp_path / 'nowhere'}",
+    )
 
     def missing_data(cfg, ctx, progress):
         raise DataNotFoundError(f"{cfg.data_root}/rh-enamide: no such training set")
@@ -95,7 +128,9 @@ def test_failed_job_is_recorded_failed_and_raises(tmp_path, make_cfg, store_uri,
 
 def test_bad_choice_fails_the_run_before_fitting(tmp_path, make_cfg, store_uri, experiment):
     # (a bad enumerated value such as optimizer.method=bfgs no longer composes: test_config.py)
-    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer.bounds.fc_fraction=-0.5")
+    cfg = make_cfg(
+        f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", "optimizer.bounds.fc_fraction=-0.5"
+    )
     calls = []
     with pytest.raises(Exception, match="optimizer.bounds.fc_fraction"):
         run_job(cfg, JobContext(tmp_path / "job"), fitter=lambda *a: calls.append(a))

@@ -24,9 +24,27 @@ def test_backend_mistakes_are_one_message(tmp_path):
 def test_password_is_never_printed_and_command_is_mlflow_server(tmp_path):
     assert _redact("postgresql+psycopg://alice:secret@db:5432/mlflow") == "postgresql+psycopg://alice@db:5432/mlflow"
     command = server_command("sqlite:///x.db", tmp_path, "0.0.0.0", 5001, 3)
-    assert command[1:4] == ["-m", "mlflow", "server"] and command[-6:] == ["--host", "0.0.0.0", "--port", "5001", "--workers", "3"]
-    done = subprocess.run([sys.executable, "-m", "q2mm.tracking.server", "--backend-store-uri",
-                           "postgresql+psycopg://alice:secret@127.0.0.1:1/mlflow", "--artifacts-destination", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    assert command[1:4] == ["-m", "mlflow", "server"] and command[-6:] == [
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "5001",
+        "--workers",
+        "3",
+    ]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "q2mm.tracking.server",
+            "--backend-store-uri",
+            "postgresql+psycopg://alice:secret@127.0.0.1:1/mlflow",
+            "--artifacts-destination",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr and "secret" not in done.stderr
     assert done.stderr.startswith("error: --backend-store-uri") and "127.0.0.1:1" in done.stderr

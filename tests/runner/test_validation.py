@@ -22,13 +22,24 @@ pytestmark = pytest.mark.slow
 
 KINDS = ("eig_diag", "bond_length", "bond_angle", "torsion")
 PUBLISHED_R2 = {"bond_length": 0.9939, "bond_angle": 0.9746, "eig_diag": 0.9933, "torsion": 0.9958}  # README
-SHORT_FIT = ("scope=explicit", "scope.params=[{line:1860,field:2},{line:1863,field:2}]", "optimizer=nelder-mead",
-             "optimizer.maxiter=2", "ratio_tol=null")
+SHORT_FIT = (
+    "scope=explicit",
+    "scope.params=[{line:1860,field:2},{line:1863,field:2}]",
+    "optimizer=nelder-mead",
+    "optimizer.maxiter=2",
+    "ratio_tol=null",
+)
 
 
 def rh_cfg(make_cfg, data_root, store_uri, experiment, *overrides):
-    return make_cfg("system=rh-enamide", f"data_root={data_root}", f"tracking.uri={store_uri}",
-                    f"tracking.experiment={experiment}", "ratio_tol=null", *overrides)
+    return make_cfg(
+        "system=rh-enamide",
+        f"data_root={data_root}",
+        f"tracking.uri={store_uri}",
+        f"tracking.experiment={experiment}",
+        "ratio_tol=null",
+        *overrides,
+    )
 
 
 def test_evaluate_published_rh_enamide_is_the_fits_initial_score(tmp_path, make_cfg, data_root, store_uri, experiment):
@@ -44,7 +55,9 @@ def test_evaluate_published_rh_enamide_is_the_fits_initial_score(tmp_path, make_
         assert metrics[f"r2_{kind}_final"] == pytest.approx(r2, abs=5e-5)
     # contributions add up to the score, by kind and by structure
     assert sum(metrics[f"contribution_{k}_final"] for k in KINDS) == pytest.approx(metrics["score_final"])
-    assert sum(metrics[f"contribution_structure_{i}_final"] for i in range(1, 10)) == pytest.approx(metrics["score_final"])
+    assert sum(metrics[f"contribution_structure_{i}_final"] for i in range(1, 10)) == pytest.approx(
+        metrics["score_final"]
+    )
     # selectivity of the published force field from the Jaguar SCF energies
     table = summary["selectivity"]["final"]
     assert [(r["a"], r["b"]) for r in table["pairs"]] == [("DuPHOS-pro-R", "DuPHOS-pro-S"), ("BPE-pro-R", "BPE-pro-S")]
@@ -84,9 +97,22 @@ def test_holdout_metrics_equal_an_evaluation_of_the_fitted_fld(tmp_path, make_cf
 
 
 def test_cross_validation_parent_aggregates_its_folds(tmp_path, data_root, store_uri, experiment):
-    done = run_cli(["-m", "experiment=cross-validation", "system=rh-enamide", "validation.folds=3",
-                    f"data_root={data_root}", *SHORT_FIT, "optimizer.maxiter=1", "hydra/launcher=joblib",
-                    "hydra.launcher.n_jobs=2", f"tracking.uri={store_uri}", f"tracking.experiment={experiment}"], tmp_path)
+    done = run_cli(
+        [
+            "-m",
+            "experiment=cross-validation",
+            "system=rh-enamide",
+            "validation.folds=3",
+            f"data_root={data_root}",
+            *SHORT_FIT,
+            "optimizer.maxiter=1",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            f"tracking.uri={store_uri}",
+            f"tracking.experiment={experiment}",
+        ],
+        tmp_path,
+    )
     assert done.returncode == 0, failure_report(done, store_uri, experiment)
     runs = experiment_runs(store_uri, experiment)
     (parent,) = [r for r in runs if r.data.tags.get("sweep") == "true"]

@@ -9,11 +9,14 @@ from q2mm.errors import ConfigurationError
 from q2mm.pipeline import system_spec
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["validation.folds=1"], "at least 2 folds"),
-    (["validation.folds=3", "validation.fold=3"], "expected 0..folds-1"),
-    (["validation.fold=0", "validation.holdout=[1]"], "choose one"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["validation.folds=1"], "at least 2 folds"),
+        (["validation.folds=3", "validation.fold=3"], "expected 0..folds-1"),
+        (["validation.fold=0", "validation.holdout=[1]"], "choose one"),
+    ],
+)
 def test_bad_validation_settings_fail_before_work(make_cfg, overrides, message):
     with pytest.raises(ConfigurationError, match=message):
         check_config(make_cfg(*overrides))

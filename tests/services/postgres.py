@@ -64,15 +64,20 @@ class PostgresCluster:
         return self.directory / "data" / "postmaster.pid"
 
     @classmethod
-    def start(cls, pid_copy: Path | None = None) -> "PostgresCluster":
+    def start(cls, pid_copy: Path | None = None) -> PostgresCluster:
         """initdb, start and create the database; ``pid_copy`` gets the server's PID (for CI teardown)."""
         directory = Path(tempfile.mkdtemp(prefix="q2mm-postgres-"))  # outside root-only temp dirs
         if os.geteuid() == 0:
             shutil.chown(directory, "postgres", "postgres")
         cluster = cls(directory, _free_port())
         binaries = pg_bin()
-        run = lambda *cmd: subprocess.run(_as_owner([str(c) for c in cmd]), check=True, capture_output=True,  # noqa: E731
-                                          text=True, timeout=120)
+        run = lambda *cmd: subprocess.run(
+            _as_owner([str(c) for c in cmd]),
+            check=True,
+            capture_output=True,  # noqa: E731
+            text=True,
+            timeout=120,
+        )
         run(binaries / "initdb", "-D", directory / "data", "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync")
         options = f"-p {cluster.port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
         run(binaries / "pg_ctl", "-D", directory / "data", "-l", directory / "server.log", "-w", "-o", options, "start")

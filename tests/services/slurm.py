@@ -63,7 +63,7 @@ class SlurmCluster:
     # ------------------------------------------------------------ start
 
     @classmethod
-    def start(cls, state_dir: Path, timeout_s: float = 30.0) -> "SlurmCluster":
+    def start(cls, state_dir: Path, timeout_s: float = 30.0) -> SlurmCluster:
         cluster = cls(Path(state_dir).resolve())
         cluster._write_files()
         cluster._start_munge()
@@ -126,10 +126,19 @@ PartitionName={self.partition} Nodes={host} Default=YES MaxTime=INFINITE State=U
     def _start_munge(self) -> None:
         d = self.state_dir / "munge"
         subprocess.run(
-            [_exe("munged"), f"--socket={d}/munge.socket", f"--key-file={d}/munge.key",
-             f"--pid-file={self.state_dir}/munged.pid", f"--log-file={self.state_dir}/log/munged.log",
-             f"--seed-file={d}/munged.seed", "--force"],
-            check=True, capture_output=True, text=True, timeout=30,
+            [
+                _exe("munged"),
+                f"--socket={d}/munge.socket",
+                f"--key-file={d}/munge.key",
+                f"--pid-file={self.state_dir}/munged.pid",
+                f"--log-file={self.state_dir}/log/munged.log",
+                f"--seed-file={d}/munged.seed",
+                "--force",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
 
     def _daemon(self, name: str, *args: str) -> None:

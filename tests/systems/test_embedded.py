@@ -59,7 +59,9 @@ def test_sn2_transition_state_is_d3h_with_one_imaginary_mode(sn2) -> None:
 def test_sn2_forcefield_fits_the_ts_substructure(sn2) -> None:
     ff = sn2.forcefield
     rows = ff.active_rows()
-    assert [s.name for s in ff.substructures if s.opt] == ["SN2 transition state F...C...F (pentacoordinate carbon) OPT"]
+    assert [s.name for s in ff.substructures if s.opt] == [
+        "SN2 transition state F...C...F (pentacoordinate carbon) OPT"
+    ]
     assert all(row.substructure is not None and row.substructure.opt for row in rows)
     assert len(ff.active_refs()) == 14  # 3 bonds + 4 angles, (r0 or theta0, k) each
     assert sn2.settings.kinds == ("eig_diag", "bond_length", "bond_angle", "torsion")
@@ -80,7 +82,7 @@ def test_shared_sn2_matches_its_files_and_the_embedded_set(sn2_dir, sn2) -> None
         assert theirs.energy == pytest.approx(mine.energy, abs=1e-4)
         printed = np.loadtxt(sn2_dir / f"{stem}-frequencies.txt").ravel()
         ours = frequencies(theirs.hessian, theirs.masses, theirs.coords)
-        assert np.abs(np.sort(printed)[-len(ours):] - ours).max() < 1.0
+        assert np.abs(np.sort(printed)[-len(ours) :] - ours).max() < 1.0
         embedded = frequencies(mine.hessian, mine.masses, mine.coords)
         assert np.abs(embedded - ours).max() < 0.02 * np.abs(ours).max()
     assert shared.forcefield_path == sn2.forcefield_path

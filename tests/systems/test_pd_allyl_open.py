@@ -64,8 +64,11 @@ def test_transition_states_carry_one_partial_c_n_bond_and_cationic_pd():
     assert len(training.molecules) == len(metadata()["structures"])
     for molecule in training.molecules:
         assert molecule.charge == 1 and molecule.atom_types[0] == "Pd"
-        partial_cn = [b for b in molecule.bonds if b.order == 0.0
-                      and {molecule.elements[b.i], molecule.elements[b.j]} == {"C", "N"}]
+        partial_cn = [
+            b
+            for b in molecule.bonds
+            if b.order == 0.0 and {molecule.elements[b.i], molecule.elements[b.j]} == {"C", "N"}
+        ]
         assert len(partial_cn) == int(molecule.properties["transition_state"]), molecule.title
 
 
@@ -106,15 +109,17 @@ def test_a_ground_state_and_a_ts_evaluate_at_the_start():
     problem = build_fit_problem(subset("gs-ph3-allyl", "ts-ph3-allyl-nh3"), scope="opt", start="qfuerza")
     evaluation = problem.objective(problem.start_values)
     assert np.isfinite(evaluation.score) and evaluation.score > 0
-    assert {"eig_diag", "bond_length", "bond_angle", "torsion"} <= {k for k, r in evaluation.by_kind.items() if r.score > 0}
+    assert {"eig_diag", "bond_length", "bond_angle", "torsion"} <= {
+        k for k, r in evaluation.by_kind.items() if r.score > 0
+    }
     assert set(evaluation.by_kind["eig_diag"].structure) == {0, 1}
 
 
 @pytest.mark.slow
 def test_quick_fit_of_a_subset_lowers_the_score():
     """GS + TS with PF3 (QFUERZA start, 3 L-BFGS-B iterations): the score falls, gradients are analytic."""
-    from q2mm.optimize import OptimizerOptions, fit
     from q2mm.compose import fit_problem as build_fit_problem
+    from q2mm.optimize import OptimizerOptions, fit
 
     problem = build_fit_problem(subset("gs-pf3ph3-allyl", "ts-ph3pf3-allyl-nh3"), scope="opt", start="qfuerza")
     result = fit(problem, OptimizerOptions(maxiter=3))
