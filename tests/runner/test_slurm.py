@@ -81,14 +81,27 @@ def _job_id(sweep_root: Path, num: int, timeout: float = 300) -> tuple[Path, str
     raise AssertionError(f"job {num} was not submitted within {timeout} s")
 
 
-def _wait_checkpoint(job_dir: Path, iteration: int, proc: subprocess.Popen, timeout: float = 600) -> int:
+def _signal_at_checkpoints(
+    cluster, plan: dict[str, tuple[Path, int, str]], proc: subprocess.Popen, timeout: float = 600
+) -> dict[str, int]:
+    """Send each job its signal as soon as its checkpoint reaches the given iteration.
+
+    ``plan`` maps a SLURM job id to (job directory, iteration, signal). Both jobs are watched in
+    one loop, so neither can finish unseen while the other is awaited. Returns the iteration each
+    checkpoint had when its job was signalled.
+    """
+    at: dict[str, int] = {}
     deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        reached = _checkpoint_iteration(job_dir / "checkpoint.npz")
-        if reached >= iteration:
-            return reached
+    while len(at) < len(plan) and time.time() < deadline and proc.poll() is None:
+        for job_id, (job_dir, iteration, signal) in plan.items():
+            reached = _checkpoint_iteration(job_dir / "checkpoint.npz")
+            if job_id not in at and reached >= iteration:
+                cluster.run("scancel", f"--signal={signal}", job_id)
+                at[job_id] = reached
         time.sleep(0.1)
-    raise AssertionError(f"{job_dir}: no checkpoint at iteration {iteration} (sweep rc {proc.poll()})")
+    missing = {job: plan[job][:2] for job in plan if job not in at}
+    assert not missing, f"no checkpoint at the iteration awaited: {missing} (sweep rc {proc.poll()})"
+    return at
 
 
 def test_preempted_job_requeues_and_resumes_cancelled_job_fails_the_sweep(
@@ -112,9 +125,12 @@ def test_preempted_job_requeues_and_resumes_cancelled_job_fails_the_sweep(
     try:
         sweep_dir, preempted = _job_id(tmp_path, 0)
         _, cancelled = _job_id(tmp_path, 1)
-        at = _wait_checkpoint(sweep_dir / "0", 3, proc)
-        slurm_cluster.run("scancel", "--signal=USR2", preempted)  # what SLURM sends before a time limit / preemption
-        _wait_checkpoint(sweep_dir / "1", 1, proc)
+        # USR2 is what SLURM sends before a time limit or a preemption; STOP freezes job 1 part way
+        # (a fast machine would otherwise finish it before the scancel), and scancel then sends
+        # it SIGCONT + SIGTERM as it does to any running job.
+        at = _signal_at_checkpoints(
+            slurm_cluster, {preempted: (sweep_dir / "0", 3, "USR2"), cancelled: (sweep_dir / "1", 1, "STOP")}, proc
+        )[preempted]
         slurm_cluster.run("scancel", cancelled)
         out, _ = proc.communicate(timeout=900)
     finally:
