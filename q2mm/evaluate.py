@@ -1,4 +1,5 @@
-"""``python -m q2mm.evaluate [overrides]``: score a force field on a system without fitting.
+"""``python -m q2mm.evaluate [overrides]``: score a force field on a system without fitting
+(the job ``python -m q2mm.run optimizer=none`` runs).
 
 Takes the runner's overrides (``system=``, ``system.forcefield=PATH`` for another ``.fld``,
 ``start=``, ``scope=``, ``validation.holdout=[...]``, ``tracking.*``) and logs to MLflow like a
@@ -122,11 +123,11 @@ def write_summary(outdir: Path, forcefield_path: Path, summary: dict[str, Any]) 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> Any:
-    """Hydra task: evaluate the configured force field on the configured system and log the run."""
-    if not cfg.tracking.run_name:
-        cfg.tracking.run_name = f"{cfg.system.name} evaluate {Path(cfg.system.forcefield).name} ({cfg.start.name})"
+    """Hydra task: evaluate the configured force field on the configured system and log the run
+    (``python -m q2mm.run optimizer=none`` with the same overrides runs the same job)."""
+    cfg.optimizer.method = "none"  # logged as what it is: nothing is optimized
     try:
-        return run_job(cfg, fitter=evaluate_system)
+        return run_job(cfg)
     except Q2MMError as error:  # a user's mistake: one message, after the run is recorded FAILED
         exit_with_message(error)
 

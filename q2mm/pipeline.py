@@ -89,21 +89,41 @@ class JobOutcome:
 
 
 def system_spec(system: DictConfig) -> Any:
-    """The q2mm.systems.SystemSpec described by a ``system`` config group."""
+    """The q2mm.systems.SystemSpec described by a ``system`` config group (errors name its file)."""
     from q2mm.systems import spec_from_config
 
-    return spec_from_config(system)
+    return spec_from_config(system, system_source(system))
+
+
+def system_source(system: DictConfig) -> str:
+    """The YAML file of the job's system: ``system/<choice>.yaml`` first found on Hydra's search
+    path (``--config-dir`` included), else in conf/system; the command line may override its keys."""
+    from q2mm.systems import SYSTEM_CONFIG_DIR
+
+    name, dirs = str(system.get("name", "")), [SYSTEM_CONFIG_DIR]
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        runtime = HydraConfig.get().runtime
+        name = str(runtime.choices.get("system", name))
+        dirs = [Path(s.path) / "system" for s in runtime.config_sources if s.schema == "file"] + dirs
+    except ValueError:  # not inside a Hydra job (the compose API, tests)
+        pass
+    found = next((d / f"{name}.yaml" for d in dirs if (d / f"{name}.yaml").is_file()), None)
+    return f"system {name!r} ({found})" if found else f"system {name!r}"
 
 
 def validation_split(training_set: Any, cfg: DictConfig) -> Any:
     """The structures fitted and held out under ``validation`` (q2mm.evaluation.assess.Split);
-    the system's selectivity groups are checked against its structures here, before any fit."""
+    the system's selectivity groups are checked against its structures here, before any fit
+    (a bad group fails; a pair whose energies do not compare is logged and reported without MM3*)."""
     from q2mm.evaluation.assess import split_training_set
-    from q2mm.evaluation.selectivity import resolve_groups
+    from q2mm.evaluation.selectivity import check_groups
 
     spec = getattr(training_set, "spec", None)
     if spec is not None and spec.selectivity is not None:
-        resolve_groups(spec.selectivity, training_set.molecules)  # a bad group fails before the fit
+        for note in check_groups(spec.selectivity, training_set.molecules):
+            log.warning("%s", note)
     val = cfg.validation
     return split_training_set(training_set, [str(s) for s in val.holdout], val.folds, val.fold)
 
@@ -209,6 +229,16 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
     return JobOutcome(summary, len(split.training.molecules), input_files(training_set, root), artifacts, fld_path)
 
 
+def job_fitter(cfg: DictConfig) -> Fitter:
+    """The science of a job: fit the system, or with ``optimizer=none`` score the force field at
+    the start without fitting (:func:`q2mm.evaluate.evaluate_system`, what ``q2mm.evaluate`` runs)."""
+    if cfg.optimizer.method == "none":
+        from q2mm.evaluate import evaluate_system
+
+        return evaluate_system
+    return fit_system
+
+
 def identifiability_artifacts(result: Any, outdir: Path, plots: bool) -> list[tuple[Path, str | None]]:
     """The identifiability table (CSV) and, with plots, its plot; nothing without a Jacobian."""
     from q2mm.optimize.identifiability import UNDETERMINED_WIDTHS, Identifiability
@@ -303,7 +333,11 @@ def run_name(cfg: DictConfig, ctx: JobContext, handoff: SweepHandoff | None = No
     if ctx.multirun:
         swept = handoff.swept if handoff is not None else ()
         return job_name(cfg.system.name, ctx.overrides, swept, ctx.job_num, cfg.tracking.run_name)
-    return cfg.tracking.run_name or single_name(cfg.system.name, cfg.start.name, cfg.optimizer.method)
+    if cfg.tracking.run_name:
+        return str(cfg.tracking.run_name)
+    if cfg.optimizer.method == "none":
+        return f"{cfg.system.name} evaluate {Path(cfg.system.forcefield).name} ({cfg.start.name})"
+    return single_name(cfg.system.name, cfg.start.name, cfg.optimizer.method)
 
 
 def swept_label(ctx: JobContext, handoff: SweepHandoff | None) -> str:
@@ -374,7 +408,8 @@ Fitter = Callable[[DictConfig, JobContext, IterationProgress], JobOutcome]
 def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | None = None) -> dict[str, Any] | None:
     """Run one job; return the fit summary, or None for a failed job inside a multirun.
 
-    ``fitter`` does the science (default :func:`fit_system`); everything around it (the
+    ``fitter`` does the science (default :func:`job_fitter`: the fit, or the evaluation of
+    ``optimizer=none``); everything around it (the
     MLflow run, its record, failure handling) is the same for any fitter.
 
     A failure marks the MLflow run FAILED with the error. A single run then re-raises
@@ -397,7 +432,7 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
         with _sigterm_as_exit():
             check_config(cfg)
             seed_everything(int(cfg.seed))
-            outcome = (fitter or fit_system)(cfg, ctx, progress)
+            outcome = (fitter or job_fitter(cfg))(cfg, ctx, progress)
             wall = time.time() - started
             if tracked is not None:
                 tracked.log_record(

@@ -25,8 +25,9 @@ def parse_choice(kind: type[C], value: object, what: str) -> C:
 
 
 # Functional form: "nelder-mead" is a config spelling but not a Python identifier (values = names).
-Method = StrEnum("Method", ["lbfgsb", "nelder-mead", "powell", "adam", "least-squares"])
-"""The minimizer (``optimizer.method``)."""
+Method = StrEnum("Method", ["lbfgsb", "nelder-mead", "powell", "adam", "least-squares", "none"])
+"""The minimizer (``optimizer.method``); ``none`` fits nothing: the runner scores the start
+(the job of ``python -m q2mm.evaluate``) and :func:`q2mm.optimize.fit` refuses it."""
 
 METHOD_ALIASES = {
     "l-bfgs-b": "lbfgsb",

@@ -610,6 +610,8 @@ def fit(
     checkpoint first answers the evaluations it holds, so a killed fit resumes on its own path.
     """
     options = options or OptimizerOptions()
+    if options.canonical_method == "none":
+        raise ConfigurationError("optimizer method 'none' fits nothing; q2mm.run optimizer=none scores the start")
     t0 = time.perf_counter()
     lower, upper = parameter_bounds(problem.start_values, problem.kinds, options.bounds, problem.names())
     scaling = BoxScaling.from_bounds(lower, upper, problem.start_values)

@@ -48,11 +48,12 @@ def system_names(config_dir: Path | None = None) -> list[str]:
 
 
 def spec_from_config(node: object, where: str = "system config") -> SystemSpec:
-    """A SystemSpec from a ``system`` config node or mapping, validated against the schema."""
+    """A SystemSpec from a ``system`` config node or mapping, validated against the schema;
+    an error names ``where`` (the system file)."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(SystemSpec), node)
         return cast(SystemSpec, OmegaConf.to_object(merged))
-    except OmegaConfBaseException as exc:
+    except (OmegaConfBaseException, ConfigurationError) as exc:
         raise ConfigurationError(f"{where}: {exc}".splitlines()[0]) from None
 
 

@@ -119,6 +119,14 @@ class SystemSpec:
     base_forcefield: str | None = None
     selectivity: SelectivitySpec = field(default_factory=SelectivitySpec)
 
+    def __post_init__(self) -> None:
+        if self.selectivity.groups and not self.settings.needs_minimum:
+            raise ConfigurationError(
+                "selectivity groups compare the MM3* energies of minimized structures, but no observation "
+                f"kind with a weight ({', '.join(self.settings.kinds) or 'none'}) minimizes them: give "
+                "bond_length, bond_angle or torsion a weight under weights:, or remove selectivity"
+            )
+
     @property
     def embedded(self) -> bool:
         """Shipped inside the package (``data_dir: package:NAME``): needs no data root."""

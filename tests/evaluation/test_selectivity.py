@@ -9,8 +9,8 @@ import pytest
 
 from q2mm.errors import ConfigurationError
 from q2mm.evaluation.select import fold_holdout, n_folds, resolve_structures
-from q2mm.evaluation.selectivity import boltzmann_energy, selectivity_table
-from q2mm.model.molecule import Molecule
+from q2mm.evaluation.selectivity import boltzmann_energy, check_groups, formula, incomparable, selectivity_table
+from q2mm.model.molecule import Bond, Molecule
 from q2mm.systems.spec import SelectivitySpec
 
 COORDS = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.1], [1.0, 0.0, 0.0]])
@@ -68,17 +68,46 @@ def test_pairs_default_to_every_pair_and_r2_over_pairs():
     [
         (SelectivitySpec(groups={"A": ("1",), "B": ("4",)}), MOLECULES, "out of range"),
         (SelectivitySpec(groups={"A": ("ts-x",), "B": ("2",)}), MOLECULES, "no structure titled 'ts-x'"),
-        (
-            SelectivitySpec(groups={"A": ("1",), "B": ("2",)}),
-            [MOLECULES[0], molecule("n", -1.0, ("N", "H", "F"))],
-            "do not hold the same atoms",
-        ),
         (SelectivitySpec(groups={"A": ("1",), "B": ("2",)}), [MOLECULES[0], molecule("e", None)], "needs QM energies"),
     ],
 )
 def test_bad_groups_are_named(spec, molecules, message):
     with pytest.raises(ConfigurationError, match=message):
         selectivity_table(spec, molecules, [1.0, 2.0])
+
+
+# C3F skeletons (hydrogens left out): 1-fluoropropane, the same atoms listed in another order
+# with the same bonds (a stereoisomer or conformer as far as the graph tells), 2-fluoropropane.
+C3F = np.zeros((4, 3))
+PROPYL = Molecule("1-F", ("C", "C", "C", "F"), C3F, bonds=(Bond(0, 1), Bond(1, 2), Bond(0, 3)), energy=-1.000)
+PROPYL_REORDERED = Molecule(
+    "1-F'", ("F", "C", "C", "C"), C3F, bonds=(Bond(3, 2), Bond(1, 2), Bond(0, 1)), energy=-0.999
+)
+ISOPROPYL = Molecule("2-F", ("C", "C", "C", "F"), C3F, bonds=(Bond(0, 1), Bond(1, 2), Bond(1, 3)), energy=-1.002)
+PROPANE = Molecule("H", ("C", "C", "C", "H"), C3F, bonds=(Bond(0, 1), Bond(1, 2), Bond(0, 3)), energy=-0.5)
+
+
+def test_only_stereoisomers_and_conformers_compare():
+    assert incomparable([PROPYL, PROPYL_REORDERED]) is None
+    assert "constitutional isomers" in incomparable([PROPYL, ISOPROPYL])
+    assert "different composition (C3F, C3H)" in incomparable([PROPYL, PROPANE])
+    assert formula(("H", "C", "Rh", "C", "P", "H", "H")) == "C2H3PRh" and formula(("F", "B", "F")) == "BF2"
+    spec = SelectivitySpec(groups={"n": ("1-F",), "n2": ("1-F'",), "iso": ("2-F",), "h": ("H",)})
+    molecules = [PROPYL, PROPYL_REORDERED, ISOPROPYL, PROPANE]
+    notes = check_groups(spec, molecules)  # before any fit: which pairs will not be compared, and why
+    assert len(notes) == 5 and not any("'n'/'n2'" in note for note in notes)  # all pairs but n/n2
+    table = selectivity_table(spec, molecules, [1.0, 1.5, 0.0, 2.0])
+    rows = {(r["a"], r["b"]): r for r in table["pairs"]}
+    same = rows[("n", "n2")]
+    # QM: 0.001 Eh * 2625.4996 = 2.6255 kJ/mol; MM3*: 0.5 kcal/mol = 2.092 kJ/mol
+    assert same["comparable"] and same["note"] == ""
+    assert (same["qm_kj"], same["mm_kj"]) == (pytest.approx(2.6255, abs=1e-4), pytest.approx(2.092))
+    isomers = rows[("n", "iso")]  # QM compares (same atoms), MM3* does not (different bonds)
+    assert not isomers["comparable"] and isomers["mm_kj"] is None and isomers["error_kj"] is None
+    assert isomers["qm_kj"] == pytest.approx(-0.002 * 2625.4996, abs=1e-4)
+    other = rows[("n", "h")]
+    assert other["qm_kj"] is None and other["mm_kj"] is None and "composition" in other["note"]
+    assert table["n_compared"] == 1 and table["mue_kj"] == pytest.approx(2.6255 - 2.092, abs=1e-4)
 
 
 def test_bad_specs_fail_at_construction():

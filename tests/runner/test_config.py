@@ -50,7 +50,7 @@ def test_every_issue_option_is_present():
     } <= set(SYSTEMS)
     assert set(SCOPES) == {"opt", "opt_fc", "opt_valence", "explicit"}
     assert set(STARTS) == {"published", "qfuerza"}
-    assert set(OPTIMIZERS) == {"lbfgsb", "nelder-mead", "powell", "adam", "least-squares"}
+    assert set(OPTIMIZERS) == {"lbfgsb", "nelder-mead", "powell", "adam", "least-squares", "none"}
     assert {"convergence", "ratio-gate", "bounds-sweep"} <= set(EXPERIMENTS)
 
 

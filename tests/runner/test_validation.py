@@ -43,14 +43,15 @@ def rh_cfg(make_cfg, data_root, store_uri, experiment, *overrides):
 
 
 def test_evaluate_published_rh_enamide_is_the_fits_initial_score(tmp_path, make_cfg, data_root, store_uri, experiment):
-    cfg = rh_cfg(make_cfg, data_root, store_uri, experiment)
-    summary = run_job(cfg, JobContext(tmp_path / "job"), fitter=evaluate_system)
+    cfg = rh_cfg(make_cfg, data_root, store_uri, experiment, "optimizer=none")  # the runner's q2mm.evaluate
+    summary = run_job(cfg, JobContext(tmp_path / "job"))
     assert summary["score_initial"] == pytest.approx(3.763712e5, rel=1e-6)
     (run,) = experiment_runs(store_uri, experiment)
     metrics = run.data.metrics
-    assert run.info.status == "FINISHED"
+    assert run.info.status == "FINISHED" and run.info.run_name == "rh-enamide evaluate mm3.fld (published)"
     assert metrics["score_final"] == metrics["score_initial"] == pytest.approx(summary["score_initial"])
     assert metrics["n_iterations"] == 0 and run.data.params["jac_resolved"] == "none"
+    assert run.data.params["optimizer.method"] == "none"
     for kind, r2 in PUBLISHED_R2.items():
         assert metrics[f"r2_{kind}_final"] == pytest.approx(r2, abs=5e-5)
     # contributions add up to the score, by kind and by structure
@@ -61,6 +62,7 @@ def test_evaluate_published_rh_enamide_is_the_fits_initial_score(tmp_path, make_
     # selectivity of the published force field from the Jaguar SCF energies
     table = summary["selectivity"]["final"]
     assert [(r["a"], r["b"]) for r in table["pairs"]] == [("DuPHOS-pro-R", "DuPHOS-pro-S"), ("BPE-pro-R", "BPE-pro-S")]
+    assert all(r["comparable"] for r in table["pairs"]) and table["n_compared"] == 2  # diastereomeric TSs
     # DuPHOS: (-1835.63365865972 + 1835.63691985291) Eh * 2625.4996 kJ/mol/Eh = 8.5623 kJ/mol
     assert table["pairs"][0]["qm_kj"] == pytest.approx(8.5623, abs=1e-4)
     assert table["qm_energy"] == ["Jaguar SCF energy (SCFE)"]
