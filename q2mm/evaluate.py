@@ -20,7 +20,7 @@ import hydra
 from omegaconf import DictConfig
 
 import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache before any JAX work)
-from q2mm.config import register_configs
+from q2mm.config import OptimizerConfig, register_configs
 from q2mm.errors import Q2MMError, exit_with_message
 from q2mm.paths import CONF_DIR
 from q2mm.pipeline import (
@@ -125,7 +125,7 @@ def write_summary(outdir: Path, forcefield_path: Path, summary: dict[str, Any]) 
 def main(cfg: DictConfig) -> Any:
     """Hydra task: evaluate the configured force field on the configured system and log the run
     (``python -m q2mm.run optimizer=none`` with the same overrides runs the same job)."""
-    cfg.optimizer.method = "none"  # logged as what it is: nothing is optimized
+    cfg.optimizer = OptimizerConfig(method="none")  # what optimizer=none composes: nothing is optimized
     try:
         return run_job(cfg)
     except Q2MMError as error:  # a user's mistake: one message, after the run is recorded FAILED
