@@ -112,10 +112,10 @@ def structure_lines(number: int, molecule: Any, assignment: Any, ff: Any) -> lis
         f"       types: {props.get('types_from', '?')}; bonds: {props.get('bonds_from', '?')} "
         f"({len(molecule.bonds)} bonds, {sum(1 for b in molecule.bonds if b.order == 0)} zero-order)"
     )
-    if "qm_charges" in props:
-        lines.append(
-            f"       QM charges: {props.get('qm_charges_source', '?')} (for a future 'charge' observation kind)"
-        )
+    sets = props.get("qm_charge_sets", {})
+    if sets:
+        chosen = f"; compared: {props['qm_charges_source']}" if "qm_charges" in props else ""
+        lines.append(f"       QM charges: {', '.join(sorted(sets))}{chosen}")
     pairing = props.get("pairing")
     if pairing:
         frame = "rotated into the geometry file's frame" if pairing["rotated"] else "same frame"
@@ -152,6 +152,8 @@ def observation_counts(observations: list[Any], settings: Any) -> dict[str, int]
                 total += 0 if obs.frequency_ref is None else len(obs.frequency_ref)
             elif kind == "energy":
                 total += int(obs.energy_ref is not None)
+            elif kind == "charge":
+                total += 0 if obs.charge_ref is None else obs.charge_ref.size
             else:
                 total += len(obs.geometry_ref.get(kind, ()))
         counts[kind] = total

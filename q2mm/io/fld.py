@@ -140,6 +140,8 @@ class _Parser:
         self.substructures: list[_OpenSubstructure] = []
         self.section = "text"
         self.current: _OpenSubstructure | None = None
+        self.marker_lines: dict[str, int] = {}  # section marker -> 1-based line of its last occurrence
+        self.vdw_closed = False
 
     def finished_substructures(self) -> list[Substructure]:
         out = []
@@ -155,7 +157,10 @@ class _Parser:
         self.check_complete()
 
     def check_complete(self) -> None:
-        """A file cut short: open substructure, open vdW table, or a last line cut inside a field."""
+        """A file cut short: open substructure, open vdW table, a last line cut inside a field, a
+        parameter section never closed by '-3' (every complete file, general or substructure-only,
+        ends its rows with '-3'), or a general file (with a '-1' function table) without its
+        closed '-6' vdW table."""
         last = len(self.lines)
         if self.lines and not self.lines[-1].endswith(("\n", "\r")) and self.rows and self.rows[-1].line == last:
             self.check_last_line_fields(self.bodies[-1], self.rows[-1])
@@ -165,6 +170,21 @@ class _Parser:
             )
         if self.section == "vdw":
             raise InputFormatError(self.path, last, f"'{VDW_END}' closing the -6 vdW table", "end of file")
+        if "-1" in self.marker_lines and not self.vdw_closed:
+            raise InputFormatError(
+                self.path,
+                last,
+                f"the -6 vdW table closed by '{VDW_END}' of a complete MM3* file (its -1 function table is on "
+                f"line {self.marker_lines['-1']}; file cut short?)",
+                "end of file",
+            )
+        if self.section == "rows":
+            raise InputFormatError(
+                self.path,
+                last,
+                f"'-3' closing the parameter section opened by '-2' on line {self.marker_lines['-2']} (file cut short?)",
+                "end of file",
+            )
 
     def check_last_line_fields(self, body: str, row: ParamRow) -> None:
         slots = VDW_FIELDS if row.term == "vdw" else ROW_FIELDS
@@ -201,6 +221,7 @@ class _Parser:
 
     # ---- sections -------------------------------------------------------------------
     def enter(self, marker: str) -> None:
+        self.marker_lines[marker] = self.line_no
         if marker == "-1":
             self.section = "functions"
         elif marker == "-5":
@@ -261,6 +282,7 @@ class _Parser:
     def parse_vdw_line(self, body: str) -> None:
         if VDW_END in body:
             self.section = "text"
+            self.vdw_closed = True
             return
         atom = body[:5].strip()
         if not atom:

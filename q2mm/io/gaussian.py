@@ -58,10 +58,10 @@ def read_gaussian_log(path: str | Path) -> GaussianLog:
     archive = _last_archive(lines, path)
     energy = _last_scf_energy(lines, path)
     freqs = _frequency_rows(lines, path)
-    charges = atomic_charges(lines, len(archive.elements), path)
     properties: dict = {"multiplicity": archive.multiplicity}
-    if charges is not None:
-        properties.update(qm_charges=charges[1], qm_charges_source=f"Gaussian {charges[0]}")
+    charge_sets = atomic_charges(lines, len(archive.elements), path)
+    if charge_sets:
+        properties["qm_charge_sets"] = charge_sets
     molecule = Molecule(
         title=archive.title or path.stem,
         elements=archive.elements,
@@ -119,11 +119,12 @@ def _last_orientation(lines: list[str], header: str, path: Path) -> np.ndarray |
     return np.array(rows).reshape(-1, 3)
 
 
-# Atomic-charge tables, most wanted first: ESP-fitted (Pop=CHELPG/MK), then Mulliken (current and
-# older Gaussian headers). Each: the header, a column-number line, rows "k El q [spin]", "Sum of ...".
-CHARGE_TABLES = (
-    ("ESP charges", ("ESP charges:",)),
-    (
+# Atomic-charge tables by method (the keys a system's ``charges`` option names): ESP-fitted
+# (Pop=CHELPG, MK or CHELP all print "ESP charges:") and Mulliken (current and older headers).
+# Each: the header, a column-number line, rows "k El q [spin]", "Sum of ...".
+CHARGE_TABLES = {
+    "esp": ("ESP charges", ("ESP charges:",)),
+    "mulliken": (
         "Mulliken charges",
         (
             "Mulliken charges:",
@@ -132,16 +133,17 @@ CHARGE_TABLES = (
             "Total atomic charges:",
         ),
     ),
-)
+}
 
 
-def atomic_charges(lines: list[str], n_atoms: int, path: Path) -> tuple[str, np.ndarray] | None:
-    """(method, charges in e) of the last ESP table, else the last Mulliken table; None if neither."""
-    for method, headers in CHARGE_TABLES:
+def atomic_charges(lines: list[str], n_atoms: int, path: Path) -> dict[str, tuple[str, np.ndarray]]:
+    """Per method found ('esp', 'mulliken'): (where it came from, charges in e) of its last table."""
+    out = {}
+    for method, (name, headers) in CHARGE_TABLES.items():
         starts = [k for k, text in enumerate(lines) if text.strip() in headers]
         if starts:
-            return method, _charge_table(lines, starts[-1], n_atoms, path)
-    return None
+            out[method] = (f"Gaussian {name}", _charge_table(lines, starts[-1], n_atoms, path))
+    return out
 
 
 def _charge_table(lines: list[str], header: int, n_atoms: int, path: Path) -> np.ndarray:
@@ -373,6 +375,7 @@ def _fchk_array(lines: list[str], header: int, end: int, kind: str, count: int, 
 
 
 FCHK_REQUIRED = ("Atomic numbers", "Current cartesian coordinates")
+FCHK_CHARGES = {"esp": "ESP Charges", "mulliken": "Mulliken Charges"}  # method -> fchk field (e)
 
 
 def read_fchk(path: str | Path) -> Molecule:
@@ -380,6 +383,7 @@ def read_fchk(path: str | Path) -> Molecule:
     ``Cartesian Force Constants`` (Hartree/Bohr^2) if present, ``Total Energy``, charge."""
     path = Path(path)
     wanted = FCHK_REQUIRED + ("Cartesian Force Constants", "Total Energy", "Charge", "Multiplicity")
+    wanted += tuple(FCHK_CHARGES.values())
     lines = read_text_lines(path)
     fields = read_fchk_fields(path, wanted, lines)
     for name in FCHK_REQUIRED:
@@ -398,6 +402,14 @@ def read_fchk(path: str | Path) -> Molecule:
     hessian = None
     if "Cartesian Force Constants" in fields:
         hessian = _fchk_hessian(fields["Cartesian Force Constants"], 3 * numbers.size, path)
+    properties: dict = {"multiplicity": int(fields["Multiplicity"].value) if "Multiplicity" in fields else 1}
+    charge_sets = {
+        method: (f"Gaussian fchk {name}", _fchk_charges(fields[name], numbers.size, path))
+        for method, name in FCHK_CHARGES.items()
+        if name in fields
+    }
+    if charge_sets:
+        properties["qm_charge_sets"] = charge_sets
     return Molecule(
         title=lines[0].strip() if lines else path.stem,
         elements=symbols,
@@ -406,8 +418,15 @@ def read_fchk(path: str | Path) -> Molecule:
         hessian=hessian,
         energy=float(fields["Total Energy"].value) if "Total Energy" in fields else None,
         source=str(path),
-        properties={"multiplicity": int(fields["Multiplicity"].value) if "Multiplicity" in fields else 1},
+        properties=properties,
     )
+
+
+def _fchk_charges(field: FchkField, n_atoms: int, path: Path) -> np.ndarray:
+    values = np.asarray(field.value, dtype=np.float64)
+    if values.size != n_atoms:
+        raise InputFormatError(path, field.line, f"{n_atoms} atomic charges", f"{values.size}")
+    return values
 
 
 def _fchk_hessian(field: FchkField, n: int, path: Path) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Jaguar files: restart inputs (``.01.in``: geometry and Hessian) and outputs (``.out``).
 
 Units leave this module converted: coordinates in Angstrom, Hessians in Hartree/Bohr^2
-(Jaguar writes ``&hess`` in those units already), energies in Hartree, frequencies in cm^-1
+(Jaguar writes ``&hess`` in those units already), energies in Hartree, atomic charges in e
+(``properties['qm_charge_sets']``: method -> (source, charges)), frequencies in cm^-1
 (imaginary ones negative, as Jaguar prints them), reduced masses in amu, force constants in
 mDyne/A as printed.
 """
@@ -206,13 +207,17 @@ def read_jaguar_out(path: str | Path) -> JaguarOutput:
     labels, symbols, coords = _last_geometry(lines, path)
     energy = _last_scf_energy(lines, path)
     freqs, masses, fcs, modes = _read_frequencies(lines, len(symbols), path)
+    properties: dict = {"labels": labels}
+    charge_sets = _charge_sets(lines, len(symbols), path)
+    if charge_sets:
+        properties["qm_charge_sets"] = charge_sets
     molecule = Molecule(
         title=path.name.split(".")[0],
         elements=symbols,
         coords=coords,
         energy=energy,
         source=str(path),
-        properties={"labels": labels},
+        properties=properties,
     )
     return JaguarOutput(molecule, freqs, masses, fcs, modes)
 
@@ -256,6 +261,53 @@ def _last_scf_energy(lines: list[str], path: Path) -> float | None:
                 raise InputFormatError(path, k + 1, "'SCFE: SCF energy: ... <E> hartrees'", text.strip())
             return parse_float(fields[fields.index("hartrees") - 1], path, k + 1, "the SCF energy in hartrees")
     return None
+
+
+# Atomic-charge tables of a Jaguar output by method (the keys of a system's ``charges``):
+# ESP-fitted (icfit=1) and Mulliken (mulken=1). After the header, blocks of an 'Atom  C1 H2 ...'
+# line and a 'Charge  q1 q2 ...' line, separated by blank lines, closed by 'sum of atomic charges'.
+JAGUAR_CHARGE_TABLES = {
+    "esp": ("Jaguar ESP charges (.out)", "Atomic charges from electrostatic potential:"),
+    "mulliken": ("Jaguar Mulliken charges (.out)", "Atomic charges from Mulliken population analysis:"),
+}
+
+
+def read_jaguar_charges(path: str | Path, n_atoms: int) -> dict[str, tuple[str, np.ndarray]]:
+    """Per method found ('esp', 'mulliken'): (source, charges in e) of the last table of a ``.out``."""
+    path = Path(path)
+    return _charge_sets(read_text_lines(path), n_atoms, path)
+
+
+def _charge_sets(lines: list[str], n_atoms: int, path: Path) -> dict[str, tuple[str, np.ndarray]]:
+    out = {}
+    for method, (source, header) in JAGUAR_CHARGE_TABLES.items():
+        starts = [k for k, text in enumerate(lines) if text.strip() == header]
+        if starts:
+            out[method] = (source, _charge_table(lines, starts[-1], n_atoms, path))
+    return out
+
+
+def _charge_table(lines: list[str], header: int, n_atoms: int, path: Path) -> np.ndarray:
+    values: list[float] = []
+    k = header + 1
+    while k < len(lines):
+        fields = lines[k].split()
+        if not fields:
+            k += 1
+            continue
+        if fields[0] != "Atom":
+            break
+        found = lines[k + 1].split() if k + 1 < len(lines) else []
+        if not found or found[0] != "Charge" or len(found) != len(fields):
+            text = lines[k + 1].strip() if k + 1 < len(lines) else "end of file"
+            raise InputFormatError(path, k + 2, f"'Charge' and {len(fields) - 1} charges under line {k + 1}", text)
+        values += [parse_float(f, path, k + 2, "an atomic charge") for f in found[1:]]
+        k += 2
+    if len(values) != n_atoms:
+        raise InputFormatError(
+            path, header + 1, f"{n_atoms} atomic charges in the table '{lines[header].strip()}'", str(len(values))
+        )
+    return np.array(values)
 
 
 def _read_frequencies(lines: list[str], n_atoms: int, path: Path):

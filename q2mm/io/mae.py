@@ -297,10 +297,7 @@ def _esp_charges(atoms: MaeTable) -> dict:
     """Jaguar's ESP-fitted charges (``r_j_ESP_Charges``, e) when the atom table carries them."""
     if ESP_COLUMN not in atoms.columns or any(q is None for q in atoms.column(ESP_COLUMN)):
         return {}
-    return {
-        "qm_charges": np.array(atoms.column(ESP_COLUMN), dtype=np.float64),
-        "qm_charges_source": "Jaguar ESP (.mae)",
-    }
+    return {"qm_charge_sets": {"esp": ("Jaguar ESP (.mae)", np.array(atoms.column(ESP_COLUMN), dtype=np.float64))}}
 
 
 def _atom_type(number: int | None, path: Path, line: int, table: AtomTypeTable):

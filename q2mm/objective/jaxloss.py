@@ -34,11 +34,12 @@ from q2mm.objective.objective import check_model_matches, full_parameters
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
 from q2mm.reference.observations import (
-    KINDS,
     ObservationSettings,
     StructureObservations,
     build_observations,
-    missing_hessians,
+    check_reference_data,
+    layout_kinds,
+    residual_layout,
 )
 
 # padded internal coordinates point at these ghost points appended to x (never degenerate)
@@ -126,6 +127,16 @@ def _pack_energy(obs: list[StructureObservations], settings: ObservationSettings
     }
 
 
+def _pack_charge(obs: list[StructureObservations], n_max: int, settings: ObservationSettings) -> dict:
+    """QM charges (e) and weights per atom slot; padded atoms and structures without charges 0."""
+    ref, w = np.zeros((len(obs), n_max)), np.zeros((len(obs), n_max))
+    for s, o in enumerate(obs):
+        if o.charge_ref is not None:
+            ref[s, : o.charge_ref.size] = o.charge_ref
+            w[s, : o.charge_ref.size] = settings.weight("charge")
+    return {"ref": ref, "w": w}
+
+
 def pack_observations(obs: list[StructureObservations], model, settings: ObservationSettings) -> dict:
     """Padded arrays (leading structure axis) of every reference value and weight."""
     mask = np.asarray(model.atom_mask, dtype=bool)
@@ -141,6 +152,7 @@ def pack_observations(obs: list[StructureObservations], model, settings: Observa
         "eigen": _pack_eigen(obs, 3 * n_max, settings),
         "frequency": _pack_frequency(obs, 3 * n_max, settings),
         "energy": _pack_energy(obs, settings),
+        "charge": _pack_charge(obs, n_max, settings),
     }
     return jax.tree.map(jnp.asarray, data)
 
@@ -171,11 +183,9 @@ class JaxLoss:
         warm_start: bool = False,
         jacobian_mode: str = "auto",
     ):
-        check_model_matches(model, molecules)
+        check_model_matches(model, molecules, settings or ObservationSettings())
         self.settings = settings or ObservationSettings()
-        missing = missing_hessians(molecules, self.settings)
-        if missing:
-            raise ConfigurationError(f"eigenmatrix/frequency observations need QM Hessians; missing for {missing}")
+        check_reference_data(molecules, self.settings)
         self.model = model
         self.options = options
         self.warm_start = warm_start
@@ -196,8 +206,8 @@ class JaxLoss:
         self.reset_start()
         self.compile_seconds: float | None = None
         self.last_info: LossInfo | None = None
-        self._rows = _residual_rows(self.observations, self.settings, 3 * self._qm.shape[1])
-        self.residual_kinds = np.array([k for k, per in self._rows.items() for r in per for _ in r], dtype=object)
+        self._rows = residual_layout(self.observations, self.settings, 3 * self._qm.shape[1])
+        self.residual_kinds = layout_kinds(self._rows)
         if jacobian_mode not in ("auto", "forward", "reverse"):
             raise ConfigurationError(f"jacobian_mode must be 'auto', 'forward' or 'reverse', not {jacobian_mode!r}")
         padded_rows = sum(_padded_rows(data, self.settings).values())
@@ -305,6 +315,8 @@ class JaxLoss:
             compiled = {}
             if self.settings.uses("eig_diag") or self.settings.uses("eig_offdiag"):
                 compiled["eigen"] = self._timed_compile("eigen", self._eigen, p, data, topo)
+            if self.settings.uses("charge"):
+                compiled["charge"] = self._timed_compile("charge", self._charge, p, data, topo)
             if self.settings.needs_minimum:
                 compiled["minimize"] = self._timed_compile("minimize", self._minimize, p, x, data, topo)
                 minimum = (jax.ShapeDtypeStruct(o.shape, o.dtype) for o in compiled["minimize"].out_info[:4])
@@ -330,6 +342,10 @@ class JaxLoss:
         out["residuals"] = {}
         if "eigen" in stages:
             out["kinds"], out["grad"], out["residuals"] = stages["eigen"](p, data, topo)
+        if "charge" in stages:
+            kinds, grad, residuals = stages["charge"](p, data, topo)
+            out["kinds"], out["residuals"] = {**out["kinds"], **kinds}, {**out["residuals"], **residuals}
+            out["grad"] = out["grad"] + grad
         if "minimize" in stages:
             found = stages["minimize"](p, jnp.asarray(self._x_start[s]), data, topo)
             if self.warm_start and not bool(found[-1]):  # retry cold from the QM geometry
@@ -400,6 +416,17 @@ class JaxLoss:
             grad = jax.vjp(lambda q: hessian(d["qm"], q, topo), p)[1](g)[0]
         return kinds, grad, residuals
 
+    def _charge(self, p, d, topo):
+        """Charge scores and their gradient wrt the full p (charges depend on parameters only)."""
+
+        def score(q):
+            residuals = _charge_residuals(self.model, q, d, topo)
+            kinds = _squares(residuals)
+            return sum(kinds.values(), jnp.zeros(())), (kinds, residuals)
+
+        (_, (kinds, residuals)), grad = jax.value_and_grad(score, has_aux=True)(p)
+        return kinds, grad, residuals
+
     def _at_minimum(self, p, x_min, h_min, pins, active, d, topo):
         """Geometry (and frequency) scores at the minimum, their gradient through the implicit
         derivative of x*(p), and dE/dp at the minimum (for relative energies)."""
@@ -438,6 +465,8 @@ class JaxLoss:
         def residuals(a):
             q = p.at[active].set(a)
             out = _eigen_residuals(hessian_qm(d["qm"], q, topo), d, s) if eigen else {}
+            if s.uses("charge"):
+                out.update(_charge_residuals(self.model, q, d, topo))
             if s.needs_minimum:
                 out.update(self._minimum_residuals(minimum(q, x_min, h_min, topo, d["mask"], pins, pinned), q, d, topo))
             return out
@@ -455,28 +484,8 @@ def _padded_rows(data: dict, s: ObservationSettings) -> dict[str, int]:
     d = data["eigen"]["ref"].shape[1]
     sizes = {"eig_diag": d, "eig_offdiag": d * (d - 1) // 2, "frequency": data["frequency"]["ref"].shape[1]}
     sizes.update({k: v["ref"].shape[1] for k, v in data["geometry"].items()})
+    sizes["charge"] = data["charge"]["ref"].shape[1]
     return {k: n for k, n in sizes.items() if s.uses(k)}
-
-
-def _residual_rows(obs: list[StructureObservations], s: ObservationSettings, d: int) -> dict[str, list[np.ndarray]]:
-    """Per used kind (KINDS order), per structure: the rows of its padded residual block that
-    are real observations, as the reference objective lists them."""
-
-    def rows(kind: str, o: StructureObservations) -> np.ndarray:
-        if kind == "eig_diag":
-            return np.arange(o.eigen.eigenvalues.size if o.eigen is not None else 0)
-        if kind == "eig_offdiag":
-            n = o.eigen.eigenvalues.size if o.eigen is not None else 0
-            i, j = np.triu_indices(n, k=1)
-            return i * d - i * (i + 1) // 2 + (j - i - 1)  # position in the row-major triu of d
-        if kind == "frequency":
-            return np.arange(o.frequency_ref.size if o.frequency_ref is not None else 0)
-        if kind == "energy":
-            return np.arange(1 if o.energy_anchor is not None else 0)
-        attr = {"bond_length": "bonds", "bond_angle": "angles", "torsion": "torsions"}[kind]
-        return np.arange(len(getattr(o.internal, attr)))
-
-    return {kind: [rows(kind, o) for o in obs] for kind in KINDS if s.uses(kind)}
 
 
 def _hessian_by_dot(model):
@@ -516,6 +525,12 @@ def _eigen_residuals(h, d, s: ObservationSettings) -> dict:
 def _eigen_terms(h, d, s: ObservationSettings) -> dict:
     """Eigenmatrix scores from the MM Hessian (Nmax, 3, Nmax, 3) at the QM geometry."""
     return _squares(_eigen_residuals(h, d, s))
+
+
+def _charge_residuals(model, q, d, topo) -> dict:
+    """Weighted charge residuals w (ref - calc) of every atom slot (e; padded slots weight 0)."""
+    c = d["charge"]
+    return {"charge": c["w"] * (c["ref"] - model.atom_charges(q, topo))}
 
 
 def _squares(residuals: dict) -> dict:

@@ -23,12 +23,12 @@ from q2mm.reference import stats, vibrations
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values
 from q2mm.reference.observations import (
-    KINDS,
     PERIODIC_KINDS,
     ObservationSettings,
     StructureObservations,
     build_observations,
-    missing_hessians,
+    check_reference_data,
+    residual_layout,
 )
 
 COORD_TOLERANCE = 1e-6  # Angstrom: the model's input geometry must be the QM geometry
@@ -83,8 +83,11 @@ class Evaluation:
         return np.array([k for k, r in self.by_kind.items() for _ in range(r.ref.size)], dtype=object)
 
 
-def check_model_matches(model, molecules: list[Molecule]) -> None:
-    """Refuse a model whose structures are not the molecules (count, atoms, QM geometry)."""
+def check_model_matches(model, molecules: list[Molecule], settings: ObservationSettings | None = None) -> None:
+    """Refuse a model whose structures are not the molecules (count, atoms, QM geometry), or
+    that cannot give what ``settings`` scores (atomic charges)."""
+    if settings is not None and settings.uses("charge") and not hasattr(model, "atom_charges"):
+        raise ConfigurationError(f"the charge observation kind needs a model with atomic charges (MM3*), not {model!r}")
     coords = np.asarray(model.coords)
     if coords.shape[0] != len(molecules):
         raise ConfigurationError(f"model has {coords.shape[0]} structures, molecules {len(molecules)}")
@@ -118,17 +121,17 @@ class ObjectiveFunction:
         active=None,
         options: MinimizeOptions = MinimizeOptions(),
     ):
-        check_model_matches(model, molecules)
         self.settings = settings or ObservationSettings()
-        missing = missing_hessians(molecules, self.settings)
-        if missing:
-            raise ConfigurationError(f"eigenmatrix/frequency observations need QM Hessians; missing for {missing}")
+        check_model_matches(model, molecules, self.settings)
+        check_reference_data(molecules, self.settings)
         self.model = model
         self.molecules = molecules
         self.options = options
         self.p0 = np.asarray(model.p0, dtype=np.float64)
         self.active = np.arange(self.p0.size) if active is None else np.asarray(active, dtype=np.int64)
         self.observations = build_observations(molecules, self.settings)
+        self.layout = residual_layout(self.observations, self.settings)
+        self._charges = jax.jit(model.atom_charges) if self.settings.uses("charge") else None
         self._egh = jax.jit(_energy_gradient_hessian(model.energy, getattr(model, "hessian", None)))
         # per structure, once: the topology slice and the kink pairs among the real atoms
         self._topologies = [jax.tree.map(lambda a, s=s: a[s], model.topology) for s in range(len(molecules))]
@@ -152,7 +155,7 @@ class ObjectiveFunction:
                 notes.append(f"structure {s} ({obs.title}): minimization {result.message}")
         if self.settings.uses("energy"):
             parts.append(self._energy_part(energies))
-        by_kind = _collect(parts, self.settings)
+        by_kind = _collect(parts, self.layout)
         score = _score(by_kind)
         if not np.isfinite(score):
             messages.append(f"non-finite score {score}")
@@ -185,6 +188,9 @@ class ObjectiveFunction:
         mol = self.molecules[s]
         egh = self._egh_real(s, p, mol.n_atoms)
         part: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, int]] = []
+        if self._charges is not None and obs.charge_ref is not None:
+            calc = np.asarray(self._charges(p, self._topologies[s]))[: mol.n_atoms]
+            part.append(("charge", obs.charge_ref, calc, np.full(calc.size, self.settings.weight("charge"))))
         if obs.eigen is not None and (self.settings.uses("eig_diag") or self.settings.uses("eig_offdiag")):
             part += _eigen_entries(obs, egh(mol.coords)[2], self.settings)
         if not self.settings.needs_minimum:
@@ -253,13 +259,19 @@ def _frequency_entries(
     return ("frequency", ref, calc, np.full(ref.size, settings.weight("frequency")))
 
 
-def _collect(parts: list[list], settings: ObservationSettings) -> dict[str, KindResult]:
+def _collect(parts: list[list], layout: dict[str, list[np.ndarray]]) -> dict[str, KindResult]:
+    """Per kind, in the order of ``residual_layout``: entries of every structure and their
+    statistics. A structure whose entries differ from the layout is a bug, never data."""
     rows: dict[str, list] = {}
     for part in parts:
         for kind, ref, calc, weight, s in part:
             rows.setdefault(kind, []).append((ref, calc, weight, np.full(np.size(ref), s)))
     out = {}
-    for kind in KINDS:
+    for kind, per_structure in layout.items():
+        expected = [s for s, entries in enumerate(per_structure) for _ in entries]
+        found = [int(s) for *_, struct in rows.get(kind, []) for s in struct]
+        if found != expected:
+            raise RuntimeError(f"{kind}: entries per structure {found} differ from the residual layout {expected}")
         if kind not in rows:
             continue
         ref, calc, weight, struct = (np.concatenate(col) for col in zip(*rows[kind]))

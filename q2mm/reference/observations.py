@@ -10,6 +10,11 @@ Kinds (score = sum over kinds and entries of (w * (ref - calc))^2, no normalisat
   (cm^-1; optional).
 - ``energy``: MM energy differences between minimized structures of one composition vs QM
   differences (kcal/mol; optional).
+- ``charge``: MM3* partial charge of every atom vs the QM charge the structure carries
+  (``properties['qm_charges']``, e, as the QM reader or the system's ``charges`` option chose;
+  optional). Every atom is scored: an MM3* atom carries its formal charge plus +-mu/(c r0)
+  of each of its bonds whose stretch row has a bond dipole mu (``q2mm.mm3.charges``), so it
+  depends on parameters only, never on the geometry.
 
 Rigid-body modes and the TS reaction-coordinate mode get weight 0 in the eigenmatrix
 (``ts_mode_weight`` can change the latter, e.g. together with ``invert_ts_curvature``).
@@ -28,7 +33,7 @@ from q2mm.reference import vibrations
 from q2mm.reference.eigenmatrix import EigenReference, qm_eigen_reference
 from q2mm.reference.geometry import InternalCoordinates, angle_values, bond_values, internal_coordinates, torsion_values
 
-KINDS = ("eig_diag", "eig_offdiag", "bond_length", "bond_angle", "torsion", "frequency", "energy")
+KINDS = ("eig_diag", "eig_offdiag", "bond_length", "bond_angle", "torsion", "frequency", "energy", "charge")
 # The one table of observation weights: Q2MM's weight of each kind when it is scored, and the
 # kinds scored unless a system says otherwise (the others then have weight 0, i.e. are off).
 KIND_WEIGHTS = {
@@ -39,6 +44,7 @@ KIND_WEIGHTS = {
     "torsion": 1.0,
     "frequency": 1.0,
     "energy": 1.0,
+    "charge": 10.0,  # Q2MM's weight of atomic charges (its 'q' data type)
 }
 DEFAULT_KINDS = ("eig_diag", "bond_length", "bond_angle", "torsion")
 
@@ -64,6 +70,7 @@ class ObservationSettings:
     torsion_weight: float = KIND_WEIGHTS["torsion"]
     frequency_weight: float = KIND_WEIGHTS["frequency"]
     energy_weight: float = KIND_WEIGHTS["energy"]
+    charge_weight: float = KIND_WEIGHTS["charge"]
     ts_mode_weight: float = 0.0
     invert_ts_curvature: bool = False
     ts_eigenvalue: float = 1.0  # Hartree/(Bohr^2 amu) replacing the reaction-mode eigenvalue
@@ -109,6 +116,7 @@ class StructureObservations:
     energy_ref: float | None = None
     energy_anchor: int | None = None
     geometry_weight: dict[str, float] = field(default_factory=dict)
+    charge_ref: np.ndarray | None = None
 
 
 def _eigen_weights(eigen: EigenReference, settings: ObservationSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +201,13 @@ def structure_observations(
         energy_ref=rel,
         energy_anchor=anchor,
         geometry_weight={k: settings.weight(k) for k in GEOMETRY_KINDS},
+        charge_ref=_charge_reference(mol) if settings.uses("charge") else None,
     )
+
+
+def _charge_reference(mol: Molecule) -> np.ndarray | None:
+    charges = mol.properties.get("qm_charges")
+    return None if charges is None else np.asarray(charges, dtype=np.float64).reshape(mol.n_atoms)
 
 
 def build_observations(molecules: list[Molecule], settings: ObservationSettings) -> list[StructureObservations]:
@@ -206,3 +220,59 @@ def missing_hessians(molecules: list[Molecule], settings: ObservationSettings) -
     """Titles of structures that lack the QM Hessian an enabled eigenmatrix kind needs."""
     needs = any(settings.uses(k) for k in ("eig_diag", "eig_offdiag", "frequency"))
     return [m.title for m in molecules if needs and m.hessian is None]
+
+
+def missing_charges(molecules: list[Molecule], settings: ObservationSettings) -> list[str]:
+    """Titles of structures that lack the QM charges an enabled ``charge`` kind needs."""
+    return [m.title for m in molecules if settings.uses("charge") and "qm_charges" not in m.properties]
+
+
+def check_reference_data(molecules: list[Molecule], settings: ObservationSettings) -> None:
+    """Refuse enabled kinds whose QM data (Hessians, charges) some structures lack."""
+    missing = missing_hessians(molecules, settings)
+    if missing:
+        raise ConfigurationError(f"eigenmatrix/frequency observations need QM Hessians; missing for {missing}")
+    missing = missing_charges(molecules, settings)
+    if missing:
+        raise ConfigurationError(
+            f"charge observations need QM charges; missing for {missing} (a Gaussian Pop=ChelpG/MK/Mulliken "
+            "job, a Jaguar .out or a .mae with r_j_ESP_Charges; the system's 'charges' option picks the set)"
+        )
+
+
+def _offdiag_rows(n: int, d: int) -> np.ndarray:
+    """Positions of the upper triangle of an n x n block in the row-major upper triangle of d x d."""
+    i, j = np.triu_indices(n, k=1)
+    return i * d - i * (i + 1) // 2 + (j - i - 1)
+
+
+def residual_layout(
+    observations: list[StructureObservations], settings: ObservationSettings, size: int | None = None
+) -> dict[str, list[np.ndarray]]:
+    """The one layout of the weighted residual vector: per enabled kind (KINDS order), per
+    structure, the entries that are real observations, in the order they are listed (by
+    kind, then structure, then entry). ``size``: the padded eigenmatrix dimension, so that
+    ``eig_offdiag`` entries are positions in a (size x size) row-major upper triangle (None:
+    the structure's own dimension, i.e. simply 0..m-1)."""
+
+    def rows(kind: str, o: StructureObservations) -> np.ndarray:
+        if kind in ("eig_diag", "eig_offdiag"):
+            n = o.eigen.eigenvalues.size if o.eigen is not None else 0
+            if kind == "eig_diag":
+                return np.arange(n)
+            return _offdiag_rows(n, n if size is None else size)
+        count = {
+            "frequency": lambda: 0 if o.frequency_ref is None else o.frequency_ref.size,
+            "energy": lambda: int(o.energy_anchor is not None),
+            "charge": lambda: 0 if o.charge_ref is None else o.charge_ref.size,
+        }
+        if kind in count:
+            return np.arange(count[kind]())
+        return np.arange(o.geometry_ref[kind].size)
+
+    return {kind: [rows(kind, o) for o in observations] for kind in KINDS if settings.uses(kind)}
+
+
+def layout_kinds(layout: dict[str, list[np.ndarray]]) -> np.ndarray:
+    """The observation kind of each row of a residual vector laid out by :func:`residual_layout`."""
+    return np.array([kind for kind, per in layout.items() for rows in per for _ in rows], dtype=object)

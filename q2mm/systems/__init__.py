@@ -23,7 +23,7 @@ from q2mm.paths import CONF_DIR, PACKAGE_DATA
 from q2mm.paths import data_root as default_data_root
 from q2mm.systems.forcefields import composed_forcefield
 from q2mm.systems.spec import PACKAGE_PREFIX, StructureSpec, SystemSpec, TrainingSet, observation_settings
-from q2mm.systems.structures import expand, load_structures, locate
+from q2mm.systems.structures import expand, load_structures, locate, select_charges
 
 __all__ = [
     "StructureSpec",
@@ -157,6 +157,7 @@ def load_system(
     base = locate(directory, spec.base_forcefield) if spec.base_forcefield else published
     ff_path = composed_forcefield(spec.name, published, base)
     molecules = load_structures(list(spec.structures), directory, atom_type_table(spec, directory))
+    molecules = select_charges(molecules, spec.charges, spec.settings.uses("charge"))
     alternatives = {
         name: _forcefield_file(spec, directory, file, f"{name} force field")
         for name, file in spec.alternative_forcefields.items()

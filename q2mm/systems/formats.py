@@ -7,8 +7,8 @@ included), ``.mol2`` (MM3 type names), ``.json`` (q2mm's own ``metadata.json``: 
 structure ``elements``, ``atom_types``, ``bonds`` [i, j, order] 0-based, ``charge``,
 ``transition_state``, optional ``formal_charges`` and ``energy_hartree``).
 
-QM (one structure per file): Jaguar ``.in`` (``&zmat`` + ``&hess``; the SCF energy from the
-``.out`` beside it when there is one), Gaussian ``.log`` (archive geometry and Hessian, input
+QM (one structure per file): Jaguar ``.in`` (``&zmat`` + ``&hess``; the SCF energy and the
+ESP/Mulliken charges from the ``.out`` beside it when there is one), Gaussian ``.log`` (archive geometry and Hessian, input
 orientation) and ``.fchk``, ``.xyz`` with a ``.npy`` Hessian (Hartree/Bohr^2).
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from q2mm.errors import DataNotFoundError, InputFormatError, UnknownAtomTypeError
 from q2mm.io.atomtyp import AtomTypeTable, standard_table
 from q2mm.io.gaussian import read_fchk, read_gaussian_log
-from q2mm.io.jaguar import read_jaguar_in, read_jaguar_scf_energy
+from q2mm.io.jaguar import read_jaguar_charges, read_jaguar_in, read_jaguar_scf_energy
 from q2mm.io.mae import read_mae
 from q2mm.io.mol2 import read_mol2_all
 from q2mm.io.xyz import read_xyz
@@ -130,6 +130,9 @@ def read_qm(path: Path, hessian: Path | None = None, energy: Path | None = None)
         out = path.with_name(path.name.split(".")[0] + ".out")
         if out.is_file():
             molecule = with_energy(molecule, read_jaguar_scf_energy(out), "Jaguar SCF energy (SCFE)")
+            charge_sets = read_jaguar_charges(out, molecule.n_atoms)
+            if charge_sets:
+                molecule = molecule.with_(properties={**molecule.properties, "qm_charge_sets": charge_sets})
     elif suffix == ".log":
         molecule = read_gaussian_log(path).molecule
     elif suffix == ".fchk":

@@ -87,6 +87,9 @@ def pair(qm: Molecule, geometry: Molecule) -> Molecule:
                 f"{b} in the QM file",
             )
     properties = {**_provenance(geometry), **qm.properties, "geometry_source": geometry.source, "qm_source": qm.source}
+    charge_sets = {**geometry.properties.get("qm_charge_sets", {}), **qm.properties.get("qm_charge_sets", {})}
+    if charge_sets:  # a .mae may carry Jaguar ESP charges; the QM file's own sets win
+        properties["qm_charge_sets"] = charge_sets
     moved = qm
     if np.all(np.isfinite(geometry.coords)):
         alignment = kabsch(qm.coords, geometry.coords)
@@ -124,6 +127,6 @@ def _check_alignment(alignment: Alignment, where: str) -> None:
 
 
 def _provenance(geometry: Molecule) -> dict:
-    """Where types and bonds came from; QM charges a geometry file carries (Jaguar ESP in a .mae)."""
-    keys = ("types_from", "bonds_from", "qm_charges", "qm_charges_source")
+    """Where types and bonds came from."""
+    keys = ("types_from", "bonds_from")
     return {key: geometry.properties[key] for key in keys if key in geometry.properties}

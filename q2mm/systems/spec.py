@@ -23,6 +23,12 @@ from q2mm.reference.observations import KINDS as OBSERVATION_KINDS
 from q2mm.reference.observations import ObservationSettings, default_weights
 
 PACKAGE_PREFIX = "package:"
+# The QM atomic charges a system's ``charge`` kind can compare with, as the readers name them.
+CHARGE_METHODS = {
+    "esp": "ESP-fitted: Gaussian Pop=ChelpG/MK 'ESP charges', Jaguar 'Atomic charges from electrostatic "
+    "potential' (.out) or r_j_ESP_Charges (.mae)",
+    "mulliken": "Mulliken: Gaussian 'Mulliken charges', Jaguar 'Atomic charges from Mulliken population analysis'",
+}
 DEFAULT_TEMPERATURE_K = 298.15
 
 
@@ -104,6 +110,7 @@ class SystemSpec:
     further start force fields (name -> path). ``reference``: the publication of a system whose
     data are not shipped; ``stand_in``: an open system to try when its data are missing.
     ``selectivity`` groups the transition states by stereochemical outcome (no groups: none).
+    ``charges``: which QM atomic charges the ``charge`` kind compares with (CHARGE_METHODS).
     """
 
     name: str = MISSING
@@ -118,6 +125,16 @@ class SystemSpec:
     alternative_forcefields: dict[str, str] = field(default_factory=dict)
     base_forcefield: str | None = None
     selectivity: SelectivitySpec = field(default_factory=SelectivitySpec)
+    charges: str = "esp"
+
+    def __post_init__(self) -> None:
+        if self.charges not in CHARGE_METHODS:
+            raise ConfigurationError(
+                f"system charges={self.charges!r}: expected one of {list(CHARGE_METHODS)} "
+                + "("
+                + "; ".join(f"{k}: {v}" for k, v in CHARGE_METHODS.items())
+                + ")"
+            )
 
     def __post_init__(self) -> None:
         if self.selectivity.groups and not self.settings.needs_minimum:

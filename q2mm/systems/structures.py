@@ -84,6 +84,31 @@ def load_structures(entries: list[StructureSpec], directory: Path, table: AtomTy
     return tuple(molecules)
 
 
+def select_charges(molecules: tuple[Molecule, ...], method: str, required: bool) -> tuple[Molecule, ...]:
+    """Each structure with ``properties['qm_charges']`` (e) and ``['qm_charges_source']``: its
+    charge set named ``method`` (the system's ``charges``). A structure without that set keeps
+    none; when the ``charge`` kind is scored (``required``) that is refused, naming the sets it has."""
+    out, missing = [], []
+    for molecule in molecules:
+        sets = molecule.properties.get("qm_charge_sets", {})
+        properties = {k: v for k, v in molecule.properties.items() if k not in ("qm_charges", "qm_charges_source")}
+        if method in sets:
+            properties["qm_charges_source"], properties["qm_charges"] = sets[method]
+        else:
+            missing.append(
+                f"{molecule.title} ({molecule.properties.get('qm_source', molecule.source)}: "
+                f"{', '.join(sorted(sets)) or 'no charges'})"
+            )
+        out.append(molecule.with_(properties=properties))
+    if required and missing:
+        raise ConfigurationError(
+            f"the charge kind is scored with charges={method!r}, but these structures have no {method} charges: "
+            + "; ".join(missing)
+            + " (set the system's charges option to a set they have, or run a population analysis)"
+        )
+    return tuple(out)
+
+
 def _describe(entry: StructureSpec) -> str:
     return ", ".join(f"{key}: {value}" for key, value in vars(entry).items() if value)
 

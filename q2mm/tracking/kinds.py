@@ -1,7 +1,7 @@
 """How an observation kind is named and measured where a chemist reads it: plots, the run
 description, README's metric list. One table; units are those the reference objective
 compares in (q2mm.objective: eigenmatrix in kJ/(mol A^2 amu), geometry in A and degrees,
-frequencies in cm^-1, relative energies in kcal/mol)."""
+frequencies in cm^-1, relative energies in kcal/mol, charges in e)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ KIND_LABELS: dict[str, KindLabel] = {
     "torsion": KindLabel("torsion", "deg", "deg"),
     "frequency": KindLabel("frequency", "cm⁻¹", "cm$^{-1}$"),
     "energy": KindLabel("relative energy", "kcal/mol", "kcal mol$^{-1}$"),
+    "charge": KindLabel("atomic charge", "e", "e"),
 }
 
 

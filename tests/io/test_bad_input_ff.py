@@ -63,6 +63,23 @@ def test_fld_cut_inside_the_vdw_table(tmp_path: Path, rh_dir: Path, fld_lines):
     expect_error(read_fld, path, 1040, "END OF NONBONDED")
 
 
+def test_fld_cut_in_half_before_the_vdw_table(tmp_path: Path, rh_dir: Path, fld_lines):
+    """Half of mm3.fld (standard rows, no -6 table, no -3) was read as an empty force field."""
+    path = damaged(tmp_path, rh_dir / "mm3.fld", fld_lines[: len(fld_lines) // 2])
+    expect_error(read_fld, path, len(fld_lines) // 2, "-6 vdW table closed by 'END OF NONBONDED'", "end of file")
+
+
+def test_fld_cut_in_the_rows_after_the_vdw_table(tmp_path: Path, rh_dir: Path, fld_lines):
+    path = damaged(tmp_path, rh_dir / "mm3.fld", fld_lines[:1100])
+    expect_error(read_fld, path, 1100, "'-3' closing the parameter section opened by '-2' on line 1083")
+
+
+def test_substructure_only_files_stay_legitimate(rh_dir: Path):
+    """A published substructure-only file (no -1 table, no vdW table) is complete as it is."""
+    ff = read_fld(rh_dir / "rh-hydrogenation-enamide-final.fld")
+    assert len(ff.substructures) == 3 and not ff.functions and ff.rows
+
+
 def test_fld_corrupted_value_field(tmp_path: Path, rh_dir: Path, fld_lines):
     line = fld_lines[1859]
     assert b"2.5782" in line

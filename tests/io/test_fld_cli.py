@@ -59,3 +59,13 @@ def test_runs_as_module(rh_dir: Path):
     )
     assert done.returncode == 0, done.stderr
     assert "bond_r0" in done.stdout and "1910" in done.stdout
+
+
+def test_a_file_cut_in_half_exits_2_naming_file_and_line(rh_dir: Path, tmp_path: Path, capsys):
+    lines = (rh_dir / "mm3.fld").read_text().splitlines(keepends=True)
+    cut = tmp_path / "trunc.fld"
+    cut.write_text("".join(lines[: len(lines) // 2]))
+    assert main([str(cut), "--active"]) == 2
+    captured = capsys.readouterr()
+    assert f"{cut}:{len(lines) // 2}: expected the -6 vdW table" in captured.err and "cut short" in captured.err
+    assert captured.out == ""

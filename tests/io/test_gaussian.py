@@ -90,10 +90,11 @@ def test_archive_with_bar_separators(ethane_dir: Path, tmp_path: Path) -> None:
 
 
 def test_atomic_charges_mulliken_then_esp(ethane_dir, tmp_path):
-    """The last Mulliken table of a log; an ESP table (Pop=CHELPG) wins over Mulliken."""
+    """The last Mulliken table of a log; an ESP table (Pop=CHELPG) is read beside it."""
     molecule = read_gaussian_log(ethane_dir / "GS.log").molecule
-    assert molecule.properties["qm_charges_source"] == "Gaussian Mulliken charges"
-    charges = molecule.properties["qm_charges"]
+    assert set(molecule.properties["qm_charge_sets"]) == {"mulliken"}
+    source, charges = molecule.properties["qm_charge_sets"]["mulliken"]
+    assert source == "Gaussian Mulliken charges"
     assert charges[1] == pytest.approx(-0.43282) and charges.sum() == pytest.approx(0.0, abs=1e-5)
     lines = (ethane_dir / "GS.log").read_text().splitlines()
     esp = (
@@ -108,8 +109,9 @@ def test_atomic_charges_mulliken_then_esp(ethane_dir, tmp_path):
     path = tmp_path / "GS.log"
     path.write_text("\n".join(lines[:at] + esp + lines[at:]) + "\n")
     molecule = read_gaussian_log(path).molecule
-    assert molecule.properties["qm_charges_source"] == "Gaussian ESP charges"
-    assert list(molecule.properties["qm_charges"][:2]) == [0.1, -0.3]
+    sets = molecule.properties["qm_charge_sets"]
+    assert sets["esp"][0] == "Gaussian ESP charges" and list(sets["esp"][1][:2]) == [0.1, -0.3]
+    np.testing.assert_array_equal(sets["mulliken"][1], charges)
     broken = lines[:at] + esp[:5] + lines[at:]
     path.write_text("\n".join(broken) + "\n")
     with pytest.raises(InputFormatError, match=r"GS.log:\d+: expected row 4 of the charge table"):

@@ -89,3 +89,45 @@ def test_rh_enamide_output(rh_dir: Path) -> None:
     assert out.normal_modes.shape == (102, 36, 3)
     np.testing.assert_allclose(out.normal_modes[0, 0], [-0.00331, 0.01499, -0.00191])
     np.testing.assert_allclose(out.normal_modes[101, 35], [0.00015, -0.00007, 0.00001])
+
+
+def jaguar_charge_table(header: str, labels: tuple[str, ...], charges: np.ndarray) -> list[str]:
+    """A charge table as Jaguar prints it: five atoms per 'Atom'/'Charge' block."""
+    lines = [f"  {header}", ""]
+    for k in range(0, len(labels), 5):
+        lines.append("  Atom    " + "".join(f"{label:>11}" for label in labels[k : k + 5]))
+        lines.append("  Charge  " + "".join(f"{q:11.5f}" for q in charges[k : k + 5]))
+        lines.append("")
+    return lines + [f"  sum of atomic charges:  {charges.sum():10.6f}", ""]
+
+
+def test_esp_and_mulliken_charges_of_an_output(rh_dir: Path, tmp_path: Path) -> None:
+    """ESP (icfit=1) and Mulliken tables of a .out are read as 'esp' and 'mulliken' (e); a
+    Jaguar input beside it carries them into a system; a cut table is refused with its line."""
+    from q2mm.errors import InputFormatError
+    from q2mm.systems.formats import read_qm
+
+    lines = (rh_dir / "jaguar" / f"{STEM}.out").read_text().splitlines()
+    labels = read_jaguar_out(rh_dir / "jaguar" / f"{STEM}.out").molecule.properties["labels"]
+    esp = np.round(np.linspace(-0.8, 0.8, len(labels)), 5)
+    esp += (1.0 - esp.sum()) / len(labels)  # net charge +1, as the structure
+    mulliken = np.round(np.cos(np.arange(len(labels))), 5)
+    at = next(k for k, text in enumerate(lines) if "Atomic Polar Tensors" in text)
+    tables = jaguar_charge_table("Atomic charges from Mulliken population analysis:", labels, mulliken)
+    tables += jaguar_charge_table("Atomic charges from electrostatic potential:", labels, esp)
+    (tmp_path / f"{STEM}.out").write_text("\n".join(lines[:at] + tables + lines[at:]) + "\n")
+    out = read_jaguar_out(tmp_path / f"{STEM}.out")
+    sets = out.molecule.properties["qm_charge_sets"]
+    assert sets["esp"][0] == "Jaguar ESP charges (.out)"
+    np.testing.assert_allclose(sets["esp"][1], np.round(esp, 5), atol=1e-12)
+    np.testing.assert_allclose(sets["mulliken"][1], mulliken, atol=1e-12)
+    (tmp_path / f"{STEM}.01.in").write_bytes((rh_dir / "jaguar" / f"{STEM}.01.in").read_bytes())
+    paired = read_qm(tmp_path / f"{STEM}.01.in")
+    np.testing.assert_array_equal(paired.properties["qm_charge_sets"]["esp"][1], sets["esp"][1])
+    # the ESP table (its header on line at + 29: the Mulliken table takes 28) loses its last two blocks
+    cut = lines[:at] + tables[:-8] + lines[at:]
+    (tmp_path / f"{STEM}.out").write_text("\n".join(cut) + "\n")
+    with pytest.raises(
+        InputFormatError, match=rf"{STEM}.out:{at + 29}: expected 36 atomic charges in the table .*, found .30."
+    ):
+        read_jaguar_out(tmp_path / f"{STEM}.out")

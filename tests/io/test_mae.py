@@ -120,5 +120,5 @@ f_m_ct {
 }
 """)
     molecule = read_mae(path)[0]
-    assert list(molecule.properties["qm_charges"]) == [0.41, -0.41]
-    assert molecule.properties["qm_charges_source"] == "Jaguar ESP (.mae)"
+    source, charges = molecule.properties["qm_charge_sets"]["esp"]
+    assert list(charges) == [0.41, -0.41] and source == "Jaguar ESP (.mae)"

@@ -154,6 +154,37 @@ def test_ethane_gaussian_logs_typed_by_mol2(ethane_folder: Path, tmp_path: Path,
     assert reference_score(training) == pytest.approx(ethane_registered_score, rel=5e-5)
 
 
+def test_charges_option_picks_the_qm_charge_set(ethane_folder: Path, tmp_path: Path) -> None:
+    """``charges: mulliken`` scores the logs' Mulliken charges; the default ``esp`` is refused
+    for logs without a Pop=ChelpG/MK table, naming the structures and the sets they have."""
+    from q2mm.errors import ConfigurationError
+    from q2mm.io.gaussian import read_gaussian_log
+    from q2mm.mm3.engine import MM3Model
+    from q2mm.objective.objective import ObjectiveFunction
+
+    conf = tmp_path / "conf"
+    entry = '  - {geometry: "*.mol2", qm: "{stem}.log"}\nweights: {charge: 10}\n'
+    ethane_system(conf, ethane_folder, entry + "charges: mulliken\n")
+    training = load_system(get_spec("my-ethane", conf))
+    gs = training.molecules[0]
+    mulliken = read_gaussian_log(ethane_folder / "GS.log").molecule.properties["qm_charge_sets"]["mulliken"][1]
+    np.testing.assert_array_equal(gs.properties["qm_charges"], mulliken)
+    assert gs.properties["qm_charges_source"] == "Gaussian Mulliken charges"
+    model = MM3Model.build(training.molecules, training.forcefield)
+    ev = ObjectiveFunction(model, list(training.molecules), training.settings)(model.p0)
+    # ethane.fld has no bond dipoles: every MM3* charge is 0, the residual 10 q_QM
+    np.testing.assert_allclose(ev.by_kind["charge"].calc, 0.0)
+    assert ev.by_kind["charge"].score == pytest.approx(
+        100 * sum(float(m.properties["qm_charges"] @ m.properties["qm_charges"]) for m in training.molecules)
+    )
+    ethane_system(conf, ethane_folder, entry)
+    with pytest.raises(ConfigurationError, match=r"charges='esp'.*GS \(.*GS.log: mulliken\); TS"):
+        load_system(get_spec("my-ethane", conf))
+    ethane_system(conf, ethane_folder, entry + "charges: npa\n")
+    with pytest.raises(ConfigurationError, match=r"charges='npa': expected one of \['esp', 'mulliken'\]"):
+        load_system(get_spec("my-ethane", conf))
+
+
 def test_ethane_fchk_alone_with_perceived_bonds(ethane_folder: Path, tmp_path: Path, ethane_registered_score) -> None:
     conf = tmp_path / "conf"
     ethane_system(conf, ethane_folder, '  - {qm: "*.fchk"}\n')

@@ -46,6 +46,7 @@ def test_default_weights_and_the_kinds_they_switch_on() -> None:
         "torsion": 1.0,
         "frequency": 0.0,
         "energy": 0.0,
+        "charge": 0.0,
     }
     settings = observation_settings({"eig_offdiag": 0.05, "torsion": None}, invert_ts_curvature=True)
     assert settings.kinds == ("eig_diag", "eig_offdiag", "bond_length", "bond_angle")
