@@ -54,6 +54,7 @@ class CheckReport:
 
 def check_training_set(training_set: Any, scope: Any) -> CheckReport:
     """Assign every structure (missing parameters listed, not raised) and count what a fit would use."""
+    from q2mm.compose import with_charge_parameters
     from q2mm.mm3.assign import assign_parameters
     from q2mm.optimize.problem import scope_spec
     from q2mm.optimize.scope import resolve_scope
@@ -76,7 +77,7 @@ def check_training_set(training_set: Any, scope: Any) -> CheckReport:
                 f"structure {number} ({molecule.title}): {len(assignment.missing)} interactions without parameters"
             )
     try:
-        scoped = resolve_scope(ff, scope_spec(scope))
+        scoped = resolve_scope(ff, with_charge_parameters(scope_spec(scope), training_set.settings))
     except ConfigurationError as error:
         report.problems.append(str(error))
         return report

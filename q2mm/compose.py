@@ -9,6 +9,7 @@ changes a problem after it is built.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from q2mm.objective.objective import ObjectiveFunction
 from q2mm.optimize.choices import StartName
 from q2mm.optimize.driver import FitProblem
 from q2mm.optimize.problem import ScopeLike, StartLike, build_problem, scope_spec, start_options
-from q2mm.optimize.scope import align_with_model, resolve_scope
+from q2mm.optimize.scope import ScopeSpec, align_with_model, resolve_scope
 from q2mm.reference.seminario import SeminarioSettings, mapping_from_assignments, seminario_start
 
 
@@ -31,9 +32,9 @@ def fit_problem(training_set: Any, scope: ScopeLike = "opt", start: StartLike = 
     ``scope`` is a scope name, a ScopeSpec or a list of (line, field); ``start`` is 'published',
     'qfuerza', or a mapping with ``name`` and the QFUERZA options (``frequency_scale``, ...).
     """
-    spec = scope_spec(scope)
-    start_name, options = start_options(start)
     ff, molecules, settings = training_set.forcefield, list(training_set.molecules), training_set.settings
+    spec = with_charge_parameters(scope_spec(scope), settings)
+    start_name, options = start_options(start)
     model = MM3Model.build(molecules, ff)
     estimates: dict[Any, float] | None = None
     record: list[dict[str, Any]] = []
@@ -48,6 +49,11 @@ def fit_problem(training_set: Any, scope: ScopeLike = "opt", start: StartLike = 
         return ObjectiveRecipe(training_set, tuple(active))
 
     return build_problem(ff, spec, model.param_refs, evaluators, start_name, estimates, record, recipe=recipe)
+
+
+def with_charge_parameters(spec: ScopeSpec, settings: Any) -> ScopeSpec:
+    """The scope with its bond dipoles when the ``charge`` kind is scored (only charges determine them)."""
+    return dataclasses.replace(spec, bond_dipoles=True) if settings.uses("charge") else spec
 
 
 def scope_from_config(node: DictConfig) -> ScopeLike:

@@ -1,6 +1,7 @@
 """Parameter scopes: which `.fld` values an optimization may change.
 
-- ``opt``: the OPT substructure(s) plus standard rows marked OPT (bond dipoles stay fixed);
+- ``opt``: the OPT substructure(s) plus standard rows marked OPT (bond dipoles stay fixed
+  unless ``bond_dipoles``: a fit that scores the ``charge`` kind determines them);
 - ``opt_fc``: only the force constants of that set;
 - ``opt_valence``: that set without van der Waals parameters;
 - ``explicit``: a given list of (line, field), anywhere in the file.
@@ -21,10 +22,12 @@ from q2mm.optimize.choices import ScopeName, parse_choice
 
 @dataclass(frozen=True)
 class ScopeSpec:
-    """A named scope; ``params`` lists (line, field) pairs for ``explicit``."""
+    """A named scope; ``params`` lists (line, field) pairs for ``explicit``; ``bond_dipoles``
+    adds the bond dipoles of the named set (they only matter when charges are scored)."""
 
     name: ScopeName = ScopeName.opt
     params: tuple[tuple[int, int], ...] = ()
+    bond_dipoles: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", parse_choice(ScopeName, self.name, "parameter scope"))
@@ -34,7 +37,8 @@ class ScopeSpec:
             raise ConfigurationError(f"scope {self.name!r} takes no (line, field) list; use scope 'explicit'")
 
     def label(self) -> str:
-        return str(self.name) if self.name != "explicit" else f"explicit({len(self.params)})"
+        label = str(self.name) if self.name != "explicit" else f"explicit({len(self.params)})"
+        return label + ("+dipoles" if self.bond_dipoles and self.name != "explicit" else "")
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,10 @@ def resolve_scope(ff: Any, scope: ScopeSpec) -> ScopedParameters:
     if scope.name == "explicit":
         refs = _explicit_refs(ff, scope.params)
     else:
-        refs = tuple(ref for ref in ff.active_refs() if _keeps(scope.name, ff.kind(ref)[0]))
+        from q2mm.model.forcefield import DEFAULT_EXCLUDED_KINDS
+
+        exclude = () if scope.bond_dipoles else DEFAULT_EXCLUDED_KINDS
+        refs = tuple(ref for ref in ff.active_refs(exclude_kinds=exclude) if _keeps(scope.name, ff.kind(ref)[0]))
     if not refs:
         raise ConfigurationError(f"scope {scope.label()} selects no parameters of {getattr(ff, 'path', None)}")
     kinds = tuple(ff.kind(ref)[0] for ref in refs)

@@ -157,6 +157,7 @@ def test_ethane_gaussian_logs_typed_by_mol2(ethane_folder: Path, tmp_path: Path,
 def test_charges_option_picks_the_qm_charge_set(ethane_folder: Path, tmp_path: Path) -> None:
     """``charges: mulliken`` scores the logs' Mulliken charges; the default ``esp`` is refused
     for logs without a Pop=ChelpG/MK table, naming the structures and the sets they have."""
+    from q2mm.compose import fit_problem
     from q2mm.errors import ConfigurationError
     from q2mm.io.gaussian import read_gaussian_log
     from q2mm.mm3.engine import MM3Model
@@ -177,6 +178,10 @@ def test_charges_option_picks_the_qm_charge_set(ethane_folder: Path, tmp_path: P
     assert ev.by_kind["charge"].score == pytest.approx(
         100 * sum(float(m.properties["qm_charges"] @ m.properties["qm_charges"]) for m in training.molecules)
     )
+    problem = fit_problem(training)  # scoring charges frees the OPT rows' bond dipoles
+    assert problem.scope == "opt+dipoles" and problem.kinds.count("bond_dipole") == 3
+    ethane_system(conf, ethane_folder, '  - {geometry: "*.mol2", qm: "{stem}.log"}\n')
+    assert "bond_dipole" not in fit_problem(load_system(get_spec("my-ethane", conf))).kinds
     ethane_system(conf, ethane_folder, entry)
     with pytest.raises(ConfigurationError, match=r"charges='esp'.*GS \(.*GS.log: mulliken\); TS"):
         load_system(get_spec("my-ethane", conf))
