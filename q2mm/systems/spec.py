@@ -135,8 +135,6 @@ class SystemSpec:
                 + "; ".join(f"{k}: {v}" for k, v in CHARGE_METHODS.items())
                 + ")"
             )
-
-    def __post_init__(self) -> None:
         if self.selectivity.groups and not self.settings.needs_minimum:
             raise ConfigurationError(
                 "selectivity groups compare the MM3* energies of minimized structures, but no observation "
