@@ -91,3 +91,14 @@ def test_bad_substructure_pattern_names_the_fld_line(rh_dir, tmp_path, capsys):
     rc = cli.main([str(broken), str(rh_dir / "rh_enamide_training_set.mae"), "--index", "1"])
     err = capsys.readouterr().err
     assert rc == 1 and f"broken.fld:{k + 1}: expected a substructure pattern" in err and "Traceback" not in err
+
+
+def test_a_force_field_cut_in_half_is_refused_not_read_as_empty(rh_dir, tmp_path, capsys):
+    """Half of mm3.fld once gave 'no MM3* parameters' for every interaction; now one message names the cut."""
+    lines = (rh_dir / "mm3.fld").read_text().splitlines(keepends=True)
+    cut = tmp_path / "trunc.fld"
+    cut.write_text("".join(lines[: len(lines) // 2]))
+    rc = cli.main([str(cut), str(rh_dir / "rh_enamide_training_set.mae"), "--index", "1"])
+    err = capsys.readouterr().err
+    assert rc == 1 and f"trunc.fld:{len(lines) // 2}: expected the -6 vdW table" in err
+    assert "no MM3* parameters" not in err and "Traceback" not in err

@@ -157,6 +157,7 @@ def test_ethane_gaussian_logs_typed_by_mol2(ethane_folder: Path, tmp_path: Path,
 def test_charges_option_picks_the_qm_charge_set(ethane_folder: Path, tmp_path: Path) -> None:
     """``charges: mulliken`` scores the logs' Mulliken charges; the default ``esp`` is refused
     for logs without a Pop=ChelpG/MK table, naming the structures and the sets they have."""
+    from q2mm.check import check_training_set
     from q2mm.compose import fit_problem
     from q2mm.errors import ConfigurationError
     from q2mm.io.gaussian import read_gaussian_log
@@ -178,6 +179,9 @@ def test_charges_option_picks_the_qm_charge_set(ethane_folder: Path, tmp_path: P
     assert ev.by_kind["charge"].score == pytest.approx(
         100 * sum(float(m.properties["qm_charges"] @ m.properties["qm_charges"]) for m in training.molecules)
     )
+    text = check_training_set(training, "opt").text()
+    assert "QM charges: mulliken; compared: Gaussian Mulliken charges" in text and text.endswith("fittable: yes")
+    assert "active parameters (opt+dipoles): 20 used" in text and "charge 16 (weight 10)" in text
     problem = fit_problem(training)  # scoring charges frees the OPT rows' bond dipoles
     assert problem.scope == "opt+dipoles" and problem.kinds.count("bond_dipole") == 3
     ethane_system(conf, ethane_folder, '  - {geometry: "*.mol2", qm: "{stem}.log"}\n')
@@ -198,6 +202,9 @@ def test_ethane_fchk_alone_with_perceived_bonds(ethane_folder: Path, tmp_path: P
         assert sorted(molecule.atom_types) == ["C3"] * 2 + ["H1"] * 6 and len(molecule.bonds) == 7
         assert "perceived" in molecule.properties["bonds_from"] and "guessed" in molecule.properties["types_from"]
     assert reference_score(training) == pytest.approx(ethane_registered_score, rel=1e-10)
+    from q2mm.check import check_training_set
+
+    assert check_training_set(training, "opt").fittable
 
 
 def rewrite_mol2(source: Path, target: Path, transform) -> None:
