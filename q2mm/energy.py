@@ -19,19 +19,9 @@ from pathlib import Path
 
 from q2mm.errors import Q2MMError
 from q2mm.model.molecule import Molecule
+from q2mm.model.termtable import ENERGY_TERMS
 
-LABELS = {
-    "stretch": "Stretch",
-    "bend": "Bend",
-    "torsion": "Proper torsion",
-    "out_of_plane": "Out-of-plane",
-    "stretch_bend": "Stretch-bend",
-    "bend_bend": "Bend-bend",
-    "torsion_stretch": "Torsion-stretch",
-    "vdw": "Van der Waals",
-    "electrostatic": "Electrostatic",
-    "hydrogen_bond": "Hydrogen bonding",
-}
+LABELS = dict(ENERGY_TERMS)  # term -> MacroModel's printed label, in MacroModel's order
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,10 +60,10 @@ def read_structures(path: Path, atomtyp: Path | None) -> list[Molecule]:
 def breakdown(fld: Path, molecule: Molecule) -> dict:
     """The JSON-ready breakdown of one structure (kJ/mol)."""
     from q2mm.io.fld import read_fld
-    from q2mm.mm3.engine import TERMS, MM3Model
+    from q2mm.mm3.engine import MM3Model
 
     parts = MM3Model.build([molecule], read_fld(fld)).breakdown(0)
-    terms = {t: parts[t] + 0.0 for t in TERMS}  # + 0.0: no "-0.0" in the output
+    terms = {t: parts[t] + 0.0 for t in LABELS}  # + 0.0: no "-0.0" in the output
     return {"structure": molecule.title, "units": "kJ/mol", "total": sum(terms.values()), "terms": terms}
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from q2mm.errors import InputFormatError
 from q2mm.model.forcefield import (
     ROW_FIELDS,
-    TERM_OF_CODE,
     VDW_CHARGE_FIELD,
     VDW_FIELDS,
     Equivalence,
@@ -28,23 +27,13 @@ from q2mm.model.forcefield import (
     ParamRow,
     Substructure,
 )
+from q2mm.model.termtable import ATOMS_PER_TERM, TERM_OF_CODE
 
 __all__ = ["read_fld", "parse_fld", "write_fld"]
 
 STANDARD_ATOM_SLOTS = ((4, 6), (9, 11), (14, 16), (19, 21))
 STANDARD_ORDER_COLUMNS = (7, 12, 17)
 SUBSTRUCTURE_ATOM_SLOTS = ((4, 6), (8, 10), (12, 14), (16, 18))
-ATOMS_PER_TERM = {
-    "bond": 2,
-    "angle": 3,
-    "stretch_bend": 3,
-    "torsion": 4,
-    "torsion_cont": 4,
-    "improper": 4,
-    "vdw_pair": 2,
-    "hbond": 4,
-    "torsion_stretch": 4,
-}
 DESCRIPTOR_COLUMNS = (55, 80)
 SELECT_COLUMNS = (80, 89)
 ALT_SET_COLUMNS = (89, 95)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,22 +29,11 @@ from q2mm.errors import ParameterAssignmentError
 from q2mm.mm3 import interactions, nonbonded, terms
 from q2mm.mm3.assign import Assignment, assign_parameters
 from q2mm.mm3.hessian import hessian, hessian_dot
+from q2mm.mm3.topology import Interactions, Topology
 from q2mm.model.forcefield import ForceField, ParamRef
 from q2mm.model.molecule import Molecule
 
-TERMS = (
-    "stretch",
-    "bend",
-    "stretch_bend",
-    "bend_bend",
-    "torsion",
-    "torsion_stretch",
-    "out_of_plane",
-    "vdw",
-    "electrostatic",
-    "hydrogen_bond",
-)
-Topology = dict  # name -> array with a leading structure axis (or one structure's slice)
+TERMS = tuple(name for name, _label in interactions.ENERGY_TERMS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,82 +70,63 @@ def _angle_key(a: Sequence[int]) -> tuple[int, int, int]:
     return tuple(a) if a[0] <= a[2] else tuple(a[::-1])
 
 
-def _structure_arrays(mol: Molecule, asg: Assignment, pindex: _ParamIndex) -> dict[str, np.ndarray]:
+class _Built(NamedTuple):
+    """One structure's arrays before padding: valence kinds and pairs by kind name, per-atom data."""
+
+    rows: dict[str, Interactions]  # kind -> (atoms, p with -1 = absent, scale, mask all True)
+    vdw_p: np.ndarray
+    parent: np.ndarray
+    formal: np.ndarray
+
+
+def _rows(atoms, params, scale=None) -> Interactions:
+    n = len(atoms)
+    return Interactions(
+        np.array(atoms, dtype=np.int32),
+        np.array(params, dtype=np.int32),
+        np.array(scale if scale is not None else [1.0] * n, dtype=np.float64),
+        np.ones(n, dtype=bool),
+    )
+
+
+class _Where:
+    """``interactions.Slots`` of one structure: a ref's slot, and the slots of the r0 of a bond
+    and the theta0 of an angle as its stretch and bend interactions use them."""
+
+    def __init__(self, asg: Assignment, pindex: _ParamIndex):
+        self.ref = pindex
+        self._r0 = {frozenset(it.atoms): pindex(it.refs[0]) for it in asg.of("stretch")}
+        self._theta0 = {_angle_key(it.atoms): pindex(it.refs[0]) for it in asg.of("bend")}
+
+    def r0(self, atoms: Sequence[int]) -> int:
+        return self._r0[frozenset(atoms)]
+
+    def theta0(self, atoms: Sequence[int]) -> int:
+        return self._theta0[_angle_key(atoms)]
+
+
+def _structure_arrays(mol: Molecule, asg: Assignment, pindex: _ParamIndex) -> _Built:
     """Index arrays of one structure (unpadded); parameter slots via ``pindex``."""
-    out: dict[str, list] = {}
-    of = asg.of
-    stretches = of("stretch")
-    r0_slot = {frozenset(it.atoms): pindex(it.refs[0]) for it in stretches}
-    th0_slot = {_angle_key(it.atoms): pindex(it.refs[0]) for it in of("bend")}
-
-    def rows(kind: str, atoms, params, scale=None):
-        out[kind + "_atoms"] = np.array(atoms, dtype=np.int32)
-        out[kind + "_p"] = np.array(params, dtype=np.int32)
-        out[kind + "_scale"] = np.array(scale if scale is not None else [1.0] * len(atoms), dtype=np.float64)
-
-    rows(
-        "stretch",
-        [it.atoms for it in stretches],
-        [[pindex(it.refs[0]), pindex(it.refs[1]), pindex(it.refs[2]) if len(it.refs) > 2 else -1] for it in stretches],
-    )
-    rows("bend", [it.atoms for it in of("bend")], [[pindex(r) for r in it.refs[:2]] for it in of("bend")])
-    sb = of("stretch_bend")
-    rows(
-        "stretch_bend",
-        [it.atoms for it in sb],
-        [
-            [
-                pindex(it.refs[0]),
-                r0_slot[frozenset(it.atoms[:2])],
-                r0_slot[frozenset(it.atoms[1:])],
-                th0_slot[_angle_key(it.atoms)],
-            ]
-            for it in sb
-        ],
-    )
-    bb = of("bend_bend")
-    rows(
-        "bend_bend",
-        [it.atoms for it in bb],
-        [
-            [
-                pindex(it.refs[0]),
-                pindex(it.refs[1]),
-                th0_slot[_angle_key((it.atoms[1], it.atoms[0], it.atoms[2]))],
-                th0_slot[_angle_key((it.atoms[3], it.atoms[0], it.atoms[4]))],
-            ]
-            for it in bb
-        ],
-    )
-    tors = of("torsion")
-    rows(
-        "torsion",
-        [it.atoms for it in tors],
-        [[pindex(r) for r in it.refs] + [-1] * (6 - len(it.refs)) for it in tors],
-        [it.scale for it in tors],
-    )
-    ts = of("torsion_stretch")
-    rows(
-        "torsion_stretch",
-        [it.atoms for it in ts],
-        [[pindex(it.refs[0]), r0_slot[frozenset(it.atoms[1:3])]] for it in ts],
-        [it.scale for it in ts],
-    )
-    imp = of("improper")
-    rows("improper", [it.atoms for it in imp], [[pindex(it.refs[-1])] for it in imp], [it.scale for it in imp])
-    _vdw_arrays(mol, asg, pindex, out)
-    return out
+    where = _Where(asg, pindex)
+    out = {
+        kind.name: _rows(
+            [it.atoms for it in asg.of(kind.name)],
+            [kind.slots(it, where) for it in asg.of(kind.name)],
+            [it.scale for it in asg.of(kind.name)],
+        )
+        for kind in interactions.VALENCE
+    }
+    return _vdw_arrays(mol, asg, pindex, out)
 
 
-def _vdw_arrays(mol: Molecule, asg: Assignment, pindex: _ParamIndex, out: dict) -> None:
+def _vdw_arrays(mol: Molecule, asg: Assignment, pindex: _ParamIndex, out: dict[str, Interactions]) -> _Built:
     vdw = sorted(asg.of("vdw"), key=lambda it: it.atoms[0])
     if [it.atoms[0] for it in vdw] != list(range(mol.n_atoms)):
         raise ParameterAssignmentError(f"{mol.title}: van der Waals parameters missing for some atoms")
-    out["vdw_p"] = np.array(
+    vdw_p = np.array(
         [[pindex(it.refs[0]), pindex(it.refs[1]), pindex(it.refs[2]) if len(it.refs) > 2 else -1] for it in vdw],
         dtype=np.int32,
     )
-    out["parent"] = _reduction_parents(mol)
     pairs = nonbonded.nonbonded_pairs(mol.n_atoms, [(b.i, b.j) for b in mol.bonds])
     special = {frozenset(it.atoms): it for it in asg.interactions.get("vdw_pair", [])}
     override = [
@@ -164,79 +135,69 @@ def _vdw_arrays(mol: Molecule, asg: Assignment, pindex: _ParamIndex, out: dict) 
         else [-1, -1]
         for p in pairs.tolist()
     ]
-    out["pair_atoms"] = pairs
-    out["pair_p"] = np.array(override, dtype=np.int32).reshape(-1, 2)
-    out["pair_scale"] = np.ones(len(pairs))
+    out["pair"] = _rows(pairs, np.array(override, dtype=np.int32).reshape(-1, 2))
     formal = mol.formal_charges or (0,) * mol.n_atoms
-    out["formal"] = np.array(formal, dtype=np.float64)
+    return _Built(out, vdw_p, _reduction_parents(mol), np.array(formal, dtype=np.float64))
 
 
 # kind -> (atoms per interaction, parameter slots per interaction)
-_SHAPES = {
-    "stretch": (2, 3),
-    "bend": (3, 2),
-    "stretch_bend": (3, 4),
-    "bend_bend": (5, 4),
-    "torsion": (4, 6),
-    "torsion_stretch": (4, 2),
-    "improper": (4, 1),
-    "pair": (2, 2),
-}
+_SHAPES = {kind.name: (kind.arity, kind.width) for kind in interactions.VALENCE} | {"pair": (2, 2)}
 
 
-def _filler(arrays: dict, arity: int) -> np.ndarray:
+def _filler(built: _Built, arity: int) -> np.ndarray:
     """Atoms of a real interaction of the structure (non-degenerate geometry) to pad with."""
     for kind in ("stretch", "bend", "torsion", "bend_bend"):
-        atoms = arrays[kind + "_atoms"]
+        atoms = built.rows[kind].atoms
         if len(atoms) and atoms.shape[1] >= arity:
             return atoms[0, :arity]
     return np.arange(arity, dtype=np.int32)
 
 
-def _pad_kind(per_structure: list[dict], kind: str, zero_slot: int) -> dict[str, jnp.ndarray]:
+def _pad_kind(per_structure: list[_Built], kind: str, zero_slot: int) -> Interactions:
     arity, width = _SHAPES[kind]
-    size = max(1, max(len(s[kind + "_atoms"]) for s in per_structure))
+    size = max(1, max(len(s.rows[kind].atoms) for s in per_structure))
     atoms, params, scale, mask = [], [], [], []
     for s in per_structure:
-        n = len(s[kind + "_atoms"])
+        rows = s.rows[kind]
+        n = len(rows.atoms)
         filler = np.tile(_filler(s, arity), (size - n, 1))
-        atoms.append(np.vstack([s[kind + "_atoms"].reshape(n, arity), filler]))
+        atoms.append(np.vstack([rows.atoms.reshape(n, arity), filler]))
         slots = np.full((size, width), zero_slot, dtype=np.int32)
-        slots[:n] = np.where(s[kind + "_p"] < 0, zero_slot, s[kind + "_p"]).reshape(n, width)
+        slots[:n] = np.where(rows.p < 0, zero_slot, rows.p).reshape(n, width)
         params.append(slots)
-        scale.append(np.concatenate([s[kind + "_scale"], np.zeros(size - n)]))
+        scale.append(np.concatenate([rows.scale, np.zeros(size - n)]))
         mask.append(np.arange(size) < n)
-    return {
-        kind + "_atoms": jnp.asarray(np.stack(atoms)),
-        kind + "_p": jnp.asarray(np.stack(params)),
-        kind + "_scale": jnp.asarray(np.stack(scale)),
-        kind + "_mask": jnp.asarray(np.stack(mask)),
-    }
+    return Interactions(*(jnp.asarray(np.stack(a)) for a in (atoms, params, scale, mask)))
 
 
-def _pad(per_structure: list[dict], zero_slot: int, n_max: int) -> Topology:
+def _pad(per_structure: list[_Built], zero_slot: int, n_max: int) -> Topology:
     """Stack the structures' arrays with a leading structure axis, padded to common sizes."""
-    topo: Topology = {}
-    for kind in _SHAPES:
-        topo.update(_pad_kind(per_structure, kind, zero_slot))
+    blocks = {kind: _pad_kind(per_structure, kind, zero_slot) for kind in _SHAPES}
     n_s = len(per_structure)
     vdw_p = np.full((n_s, n_max, 3), zero_slot, dtype=np.int32)
     parent = np.tile(np.arange(n_max, dtype=np.int32), (n_s, 1))
     formal = np.zeros((n_s, n_max))
+    atom_mask = np.zeros((n_s, n_max), dtype=bool)
     for k, s in enumerate(per_structure):
-        n = len(s["parent"])
-        vdw_p[k, :n] = np.where(s["vdw_p"] < 0, zero_slot, s["vdw_p"])
-        parent[k, :n], formal[k, :n] = s["parent"], s["formal"]
-    topo["vdw_p"], topo["parent"], topo["formal"] = jnp.asarray(vdw_p), jnp.asarray(parent), jnp.asarray(formal)
-    topo["pair_slot"] = jnp.asarray(_pair_slots(per_structure, n_max, topo["pair_atoms"].shape[1]))
-    return topo
+        n = len(s.parent)
+        vdw_p[k, :n] = np.where(s.vdw_p < 0, zero_slot, s.vdw_p)
+        parent[k, :n], formal[k, :n], atom_mask[k, :n] = s.parent, s.formal, True
+    return Topology(
+        **blocks,
+        vdw_p=jnp.asarray(vdw_p),
+        parent=jnp.asarray(parent),
+        formal=jnp.asarray(formal),
+        pair_slot=jnp.asarray(_pair_slots(per_structure, n_max, blocks["pair"].atoms.shape[1])),
+        atom_mask=jnp.asarray(atom_mask),
+    )
 
 
-def _pair_slots(per_structure: list[dict], n_max: int, n_pairs: int) -> np.ndarray:
+def _pair_slots(per_structure: list[_Built], n_max: int, n_pairs: int) -> np.ndarray:
     """(S, Nmax, Nmax): row of pair (a, b) in the structure's pair list, ``n_pairs`` if none."""
     slots = np.full((len(per_structure), n_max, n_max), n_pairs, dtype=np.int32)
     for k, s in enumerate(per_structure):
-        i, j = s["pair_atoms"][:, 0], s["pair_atoms"][:, 1]
+        pairs = s.rows["pair"].atoms
+        i, j = pairs[:, 0], pairs[:, 1]
         rows = np.arange(len(i), dtype=np.int32)
         slots[k, i, j] = rows
         slots[k, j, i] = rows
@@ -257,9 +218,10 @@ def energy_terms(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> dict[str, jn
     xr, factor = interactions.working_coordinates(x, p_ext, topo)
     e = {}
     for kind in interactions.VALENCE:
-        local = jax.vmap(kind.local)(xr[topo[kind.name + "_atoms"]], *kind.params(p_ext, topo, factor))
-        e[kind.term] = jnp.sum(interactions.weights(topo, kind.name) * local)
-    i, j = topo["pair_atoms"][:, 0], topo["pair_atoms"][:, 1]
+        rows = topo.interactions(kind.name)
+        local = jax.vmap(kind.local)(xr[rows.atoms], *kind.params(p_ext, topo, factor))
+        e[kind.term] = jnp.sum(rows.weights() * local)
+    i, j = topo.pair.atoms[:, 0], topo.pair.atoms[:, 1]
     params = interactions.pair_params(p_ext, topo, interactions.charges(p_ext, topo))
     vdw, ele = interactions.pair_energies(x[i] - x[j], xr[i] - xr[j], *params)
     e["vdw"], e["electrostatic"] = jnp.sum(vdw), jnp.sum(ele)
@@ -308,13 +270,10 @@ class MM3Model:
         n_max = max(m.n_atoms for m in molecules)
         topo = _pad(per_structure, len(refs), n_max)
         coords = np.zeros((len(molecules), n_max, 3))
-        mask = np.zeros((len(molecules), n_max), dtype=bool)
         for k, m in enumerate(molecules):
             coords[k, : m.n_atoms] = m.coords
             coords[k, m.n_atoms :] = 1.0e3 + 10.0 * np.arange(n_max - m.n_atoms)[:, None] * np.array([1.0, 2.0, 3.0])
-            mask[k, : m.n_atoms] = True
-        topo["atom_mask"] = jnp.asarray(mask)
-        return cls(molecules, ff, tuple(assignments), refs, p0, topo, jnp.asarray(mask), jnp.asarray(coords))
+        return cls(molecules, ff, tuple(assignments), refs, p0, topo, topo.atom_mask, jnp.asarray(coords))
 
     # -- pure functions (static: usable under jit/vmap/grad) --------------------------------
     energy = staticmethod(energy)
@@ -324,7 +283,7 @@ class MM3Model:
 
     def reduction_slots(self) -> np.ndarray:
         """Indices into p of the hydrogen reduction factors the structures use."""
-        slots = np.unique(np.asarray(self.topology["vdw_p"])[..., 2])
+        slots = np.unique(np.asarray(self.topology.vdw_p)[..., 2])
         return slots[slots < len(self.p0)]
 
     energy_terms = staticmethod(energy_terms)

@@ -21,8 +21,7 @@ import jax.numpy as jnp
 
 import q2mm.jaxconfig  # noqa: F401
 from q2mm.mm3 import interactions
-
-Topology = dict
+from q2mm.mm3.topology import Topology
 
 
 def _masked(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
@@ -33,9 +32,10 @@ def _valence_blocks(xr: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology, factor:
     """Sum of every valence interaction's Hessian in working coordinates, (N, N, 3, 3) blocks."""
     rows, cols, blocks = [], [], []
     for kind in interactions.VALENCE:
-        atoms = topo[kind.name + "_atoms"]
+        block = topo.interactions(kind.name)
+        atoms = block.atoms
         h = jax.vmap(jax.hessian(kind.local))(xr[atoms], *kind.params(p_ext, topo, factor))  # (M, k, 3, k, 3)
-        h = _masked(h * topo[kind.name + "_scale"][:, None, None, None, None], topo[kind.name + "_mask"])
+        h = _masked(h * block.scale[:, None, None, None, None], block.mask)
         k = kind.arity
         rows.append(jnp.broadcast_to(atoms[:, :, None], (atoms.shape[0], k, k)).reshape(-1))
         cols.append(jnp.broadcast_to(atoms[:, None, :], (atoms.shape[0], k, k)).reshape(-1))
@@ -47,7 +47,7 @@ def _valence_blocks(xr: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology, factor:
 
 def _pair_hessians(x, xr, p_ext, topo, charges):
     """Per-pair second derivatives wrt (nuclear, working) difference vectors: three (P, 3, 3)."""
-    i, j = topo["pair_atoms"][:, 0], topo["pair_atoms"][:, 1]
+    i, j = topo.pair.atoms[:, 0], topo.pair.atoms[:, 1]
     params = interactions.pair_params(p_ext, topo, charges)
 
     def pair_total(d_nuclear, d_working, *pars):
@@ -82,7 +82,7 @@ def hessian(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
     like ``jax.hessian(engine.energy)(x, p, topo)``."""
     p_ext = interactions.extend(p)
     xr, factor = interactions.working_coordinates(x, p_ext, topo)
-    a = reduction_matrix(topo["parent"], factor)
+    a = reduction_matrix(topo.parent, factor)
     nuclear, pair_rr = _pair_parts(x, xr, p_ext, topo, a)
     h_rr = _valence_blocks(xr, p_ext, topo, factor) + pair_rr
     h = nuclear + jnp.einsum("ba,bduv,dc->acuv", a, h_rr, a)
@@ -93,7 +93,7 @@ def _pair_parts(x, xr, p_ext, topo, a) -> tuple[jnp.ndarray, jnp.ndarray]:
     """The nonbonded pairs' (N, N, 3, 3) blocks: the part in nuclear coordinates (nuclear-nuclear
     plus both cross terms) and the working-working part (still to be taken through A)."""
     nn, nr, rr = _pair_hessians(x, xr, p_ext, topo, interactions.charges(p_ext, topo))
-    slot = topo["pair_slot"]
+    slot = topo.pair_slot
     cross = jnp.einsum("abuv,bc->acuv", _pair_blocks(nr, slot), a)
     return _pair_blocks(nn, slot) + cross + cross.transpose(1, 0, 3, 2), _pair_blocks(rr, slot)
 
@@ -106,7 +106,8 @@ def _valence_dot(
     a parameter gradient differentiates only E(q, params), never the geometry twice more."""
     total = jnp.zeros((), xr.dtype)
     for kind in interactions.VALENCE:
-        atoms = topo[kind.name + "_atoms"]
+        block = topo.interactions(kind.name)
+        atoms = block.atoms
         blocks = g_rr[atoms[:, :, None], atoms[:, None, :]]  # (M, k, k, 3, 3)
 
         def contract(xl, gl, *params, kind=kind):
@@ -121,7 +122,7 @@ def _valence_dot(
             )
 
         values = jax.vmap(contract)(xr[atoms], blocks, *kind.params(p_ext, topo, factor))
-        total = total + jnp.sum(interactions.weights(topo, kind.name) * values)
+        total = total + jnp.sum(block.weights() * values)
     return total
 
 
@@ -137,7 +138,7 @@ def hessian_dot(x: jnp.ndarray, p: jnp.ndarray, topo: Topology, g: jnp.ndarray) 
     p_ext = interactions.extend(p)
     xr, factor = interactions.working_coordinates(x, p_ext, topo)
     xr, factor = jax.lax.stop_gradient(xr), jax.lax.stop_gradient(factor)
-    a = reduction_matrix(topo["parent"], factor)
+    a = reduction_matrix(topo.parent, factor)
     blocks = g.transpose(0, 2, 1, 3)  # (N, N, 3, 3) like the assembly
     g_rr = jnp.einsum("ba,acuv,dc->bduv", a, blocks, a)
     nuclear, pair_rr = _pair_parts(x, xr, p_ext, topo, a)

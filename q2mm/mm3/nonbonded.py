@@ -24,6 +24,7 @@ import numpy as np
 import q2mm.jaxconfig  # noqa: F401
 from q2mm.mm3.minimize import Kinks
 from q2mm.mm3.terms import KJ_PER_KCAL
+from q2mm.mm3.topology import Topology
 
 BUCK_A = 1.84e5
 BUCK_B = 12.0
@@ -53,10 +54,10 @@ def softcut(r_nuclear: jnp.ndarray, cutoff: float = VDW_CUTOFF, width: float = V
     return jnp.clip((off2 - r_nuclear**2) / (off2 - on2), 0.0, 1.0)
 
 
-def kinks(topo) -> Kinks:
+def kinks(topo: Topology) -> Kinks:
     """The vdW pairs of one (padded) structure, whose energy has a kink at SOFTCUT_KINK: the
     softcut scale starts to fall there, so the derivative jumps up and a minimum can sit on it."""
-    return Kinks(topo["pair_atoms"], topo["pair_mask"], SOFTCUT_KINK)
+    return Kinks(topo.pair.atoms, topo.pair.mask, SOFTCUT_KINK)
 
 
 def coulomb(r: jnp.ndarray, qq: jnp.ndarray) -> jnp.ndarray:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from q2mm.errors import FieldOverflowError, ForceFieldWriteError  # noqa: F401  (re-exported)
+from q2mm.model.termtable import PARAM_KINDS, TERM_OF_CODE  # noqa: F401  (re-exported)
 
 # 0-based [start, stop) columns of the three value fields of a parameter row ...
 ROW_FIELDS: dict[int, tuple[int, int]] = {1: (23, 33), 2: (34, 44), 3: (45, 55)}
@@ -19,49 +20,6 @@ ROW_FIELDS: dict[int, tuple[int, int]] = {1: (23, 33), 2: (34, 44), 3: (45, 55)}
 VDW_FIELDS: dict[int, tuple[int, int]] = {1: (5, 15), 2: (16, 26), 3: (27, 37)}
 VDW_CHARGE_FIELD: tuple[int, int] = (38, 48)
 FIELD_WIDTH = 10
-
-# Row kind code (columns 1-2 of the line, alternative letter removed) -> term name.
-TERM_OF_CODE: dict[str, str] = {
-    "1": "bond",
-    "2": "angle",
-    "3": "stretch_bend",
-    "4": "torsion",
-    "54": "torsion_cont",
-    "5": "improper",
-    "6": "vdw_pair",
-    "7": "hbond",
-    "8": "torsion_stretch",
-}
-
-# (term, field) -> (kind label, unit). A field not listed carries no parameter.
-PARAM_KINDS: dict[tuple[str, int], tuple[str, str]] = {
-    ("bond", 1): ("bond_r0", "A"),
-    ("bond", 2): ("bond_k", "mdyn/A"),
-    ("bond", 3): ("bond_dipole", "D"),
-    ("angle", 1): ("angle_theta0", "deg"),
-    ("angle", 2): ("angle_k", "mdyn A/rad^2"),
-    ("angle", 3): ("bend_bend_k", "mdyn A/rad^2"),
-    ("stretch_bend", 1): ("stretch_bend_k", "mdyn/rad"),
-    ("torsion", 1): ("torsion_v1", "kcal/mol"),
-    ("torsion", 2): ("torsion_v2", "kcal/mol"),
-    ("torsion", 3): ("torsion_v3", "kcal/mol"),
-    ("torsion_cont", 1): ("torsion_v4", "kcal/mol"),
-    ("torsion_cont", 2): ("torsion_v5", "kcal/mol"),
-    ("torsion_cont", 3): ("torsion_v6", "kcal/mol"),
-    ("improper", 1): ("improper_angle", "deg"),
-    ("improper", 2): ("improper_k", "mdyn A/rad^2"),
-    ("vdw_pair", 1): ("vdw_pair_r", "A"),
-    ("vdw_pair", 2): ("vdw_pair_eps", "kcal/mol"),
-    ("hbond", 1): ("hbond_1", "fld"),
-    ("hbond", 2): ("hbond_2", "fld"),
-    ("hbond", 3): ("hbond_3", "fld"),
-    ("torsion_stretch", 1): ("torsion_stretch_k", "kcal/mol/A"),
-    ("torsion_stretch", 2): ("torsion_bend_k", "fld"),
-    ("torsion_stretch", 3): ("torsion_torsion_k", "fld"),
-    ("vdw", 1): ("vdw_r", "A"),
-    ("vdw", 2): ("vdw_eps", "kcal/mol"),
-    ("vdw", 3): ("vdw_reduction", "A"),
-}
 
 # Kinds an optimization changes by default (bond dipoles set charges; they stay fixed).
 DEFAULT_EXCLUDED_KINDS: frozenset[str] = frozenset({"bond_dipole"})

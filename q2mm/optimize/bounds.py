@@ -10,66 +10,21 @@ coordinate lives in [0, 1].
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import Enum
 
 import numpy as np
 
 from q2mm.errors import ConfigurationError
-
-INF = float("inf")
-
-
-class ParamClass(Enum):
-    """How a parameter kind is bounded: fractional rule ('fc' or 'eq') and sanity interval."""
-
-    BOND_LENGTH = ("eq", 0.5, 3.0)
-    ANGLE = ("eq", 30.0, 180.0)
-    IMPROPER_ANGLE = ("eq", -180.0, 180.0)
-    FORCE_CONSTANT = ("fc", 0.0, INF)
-    TORSION = ("fc", -20.0, 20.0)
-    CROSS_TERM = ("fc", -INF, INF)
-    DIPOLE = ("eq", -INF, INF)
-    VDW_RADIUS = ("eq", 0.5, 5.0)
-    VDW_EPSILON = ("fc", 0.001, 2.0)
-    VDW_REDUCTION = ("eq", 0.0, 1.0)
-    OTHER = ("fc", -INF, INF)
-
-    def __init__(self, rule: str, low: float, high: float):
-        self.rule = rule
-        self.sanity = (low, high)
-
-
-# Kind labels as q2mm.model.forcefield.PARAM_KINDS names them, by prefix (longest match wins).
-_CLASS_BY_PREFIX: dict[str, ParamClass] = {
-    "bond_r0": ParamClass.BOND_LENGTH,
-    "bond_k": ParamClass.FORCE_CONSTANT,
-    "bond_dipole": ParamClass.DIPOLE,
-    "angle_theta0": ParamClass.ANGLE,
-    "angle_k": ParamClass.FORCE_CONSTANT,
-    "bend_bend_k": ParamClass.CROSS_TERM,
-    "stretch_bend_k": ParamClass.CROSS_TERM,
-    "torsion_v": ParamClass.TORSION,
-    "torsion_stretch_k": ParamClass.CROSS_TERM,
-    "torsion_bend_k": ParamClass.CROSS_TERM,
-    "torsion_torsion_k": ParamClass.CROSS_TERM,
-    "improper_angle": ParamClass.IMPROPER_ANGLE,
-    "improper_k": ParamClass.FORCE_CONSTANT,
-    "vdw_r": ParamClass.VDW_RADIUS,
-    "vdw_pair_r": ParamClass.VDW_RADIUS,
-    "vdw_eps": ParamClass.VDW_EPSILON,
-    "vdw_pair_eps": ParamClass.VDW_EPSILON,
-    "vdw_reduction": ParamClass.VDW_REDUCTION,
-    "hbond_": ParamClass.OTHER,
-}
+from q2mm.model.termtable import CLASS_OF_KIND, ParamClass
 
 
 def param_class(kind: str) -> ParamClass:
-    """Classify a parameter kind label (e.g. ``bond_k``, ``torsion_v2``, ``vdw_eps``)."""
-    matches = [prefix for prefix in _CLASS_BY_PREFIX if kind.startswith(prefix)]
-    if not matches:
-        known = ", ".join(sorted(_CLASS_BY_PREFIX))
-        raise ConfigurationError(f"no bounds rule for parameter kind {kind!r}; known prefixes: {known}")
-    return _CLASS_BY_PREFIX[max(matches, key=len)]
+    """The bounds class of a parameter kind label (e.g. ``bond_k``, ``torsion_v2``, ``vdw_eps``),
+    as the term table (``q2mm.model.termtable``) gives it."""
+    try:
+        return CLASS_OF_KIND[kind]
+    except KeyError:
+        known = ", ".join(sorted(CLASS_OF_KIND))
+        raise ConfigurationError(f"no bounds rule for parameter kind {kind!r}; known kinds: {known}") from None
 
 
 def is_force_constant(kind: str) -> bool:

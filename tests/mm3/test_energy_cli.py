@@ -9,21 +9,11 @@ import sys
 import pytest
 
 from q2mm import energy as cli
+from q2mm.energy import LABELS
 from q2mm.paths import PROJECT_ROOT
 from tests.mm3.test_terms_reference import mmo_references  # noqa: F401
 
-TERMS = {
-    "stretch",
-    "bend",
-    "stretch_bend",
-    "bend_bend",
-    "torsion",
-    "torsion_stretch",
-    "out_of_plane",
-    "vdw",
-    "electrostatic",
-    "hydrogen_bond",
-}
+TERMS = set(LABELS)  # the engine's term table (q2mm.model.termtable.ENERGY_TERMS)
 
 
 def test_json_breakdown_matches_macromodel(rh_dir, capsys, mmo_references):
