@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -251,6 +251,7 @@ class MM3Model:
     coords: jnp.ndarray
     timings: dict[str, float] = field(default_factory=dict)
     _jitted: dict[str, Callable] = field(default_factory=dict, repr=False)
+    has_charges: ClassVar[bool] = True  # the engine contract (q2mm.objective.contract.Engine)
 
     @classmethod
     def build(

@@ -30,6 +30,7 @@ from q2mm.mm3.minimize import (
 )
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1
+from q2mm.objective.contract import Engine
 from q2mm.objective.objective import check_model_matches, full_parameters
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
@@ -137,7 +138,7 @@ def _pack_charge(obs: list[StructureObservations], n_max: int, settings: Observa
     return {"ref": ref, "w": w}
 
 
-def pack_observations(obs: list[StructureObservations], model, settings: ObservationSettings) -> dict:
+def pack_observations(obs: list[StructureObservations], model: Engine, settings: ObservationSettings) -> dict:
     """Padded arrays (leading structure axis) of every reference value and weight."""
     mask = np.asarray(model.atom_mask, dtype=bool)
     n_max = mask.shape[1]
@@ -175,7 +176,7 @@ class JaxLoss:
 
     def __init__(
         self,
-        model,
+        model: Engine,
         molecules: list[Molecule],
         settings: ObservationSettings | None = None,
         active=None,
@@ -199,9 +200,7 @@ class JaxLoss:
         self._qm = np.asarray(model.coords, dtype=np.float64)
         # the engine's Hessian contraction differentiates without third derivatives, valid while
         # no hydrogen reduction factor is fitted
-        self._fast_eigen_gradient = (
-            hasattr(model, "hessian_dot") and not np.isin(self.active, model.reduction_slots()).any()
-        )
+        self._fast_eigen_gradient = not np.isin(self.active, model.reduction_slots()).any()
         self._compiled = None
         self.reset_start()
         self.compile_seconds: float | None = None
@@ -387,12 +386,12 @@ class JaxLoss:
 
     # -- the compiled stages (one structure each) ---------------------------------------------
     def _hessian(self):
-        return getattr(self.model, "hessian", None) or jax.hessian(self.model.energy)  # the engine assembles its own
+        return self.model.hessian  # the engine's own (MM3*: assembled per interaction)
 
     def _minimize(self, p, x_start, d, topo):
         """(x_min, Hessian at x_min, pinned pairs, their flags, energy, max |g|, iterations,
         converged) from x_start."""
-        kinks = self.model.kinks(topo) if hasattr(self.model, "kinks") else None
+        kinks = self.model.kinks(topo)
         m = jax_newton(
             self.model.energy, x_start, p, topo, d["mask"], self.options, hessian_fn=self._hessian(), kinks=kinks
         )
@@ -488,7 +487,7 @@ def _padded_rows(data: dict, s: ObservationSettings) -> dict[str, int]:
     return {k: n for k, n in sizes.items() if s.uses(k)}
 
 
-def _hessian_by_dot(model):
+def _hessian_by_dot(model: Engine):
     """The engine's Hessian with a reverse-mode rule through ``hessian_dot`` (the cotangent
     contracted with the Hessian via internal coordinates, no third geometry derivatives)."""
 

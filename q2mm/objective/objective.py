@@ -19,6 +19,7 @@ from q2mm.errors import ConfigurationError
 from q2mm.mm3.minimize import Kinks, MinimizeOptions, MinimizeResult, newton_minimize
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
+from q2mm.objective.contract import Engine
 from q2mm.reference import stats, vibrations
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values
@@ -83,10 +84,10 @@ class Evaluation:
         return np.array([k for k, r in self.by_kind.items() for _ in range(r.ref.size)], dtype=object)
 
 
-def check_model_matches(model, molecules: list[Molecule], settings: ObservationSettings | None = None) -> None:
+def check_model_matches(model: Engine, molecules: list[Molecule], settings: ObservationSettings | None = None) -> None:
     """Refuse a model whose structures are not the molecules (count, atoms, QM geometry), or
     that cannot give what ``settings`` scores (atomic charges)."""
-    if settings is not None and settings.uses("charge") and not hasattr(model, "atom_charges"):
+    if settings is not None and settings.uses("charge") and not model.has_charges:
         raise ConfigurationError(f"the charge observation kind needs a model with atomic charges (MM3*), not {model!r}")
     coords = np.asarray(model.coords)
     if coords.shape[0] != len(molecules):
@@ -115,7 +116,7 @@ class ObjectiveFunction:
 
     def __init__(
         self,
-        model,
+        model: Engine,
         molecules: list[Molecule],
         settings: ObservationSettings | None = None,
         active=None,
@@ -132,7 +133,7 @@ class ObjectiveFunction:
         self.observations = build_observations(molecules, self.settings)
         self.layout = residual_layout(self.observations, self.settings)
         self._charges = jax.jit(model.atom_charges) if self.settings.uses("charge") else None
-        self._egh = jax.jit(_energy_gradient_hessian(model.energy, getattr(model, "hessian", None)))
+        self._egh = jax.jit(_energy_gradient_hessian(model.energy, model.hessian))
         # per structure, once: the topology slice and the kink pairs among the real atoms
         self._topologies = [jax.tree.map(lambda a, s=s: a[s], model.topology) for s in range(len(molecules))]
         self._kinks = [self._real_kinks(s, mol.n_atoms) for s, mol in enumerate(molecules)]
@@ -177,9 +178,9 @@ class ObjectiveFunction:
 
     def _real_kinks(self, s: int, n: int) -> Kinks | None:
         """The structure's kink pairs among its real atoms (None if the model has none)."""
-        if not hasattr(self.model, "kinks"):
-            return None
         kinks = self.model.kinks(self._topologies[s])
+        if kinks is None:
+            return None
         pairs = np.asarray(kinks.pairs)[np.asarray(kinks.mask, dtype=bool)]
         pairs = pairs[(pairs < n).all(axis=1)]
         return Kinks(pairs, np.ones(len(pairs), dtype=bool), kinks.distance)

@@ -1,9 +1,9 @@
 """Test fixture: a small, real force field satisfying the engine protocol, and QM loaders.
 
 HarmonicModel: harmonic bonds and angles (MM3 units: k in mdyn/A and mdyn A/rad^2, times
-143.88) and three-fold cosine torsions, parameters shared by element pattern. It satisfies
-the protocol the objective layer uses (p0, param_refs, coords, atom_mask, topology with a
-leading structure axis, pure-JAX energy(x, p, topo) in kcal/mol). Not product code.
+143.88) and three-fold cosine torsions, parameters shared by element pattern. It implements
+the engine contract (q2mm.objective.contract.Engine: p0, coords, atom_mask, topology with a
+leading structure axis, pure-JAX energy(x, p, topo) in kcal/mol) and inherits its defaults. Not product code.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import q2mm.jaxconfig  # noqa: F401  (float64)
 from q2mm.model.forcefield import ParamRef
 from q2mm.model.molecule import Bond, Molecule
 from q2mm.model.units import BOHR_IN_ANGSTROM
+from q2mm.objective.contract import Engine
 from q2mm.reference.geometry import angle_values, angles_from_bonds, torsions_from_bonds
 
 MDYN_A = 143.88
@@ -29,7 +30,7 @@ def _key(elements, idx):
     return "-".join(min(names, names[::-1]))
 
 
-class HarmonicModel:
+class HarmonicModel(Engine):
     """Bonds + angles + V3 torsions, parameters per element pattern, padded over structures."""
 
     def __init__(

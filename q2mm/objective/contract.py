@@ -1,0 +1,58 @@
+"""The engine contract: what ``ObjectiveFunction`` and ``JaxLoss`` need from a force-field engine.
+
+An engine holds a training set compiled for evaluation: ``p0`` (the flat parameter vector),
+``coords`` (S, Nmax, 3) A and ``atom_mask`` (S, Nmax) of the padded structures, and
+``topology`` (a pytree with a leading structure axis; the objectives slice one structure and
+pass it back). ``energy(x, p, topo)`` (kcal/mol, pure JAX, one padded structure) is the one
+method without a default. ``q2mm.mm3.engine.MM3Model`` implements every method itself; a
+small engine (the test fixture's harmonic model) subclasses ``Engine`` and inherits the
+defaults: the autodiff Hessian, its plain contraction, no kinks, no hydrogen reduction
+factors, no charges.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from q2mm.mm3.minimize import Kinks
+
+Array = Any  # a jax or numpy array
+
+
+class Engine(Protocol):
+    """A compiled training set the objectives evaluate (see module docstring)."""
+
+    p0: np.ndarray
+    coords: Array
+    atom_mask: Array
+    topology: Any
+    has_charges: ClassVar[bool] = False  # ``atom_charges`` is implemented (the charge kind)
+
+    def energy(self, x: Array, p: Array, topo: Any) -> Array:
+        """Total energy (kcal/mol) of one padded structure x (Nmax, 3) A."""
+        ...
+
+    def hessian(self, x: Array, p: Array, topo: Any) -> Array:
+        """Cartesian Hessian (Nmax, 3, Nmax, 3), kcal/mol/A^2; default: autodiff of ``energy``."""
+        return jax.hessian(self.energy)(x, p, topo)
+
+    def hessian_dot(self, x: Array, p: Array, topo: Any, g: Array) -> Array:
+        """sum(g * hessian(x, p, topo)), differentiable in p (the eigenmatrix score's gradient);
+        an engine may give a cheaper p-gradient, valid while no ``reduction_slots`` is fitted."""
+        return jnp.sum(g * self.hessian(x, p, topo))
+
+    def kinks(self, topo: Any) -> Kinks | None:
+        """Pairs whose energy has an upward derivative jump (``q2mm.mm3.minimize``); default none."""
+        return None
+
+    def reduction_slots(self) -> np.ndarray:
+        """Indices into p that ``hessian_dot``'s p-gradient holds fixed; default none."""
+        return np.zeros(0, dtype=np.int64)
+
+    def atom_charges(self, p: Array, topo: Any) -> Array:
+        """Partial charges (e) of one structure; only where ``has_charges``."""
+        raise NotImplementedError(f"{type(self).__name__} has no atomic charges")
