@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -363,10 +363,27 @@ def jax_projector(x, mask, weights=None):
     return rigid_projector(x, mask, weights, jnp)
 
 
+class TrustRegionState(NamedTuple):
+    """The carry of ``jax_newton``'s ``lax.while_loop`` (JAX arrays; a NamedTuple is a pytree)."""
+
+    x: Any  # current point, padded (Nmax, 3) A
+    e: Any  # its energy (kcal/mol)
+    g: Any  # gradient (3Nmax,)
+    h: Any  # exact Hessian (3Nmax, 3Nmax)
+    proj: Any  # rigid (and pinned-pair) projector in thin form (basis, diagonal)
+    h_l: Any  # the Hessian of the Lagrangian where pairs are pinned, else h
+    gap: Any  # pinned pairs' distance to the kink (K,)
+    pins: Any  # candidate pinned pairs (K, 2)
+    active: Any  # which of them are pinned (K,)
+    radius: Any  # trust radius (A)
+    it: Any  # iterations done (the first pass, it = 0, only evaluates x0)
+    gmax: Any  # max |P g| at x
+
+
 def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, kinks: Kinks | None):
     """The trust-region loop; ``evaluate(x)`` returns energy, gradient and exact Hessian. The
     first pass evaluates x0 with a zero step, so ``evaluate`` is traced once. Returns the
-    final loop state (x, e, g, h, proj, H_L, gap, pins, active, radius, it, gmax)."""
+    final ``TrustRegionState``."""
     import jax
     import jax.numpy as jnp
 
@@ -391,12 +408,13 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, k
         pinned = lambda: pinned_step(x, g, h_l, proj, mask, pins, active, gap, radius, jnp)  # noqa: E731
         return jax.lax.cond(jnp.any(active), pinned, free)
 
-    def cond(state):
-        it, gmax = state[-2], state[-1]
+    def cond(state: TrustRegionState):
+        it, gmax = state.it, state.gmax
         return (it == 0) | ((it <= max_iter) & (gmax >= opts.gtol) & jnp.isfinite(gmax))
 
-    def body(state):
-        x, e, g, h, proj, h_l, gap, pins, active, radius, it, _ = state
+    def body(state: TrustRegionState) -> TrustRegionState:
+        x, e, g, h, it = state.x, state.e, state.g, state.h, state.it
+        proj, h_l, gap, pins, active, radius = state.proj, state.h_l, state.gap, state.pins, state.active, state.radius
         first = it == 0
         step = jnp.where(first, 0.0, step_of(x, g, h_l, proj, pins, active, gap, radius))
         predicted = g @ step + 0.5 * step @ h_l @ step
@@ -422,23 +440,23 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, k
             radius = jnp.where(pin, opts.initial_radius, radius)
             proj, h_l, gap = jax.lax.cond(pin, lambda: parts(x, g, h, pins, active), lambda: (proj, h_l, gap))
             gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(project(proj, g))), jnp.inf)
-        return x, e, g, h, proj, h_l, gap, pins, active, radius, it + 1, gmax
+        return TrustRegionState(x, e, g, h, proj, h_l, gap, pins, active, radius, it + 1, gmax)
 
     pin_dtype = kinks.pairs.dtype if kinks is not None else jnp.int32
     basis0 = (jnp.zeros((n, 6 + slots), x0.dtype), jnp.zeros(n, x0.dtype))
-    init = (
-        x0,
-        jnp.asarray(jnp.inf, x0.dtype),
-        jnp.zeros(n, x0.dtype),
-        h0,
-        basis0,
-        h0,
-        no_gap,
-        jnp.zeros((slots, 2), dtype=pin_dtype),
-        jnp.zeros(slots, dtype=bool),
-        jnp.asarray(opts.initial_radius, x0.dtype),
-        jnp.asarray(0),
-        jnp.asarray(jnp.inf, x0.dtype),
+    init = TrustRegionState(
+        x=x0,
+        e=jnp.asarray(jnp.inf, x0.dtype),
+        g=jnp.zeros(n, x0.dtype),
+        h=h0,
+        proj=basis0,
+        h_l=h0,
+        gap=no_gap,
+        pins=jnp.zeros((slots, 2), dtype=pin_dtype),
+        active=jnp.zeros(slots, dtype=bool),
+        radius=jnp.asarray(opts.initial_radius, x0.dtype),
+        it=jnp.asarray(0),
+        gmax=jnp.asarray(jnp.inf, x0.dtype),
     )
     return jax.lax.while_loop(cond, body, init)
 
@@ -478,9 +496,9 @@ def jax_newton(
         e, g = jax.value_and_grad(energy_fn)(x, p, topo)
         return e, g.reshape(-1), hess(x, p, topo).reshape(n, n)
 
-    state = _jax_trust_region(egh, x0, mask, opts, opts.max_iter, jnp.eye(n, dtype=x0.dtype), kinks)
-    x, e, _, _, _, h_l, _, pins, active, _, it, gmax = state
-    return JaxMinimum(x, e, gmax, it - 1, (gmax < opts.gtol) & jnp.isfinite(e), h_l, pins, active)
+    s = _jax_trust_region(egh, x0, mask, opts, opts.max_iter, jnp.eye(n, dtype=x0.dtype), kinks)
+    converged = (s.gmax < opts.gtol) & jnp.isfinite(s.e)
+    return JaxMinimum(s.x, s.e, s.gmax, s.it - 1, converged, s.h_l, s.pins, s.active)
 
 
 def make_implicit_minimum(energy_fn):

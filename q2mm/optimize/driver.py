@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.optimize
@@ -155,6 +155,13 @@ class _Diverged(DivergenceError):
         super().__init__(f"{what} at evaluation {evaluation}")
 
 
+class BestPoint(NamedTuple):
+    """The lowest score seen at a point whose inner minimizations all converged (unit box z)."""
+
+    score: float
+    z: np.ndarray
+
+
 class _Evaluator:
     """Score (and gradient) in unit-box coordinates from the resolved source; counts and guards."""
 
@@ -172,7 +179,7 @@ class _Evaluator:
         self.n_objective = 0
         self.n_loss = 0
         self.n_jacobian = 0
-        self.best: tuple[float, np.ndarray] | None = None
+        self.best: BestPoint | None = None
         self._cache: dict[bytes, tuple[float, np.ndarray | None]] = {}
         self._residuals: dict[bytes, np.ndarray] = {}
         self._jacobian: tuple[bytes, np.ndarray] | None = None  # the last one (SciPy asks again at the start)
@@ -297,8 +304,8 @@ class _Evaluator:
         if len(self._cache) > 64:
             self._cache.clear()
         self._cache[key] = (v, g)
-        if converged and (self.best is None or v < self.best[0]):
-            self.best = (v, np.array(z, float))
+        if converged and (self.best is None or v < self.best.score):
+            self.best = BestPoint(v, np.array(z, float))
 
 
 def _loss_converged(loss: LossLike) -> bool:
@@ -392,7 +399,7 @@ def _run_lbfgsb(ev: _Evaluator, on_iteration, z0: np.ndarray, options: Optimizer
         )
         messages.append(f"{res.message} (success={bool(res.success)})")
         left -= int(res.nit)
-        restart = None if ev.best is None else ev.best[1]
+        restart = None if ev.best is None else ev.best.z
         if res.status != 2 or left <= 0 or restart is None or np.array_equal(restart, z):
             break
         z = restart
@@ -639,7 +646,7 @@ def fit(
         return _result(context, _Verdict(problem.start_values, start.evaluation, "stopped", decision.reason))
 
     run = _optimize(problem, options, scaling, decision.resolved, callback, t0, journal)
-    candidate = None if run.evaluator.best is None else scaling.to_params(run.evaluator.best[1])
+    candidate = None if run.evaluator.best is None else scaling.to_params(run.evaluator.best.z)
     verdict = _choose_final(problem, options, start.evaluation, candidate)
     if run.divergence is not None:
         verdict.status, verdict.message = "diverged", f"{run.message}; {verdict.message}"
