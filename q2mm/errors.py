@@ -6,6 +6,7 @@ subclasses say which layer refused and why.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -18,7 +19,7 @@ class Q2MMError(Exception):
 class InputFormatError(Q2MMError):
     """A file could not be read: names the file, the 1-based line and what was expected."""
 
-    def __init__(self, path: str | Path, line: int | None, expected: str, found: str | None = None):
+    def __init__(self, path: str | os.PathLike[str], line: int | None, expected: str, found: str | None = None):
         self.path = str(path)
         self.line = line
         self.expected = expected

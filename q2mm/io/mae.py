@@ -163,7 +163,7 @@ class _BlockReader:
         return blocks
 
     def keys(self, name: str) -> list[str]:
-        keys = []
+        keys: list[str] = []
         while True:
             tok = self.take(f"property names then ':::' in block {name!r}")
             if tok.text == SEPARATOR and not tok.quoted:
@@ -203,7 +203,8 @@ class _BlockReader:
         except ValueError:
             raise InputFormatError(self.path, head.line, "a row count like m_atom[36]", head.text) from None
         columns = self.keys(name)
-        rows, lines = [], []
+        rows: list[list[str]] = []
+        lines: list[int] = []
         for _ in range(count):
             first = self.take(f"{count} rows in {name}")
             if first.text == SEPARATOR:

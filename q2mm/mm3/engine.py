@@ -57,7 +57,7 @@ class _ParamIndex:
 
 def _reduction_parents(mol: Molecule) -> np.ndarray:
     """Each atom's parent for the hydrogen reduction: the neighbour of highest bond order."""
-    best: dict[int, tuple[float, int]] = {}
+    best: dict[int, tuple[float, int, int]] = {}
     for n, b in enumerate(mol.bonds):
         for a, other in ((b.i, b.j), (b.j, b.i)):
             key = (b.order, -n)
@@ -67,7 +67,7 @@ def _reduction_parents(mol: Molecule) -> np.ndarray:
 
 
 def _angle_key(a: Sequence[int]) -> tuple[int, int, int]:
-    return tuple(a) if a[0] <= a[2] else tuple(a[::-1])
+    return (a[0], a[1], a[2]) if a[0] <= a[2] else (a[2], a[1], a[0])
 
 
 class _Built(NamedTuple):
@@ -231,7 +231,7 @@ def energy_terms(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> dict[str, jn
 
 def energy(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
     """Total MM3* energy of one structure in kcal/mol."""
-    return sum(energy_terms(x, p, topo).values())
+    return sum(energy_terms(x, p, topo).values(), jnp.zeros((), x.dtype))
 
 
 # ---------------------------------------------------------------------------------------------

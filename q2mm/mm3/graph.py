@@ -202,7 +202,7 @@ def assign_bond_orders(symbols, pairs: dict[tuple[int, int], int], dist) -> dict
         for k in (i, j):
             if k in open_valence:
                 open_valence[k] -= 1
-    neighbours: dict[int, list[tuple[int, int]]] = {}
+    neighbours: dict[int, list[tuple[int, tuple[int, int]]]] = {}
     for i, j in organic:
         neighbours.setdefault(i, []).append((j, (i, j)))
         neighbours.setdefault(j, []).append((i, (i, j)))

@@ -174,9 +174,10 @@ class ForceField:
     def value(self, ref: ParamRef) -> float:
         """The value of one parameter (as parsed from the file)."""
         row = self.param_row(ref)
-        if ref.field not in (1, 2, 3) or row.values[ref.field - 1] is None:
+        value = row.values[ref.field - 1] if ref.field in (1, 2, 3) else None
+        if value is None:
             raise KeyError(f"{self._name()}: line {ref.line} has no value in field {ref.field}")
-        return float(row.values[ref.field - 1])
+        return float(value)
 
     def kind(self, ref: ParamRef) -> tuple[str, str]:
         """(kind label, unit) of a parameter, e.g. ('bond_k', 'mdyn/A')."""

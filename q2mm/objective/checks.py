@@ -25,8 +25,10 @@ def ratio(loss: JaxLoss, objective: ObjectiveFunction, p_active) -> RatioCheck:
     """Evaluate both paths at the same active values and compare."""
     value = loss.value(p_active)
     ev = objective(p_active)
-    both = ev.all_converged and bool(np.all(loss.last_info.converged))
-    messages = [f"reference: {m}" for m in ev.messages] + [f"jax: {m}" for m in loss.last_info.messages]
+    info = loss.last_info
+    assert info is not None  # set by every evaluation
+    both = ev.all_converged and bool(np.all(info.converged))
+    messages = [f"reference: {m}" for m in ev.messages] + [f"jax: {m}" for m in info.messages]
     r = value / ev.score if ev.score != 0.0 else (1.0 if value == 0.0 else float("inf"))
     return RatioCheck(float(r), float(value), float(ev.score), both, messages)
 

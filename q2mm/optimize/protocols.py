@@ -17,15 +17,19 @@ import numpy as np
 class KindResultLike(Protocol):
     """Agreement statistics of one observation kind."""
 
-    r2: float
+    @property
+    def r2(self) -> float: ...
 
 
 @runtime_checkable
 class EvaluationLike(Protocol):
-    """One reference evaluation: the score and per-kind statistics."""
+    """One reference evaluation: the score and per-kind statistics (read-only)."""
 
-    score: float
-    by_kind: Mapping[str, KindResultLike]
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def by_kind(self) -> Mapping[str, KindResultLike]: ...
 
 
 @runtime_checkable

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from q2mm.errors import ConfigurationError
+from q2mm.model.forcefield import ParamRef
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import BOHR_IN_ANGSTROM, HARTREE_BOHR2_TO_MDYN_A
 from q2mm.reference.eigenmatrix import invert_ts_curvature
@@ -50,7 +51,7 @@ class SeminarioSettings:
 class ParameterChange:
     """One overwritten value: the parameter, its old and new value and why."""
 
-    ref: object
+    ref: ParamRef
     old: float
     new: float
     why: str
@@ -62,7 +63,7 @@ class SeminarioResult:
 
     values: dict
     changes: list[ParameterChange]
-    skipped: list[tuple[object, str]]
+    skipped: list[tuple[ParamRef, str]]
 
 
 # ----------------------------------------------------------------------------- force constants
@@ -221,7 +222,7 @@ def seminario_start(
     neighbours = [_neighbours(m) for m in molecules]
     values = dict(current)
     changes: list[ParameterChange] = []
-    skipped: list[tuple[object, str]] = []
+    skipped: list[tuple[ParamRef, str]] = []
     active = set(active)
     for ref, tuples in assignments.items():
         if ref not in active:
