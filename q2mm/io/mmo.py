@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,12 +70,6 @@ _TOTAL = re.compile(r"^\s*([A-Za-z][A-Za-z \-]*?):\s+(-?\d+\.\d+) kJ/mol \(\s*(-
 _NUM = r"(-?\d*\.\d+(?:[EeDd][-+]?\d+)?)"
 _INT = r"(\d+)"
 _TAIL = r"\s+(\S+)\s+(-?\d+)\s(.*?)\s*(\d+)\s*$"  # select, alts, comment, FF line
-_STRETCH = re.compile(r"^\s*" + r"\s+".join([_INT] * 2 + [_NUM] * 4) + _TAIL)
-_BEND = re.compile(r"^\s*" + r"\s+".join([_INT] * 3 + [_NUM] * 6) + _TAIL)
-_TORSION = re.compile(r"^\s*" + r"\s+".join([_INT] * 4 + [_NUM] * 5) + _TAIL)
-_BEND_BEND = re.compile(r"^\s*" + r"\s+".join([_INT] * 5 + [_NUM] * 6) + r"\s*$")
-_CROSS = re.compile(r"^\s*" + r"\s+".join([_INT] * 4 + [_NUM] * 5) + r"\s*$")
-_NONBONDED = re.compile(r"^\s*" + r"\s+".join([_INT] * 2 + [_NUM] * 6) + r"\s*$")
 _ATOM = re.compile(r"^\s*(\S{1,3})\s*\(\s*(\d+)\)\s+" + r"\s+".join([_NUM] * 5) + r"\s+(\S+)\s+(-?\d+)(.*)$")
 _ATTACHED = re.compile(r"(\d+)([-=%*#~]?)")
 _EQUATION = re.compile(r"^(\S.*?)\s+-\s+(\d+):\s*(.*?)\s*$")
@@ -422,88 +418,33 @@ class _Structure:
                 raise InputFormatError(self.path, atom.line, f"connection-table atom {i}", str(atom.number))
 
 
-def _stretch(line: str, line_no: int) -> StretchRow | None:
-    m = _STRETCH.match(line)
-    if not m:
-        return None
-    g = m.groups()
-    return StretchRow(
-        (int(g[0]), int(g[1])),
-        _f(g[2]),
-        _f(g[3]),
-        _f(g[4]),
-        _f(g[5]),
-        g[6],
-        int(g[7]),
-        g[8].strip(),
-        int(g[9]),
-        line_no,
-    )
+def _row_parser(row_type: Callable[..., Any], n_atoms: int, n_values: int, ff_tail: bool):
+    """A parser of one table row: ``n_atoms`` atom numbers, ``n_values`` numbers and, where
+    ``ff_tail``, the columns that follow (select, alternatives, comment, .fld line);
+    None where the line is not such a row."""
+
+    pattern = re.compile(r"^\s*" + r"\s+".join([_INT] * n_atoms + [_NUM] * n_values) + (_TAIL if ff_tail else r"\s*$"))
+
+    def parse(line: str, line_no: int):
+        m = pattern.match(line)
+        if not m:
+            return None
+        g = m.groups()
+        k = n_atoms + n_values
+        atoms = tuple(int(x) for x in g[:n_atoms])
+        values = [_f(x) for x in g[n_atoms:k]]
+        tail = (g[k], int(g[k + 1]), g[k + 2].strip(), int(g[k + 3])) if ff_tail else ()
+        return row_type(atoms, *values, *tail, line_no)
+
+    return parse
 
 
-def _bend(line: str, line_no: int) -> BendRow | None:
-    m = _BEND.match(line)
-    if not m:
-        return None
-    g = m.groups()
-    return BendRow(
-        (int(g[0]), int(g[1]), int(g[2])),
-        _f(g[3]),
-        _f(g[4]),
-        _f(g[5]),
-        _f(g[6]),
-        _f(g[7]),
-        _f(g[8]),
-        g[9],
-        int(g[10]),
-        g[11].strip(),
-        int(g[12]),
-        line_no,
-    )
-
-
-def _bend_bend(line: str, line_no: int) -> BendBendRow | None:
-    m = _BEND_BEND.match(line)
-    if not m:
-        return None
-    g = m.groups()
-    return BendBendRow(tuple(int(x) for x in g[:5]), *(_f(x) for x in g[5:]), line_no)
-
-
-def _torsion(line: str, line_no: int) -> TorsionRow | None:
-    m = _TORSION.match(line)
-    if not m:
-        return None
-    g = m.groups()
-    return TorsionRow(
-        tuple(int(x) for x in g[:4]),
-        _f(g[4]),
-        _f(g[5]),
-        _f(g[6]),
-        _f(g[7]),
-        _f(g[8]),
-        g[9],
-        int(g[10]),
-        g[11].strip(),
-        int(g[12]),
-        line_no,
-    )
-
-
-def _cross(line: str, line_no: int) -> CrossTermRow | None:
-    m = _CROSS.match(line)
-    if not m:
-        return None
-    g = m.groups()
-    return CrossTermRow(tuple(int(x) for x in g[:4]), *(_f(x) for x in g[4:]), line_no)
-
-
-def _nonbonded(line: str, line_no: int) -> NonbondedRow | None:
-    m = _NONBONDED.match(line)
-    if not m:
-        return None
-    g = m.groups()
-    return NonbondedRow((int(g[0]), int(g[1])), *(_f(x) for x in g[2:]), line_no)
+_stretch = _row_parser(StretchRow, 2, 4, True)
+_bend = _row_parser(BendRow, 3, 6, True)
+_bend_bend = _row_parser(BendBendRow, 5, 6, False)
+_torsion = _row_parser(TorsionRow, 4, 5, True)
+_cross = _row_parser(CrossTermRow, 4, 5, False)
+_nonbonded = _row_parser(NonbondedRow, 2, 6, False)
 
 
 _ROW_PARSERS = {
