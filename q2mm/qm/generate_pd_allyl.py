@@ -14,7 +14,6 @@ versions, energies, frequencies, MM3 atom types and bonds, SHA-256 of every file
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 from dataclasses import dataclass
@@ -25,8 +24,7 @@ import numpy as np
 from q2mm.errors import ConvergenceError
 from q2mm.model import elements
 from q2mm.model.molecule import Bond, Molecule
-from q2mm.model.units import BOHR_IN_ANGSTROM
-from q2mm.qm.generate_sn2 import write_xyz
+from q2mm.qm.common import UNITS, fd_hessian_raw, structure_entry, symmetrized, write_metadata, write_structure_files
 from q2mm.reference.vibrations import frequencies
 
 METHOD = "GFN2-xTB"
@@ -177,13 +175,7 @@ def optimize(
 
 def fd_hessian(potential: XtbPotential, coords_ang: np.ndarray, step: float = FD_STEP_BOHR) -> np.ndarray:
     """Central finite differences of analytic gradients, symmetrized (Hartree/Bohr^2)."""
-    x0 = np.asarray(coords_ang).ravel() / BOHR_IN_ANGSTROM
-    hessian = np.empty((x0.size, x0.size))
-    for k in range(x0.size):
-        shift = np.zeros_like(x0)
-        shift[k] = step
-        hessian[:, k] = (potential(x0 + shift)[1] - potential(x0 - shift)[1]) / (2.0 * step)
-    return 0.5 * (hessian + hessian.T)
+    return symmetrized(fd_hessian_raw(lambda x: potential(x)[1], coords_ang, step))
 
 
 def structure_bonds(symbols, coords_ang: np.ndarray, partial: tuple[int, int] | None) -> tuple[Bond, ...]:
@@ -296,36 +288,27 @@ def attack_transition_state(gs: Structure) -> tuple[Structure, list]:
     ), scan_record
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_structure(out: Path, s: Structure) -> dict:
-    xyz, hess, freq = out / f"{s.name}.xyz", out / f"{s.name}-hessian.npy", out / f"{s.name}-frequencies.txt"
-    write_xyz(xyz, s.symbols, s.coords, f"{s.title}; E = {s.energy:.10f} Hartree; {METHOD} (tblite)")
-    np.save(hess, s.hessian)
-    np.savetxt(
-        freq,
+    comment = f"{s.title}; E = {s.energy:.10f} Hartree; {METHOD} (tblite)"
+    files = write_structure_files(out, s.name, s.symbols, s.coords, s.hessian, s.frequencies, comment, METHOD)
+    return structure_entry(
+        s.title,
+        CHARGE,
+        s.transition_state,
+        s.symbols,
+        s.atom_types,
+        [[b.i, b.j, b.order] for b in s.bonds],
+        s.energy,
         s.frequencies,
-        fmt="%.4f",
-        header=f"harmonic frequencies (cm^-1, imaginary negative) of {s.name}, {METHOD}",
+        int((s.frequencies < -30.0).sum()),
+        files,
+        formal_charges=formal_charges(s.symbols),
     )
-    return {
-        "title": s.title,
-        "charge": CHARGE,
-        "multiplicity": 1,
-        "transition_state": s.transition_state,
-        "elements": list(s.symbols),
-        "atom_types": list(s.atom_types),
-        "formal_charges": [PD_FORMAL_CHARGE if symbol == "Pd" else 0 for symbol in s.symbols],
-        "bonds": [[b.i, b.j, b.order] for b in s.bonds],
-        "energy_hartree": s.energy,
-        "frequencies_cm1": [round(float(f), 4) for f in s.frequencies],
-        "n_imaginary": int((s.frequencies < -30.0).sum()),
-        "files": {path.name: _sha256(path) for path in (xyz, hess, freq)},
-    }
+
+
+def formal_charges(symbols) -> list[int]:
+    """MacroModel formal charges: Pd +1 (its type 201 in the Q2MM atom.typ), 0 elsewhere."""
+    return [PD_FORMAL_CHARGE if symbol == "Pd" else 0 for symbol in symbols]
 
 
 def generate(out: Path) -> dict:
@@ -358,16 +341,11 @@ def generate(out: Path) -> dict:
             "numpy": np.__version__,
             "python": platform.python_version(),
         },
-        "units": {
-            "coordinates": "Angstrom",
-            "hessian": "Hartree/Bohr^2 (Cartesian)",
-            "energy": "Hartree",
-            "frequencies": "cm^-1",
-        },
+        "units": UNITS,
         "structures": {s.name: write_structure(out, s) for s in (gs, ts)},
         "scan": scan,
     }
-    (out / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    write_metadata(out, metadata)
     return metadata
 
 

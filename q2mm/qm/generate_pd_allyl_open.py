@@ -37,19 +37,18 @@ from scipy.optimize import least_squares
 
 from q2mm.errors import ConvergenceError
 from q2mm.model import elements
-from q2mm.model.units import BOHR_IN_ANGSTROM
+from q2mm.qm.common import UNITS, fd_hessian_raw, sha256, structure_entry, symmetrized, write_structure_files
 from q2mm.qm.generate_pd_allyl import (
     ACCURACY,
     CHARGE,
     METHOD,
     OPT_CONVERGENCE,
-    PD_FORMAL_CHARGE,
     XtbPotential,
+    formal_charges,
     mm3_types,
     optimize,
     structure_bonds,
 )
-from q2mm.qm.generate_sn2 import write_xyz
 from q2mm.reference.vibrations import eigenvalues_to_wavenumbers, vibrational_modes
 
 SYSTEM = "pd-allyl-open"
@@ -431,17 +430,9 @@ def search_ts(
 def check_hessians(symbols, coords, potential, transition: bool, pair) -> tuple[np.ndarray, np.ndarray, dict]:
     """Hessians at both FD steps; symmetry, imaginary count, step agreement, C...N character of the TS mode."""
     masses = np.array([elements.mass(s) for s in symbols])
-    raw = []
-    for step in FD_STEPS_BOHR:
-        x0 = np.asarray(coords).ravel() / BOHR_IN_ANGSTROM
-        h = np.empty((x0.size, x0.size))
-        for k in range(x0.size):
-            shift = np.zeros_like(x0)
-            shift[k] = step
-            h[:, k] = (potential(x0 + shift)[1] - potential(x0 - shift)[1]) / (2.0 * step)
-        raw.append(h)
+    raw = [fd_hessian_raw(lambda x: potential(x)[1], coords, step) for step in FD_STEPS_BOHR]
     asymmetry = float(np.max(np.abs(raw[0] - raw[0].T)) / np.max(np.abs(raw[0])))
-    hessians = [0.5 * (h + h.T) for h in raw]
+    hessians = [symmetrized(h) for h in raw]
     values, vectors = zip(*(vibrational_modes(h, masses, coords) for h in hessians))
     freqs = [eigenvalues_to_wavenumbers(v) for v in values]
     n_imag = int((freqs[0] < IMAGINARY_CM1).sum())
@@ -503,41 +494,29 @@ def run_target(target: Target, log=print) -> tuple[Result, dict]:
 
 
 # ---------------------------------------------------------------- files
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_result(out: Path, r: Result, timing: dict) -> dict:
-    name = r.target.name
-    xyz, hess, freq = out / f"{name}.xyz", out / f"{name}-hessian.npy", out / f"{name}-frequencies.txt"
-    write_xyz(xyz, r.symbols, r.coords, f"{r.target.title}; E = {r.energy:.10f} Hartree; {METHOD} (tblite)")
-    np.save(hess, r.hessian)
-    np.savetxt(
-        freq, r.frequencies, fmt="%.4f", header=f"harmonic frequencies (cm^-1, imaginary negative) of {name}, {METHOD}"
+    t = r.target
+    comment = f"{t.title}; E = {r.energy:.10f} Hartree; {METHOD} (tblite)"
+    files = write_structure_files(out, t.name, r.symbols, r.coords, r.hessian, r.frequencies, comment, METHOD)
+    return structure_entry(
+        t.title,
+        CHARGE,
+        t.transition_state,
+        r.symbols,
+        r.atom_types,
+        [[b.i, b.j, b.order] for b in r.bonds],
+        r.energy,
+        r.frequencies,
+        r.checks["n_imaginary"],
+        files,
+        ligand=t.ligand,
+        allyl=t.allyl,
+        amine=t.amine,
+        group=t.group,
+        formal_charges=formal_charges(r.symbols),
+        checks=r.checks,
+        timing=timing,
     )
-    entry = {
-        "title": r.target.title,
-        "charge": CHARGE,
-        "multiplicity": 1,
-        "transition_state": r.target.transition_state,
-        "ligand": r.target.ligand,
-        "allyl": r.target.allyl,
-        "amine": r.target.amine,
-        "group": r.target.group,
-        "elements": list(r.symbols),
-        "atom_types": list(r.atom_types),
-        "formal_charges": [PD_FORMAL_CHARGE if s == "Pd" else 0 for s in r.symbols],
-        "bonds": [[b.i, b.j, b.order] for b in r.bonds],
-        "energy_hartree": r.energy,
-        "frequencies_cm1": [round(float(f), 4) for f in r.frequencies],
-        "n_imaginary": r.checks["n_imaginary"],
-        "checks": r.checks,
-        "timing": timing,
-        "files": {p.name: _sha256(p) for p in (xyz, hess, freq)},
-    }
-    return entry
 
 
 def header() -> dict:
@@ -570,12 +549,7 @@ def header() -> dict:
             "scipy": version("scipy"),
             "python": platform.python_version(),
         },
-        "units": {
-            "coordinates": "Angstrom",
-            "hessian": "Hartree/Bohr^2 (Cartesian)",
-            "energy": "Hartree",
-            "frequencies": "cm^-1",
-        },
+        "units": UNITS,
         "structures": {},
         "dropped": {},
     }
@@ -611,7 +585,7 @@ def is_done(out: Path, name: str) -> bool:
     if not path.is_file():
         return False
     entry = json.loads(path.read_text())["structures"].get(name)
-    return bool(entry) and all((out / f).is_file() and _sha256(out / f) == h for f, h in entry["files"].items())
+    return bool(entry) and all((out / f).is_file() and sha256(out / f) == h for f, h in entry["files"].items())
 
 
 def generate(

@@ -13,7 +13,6 @@ CH3F is minimized. Needs the ``qm`` extra (pyscf, geometric).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import platform
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy as np
 from q2mm.errors import ConvergenceError
 from q2mm.model import elements
 from q2mm.model.units import BOHR_IN_ANGSTROM
+from q2mm.qm.common import UNITS, structure_entry, write_metadata, write_structure_files
 
 XC = "B3LYP"
 BASIS = "6-31+G(d)"
@@ -163,39 +163,26 @@ def compute(target: Target) -> Result:
     return Result(target, symbols, coords, float(mf.e_tot), 0.5 * (hessian + hessian.T), frequencies, cycles)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_xyz(path: Path, symbols, coords: np.ndarray, comment: str) -> None:
-    """An xyz file in Angstrom with 12 decimals."""
-    rows = [f"{s:<2s} {x:18.12f} {y:18.12f} {z:18.12f}" for s, (x, y, z) in zip(symbols, coords)]
-    path.write_text(f"{len(symbols)}\n{comment}\n" + "\n".join(rows) + "\n")
-
-
 def write_result(out: Path, result: Result) -> dict:
     """Write one structure's files; return its metadata entry (file names and hashes)."""
-    name = result.target.name
-    xyz, hess, freq = out / f"{name}.xyz", out / f"{name}-hessian.npy", out / f"{name}-frequencies.txt"
-    comment = f"{result.target.title}; E = {result.energy:.12f} Hartree; {XC}/{BASIS}"
-    write_xyz(xyz, result.symbols, result.coords, comment)
-    np.save(hess, result.hessian)
-    header = f"# harmonic frequencies (cm^-1, imaginary negative) of {name}, {XC}/{BASIS}, PySCF"
-    np.savetxt(freq, result.frequencies, fmt="%.4f", header=header[2:])
-    return {
-        "title": result.target.title,
-        "charge": result.target.charge,
-        "multiplicity": 1,
-        "transition_state": result.target.transition_state,
-        "elements": list(result.symbols),
-        "atom_types": list(result.target.atom_types),
-        "bonds": [list(bond) for bond in result.target.bonds],
-        "energy_hartree": result.energy,
-        "frequencies_cm1": [round(float(f), 4) for f in result.frequencies],
-        "n_imaginary": int((result.frequencies < 0).sum()),
-        "optimizer_cycles": result.optimizer_cycles,
-        "files": {path.name: _sha256(path) for path in (xyz, hess, freq)},
-    }
+    t = result.target
+    comment = f"{t.title}; E = {result.energy:.12f} Hartree; {XC}/{BASIS}"
+    files = write_structure_files(
+        out, t.name, result.symbols, result.coords, result.hessian, result.frequencies, comment, f"{XC}/{BASIS}, PySCF"
+    )
+    return structure_entry(
+        t.title,
+        t.charge,
+        t.transition_state,
+        result.symbols,
+        t.atom_types,
+        [list(bond) for bond in t.bonds],
+        result.energy,
+        result.frequencies,
+        int((result.frequencies < 0).sum()),
+        files,
+        optimizer_cycles=result.optimizer_cycles,
+    )
 
 
 def program_versions() -> dict[str, str]:
@@ -237,15 +224,10 @@ def generate(out: Path, targets=TARGETS) -> dict:
         "generator": "python -m q2mm.qm.generate_sn2",
         "level_of_theory": level_of_theory(),
         "programs": program_versions(),
-        "units": {
-            "coordinates": "Angstrom",
-            "hessian": "Hartree/Bohr^2 (Cartesian)",
-            "energy": "Hartree",
-            "frequencies": "cm^-1",
-        },
+        "units": UNITS,
         "structures": structures,
     }
-    (out / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    write_metadata(out, metadata)
     return metadata
 
 
