@@ -14,9 +14,10 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.services.processes import pid_from_file, stop_pid
 
 DATABASE = "mlflow"
 USER = "q2mm"
@@ -87,19 +88,6 @@ class PostgresCluster:
         return cluster
 
     def stop(self, wait_s: float = 30.0) -> None:
-        try:
-            pid = int(self.pid_file.read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
-            return
-        try:
-            os.kill(pid, signal.SIGINT)  # fast shutdown
-        except ProcessLookupError:
-            return
-        deadline = time.time() + wait_s
-        while time.time() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
+        # SIGINT is PostgreSQL's fast shutdown; no SIGKILL (it would leave shared memory behind)
+        stop_pid(pid_from_file(self.pid_file), signal.SIGINT, wait_s, kill=False)
         shutil.rmtree(self.directory, ignore_errors=True)

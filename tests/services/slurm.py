@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.services.processes import pid_from_file, stop_pid
+
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel")
 DAEMON_PIDS = ("slurmd.pid", "slurmctld.pid", "munged.pid")
 
@@ -177,27 +179,7 @@ PartitionName={self.partition} Nodes={host} Default=YES MaxTime=INFINITE State=U
 def stop_by_pid_files(state_dir: Path, wait_s: float = 10.0) -> None:
     """SIGTERM each daemon named by a PID file in ``state_dir`` (never by process name), then wait."""
     for name in DAEMON_PIDS:
-        path = Path(state_dir) / name
-        try:
-            pid = int(path.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        deadline = time.time() + wait_s
-        while time.time() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_pid(pid_from_file(Path(state_dir) / name), signal.SIGTERM, wait_s)
 
 
 def cluster_state_dir(tmp_path_factory, name: str) -> Path:
