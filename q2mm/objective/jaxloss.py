@@ -31,14 +31,12 @@ from q2mm.mm3.minimize import (
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1
 from q2mm.objective.contract import Engine
-from q2mm.objective.objective import check_model_matches, full_parameters
+from q2mm.objective.objective import full_parameters, prepare
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
 from q2mm.reference.observations import (
     ObservationSettings,
     StructureObservations,
-    build_observations,
-    check_reference_data,
     layout_kinds,
     residual_layout,
 )
@@ -184,15 +182,10 @@ class JaxLoss:
         warm_start: bool = False,
         jacobian_mode: str = "auto",
     ):
-        check_model_matches(model, molecules, settings or ObservationSettings())
-        self.settings = settings or ObservationSettings()
-        check_reference_data(molecules, self.settings)
+        self.settings, self.p0, self.active, self.observations = prepare(model, molecules, settings, active)
         self.model = model
         self.options = options
         self.warm_start = warm_start
-        self.p0 = np.asarray(model.p0, dtype=np.float64)
-        self.active = np.arange(self.p0.size) if active is None else np.asarray(active, dtype=np.int64)
-        self.observations = build_observations(molecules, self.settings)
         data = pack_observations(self.observations, model, self.settings)
         self._energy_data = {k: np.asarray(v) for k, v in data.pop("energy").items()}
         n = len(self.observations)

@@ -98,6 +98,19 @@ def check_model_matches(model: Engine, molecules: list[Molecule], settings: Obse
             raise ConfigurationError(f"structure {s} ({mol.title}): model geometry is not the QM geometry")
 
 
+def prepare(
+    model: Engine, molecules: list[Molecule], settings: ObservationSettings | None, active
+) -> tuple[ObservationSettings, np.ndarray, np.ndarray, list[StructureObservations]]:
+    """What both objectives start from, checked: the settings (default ``ObservationSettings()``),
+    p0, the active indices into it (all when None) and each structure's observations."""
+    settings = settings or ObservationSettings()
+    check_model_matches(model, molecules, settings)
+    check_reference_data(molecules, settings)
+    p0 = np.asarray(model.p0, dtype=np.float64)
+    indices = np.arange(p0.size) if active is None else np.asarray(active, dtype=np.int64)
+    return settings, p0, indices, build_observations(molecules, settings)
+
+
 def full_parameters(p0: np.ndarray, active: np.ndarray, p_active) -> np.ndarray:
     """The full parameter vector with the active entries replaced."""
     p = np.array(p0, dtype=np.float64)
@@ -122,15 +135,10 @@ class ObjectiveFunction:
         active=None,
         options: MinimizeOptions = MinimizeOptions(),
     ):
-        self.settings = settings or ObservationSettings()
-        check_model_matches(model, molecules, self.settings)
-        check_reference_data(molecules, self.settings)
+        self.settings, self.p0, self.active, self.observations = prepare(model, molecules, settings, active)
         self.model = model
         self.molecules = molecules
         self.options = options
-        self.p0 = np.asarray(model.p0, dtype=np.float64)
-        self.active = np.arange(self.p0.size) if active is None else np.asarray(active, dtype=np.int64)
-        self.observations = build_observations(molecules, self.settings)
         self.layout = residual_layout(self.observations, self.settings)
         self._charges = jax.jit(model.atom_charges) if self.settings.uses("charge") else None
         self._egh = jax.jit(_energy_gradient_hessian(model.energy, model.hessian))
