@@ -244,3 +244,14 @@ def test_bench_command_runs_on_the_embedded_system(tmp_path):
     assert [row["n_structures"] for row in data["scaling"]] == [1, 2]
     assert data["objectives"]["jacobian"]["median"] > 0 and data["scaling"][1]["jacobian"]["n"] == 2
     assert "| ObjectiveFunction (reference score) |" in done.stdout
+
+
+def test_compile_probe_runs_where_the_caller_runs(monkeypatch, tmp_path):
+    from q2mm.benchmarks import measure
+
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    argv, env = measure.probe_invocation(["system=sn2"], tmp_path)
+    assert argv[1:] == ["-m", "q2mm.benchmarks.compile_probe", "system=sn2"] and env["Q2MM_JAX_CACHE"] == str(tmp_path)
+    assert env["PYTHONPATH"] == str(PROJECT_ROOT)  # this checkout
+    monkeypatch.setattr(measure, "IN_CHECKOUT", False)  # an installed wheel: PROJECT_ROOT is site-packages
+    assert "PYTHONPATH" not in measure.probe_invocation([], tmp_path)[1]

@@ -99,6 +99,12 @@ def test_wheel_ships_configs_and_presets_and_imports_from_the_venv(installed, tm
     assert not [line for line in check.stdout.splitlines() if line.lower().startswith("q2mm ")], check.stdout
 
 
+def test_installed_compile_probe_needs_no_checkout(installed, tmp_path):
+    bin_dir, env = installed
+    code = "from pathlib import Path; from q2mm.benchmarks import measure as m; print(m.probe_invocation([], Path('c'))[1].get('PYTHONPATH'))"
+    assert _run([bin_dir / "python", "-c", code], tmp_path, env).stdout.strip() == "None"
+
+
 def test_console_scripts_answer_help(installed, tmp_path):
     bin_dir, env = installed
     for script in CONSOLE_SCRIPTS:

@@ -20,22 +20,25 @@ import numpy as np
 from q2mm.benchmarks.compile_probe import ENGINE_FUNCTIONS
 from q2mm.benchmarks.timing import Stats, repeat, time_once
 from q2mm.errors import BenchError
-from q2mm.paths import PROJECT_ROOT
+from q2mm.paths import IN_CHECKOUT, PROJECT_ROOT
 
 # ------------------------------------------------------------------ compile (fresh processes)
 
 
+def probe_invocation(overrides: Sequence[str], cache_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) of a compile probe. It runs in the caller's working directory, so
+    relative overrides mean what they mean here; a checkout puts itself on PYTHONPATH (an
+    installed package is found by the interpreter itself, from any directory)."""
+    env = dict(os.environ, Q2MM_JAX_CACHE=str(cache_dir))
+    if IN_CHECKOUT:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+    return [sys.executable, "-m", "q2mm.benchmarks.compile_probe", *overrides], env
+
+
 def run_compile_probe(overrides: Sequence[str], cache_dir: Path) -> dict[str, Any]:
     """One fresh process measuring compile times with ``cache_dir`` as the persistent cache."""
-    env = dict(os.environ, Q2MM_JAX_CACHE=str(cache_dir))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
-    done = subprocess.run(
-        [sys.executable, "-m", "q2mm.benchmarks.compile_probe", *overrides],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=str(PROJECT_ROOT),
-    )
+    argv, env = probe_invocation(overrides, cache_dir)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         raise BenchError(f"compile probe failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
