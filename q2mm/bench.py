@@ -155,7 +155,7 @@ def _progress(message: str) -> None:
     sys.stderr.flush()
 
 
-Checkpoint = Callable[[dict[str, Any]], None]
+Checkpoint = Callable[[dict[str, Any]], object]  # its return value is ignored
 
 
 def run_bench(args: argparse.Namespace, command: str, checkpoint: Checkpoint | None = None) -> dict[str, Any]:
@@ -190,7 +190,7 @@ def run_bench(args: argparse.Namespace, command: str, checkpoint: Checkpoint | N
         _finish_section(results, save)
     if args.scaling:
         _progress("scaling")
-        subsets = [
+        subsets: list[tuple[str, Any, list[tuple[int, int]] | None]] = [
             (label, subset, None) for label, subset in scaling_subsets(training_set, args.structures, args.atoms)
         ]
         if args.all_params:

@@ -209,6 +209,7 @@ def scaling_times(
     """
     from q2mm.benchmarks.setup import build_problem
     from q2mm.compose import fit_problem
+    from q2mm.objective.jaxloss import JaxLoss
     from q2mm.optimize import fit
     from q2mm.pipeline import optimizer_options
 
@@ -218,6 +219,8 @@ def scaling_times(
             build_problem(subset, cfg) if scope is None else fit_problem(subset, scope=scope, start=dict(cfg.start))
         )
         loss = problem.loss
+        if not isinstance(loss, JaxLoss):
+            raise BenchError(f"scaling row {label!r}: the problem has no JaxLoss to time")
         compile_s = loss.compile()
         first_s = time_once(lambda: loss.value_and_grad(problem.start_values))[0]
         atoms = [m.n_atoms for m in subset.molecules]

@@ -67,8 +67,9 @@ def timing_rows(results: dict[str, Any]) -> list[list[str]]:
             rows.append(stats_row(f"compile JaxLoss value+grad, {phase} cache", compile_[f"jaxloss_{phase}"]))
     engine = results.get("engine")
     atoms = results["system"]["largest_atoms"]
-    for name in ("energy", "gradient", "hessian") if engine else ():
-        rows.append(stats_row(f"engine {name}, largest structure ({atoms} atoms)", engine[name]))
+    for name in ("energy", "gradient", "hessian"):
+        if engine:
+            rows.append(stats_row(f"engine {name}, largest structure ({atoms} atoms)", engine[name]))
     obj = results.get("objectives")
     if obj:
         rows.append(stats_row("ObjectiveFunction (reference score)", obj["objective"]))

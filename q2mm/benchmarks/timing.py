@@ -93,5 +93,5 @@ def machine_facts() -> dict[str, Any]:
         "jaxlib": jaxlib.__version__,
         "jax_backend": jax.default_backend(),
         "jax_device": f"{device.platform}:{device.device_kind}",
-        "float64": bool(jax.config.jax_enable_x64),
+        "float64": bool(jax.config.read("jax_enable_x64")),
     }
