@@ -11,7 +11,6 @@ and kind, the worst observations, held-out scores, selectivity, parity plots. Se
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,19 +20,18 @@ from omegaconf import DictConfig
 
 import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache before any JAX work)
 from q2mm.config import OptimizerConfig, register_configs
-from q2mm.errors import Q2MMError, exit_with_message
 from q2mm.paths import CONF_DIR
 from q2mm.pipeline import (
     JobContext,
     JobOutcome,
     assessment_artifacts,
+    console_exit,
     evaluation_pairs,
     input_files,
-    run_job,
+    run_or_exit,
     system_spec,
     validation_split,
 )
-from q2mm.tracking.callback import MlflowSweepCallback
 from q2mm.tracking.progress import IterationProgress
 
 register_configs()
@@ -126,16 +124,12 @@ def main(cfg: DictConfig) -> Any:
     """Hydra task: evaluate the configured force field on the configured system and log the run
     (``python -m q2mm.run optimizer=none`` with the same overrides runs the same job)."""
     cfg.optimizer = OptimizerConfig(method="none")  # what optimizer=none composes: nothing is optimized
-    try:
-        return run_job(cfg)
-    except Q2MMError as error:  # a user's mistake: one message, after the run is recorded FAILED
-        exit_with_message(error)
+    return run_or_exit(cfg)
 
 
 def cli() -> None:
     """Console script ``q2mm-evaluate``: the same as ``python -m q2mm.evaluate``."""
-    main()
-    sys.exit(1 if MlflowSweepCallback.failed_jobs else 0)
+    console_exit(main)
 
 
 if __name__ == "__main__":

@@ -11,21 +11,23 @@ import logging
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from q2mm.config import check_config, optimizer_options  # noqa: F401  (optimizer_options: part of this seam)
+from q2mm.errors import Q2MMError, exit_with_message
 from q2mm.paths import data_root
-from q2mm.tracking.callback import JOB_TAG, SWEPT_TAG, SweepHandoff
+from q2mm.tracking.callback import JOB_TAG, SWEPT_TAG, MlflowSweepCallback, SweepHandoff
 from q2mm.tracking.description import RunFacts, closing_line, run_description
 from q2mm.tracking.naming import job_label, job_name, single_name
 from q2mm.tracking.plots import Parity, Structure
@@ -500,3 +502,18 @@ def report(outcome: JobOutcome, wall_s: float, tracked: TrackedRun | None, progr
         url += f"  (serve it: {serve})" if serve else ""
     fld = str(outcome.fld_path.resolve()) if outcome.fld_path is not None else ""
     progress.say("done: " + closing_line(outcome.summary, wall_s, fld, url))
+
+
+def run_or_exit(cfg: DictConfig, ctx: JobContext | None = None) -> dict[str, Any] | None:
+    """``run_job`` for an entry point: a user's mistake (a Q2MMError: bad file, config or data)
+    ends as one message and a non-zero exit, after the MLflow run is recorded FAILED with it."""
+    try:
+        return run_job(cfg, ctx)
+    except Q2MMError as error:
+        exit_with_message(error)
+
+
+def console_exit(hydra_task: Callable[[], Any]) -> NoReturn:
+    """A console script around a Hydra task: run it; exit 1 when a sweep job failed, else 0."""
+    hydra_task()
+    sys.exit(1 if MlflowSweepCallback.failed_jobs else 0)

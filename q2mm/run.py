@@ -6,7 +6,6 @@ Configs: ``conf/`` (groups system, scope, start, optimizer, tracking) and the pr
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import hydra
@@ -14,11 +13,9 @@ from omegaconf import DictConfig
 
 import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache before any JAX work)
 from q2mm.config import register_configs
-from q2mm.errors import Q2MMError, exit_with_message
 from q2mm.launcher import expose_plugin
 from q2mm.paths import CONF_DIR
-from q2mm.pipeline import JobContext, past_last_fold, run_job
-from q2mm.tracking.callback import MlflowSweepCallback
+from q2mm.pipeline import JobContext, console_exit, past_last_fold, run_or_exit
 
 register_configs()
 expose_plugin()  # hydra/launcher=slurm from an editable install
@@ -35,16 +32,12 @@ def main(cfg: DictConfig) -> Any:
     ctx = JobContext.from_hydra()
     if ctx.multirun and past_last_fold(cfg):
         return None
-    try:
-        return run_job(cfg, ctx)
-    except Q2MMError as error:
-        exit_with_message(error)
+    return run_or_exit(cfg, ctx)
 
 
 def cli() -> None:
     """Console script ``q2mm-run``: the same as ``python -m q2mm.run``; exit 1 when a sweep job failed."""
-    main()
-    sys.exit(1 if MlflowSweepCallback.failed_jobs else 0)
+    console_exit(main)
 
 
 if __name__ == "__main__":
