@@ -140,7 +140,7 @@ def _experiments(client: MlflowClient, names: Sequence[str] | None) -> list[str]
     missing = [n for n, e in zip(names, found) if e is None]
     if missing:
         raise CompareError(f"no MLflow experiment named {', '.join(missing)} in {client.tracking_uri}")
-    return [e.experiment_id for e in found]
+    return [e.experiment_id for e in found if e is not None]
 
 
 def job_runs(client: MlflowClient, experiment_names: Sequence[str] | None) -> list[Run]:

@@ -63,6 +63,10 @@ class JobContext:
     def multirun(self) -> bool:
         return self.sweep_dir is not None
 
+    def handoff(self) -> SweepHandoff | None:
+        """What the sweep's parent left for its jobs (None outside a multirun)."""
+        return SweepHandoff.read(self.sweep_dir) if self.sweep_dir is not None else None
+
     @classmethod
     def from_hydra(cls) -> JobContext:
         """The context of the running Hydra job."""
@@ -301,7 +305,7 @@ def open_run(cfg: DictConfig, ctx: JobContext, start_time_s: float | None = None
     """This job's MLflow run: a child of the sweep's parent in a multirun, else a top-level run."""
     if not cfg.tracking.enabled:
         return None
-    handoff = SweepHandoff.read(ctx.sweep_dir) if ctx.multirun else None
+    handoff = ctx.handoff()
     if handoff is not None:
         client = MlflowClient(handoff.tracking_uri)
         experiment_id, parent = handoff.experiment_id, handoff.parent_run_id
@@ -351,7 +355,7 @@ def swept_label(ctx: JobContext, handoff: SweepHandoff | None) -> str:
 
 def tracked_name(cfg: DictConfig, ctx: JobContext) -> str:
     """The run name of this job, as its progress lines and plots are labelled."""
-    return run_name(cfg, ctx, SweepHandoff.read(ctx.sweep_dir) if ctx.multirun else None)
+    return run_name(cfg, ctx, ctx.handoff())
 
 
 def plot_heading(cfg: DictConfig, ctx: JobContext) -> str:
@@ -371,7 +375,7 @@ def job_record(cfg: DictConfig, ctx: JobContext, outcome: JobOutcome, skip_param
     """Params, metrics, curve, tags and artifacts of a finished job (``skip_params``: already on a resumed run)."""
     steps, scores = score_curve(outcome.summary)
     params = flatten_config(cfg) | fit_params(outcome.summary, outcome.n_molecules)
-    handoff = SweepHandoff.read(ctx.sweep_dir) if ctx.multirun else None
+    handoff = ctx.handoff()
     fld = outcome.fld_path
     preview = f"{fld.name}.txt" if fld is not None else ""  # MLflow previews known text extensions only
     facts = RunFacts(

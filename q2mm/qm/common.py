@@ -78,7 +78,7 @@ def structure_entry(
     transition_state: bool,
     symbols: Sequence[str],
     atom_types: Sequence[str],
-    bonds: list[list[int]],
+    bonds: Sequence[Sequence[float]],
     energy: float,
     frequencies: np.ndarray,
     n_imaginary: int,

@@ -251,7 +251,7 @@ def scan_attack(
     A point that does not converge in SCAN_MAXITER steps is recorded with energy None and
     the scan goes on from the previous geometry.
     """
-    points = []
+    points: list[tuple[float, float | None, np.ndarray]] = []
     for distance in SCAN_DISTANCES:
         constraint = f"$set\ndistance {ATTACKED_C + 1} {nitrogen + 1} {distance}\n"
         try:
@@ -270,7 +270,7 @@ def attack_transition_state(gs: Structure) -> tuple[Structure, list]:
     nitrogen = len(gs.symbols)
     potential = XtbPotential(symbols)
     scan = scan_attack(symbols, coords, potential, nitrogen)
-    converged = [point for point in scan if point[1] is not None]
+    converged = [(d, e, c) for d, e, c in scan if e is not None]
     if not converged:
         raise ConvergenceError("no point of the C...N scan converged")
     _, _, start = max(converged, key=lambda point: point[1])

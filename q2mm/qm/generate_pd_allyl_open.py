@@ -26,7 +26,6 @@ import argparse
 import fcntl
 import json
 import platform
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,7 +79,7 @@ class Builder:
     def __init__(self, symbols, coords, bonds) -> None:
         self.symbols = list(symbols)
         self.coords = [np.asarray(x, dtype=np.float64) for x in coords]
-        self.neighbours = {i: set() for i in range(len(self.symbols))}
+        self.neighbours: dict[int, set[int]] = {i: set() for i in range(len(self.symbols))}
         for i, j in bonds:
             self.neighbours[i].add(j)
             self.neighbours[j].add(i)
@@ -477,6 +476,7 @@ def run_target(target: Target, log=print) -> tuple[Result, dict]:
         return check_hessians(symbols, coords, potential, target.transition_state, pair)
 
     if target.transition_state:
+        assert pair is not None  # build() names the forming C...N pair of every TS
         coords, energy, route, (hessian, freqs, checks) = search_ts(symbols, guess, potential, pair, log, verify)
     else:
         coords, energy = optimize(symbols, guess, potential)
@@ -678,4 +678,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
