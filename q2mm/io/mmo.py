@@ -367,9 +367,8 @@ class _Structure:
             if text and "Input Structure Name" not in line and not self.title:
                 self.title = text
             return
-        parser = _ROW_PARSERS.get(section or "")
-        if parser is not None:
-            row = parser(line, line_no)
+        if section is not None and section in _ROW_PARSERS:
+            row = _ROW_PARSERS[section](line, line_no)
             if row is not None:
                 self.tables[section].append(row)
                 return

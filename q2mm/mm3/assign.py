@@ -220,7 +220,7 @@ class _Context:
         kind = row.code[1:]
         positions = [int(a) for a in row.atoms[: _ALT_CRITERIA[kind]]]
         return alternative_holds(
-            kind, positions, float(row.values[0]), float(row.values[1] or 0.0), match, self.measure
+            kind, positions, self.ff.value(ParamRef(row.line, 1)), float(row.values[1] or 0.0), match, self.measure
         )
 
     def measure(self, atoms: tuple[int, ...]) -> float:
@@ -431,7 +431,7 @@ def _assign_bends(ctx: _Context, result: Assignment) -> None:
         for (b1, r1), (b2, r2) in itertools.combinations(items, 2):
             atoms = (centre, b1.atoms[0], b1.atoms[2], b2.atoms[0], b2.atoms[2])
             refs = (ParamRef(r1.line, 3), ParamRef(r2.line, 3), ParamRef(r1.line, 1), ParamRef(r2.line, 1))
-            values = (float(r1.values[2]), float(r2.values[2]), float(r1.values[0]), float(r2.values[0]))
+            values = tuple(ctx.ff.value(ref) for ref in refs)
             result.interactions["bend_bend"].append(
                 Interaction("bend_bend", atoms, refs, values, r1.line, "angle rows")
             )
