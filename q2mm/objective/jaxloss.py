@@ -163,7 +163,8 @@ class JaxLoss:
     structure: ``minimize`` (the inner Newton minimization from the QM geometry,
     ``jax_newton``), ``eigen`` (the eigenmatrix scores and their gradient) and ``at_minimum``
     (geometry and frequency scores at the minimum and their gradient through the implicit
-    derivative). ``value_and_grad`` runs them for each structure in turn and adds the
+    derivative); ``charge`` (MM3* atomic charges, a function of the parameters alone) when
+    the charge kind is scored. ``value_and_grad`` runs them for each structure in turn and adds the
     results, so every minimization stops as soon as its own structure has converged.
 
     ``warm_start=True`` starts each minimization from that structure's previous minimum
