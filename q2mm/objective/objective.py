@@ -2,8 +2,9 @@
 
 For each structure: the engine's MM Hessian at the QM geometry gives the eigenmatrix; the MM
 structure minimized (``newton_minimize``, tight gtol) from the QM geometry gives the geometry,
-frequency and energy observations. Nothing here differentiates the loss; engine energies,
-gradients and Hessians are reused. Every failure is reported in ``Evaluation.messages``.
+frequency and energy observations; the engine's atomic charges (parameters only) the charge
+observations. The rows of every kind follow ``residual_layout``, as JaxLoss's do. Nothing
+here differentiates the loss; engine energies, gradients and Hessians are reused. Every failure is reported in ``Evaluation.messages``.
 """
 
 from __future__ import annotations
