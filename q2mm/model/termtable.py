@@ -19,7 +19,9 @@ INF = float("inf")
 
 
 class ParamClass(Enum):
-    """How a parameter kind is bounded: fractional rule ('fc' or 'eq') and sanity interval."""
+    """How a parameter kind is bounded: fractional rule ('fc' or 'eq') and sanity interval, or
+    'span': the sanity interval itself (a bond dipole, fitted only to charges, often starts at 0
+    and must be free to reach the Debye or so that a polar bond carries; MM3* spans -6.7..3.0)."""
 
     BOND_LENGTH = ("eq", 0.5, 3.0)
     ANGLE = ("eq", 30.0, 180.0)
@@ -27,7 +29,7 @@ class ParamClass(Enum):
     FORCE_CONSTANT = ("fc", 0.0, INF)
     TORSION = ("fc", -20.0, 20.0)
     CROSS_TERM = ("fc", -INF, INF)
-    DIPOLE = ("eq", -INF, INF)
+    DIPOLE = ("span", -10.0, 10.0)
     VDW_RADIUS = ("eq", 0.5, 5.0)
     VDW_EPSILON = ("fc", 0.001, 2.0)
     VDW_REDUCTION = ("eq", 0.0, 1.0)

@@ -1,8 +1,9 @@
 """Bounds of the active parameters and the unit-box scaling the optimizers see.
 
 Each parameter gets a fractional interval around its starting value (force
-constants +/- fc_fraction |v|, equilibrium values +/- eq_fraction |v|),
-intersected with physical sanity bounds chosen by its kind. Inside the
+constants +/- fc_fraction |v|, equilibrium values +/- eq_fraction |v|; bond
+dipoles their whole sanity interval), intersected with physical sanity bounds
+chosen by its kind. Inside the
 optimizer a parameter is z = (p - lower) / (upper - lower), so every free
 coordinate lives in [0, 1].
 """
@@ -78,6 +79,8 @@ def parameter_bounds(
 
 
 def _half_width(value: float, rule: str, options: BoundsOptions) -> float:
+    if rule == "span":
+        return float("inf")  # the sanity interval bounds it
     if rule == "fc":
         return max(options.fc_fraction * abs(value), options.min_halfwidth_fc)
     return max(options.eq_fraction * abs(value), options.min_halfwidth_eq)

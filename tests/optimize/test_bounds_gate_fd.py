@@ -24,6 +24,13 @@ def test_fractional_bounds_within_sanity_bounds():
     np.testing.assert_allclose(upper, [2.4, 1.575, 180.0, 0.1, 20.0, 0.1, 0.4])
 
 
+def test_bond_dipoles_span_their_sanity_interval():
+    """A dipole fitted to charges often starts at 0 D and must reach a polar bond's ~1 D."""
+    lower, upper = parameter_bounds(np.array([0.0, -1.86]), ("bond_dipole", "bond_dipole"), BoundsOptions())
+    np.testing.assert_array_equal(lower, [-10.0, -10.0])
+    np.testing.assert_array_equal(upper, [10.0, 10.0])
+
+
 def test_start_outside_sanity_bounds_and_unknown_kinds_are_refused():
     with pytest.raises(ConfigurationError, match="line 9 field 2.*outside its sanity"):
         parameter_bounds(np.array([-1.0]), ("bond_k",), BoundsOptions(), ("line 9 field 2",))
