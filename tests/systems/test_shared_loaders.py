@@ -89,3 +89,17 @@ def test_pairing_refuses_a_different_structure(ethane_dir) -> None:
     eclipsed = read_mol2(ethane_dir / "TS.mol2")  # the other conformer
     with pytest.raises(PairingError, match=r"TS.mol2.*GS.fchk.*RMSD"):
         pair(qm, eclipsed)
+
+
+def test_pairing_keeps_the_charge_sets_of_both_files(ethane_dir) -> None:
+    """A geometry file's charges (Jaguar ESP in a .mae) join the QM file's; the QM file's own win."""
+    from q2mm.io.gaussian import read_gaussian_log
+    from q2mm.io.mol2 import read_mol2
+
+    qm = read_gaussian_log(ethane_dir / "GS.log").molecule
+    geometry = read_mol2(ethane_dir / "GS.mol2")
+    esp = ("Jaguar ESP (.mae)", np.linspace(-0.3, 0.3, geometry.n_atoms))
+    stale = ("an older Mulliken table", np.zeros(geometry.n_atoms))
+    tagged = geometry.with_(properties={**geometry.properties, "qm_charge_sets": {"esp": esp, "mulliken": stale}})
+    sets = pair(qm, tagged).properties["qm_charge_sets"]
+    assert sets["esp"] is esp and sets["mulliken"] is qm.properties["qm_charge_sets"]["mulliken"]
