@@ -70,6 +70,7 @@ def split_training_set(
 def holdout_report(split: Split, start_ff: Any, final_ff: Any) -> tuple[dict[str, Any], Scored, Scored]:
     """Score the held-out structures with the start and the fitted force field (as written)."""
     held = split.held
+    assert held is not None  # a split with held-out structures
     before = score_forcefield(held.molecules, start_ff, held.settings)
     after = before if final_ff is start_ff else score_forcefield(held.molecules, final_ff, held.settings)
     report = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -148,8 +148,9 @@ def selectivity_table(
         raise ConfigurationError(
             f"selectivity needs minimized MM3* structures (a geometry kind with a weight); none for {unminimized}"
         )
-    qm = {k: molecules[k].energy * HARTREE_IN_KJ_PER_MOL for k in members}
-    mm = {k: mm_kcal[k] * KCAL_IN_KJ for k in members}
+    # both checked above: every member has a QM energy and a minimized MM3* energy
+    qm = {k: cast(float, molecules[k].energy) * HARTREE_IN_KJ_PER_MOL for k in members}
+    mm = {k: cast(float, mm_kcal[k]) * KCAL_IN_KJ for k in members}
     rows = [_pair_row(a, b, groups, molecules, qm, mm, spec) for a, b in spec.compared]
     compared = [r for r in rows if r["comparable"]]
     ref, calc = np.array([r["qm_kj"] for r in compared]), np.array([r["mm_kj"] for r in compared])

@@ -27,7 +27,7 @@ def _value(override: str) -> str:
 def swept_overrides(task_overrides: Sequence[str], sweeper_params: Mapping[str, str] | None = None) -> list[str]:
     """The overrides of a multirun that make its jobs differ, as ``key=values`` strings."""
     parsed = OverridesParser.create().parse_overrides(list(task_overrides))
-    swept = [o.input_line for o in parsed if o.is_sweep_override()]
+    swept = [o.input_line for o in parsed if o.is_sweep_override() and o.input_line is not None]
     seen = {_key(line) for line in swept}
     swept += [f"{key}={value}" for key, value in (sweeper_params or {}).items() if key not in seen]
     return swept

@@ -100,7 +100,7 @@ def _groups(data: Parity, structures: Sequence[Structure] | None) -> list[tuple[
 
 def _panel(ax, data: Parity, title: str, unit: str, limits, structures) -> list:
     handles = []
-    colours = plt.get_cmap("tab10").colors
+    colours = matplotlib.colormaps["tab10"](np.arange(10))
     for k, (label, ts, mask) in enumerate(_groups(data, structures)):
         handles.append(
             ax.scatter(

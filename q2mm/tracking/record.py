@@ -64,7 +64,7 @@ def flatten_config(cfg: DictConfig, prefix: str = "") -> dict[str, str]:
     for key, value in cfg.items():
         if key == "hydra":
             continue
-        name = f"{prefix}{key}"
+        name = prefix + str(key)
         if isinstance(value, DictConfig):
             flat.update(flatten_config(value, prefix=f"{name}."))
         else:

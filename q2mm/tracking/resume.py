@@ -84,12 +84,14 @@ def _check_same_config(cfg: DictConfig, run_dir: Path) -> None:
     saved = run_dir / ".hydra" / "config.yaml"
     if not saved.is_file():
         return  # not a Hydra run directory: the checkpoint's identity check still guards the fit
-    old = {k: v for k, v in flatten_config(OmegaConf.load(saved)).items() if k.split(".")[0] not in VOLATILE_KEYS}
+    saved_cfg = OmegaConf.load(saved)
+    assert isinstance(saved_cfg, DictConfig)  # Hydra saves a job's config as a mapping
+    old = {k: v for k, v in flatten_config(saved_cfg).items() if k.split(".")[0] not in VOLATILE_KEYS}
     new = {k: v for k, v in flatten_config(cfg).items() if k.split(".")[0] not in VOLATILE_KEYS}
     differ = [f"{k}: {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if differ:
         overrides = run_dir / ".hydra" / "overrides.yaml"
-        original = " ".join(OmegaConf.to_container(OmegaConf.load(overrides))) if overrides.is_file() else "?"
+        original = " ".join(map(str, OmegaConf.load(overrides))) if overrides.is_file() else "?"
         raise CheckpointError(
             f"{saved}: resume with the original run's config; differs in {'; '.join(differ)} "
             f"(the original overrides: {original or '(none)'})"
