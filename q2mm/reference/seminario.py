@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -131,7 +132,7 @@ def angle_force_constant(
     r_kj = np.linalg.norm(coords[k] - coords[j]) / BOHR_IN_ANGSTROM
     k_a = _arm_stiffness(hessian, coords, i, j, k, nbrs, modified)
     k_c = _arm_stiffness(hessian, coords, k, j, i, nbrs, modified)
-    return 1.0 / (1.0 / (r_ij**2 * k_a) + 1.0 / (r_kj**2 * k_c))
+    return float(1.0 / (1.0 / (r_ij**2 * k_a) + 1.0 / (r_kj**2 * k_c)))
 
 
 # ----------------------------------------------------------------------------- the estimate
@@ -149,7 +150,7 @@ def _neighbours(mol: Molecule) -> list[list[int]]:
 
 def prepared_hessians(molecules: Sequence[Molecule], settings: SeminarioSettings) -> list[np.ndarray | None]:
     """QM Hessians (Hartree/Bohr^2), TS curvature inverted when the settings ask."""
-    out = []
+    out: list[np.ndarray | None] = []
     for mol in molecules:
         if mol.hessian is None:
             out.append(None)
@@ -165,10 +166,10 @@ def _estimate(ref, field: int, tuples: AtomTuples, molecules, hessians, neighbou
     matches = [(n, tuple(t)) for n, per in enumerate(tuples) for t in per]
     if not matches:
         return None, "no atoms matched"
-    arity = {len(t) for _, t in matches}
-    if len(arity) != 1:
-        return None, f"atom tuples of mixed lengths {sorted(arity)}"
-    arity = arity.pop()
+    lengths = {len(t) for _, t in matches}
+    if len(lengths) != 1:
+        return None, f"atom tuples of mixed lengths {sorted(lengths)}"
+    arity = lengths.pop()
     if arity == 4:
         return (0.0, "active torsion starts at 0 (QFUERZA)") if s.zero_torsions else (None, "torsions not zeroed")
     if arity == 2 and field == 1:
@@ -194,9 +195,9 @@ def _force_constant(matches, molecules, hessians, neighbours, s: SeminarioSettin
     for n, t in matches:
         coords = molecules[n].coords
         if arity == 2:
-            ks.append(bond_force_constant(hessians[n], coords, *t) * HARTREE_BOHR2_TO_MDYN_A)
+            ks.append(bond_force_constant(hessians[n], coords, t[0], t[1]) * HARTREE_BOHR2_TO_MDYN_A)
         else:
-            k = angle_force_constant(hessians[n], coords, *t, neighbours=neighbours[n], modified=s.modified)
+            k = angle_force_constant(hessians[n], coords, t[0], t[1], t[2], neighbours[n], s.modified)
             ks.append(k * HARTREE_PER_RAD2_TO_MDYN_A)
     method = "modified Seminario" if (arity == 3 and s.modified) else "Seminario"
     return s.frequency_scale * float(np.mean(ks)), f"{method} over {len(ks)} matches, scaled {s.frequency_scale}"
@@ -204,9 +205,9 @@ def _force_constant(matches, molecules, hessians, neighbours, s: SeminarioSettin
 
 def seminario_start(
     molecules: Sequence[Molecule],
-    assignments: Mapping[object, AtomTuples],
-    current: Mapping[object, float],
-    active: Collection[object],
+    assignments: Mapping[ParamRef, AtomTuples],
+    current: Mapping[ParamRef, float],
+    active: Collection[ParamRef],
     settings: SeminarioSettings = SeminarioSettings(),
 ) -> SeminarioResult:
     """New starting values for the ACTIVE parameters among ``assignments``; all others kept.
@@ -239,11 +240,11 @@ def seminario_start(
 ENGINE_KINDS = {"stretch": 2, "bend": 2, "torsion": 3}  # kind -> how many leading refs are its own row's
 
 
-def mapping_from_assignments(assignments: Sequence[object]) -> dict[object, list[list[tuple[int, ...]]]]:
+def mapping_from_assignments(assignments: Sequence[Any]) -> dict[ParamRef, list[list[tuple[int, ...]]]]:
     """{ParamRef: per-structure atom tuples} for bond (r0, k), angle (theta0, k) and torsion (V1-V3)
     rows, from per-structure engine assignments (objects with ``of(kind)`` -> items with ``atoms``
     and ``refs``, as ``q2mm.mm3.assign.Assignment``)."""
-    mapping: dict[object, list[list[tuple[int, ...]]]] = {}
+    mapping: dict[ParamRef, list[list[tuple[int, ...]]]] = {}
     for s, asg in enumerate(assignments):
         for kind, n_refs in ENGINE_KINDS.items():
             for item in asg.of(kind):
