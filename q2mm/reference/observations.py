@@ -150,16 +150,18 @@ def _energy_anchors(molecules: list[Molecule]) -> dict[int, tuple[int, float]]:
     Groups of one structure carry no energy information and are left out.
     """
     groups: dict[tuple[str, ...], list[int]] = {}
+    energy: dict[int, float] = {}
     for k, mol in enumerate(molecules):
         if mol.energy is not None:
             groups.setdefault(tuple(sorted(mol.elements)), []).append(k)
+            energy[k] = mol.energy
     out = {}
     for members in groups.values():
         if len(members) < 2:
             continue
-        anchor = min(members, key=lambda k: molecules[k].energy)
+        anchor = min(members, key=lambda k: energy[k])
         for k in members:
-            rel = (molecules[k].energy - molecules[anchor].energy) * HARTREE_IN_KCAL_PER_MOL
+            rel = (energy[k] - energy[anchor]) * HARTREE_IN_KCAL_PER_MOL
             out[k] = (anchor, rel)
     return out
 
