@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -317,7 +318,7 @@ class FchkField:
     """One field of a formatted checkpoint: its type letter, its value(s) and its header line."""
 
     kind: str
-    value: object
+    value: Any  # int or float (scalar fields, by kind letter) or a 1-D ndarray (array fields)
     line: int
 
 
@@ -382,8 +383,8 @@ def read_fchk(path: str | Path) -> Molecule:
     """A formatted checkpoint as a Molecule: coordinates (Bohr -> Angstrom), elements,
     ``Cartesian Force Constants`` (Hartree/Bohr^2) if present, ``Total Energy``, charge."""
     path = Path(path)
-    wanted = FCHK_REQUIRED + ("Cartesian Force Constants", "Total Energy", "Charge", "Multiplicity")
-    wanted += tuple(FCHK_CHARGES.values())
+    optional = ("Cartesian Force Constants", "Total Energy", "Charge", "Multiplicity", *FCHK_CHARGES.values())
+    wanted: tuple[str, ...] = FCHK_REQUIRED + optional
     lines = read_text_lines(path)
     fields = read_fchk_fields(path, wanted, lines)
     for name in FCHK_REQUIRED:
