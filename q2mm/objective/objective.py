@@ -197,7 +197,7 @@ class ObjectiveFunction:
     def _structure(self, s: int, obs: StructureObservations, p) -> tuple[list, MinimizeResult | None]:
         mol = self.molecules[s]
         egh = self._egh_real(s, p, mol.n_atoms)
-        part: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, int]] = []
+        part: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
         if self._charges is not None and obs.charge_ref is not None:
             calc = np.asarray(self._charges(p, self._topologies[s]))[: mol.n_atoms]
             part.append(("charge", obs.charge_ref, calc, np.full(calc.size, self.settings.weight("charge"))))
@@ -216,7 +216,9 @@ class ObjectiveFunction:
         for s, obs in enumerate(self.observations):
             if obs.energy_anchor is None:
                 continue
-            calc = energies[s] - energies[obs.energy_anchor]
+            e, anchor = energies[s], energies[obs.energy_anchor]
+            assert e is not None and anchor is not None  # scoring energies minimizes every structure
+            calc = e - anchor
             rows.append(
                 ("energy", np.array([obs.energy_ref]), np.array([calc]), np.array([self.settings.weight("energy")]), s)
             )
@@ -236,12 +238,14 @@ def _energy_gradient_hessian(energy_fn, hessian_fn=None):
 
 
 def _eigen_entries(obs: StructureObservations, hess_kcal: np.ndarray, settings: ObservationSettings) -> list:
+    assert obs.eigen is not None  # the caller scores eigenmatrices of structures that have them
     calc = eigenmatrix(hess_kcal, obs.masses, obs.eigen.basis) * EIGEN_SCORE_UNIT
     out = []
     if settings.uses("eig_diag"):
         out.append(("eig_diag", obs.eigen.eigenvalues * EIGEN_SCORE_UNIT, np.diag(calc), obs.eig_diag_weight))
     if settings.uses("eig_offdiag"):
         iu = np.triu_indices(calc.shape[0], k=1)
+        assert obs.eig_offdiag_weight is not None  # set wherever eig_offdiag is scored
         out.append(("eig_offdiag", np.zeros(iu[0].size), calc[iu], obs.eig_offdiag_weight[iu]))
     return out
 
@@ -265,6 +269,7 @@ def _frequency_entries(
 ) -> tuple:
     freqs = vibrations.frequencies(hess_kcal * KCAL_PER_MOL_A2_TO_HARTREE_BOHR2, obs.masses, coords=x)
     ref = obs.frequency_ref
+    assert ref is not None  # the caller scores frequencies of structures that have them
     calc = freqs[obs.frequency_drop : obs.frequency_drop + ref.size]
     return ("frequency", ref, calc, np.full(ref.size, settings.weight("frequency")))
 
