@@ -18,6 +18,7 @@ import platform
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -288,7 +289,9 @@ def attack_transition_state(gs: Structure) -> tuple[Structure, list]:
     ), scan_record
 
 
-def write_structure(out: Path, s: Structure) -> dict:
+def write_structure(out: Path, s: Structure, n_imaginary: int | None = None, **extra: Any) -> dict:
+    """The files of a GFN2-xTB structure and its metadata entry (``n_imaginary``: by default the
+    frequencies below -30 cm^-1; ``extra``: a generator's own fields)."""
     comment = f"{s.title}; E = {s.energy:.10f} Hartree; {METHOD} (tblite)"
     files = write_structure_files(out, s.name, s.symbols, s.coords, s.hessian, s.frequencies, comment, METHOD)
     return structure_entry(
@@ -300,9 +303,10 @@ def write_structure(out: Path, s: Structure) -> dict:
         [[b.i, b.j, b.order] for b in s.bonds],
         s.energy,
         s.frequencies,
-        int((s.frequencies < -30.0).sum()),
+        int((s.frequencies < -30.0).sum()) if n_imaginary is None else n_imaginary,
         files,
         formal_charges=formal_charges(s.symbols),
+        **extra,
     )
 
 

@@ -36,17 +36,18 @@ from scipy.optimize import least_squares
 
 from q2mm.errors import ConvergenceError
 from q2mm.model import elements
-from q2mm.qm.common import UNITS, fd_hessian_raw, sha256, structure_entry, symmetrized, write_structure_files
+from q2mm.qm.common import UNITS, fd_hessian_raw, sha256, symmetrized
 from q2mm.qm.generate_pd_allyl import (
     ACCURACY,
     CHARGE,
     METHOD,
     OPT_CONVERGENCE,
+    Structure,
     XtbPotential,
-    formal_charges,
     mm3_types,
     optimize,
     structure_bonds,
+    write_structure,
 )
 from q2mm.reference.vibrations import eigenvalues_to_wavenumbers, vibrational_modes
 
@@ -496,27 +497,20 @@ def run_target(target: Target, log=print) -> tuple[Result, dict]:
 # ---------------------------------------------------------------- files
 def write_result(out: Path, r: Result, timing: dict) -> dict:
     t = r.target
-    comment = f"{t.title}; E = {r.energy:.10f} Hartree; {METHOD} (tblite)"
-    files = write_structure_files(out, t.name, r.symbols, r.coords, r.hessian, r.frequencies, comment, METHOD)
-    return structure_entry(
+    s = Structure(
+        t.name,
         t.title,
-        CHARGE,
         t.transition_state,
         r.symbols,
-        r.atom_types,
-        [[b.i, b.j, b.order] for b in r.bonds],
+        r.coords,
         r.energy,
+        r.hessian,
         r.frequencies,
-        r.checks["n_imaginary"],
-        files,
-        ligand=t.ligand,
-        allyl=t.allyl,
-        amine=t.amine,
-        group=t.group,
-        formal_charges=formal_charges(r.symbols),
-        checks=r.checks,
-        timing=timing,
+        r.bonds,
+        r.atom_types,
     )
+    extra = {"ligand": t.ligand, "allyl": t.allyl, "amine": t.amine, "group": t.group}
+    return write_structure(out, s, r.checks["n_imaginary"], **extra, checks=r.checks, timing=timing)
 
 
 def header() -> dict:
