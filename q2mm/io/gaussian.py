@@ -121,7 +121,8 @@ def _last_orientation(lines: list[str], header: str, path: Path) -> np.ndarray |
 
 
 # Atomic-charge tables by method (the keys a system's ``charges`` option names): ESP-fitted
-# (Pop=CHELPG, MK or CHELP all print "ESP charges:") and Mulliken (current and older headers).
+# (Pop=CHELPG, MK or CHELP all print "ESP charges:"; older versions only "Charges from ESP
+# fit" and a "Charge=" line) and Mulliken (current and older headers).
 # Each: the header, a column-number line, rows "k El q [spin]", "Sum of ...".
 CHARGE_TABLES = {
     "esp": ("ESP charges", ("ESP charges:",)),
@@ -142,9 +143,23 @@ def atomic_charges(lines: list[str], n_atoms: int, path: Path) -> dict[str, tupl
     out = {}
     for method, (name, headers) in CHARGE_TABLES.items():
         starts = [k for k, text in enumerate(lines) if text.strip() in headers]
+        if method == "esp":
+            starts = sorted(starts + _older_esp_tables(lines))
         if starts:
             out[method] = (f"Gaussian {name}", _charge_table(lines, starts[-1], n_atoms, path))
     return out
+
+
+def _older_esp_tables(lines: list[str]) -> list[int]:
+    """Gaussian 03/09 print no 'ESP charges:' header: 'Charges from ESP fit, RMS=...', then
+    'Charge= ... Dipole= ...', then the column-number line and the rows. The 'Charge=' lines."""
+    return [
+        k + 1
+        for k, text in enumerate(lines[:-2])
+        if text.strip().startswith("Charges from ESP fit")
+        and lines[k + 1].strip().startswith("Charge=")
+        and lines[k + 2].strip() not in CHARGE_TABLES["esp"][1]
+    ]
 
 
 def _charge_table(lines: list[str], header: int, n_atoms: int, path: Path) -> np.ndarray:

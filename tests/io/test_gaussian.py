@@ -116,3 +116,14 @@ def test_atomic_charges_mulliken_then_esp(ethane_dir, tmp_path):
     path.write_text("\n".join(broken) + "\n")
     with pytest.raises(InputFormatError, match=r"GS.log:\d+: expected row 4 of the charge table"):
         read_gaussian_log(path)
+    # Gaussian 03/09: 'Charges from ESP fit' and a 'Charge=' line, no 'ESP charges:' header
+    older = [
+        " Charges from ESP fit, RMS=   0.00140 RRMS=   0.11340:",
+        " Charge=   0.00000 Dipole=     0.0000     0.0000     0.0000 Tot=     0.0000",
+    ] + esp[1:]
+    path.write_text("\n".join(lines[:at] + older + lines[at:]) + "\n")
+    sets = read_gaussian_log(path).molecule.properties["qm_charge_sets"]
+    assert list(sets["esp"][1]) == [0.1, -0.3, 0.1, -0.3, 0.1, 0.1, 0.1, 0.1]
+    newer = older[:2] + esp  # Gaussian 16 prints both: the table is read once
+    path.write_text("\n".join(lines[:at] + newer + lines[at:]) + "\n")
+    assert list(read_gaussian_log(path).molecule.properties["qm_charge_sets"]["esp"][1][:2]) == [0.1, -0.3]
