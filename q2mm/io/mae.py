@@ -27,7 +27,11 @@ __all__ = ["read_mae", "parse_mae", "MaeBlock", "UnknownAtomTypeInFileError"]
 SEPARATOR = ":::"
 EMPTY = "<>"
 REQUIRED_ATOM_COLUMNS = ("r_m_x_coord", "r_m_y_coord", "r_m_z_coord")
-ESP_COLUMN = "r_j_ESP_Charges"
+# Atomic charges Jaguar writes into the atom table of its .mae (e), by method (a system's ``charges``)
+CHARGE_COLUMNS = {
+    "esp": ("r_j_ESP_Charges", "Jaguar ESP (.mae)"),
+    "mulliken": ("r_j_Mulliken_Charges", "Jaguar Mulliken (.mae)"),
+}
 
 
 @dataclass(frozen=True)
@@ -290,15 +294,18 @@ def _molecule(block: MaeBlock, path: Path, table: AtomTypeTable) -> Molecule:
         formal_charges=charges,
         charge=int(sum(charges)) if charges else 0,
         source=f"{path}:{block.line}",
-        properties={**block.properties, **_esp_charges(atoms)},
+        properties={**block.properties, **_charge_sets(atoms)},
     )
 
 
-def _esp_charges(atoms: MaeTable) -> dict:
-    """Jaguar's ESP-fitted charges (``r_j_ESP_Charges``, e) when the atom table carries them."""
-    if ESP_COLUMN not in atoms.columns or any(q is None for q in atoms.column(ESP_COLUMN)):
-        return {}
-    return {"qm_charge_sets": {"esp": ("Jaguar ESP (.mae)", np.array(atoms.column(ESP_COLUMN), dtype=np.float64))}}
+def _charge_sets(atoms: MaeTable) -> dict:
+    """Jaguar's charges (ESP-fitted, Mulliken; e) of every atom, where the atom table carries them."""
+    sets = {
+        method: (source, np.array(atoms.column(column), dtype=np.float64))
+        for method, (column, source) in CHARGE_COLUMNS.items()
+        if column in atoms.columns and all(q is not None for q in atoms.column(column))
+    }
+    return {"qm_charge_sets": sets} if sets else {}
 
 
 def _atom_type(number: int | None, path: Path, line: int, table: AtomTypeTable):

@@ -27,7 +27,8 @@ PACKAGE_PREFIX = "package:"
 CHARGE_METHODS = {
     "esp": "ESP-fitted: Gaussian Pop=ChelpG/MK 'ESP charges', Jaguar 'Atomic charges from electrostatic "
     "potential' (.out) or r_j_ESP_Charges (.mae)",
-    "mulliken": "Mulliken: Gaussian 'Mulliken charges', Jaguar 'Atomic charges from Mulliken population analysis'",
+    "mulliken": "Mulliken: Gaussian 'Mulliken charges', Jaguar 'Atomic charges from Mulliken population analysis' "
+    "(.out) or r_j_Mulliken_Charges (.mae)",
 }
 DEFAULT_TEMPERATURE_K = 298.15
 

@@ -96,7 +96,7 @@ f_m_ct {
 
 
 def test_jaguar_esp_charges_column(tmp_path):
-    """r_j_ESP_Charges in m_atom become the structure's QM charges."""
+    """r_j_ESP_Charges and r_j_Mulliken_Charges in m_atom become the structure's QM charge sets."""
     from q2mm.io.mae import read_mae
 
     path = tmp_path / "hf.mae"
@@ -112,9 +112,10 @@ f_m_ct {
   r_m_z_coord
   i_m_atomic_number
   r_j_ESP_Charges
+  r_j_Mulliken_Charges
   :::
-  1 45 0.0 0.0 0.0 1 0.41
-  2 56 0.92 0.0 0.0 9 -0.41
+  1 45 0.0 0.0 0.0 1 0.41 0.3
+  2 56 0.92 0.0 0.0 9 -0.41 -0.3
   :::
  }
 }
@@ -122,3 +123,4 @@ f_m_ct {
     molecule = read_mae(path)[0]
     source, charges = molecule.properties["qm_charge_sets"]["esp"]
     assert list(charges) == [0.41, -0.41] and source == "Jaguar ESP (.mae)"
+    assert list(molecule.properties["qm_charge_sets"]["mulliken"][1]) == [0.3, -0.3]
