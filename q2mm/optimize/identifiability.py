@@ -95,7 +95,9 @@ def identifiability(
     cov_z = (v * inv) @ v.T  # (J_z^T J_z)^+ on the determined subspace
     null = vt[~keep].T
     free = (np.abs(null).max(axis=1) > NULL_LOADING if null.size else np.zeros(n, bool)) | (width <= 0)
-    var_z = np.where(free, np.inf, s2 * np.diag(cov_z))
+    with np.errstate(invalid="ignore"):  # s2 is inf when m <= n (inf * 0): every error is then inf
+        var_z = np.where(free, np.inf, s2 * np.diag(cov_z))
+    var_z[np.isnan(var_z)] = np.inf
     rel = np.sqrt(var_z)
     se = np.where(width > 0, rel * width, np.inf)
     scale = np.sqrt(np.diag(cov_z))

@@ -114,3 +114,40 @@ def test_charge_kind_without_qm_charges_is_refused(ethane):
     bare = [m.with_(properties={k: v for k, v in m.properties.items() if k != "qm_charges"}) for m in molecules]
     with pytest.raises(ConfigurationError, match=r"charge observations need QM charges; missing for \['GS', 'TS'\]"):
         ObjectiveFunction(model, bare, CHARGE)
+
+
+def test_a_charges_only_fit_finds_the_c_h_dipole_by_hand(ethane_dir, tmp_path):
+    """End to end (system YAML, charges option, scope with dipoles, bounds, JaxLoss Jacobian,
+    least squares): ethane's MM3* charges are q_H = -mu/(c r0) and q_C = -3 q_H, and the QM
+    Mulliken charges are neutral and symmetric (q_C = -3 q_H), so the best C-H dipole makes q_H
+    the mean QM hydrogen charge of GS and TS: mu = -(0.144274 + 0.147617)/2 * 4.8030 * 1.1120 D."""
+    import shutil
+
+    from q2mm.compose import fit_problem
+    from q2mm.optimize import OptimizerOptions, fit
+    from q2mm.paths import PACKAGE_DATA
+    from q2mm.systems import get_spec, load_system
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("GS.log", "TS.log", "GS.mol2", "TS.mol2"):
+        shutil.copy(ethane_dir / name, data / name)
+    shutil.copy(PACKAGE_DATA / "ethane" / "ethane.fld", data / "ethane.fld")
+    (tmp_path / "system").mkdir()
+    (tmp_path / "system" / "q.yaml").write_text(
+        f"name: q\ndata_dir: {data}\nforcefield: ethane.fld\n"
+        'structures:\n  - {geometry: "*.mol2", qm: "{stem}.log"}\n'
+        "weights: {eig_diag: 0, bond_length: 0, bond_angle: 0, torsion: 0, charge: 10}\ncharges: mulliken\n"
+    )
+    problem = fit_problem(load_system(get_spec("q", tmp_path)))
+    result = fit(problem, OptimizerOptions(method="least-squares", maxiter=20))
+    assert result.jac_resolved == "jax" and abs(result.ratio_initial - 1.0) < 1e-9
+    expected = -(0.144274 + 0.147617) / 2 * DEBYE_PER_E_ANGSTROM * 1.1120
+    dipoles = {
+        problem.forcefield.row(ref.line).atoms: result.p_final[k]
+        for k, ref in enumerate(problem.refs)
+        if problem.kinds[k] == "bond_dipole"
+    }
+    assert dipoles[(1, "H1")] == pytest.approx(expected, abs=2e-3)
+    assert dipoles[(2, "H1")] == pytest.approx(expected, abs=2e-3)
+    assert result.final.score < 0.02 and result.final.by_kind["charge"].r2 > 0.999
