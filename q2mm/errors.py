@@ -71,6 +71,14 @@ class PatternSyntaxError(InputFormatError):
         super().__init__(path, line, "a substructure pattern of atom types, bonds, branches and ring closures", problem)
 
 
+class ParameterLookupError(Q2MMError, KeyError):
+    """A force-field lookup that names no parameter (a line without a row, a blank field, a
+    parameter that is not active). A KeyError too, so lookups can still be tried."""
+
+    def __str__(self) -> str:  # the message itself, not KeyError's quoted repr
+        return str(self.args[0]) if self.args else ""
+
+
 class ForceFieldWriteError(Q2MMError):
     """Refused to write a force field (e.g. over the file it was read from)."""
 

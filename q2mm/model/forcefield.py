@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from q2mm.errors import FieldOverflowError, ForceFieldWriteError  # noqa: F401  (re-exported)
+from q2mm.errors import FieldOverflowError, ForceFieldWriteError, ParameterLookupError  # noqa: F401  (re-exported)
 from q2mm.model.termtable import PARAM_KINDS, TERM_OF_CODE  # noqa: F401  (re-exported)
 
 # 0-based [start, stop) columns of the three value fields of a parameter row ...
@@ -155,18 +155,18 @@ class ForceField:
     def row(self, line: int) -> ParamRow:
         """The parsed row on a 1-based line (a descriptor continuation line gives its row).
 
-        KeyError if the line holds no row. `.mmo` "FF Line" numbers resolve here directly.
+        ParameterLookupError (a KeyError) if the line holds no row. `.mmo` "FF Line" numbers resolve here directly.
         """
         try:
             return self._by_line[line]
         except KeyError:
-            raise KeyError(f"{self._name()}: line {line} holds no parameter row") from None
+            raise ParameterLookupError(f"{self._name()}: line {line} holds no parameter row") from None
 
     def param_row(self, ref: ParamRef) -> ParamRow:
         """The row holding a parameter (its values sit on the row's first line)."""
         row = self.row(ref.line)
         if row.line != ref.line:
-            raise KeyError(
+            raise ParameterLookupError(
                 f"{self._name()}: line {ref.line} continues row {row.line}; its values are ParamRef({row.line}, f)"
             )
         return row
@@ -176,7 +176,7 @@ class ForceField:
         row = self.param_row(ref)
         value = row.values[ref.field - 1] if ref.field in (1, 2, 3) else None
         if value is None:
-            raise KeyError(f"{self._name()}: line {ref.line} has no value in field {ref.field}")
+            raise ParameterLookupError(f"{self._name()}: line {ref.line} has no value in field {ref.field}")
         return float(value)
 
     def kind(self, ref: ParamRef) -> tuple[str, str]:
@@ -185,7 +185,9 @@ class ForceField:
         try:
             return PARAM_KINDS[(row.term, ref.field)]
         except KeyError:
-            raise KeyError(f"{self._name()}: {row.term} row {ref.line} has no parameter in field {ref.field}") from None
+            raise ParameterLookupError(
+                f"{self._name()}: {row.term} row {ref.line} has no parameter in field {ref.field}"
+            ) from None
 
     def rows_of(self, term: str) -> tuple[ParamRow, ...]:
         """Rows of one term ('bond', 'angle', 'torsion', 'vdw', ...), in file order."""
@@ -208,7 +210,7 @@ class ForceField:
         for f in self.functions:
             if f.term == term and f.factor is not None:
                 return f.factor
-        raise KeyError(f"{self._name()}: no unit factor for {term!r} in the -1 table")
+        raise ParameterLookupError(f"{self._name()}: no unit factor for {term!r} in the -1 table")
 
     def text(self) -> str:
         return "".join(self.lines)
@@ -227,7 +229,7 @@ class ForceField:
         """Ordered ParamRefs of the active set, optionally narrowed to (line, field) pairs.
 
         Blank fields and kinds in ``exclude_kinds`` (bond dipoles by default) are left out.
-        A pair in ``only`` that is not active raises KeyError.
+        A pair in ``only`` that is not active raises ParameterLookupError (a KeyError).
         """
         excluded = set(exclude_kinds)
         refs = [r.ref(f) for r in self.active_rows() for f in r.fields if PARAM_KINDS[(r.term, f)][0] not in excluded]
@@ -236,7 +238,7 @@ class ForceField:
         wanted = [ParamRef(*p) if not isinstance(p, ParamRef) else p for p in only]
         missing = [w for w in wanted if w not in set(refs)]
         if missing:
-            raise KeyError(f"{self._name()}: not active parameters: {', '.join(map(str, missing))}")
+            raise ParameterLookupError(f"{self._name()}: not active parameters: {', '.join(map(str, missing))}")
         keep = set(wanted)
         return tuple(r for r in refs if r in keep)
 

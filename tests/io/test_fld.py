@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from q2mm.errors import FieldOverflowError
+from q2mm.errors import FieldOverflowError, Q2MMError
 from q2mm.io.fld import parse_fld, read_fld, write_fld
 from q2mm.model.forcefield import ForceFieldWriteError, ParamRef
 
@@ -85,6 +85,12 @@ def test_descriptor_continuation_lines_are_not_rows(mm3):
     assert mm3.row(60).descriptors == ("1C200", "0000", "O200", "0000")
     with pytest.raises(KeyError):
         mm3.row(59)
+
+
+def test_lookups_that_name_no_parameter_are_user_errors(mm3):
+    with pytest.raises(Q2MMError, match=r"mm3\.fld: line 59 holds no parameter row$") as caught:
+        mm3.value(ParamRef(59, 1))
+    assert isinstance(caught.value, KeyError) and str(caught.value).startswith(str(mm3.path))
 
 
 def test_vdw_table(mm3):
