@@ -71,6 +71,11 @@ class PatternSyntaxError(InputFormatError):
         super().__init__(path, line, "a substructure pattern of atom types, bonds, branches and ring closures", problem)
 
 
+class StructureError(Q2MMError, ValueError):
+    """A structure whose parts disagree: coordinates, Hessian or bonds for another number of
+    atoms, or an element without a covalent radius (names the structure)."""
+
+
 class ParameterLookupError(Q2MMError, KeyError):
     """A force-field lookup that names no parameter (a line without a row, a blank field, a
     parameter that is not active). A KeyError too, so lookups can still be tried."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from q2mm.errors import ConfigurationError
 from q2mm.paths import CONF_DIR, data_root
 
 
@@ -43,7 +44,7 @@ def load_training_set(cfg: DictConfig) -> Any:
 def first_structures(training_set: Any, count: int) -> Any:
     """The training set cut to its first ``count`` structures."""
     if not 1 <= count <= len(training_set.molecules):
-        raise ValueError(f"{count} structures requested; {training_set.name} has {len(training_set.molecules)}")
+        raise ConfigurationError(f"{count} structures requested; {training_set.name} has {len(training_set.molecules)}")
     return dataclasses.replace(training_set, molecules=tuple(training_set.molecules[:count]))
 
 

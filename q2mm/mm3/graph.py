@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from q2mm.errors import StructureError
 from q2mm.model import elements as element_data
 from q2mm.model.molecule import Bond, Molecule
 
@@ -67,7 +68,7 @@ class MolecularGraph:
             i, j, order = (bond.i, bond.j, bond.order) if isinstance(bond, Bond) else bond
             i, j, order = int(i), int(j), int(round(order))
             if i == j or not (0 <= i < n_atoms and 0 <= j < n_atoms):
-                raise ValueError(f"bond {i}-{j} is not between two of the {n_atoms} atoms")
+                raise StructureError(f"bond {i}-{j} is not between two of the {n_atoms} atoms")
             if (i, j) in orders:
                 continue
             triples.append((i, j, order))
@@ -150,7 +151,7 @@ def covalent_radius(symbol: str) -> float:
         return element_data.COVALENT_RADIUS[sym]
     if sym in _EXTRA_RADII:
         return _EXTRA_RADII[sym]
-    raise KeyError(f"no covalent radius for element {sym}")
+    raise StructureError(f"no covalent radius for element {sym}: give the structure's bonds in its file")
 
 
 def perceive_bonds(

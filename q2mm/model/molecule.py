@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from q2mm.errors import StructureError
 from q2mm.model import elements
 
 
@@ -43,14 +44,20 @@ class Molecule:
     def __post_init__(self) -> None:
         coords = np.asarray(self.coords, dtype=np.float64)
         if coords.shape != (len(self.elements), 3):
-            raise ValueError(f"{self.title}: coords shape {coords.shape} does not match {len(self.elements)} atoms")
+            raise StructureError(
+                f"{self._name()}: coords shape {coords.shape} does not match {len(self.elements)} atoms"
+            )
         object.__setattr__(self, "coords", coords)
         if self.hessian is not None:
             hess = np.asarray(self.hessian, dtype=np.float64)
             n3 = 3 * len(self.elements)
             if hess.shape != (n3, n3):
-                raise ValueError(f"{self.title}: Hessian shape {hess.shape}, expected ({n3}, {n3})")
+                raise StructureError(f"{self._name()}: Hessian shape {hess.shape}, expected ({n3}, {n3})")
             object.__setattr__(self, "hessian", hess)
+
+    def _name(self) -> str:
+        """The structure as a message names it: its title and the file it came from."""
+        return f"{self.title} ({self.source})" if self.source and self.title else (self.title or self.source)
 
     @property
     def n_atoms(self) -> int:

@@ -86,3 +86,17 @@ def test_orders_for_a_small_organic_molecule():
 def test_bad_bonds_are_refused():
     with pytest.raises(ValueError, match="not between two"):
         MolecularGraph.from_bonds(3, [(0, 3, 1)])
+
+
+def test_structures_whose_parts_disagree_are_user_errors():
+    import numpy as np
+
+    from q2mm.errors import Q2MMError
+    from q2mm.model.molecule import Molecule
+
+    with pytest.raises(Q2MMError, match=r"^water \(w\.xyz\): coords shape \(3, 3\) does not match 2 atoms"):
+        Molecule(title="water", elements=("O", "H"), coords=np.zeros((3, 3)), source="w.xyz")
+    with pytest.raises(Q2MMError, match="Hessian shape"):
+        Molecule(title="oh", elements=("O", "H"), coords=np.zeros((2, 3)), hessian=np.zeros((5, 5)))
+    with pytest.raises(Q2MMError, match="not between two"):
+        MolecularGraph.from_bonds(3, [(0, 3, 1)])
