@@ -155,6 +155,13 @@ class _Diverged(DivergenceError):
         super().__init__(f"{what} at evaluation {evaluation}")
 
 
+class CachedPoint(NamedTuple):
+    """An evaluated point (unit box): its score and, where computed, its gradient."""
+
+    value: float
+    grad: np.ndarray | None
+
+
 class BestPoint(NamedTuple):
     """The lowest score seen at a point whose inner minimizations all converged (unit box z)."""
 
@@ -180,7 +187,7 @@ class _Evaluator:
         self.n_loss = 0
         self.n_jacobian = 0
         self.best: BestPoint | None = None
-        self._cache: dict[bytes, tuple[float, np.ndarray | None]] = {}
+        self._cache: dict[bytes, CachedPoint] = {}
         self._residuals: dict[bytes, np.ndarray] = {}
         self._jacobian: tuple[bytes, np.ndarray] | None = None  # the last one (SciPy asks again at the start)
 
@@ -194,7 +201,7 @@ class _Evaluator:
             p = self.scaling.to_params(z)
             if (entry := self._replayed(p, need_grad=False)) is not None:
                 self._remember(key, z, entry.value, entry.grad, entry.converged)
-                return self._cache[key][0]
+                return self._cache[key].value
             before = self.n_evaluations
             if self.source == "jax":
                 self.n_loss += 1
@@ -206,12 +213,12 @@ class _Evaluator:
                 v, converged = float(evaluation.score), bool(getattr(evaluation, "all_converged", True))
             self._remember(key, z, v, None, converged)
             self._journal(p, v, None, converged, before)
-        return self._cache[key][0]
+        return self._cache[key].value
 
     def value_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         key = np.asarray(z, float).tobytes()
         cached = self._cache.get(key)
-        if cached is None or cached[1] is None:
+        if cached is None or cached.grad is None:
             p = self.scaling.to_params(z)
             if (entry := self._replayed(p, need_grad=True)) is not None:
                 self._remember(key, z, entry.value, entry.grad, entry.converged)
@@ -272,7 +279,7 @@ class _Evaluator:
                 self._residuals.clear()
             self._residuals[key] = cached
             old = self._cache.get(key)
-            self._remember(key, z, float(cached @ cached), None if old is None else old[1], converged)
+            self._remember(key, z, float(cached @ cached), None if old is None else old.grad, converged)
         return cached
 
     def jacobian(self, z: np.ndarray) -> np.ndarray:
@@ -292,7 +299,7 @@ class _Evaluator:
 
     def grad_at(self, z: np.ndarray) -> np.ndarray | None:
         cached = self._cache.get(np.asarray(z, float).tobytes())
-        return None if cached is None else cached[1]
+        return None if cached is None else cached.grad
 
     def _remember(self, key: bytes, z: np.ndarray, v: float, g: np.ndarray | None, converged: bool) -> None:
         """Cache a point; only points whose inner minimizations converged may become the best."""
@@ -303,7 +310,7 @@ class _Evaluator:
             raise _Diverged(f"non-finite {self.source} gradient", p, v, self.n_evaluations)
         if len(self._cache) > 64:
             self._cache.clear()
-        self._cache[key] = (v, g)
+        self._cache[key] = CachedPoint(v, g)
         if converged and (self.best is None or v < self.best.score):
             self.best = BestPoint(v, np.array(z, float))
 
