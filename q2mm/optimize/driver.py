@@ -189,7 +189,7 @@ class _Evaluator:
         self.best: BestPoint | None = None
         self._cache: dict[bytes, CachedPoint] = {}
         self._residuals: dict[bytes, np.ndarray] = {}
-        self._jacobian: tuple[bytes, np.ndarray] | None = None  # the last one (SciPy asks again at the start)
+        self._jacobian: dict[bytes, np.ndarray] = {}  # the last one only (SciPy asks again at the start)
 
     @property
     def n_evaluations(self) -> int:
@@ -285,8 +285,8 @@ class _Evaluator:
     def jacobian(self, z: np.ndarray) -> np.ndarray:
         """dr/dz (m, n free) from JaxLoss's analytic Jacobian; caches the gradient 2 J^T r."""
         key = np.asarray(z, float).tobytes()
-        if self._jacobian is not None and self._jacobian[0] == key:
-            return self._jacobian[1]
+        if key in self._jacobian:
+            return self._jacobian[key]
         p = self.scaling.to_params(z)
         r, jac = self.problem.loss.residuals_and_jacobian(p)
         jac = np.asarray(jac, float)[:, self.scaling.free] * self.scaling.width[self.scaling.free]
@@ -294,7 +294,7 @@ class _Evaluator:
             raise _Diverged("non-finite jax Jacobian", p, float(r @ r), self.n_evaluations)
         self.n_jacobian += 1
         self._remember(key, z, float(r @ r), 2.0 * jac.T @ r, _loss_converged(self.problem.loss))
-        self._jacobian = (key, jac)
+        self._jacobian = {key: jac}
         return jac
 
     def grad_at(self, z: np.ndarray) -> np.ndarray | None:
