@@ -5,7 +5,8 @@ Orientation: Gaussian writes the archive block's geometry and its ``NImag=`` Hes
 *input* orientation (the frame of the input coordinates), while frequencies, normal modes and
 an ``.fchk`` of a job that used symmetry are in the *standard* orientation. ``read_gaussian_log``
 therefore returns the archive geometry with the archive Hessian; the ``.fchk`` keeps its own
-(consistent) frame. Units out: Angstrom, Hartree/Bohr^2, Hartree, cm^-1.
+(consistent) frame. Units out: Angstrom, Hartree/Bohr^2, Hartree, cm^-1; atomic charges in e
+(``properties['qm_charge_sets']``: method 'esp' or 'mulliken' -> (source, charges)).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Grammar handled: blocks ``name {`` ... ``}``, a block's property names, ``:::``,
 values; indexed tables ``m_atom[N] {`` / ``m_bond[M] {`` whose rows start with a row index;
 double-quoted values (``\\"`` escapes); ``<>`` for an empty value; ``# ... #`` comments in
 the property lists. Atom types come from ``i_m_mmod_type`` through the standard MacroModel
-table plus, when given, a custom `atom.typ`.
+table plus, when given, a custom `atom.typ`. Units as written: coordinates in Angstrom, Jaguar's
+atomic charges (``properties['qm_charge_sets']``, CHARGE_COLUMNS) in e.
 """
 
 from __future__ import annotations
