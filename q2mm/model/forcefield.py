@@ -1,12 +1,13 @@
 """The ForceField: a MacroModel `.fld` file kept line for line, plus its parsed rows.
 
 A parameter's identity is :class:`ParamRef` ``(line, field)``: the 1-based line of the
-`.fld` and the value field on it (1..3). Values are changed only by splicing ``%10.4f``
-into the 10-character field, so every other byte of the file survives a round trip.
+`.fld` and the value field on it (1..3). Values are changed only by splicing them into their
+10-character field (:func:`format_value`), so every other byte of the file survives a round trip.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,9 @@ ROW_FIELDS: dict[int, tuple[int, int]] = {1: (23, 33), 2: (34, 44), 3: (45, 55)}
 VDW_FIELDS: dict[int, tuple[int, int]] = {1: (5, 15), 2: (16, 26), 3: (27, 37)}
 VDW_CHARGE_FIELD: tuple[int, int] = (38, 48)
 FIELD_WIDTH = 10
+# Decimals always written (the published files print 4); a value that 4 decimals do not hold
+# exactly gets more, as many as fit after one leading blank (:func:`format_value`).
+MIN_DECIMALS = 4
 
 # Kinds an optimization changes by default (bond dipoles set charges; they stay fixed).
 DEFAULT_EXCLUDED_KINDS: frozenset[str] = frozenset({"bond_dipole"})
@@ -252,19 +256,20 @@ class ForceField:
 
     # ---- editing ------------------------------------------------------------------------
     def with_values(self, values: Mapping[ParamRef, float]) -> ForceField:
-        """A new ForceField with values spliced as ``%10.4f`` into their fields.
+        """A new ForceField with values spliced into their fields (:func:`format_value`).
 
-        Every other byte is kept. A value that does not fit its 10 characters raises
-        FieldOverflowError (never truncated).
+        Every other byte is kept; the parsed rows hold the values as written. A value that
+        does not fit its 10 characters raises FieldOverflowError (never truncated).
         """
         lines = list(self.lines)
         rows = {r.line: r for r in self.rows}
         for ref, value in values.items():
             row = self.param_row(ref)
             self.kind(ref)  # refuses fields that carry no parameter
-            lines[ref.line - 1] = _splice(lines[ref.line - 1], _slot(row, ref.field), float(value), ref)
+            text = format_value(float(value), ref)
+            lines[ref.line - 1] = _splice(lines[ref.line - 1], _slot(row, ref.field), text)
             new_values = list(row.values)
-            new_values[ref.field - 1] = float(f"{float(value):.4f}")
+            new_values[ref.field - 1] = float(text)
             rows[ref.line] = replace(row, values=tuple(new_values))
         new_rows = tuple(rows[r.line] for r in self.rows)
         return replace(self, lines=tuple(lines), rows=new_rows, _by_line=_index_rows(new_rows))
@@ -286,20 +291,33 @@ def _slot(row: ParamRow, field_no: int) -> tuple[int, int]:
 
 
 def format_value(value: float, ref: ParamRef | None = None) -> str:
-    """``%10.4f`` of a value; FieldOverflowError if it needs more than 10 characters."""
-    text = f"{value:{FIELD_WIDTH}.4f}"
-    if len(text) != FIELD_WIDTH or text.strip() in ("nan", "inf", "-inf"):
+    """A value right-aligned in a 10-character field: ``%10.4f`` when 4 decimals hold it exactly,
+    else the fewest decimals that do, at most as many as fit after one leading blank.
+
+    A fitted value rounded to 4 decimals can score far from the optimizer's point (the inner
+    minimizations amplify a 5e-5 change: issue 17), and MacroModel reads the fields with an
+    explicit decimal point, so every printed digit counts. FieldOverflowError if even 4
+    decimals need more than 10 characters, or for nan/inf.
+    """
+    text = f"{value:{FIELD_WIDTH}.{MIN_DECIMALS}f}"
+    if len(text) != FIELD_WIDTH or not math.isfinite(value):
         where = f" at {ref}" if ref is not None else ""
         raise FieldOverflowError(f"value {value!r}{where} does not fit a {FIELD_WIDTH}-character .fld field")
+    decimals = MIN_DECIMALS
+    while float(text) != value:
+        longer = f"{value:{FIELD_WIDTH}.{decimals + 1}f}"
+        if longer[0] != " ":  # keep one blank before the number
+            break
+        text, decimals = longer, decimals + 1
     return text
 
 
-def _splice(line: str, slot: tuple[int, int], value: float, ref: ParamRef) -> str:
+def _splice(line: str, slot: tuple[int, int], text: str) -> str:
     start, stop = slot
     body = line.rstrip("\r\n")
     ending = line[len(body) :]
     body = body.ljust(stop)
-    return body[:start] + format_value(value, ref) + body[stop:] + ending
+    return body[:start] + text + body[stop:] + ending
 
 
 def refs_of(pairs: Sequence[tuple[int, int]]) -> tuple[ParamRef, ...]:

@@ -95,7 +95,7 @@ class FitResult:
     def as_written(self, written: Any, objective: ObjectiveLike, loss: LossLike | None) -> FitResult:
         """This result scored at the values of ``written``, the ``.fld`` as written and read back.
 
-        A ``.fld`` field holds a value to 4 decimals, so the file a chemist loads is not the
+        A ``.fld`` field holds a value to 4-7 decimals, so the file a chemist loads is not the
         optimizer's point: its score, R2 and ratio are measured again here (reference
         objective, JaxLoss) and become ``final``; ``unrounded`` keeps the optimizer's score,
         ratio, R2 and values when the file scores differently. Unchanged when nothing rounded.

@@ -8,7 +8,7 @@ import pytest
 
 from q2mm.errors import FieldOverflowError, Q2MMError
 from q2mm.io.fld import parse_fld, read_fld, write_fld
-from q2mm.model.forcefield import ForceFieldWriteError, ParamRef
+from q2mm.model.forcefield import ForceFieldWriteError, ParamRef, format_value
 
 
 @pytest.fixture(scope="module")
@@ -149,14 +149,32 @@ def test_active_refs_only_narrows_and_rejects_inactive(mm3):
 def test_with_values_splices_only_the_field(mm3, tmp_path: Path):
     ref = ParamRef(1861, 2)
     new = mm3.with_values({ref: 5.12345})
-    assert new.value(ref) == pytest.approx(5.1235)
+    assert new.value(ref) == 5.12345  # 5 decimals hold it exactly: no rounding to 4
     assert mm3.value(ref) == 5.07  # the original is unchanged
     old_line, new_line = mm3.lines[1860], new.lines[1860]
-    assert new_line[34:44] == "    5.1235"
+    assert new_line[34:44] == "   5.12345"
     assert old_line[:34] == new_line[:34] and old_line[44:] == new_line[44:]
     assert sum(a != b for a, b in zip(mm3.lines, new.lines)) == 1
     reread = read_fld(write_fld(new, tmp_path / "new.fld"))
-    assert reread.value(ref) == pytest.approx(5.1235)
+    assert reread.value(ref) == 5.12345
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1.5177, "    1.5177"),  # published values keep their 4 decimals
+        (4.49, "    4.4900"),
+        (1.591428010502203, " 1.5914280"),  # a fitted value: as many decimals as fit after a blank
+        (170.14854874633156, " 170.14855"),
+        (-0.05238700964223101, " -0.052387"),
+        (0.0003223759967795605, " 0.0003224"),
+        (-9999.99991, "-9999.9999"),  # no room for a blank: 4 decimals, the whole field
+    ],
+)
+def test_format_value_writes_the_decimals_the_field_holds(value: float, text: str):
+    """Issue 17: rounding fitted values to 4 decimals moved the rh-enamide score by up to 7 %."""
+    assert format_value(value) == text
+    assert abs(float(text) - value) <= 0.5 * 10.0 ** -len(text.split(".")[1])
 
 
 def test_with_values_refuses_overflow(mm3):
