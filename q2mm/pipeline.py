@@ -177,7 +177,6 @@ def past_last_fold(cfg: DictConfig) -> bool:
 def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) -> JobOutcome:
     """Load the system, fit it, write the .fld, the JSON summary and the parity plots."""
     from q2mm.compose import problem_from_config  # the engine and JAX load with the first problem
-    from q2mm.io.fld import read_fld
     from q2mm.optimize import fit
     from q2mm.optimize.checkpoint import FitCheckpoint, fit_identity
     from q2mm.systems import load_system
@@ -211,9 +210,7 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
     result = fit(problem, options, callback=on_iteration, journal=checkpoint.journal)
     progress.finish_fit()
     fld_path = result.write_fld(ctx.output_dir)
-    result = result.as_written(
-        read_fld(fld_path), problem.objective, problem.loss
-    )  # what is logged is what was written
+    result = result.best_written(fld_path, problem.objective, problem.loss)  # what is logged is what was written
     assessment = assess_fit(split, problem, result, spec.selectivity)
     json_path = result.write_summary(fld_path, extra=assessment)
     artifacts: list[tuple[Path, str | None]] = [(fld_path, None), (json_path, None)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from q2mm.errors import ConfigurationError
 from q2mm.io.fld import read_fld
+from q2mm.model.forcefield import format_value
 from q2mm.optimize import FitProblem, OptimizerOptions, OutputExistsError, fit
 from q2mm.optimize.bounds import BoundsOptions, parameter_bounds
 from q2mm.optimize.scope import ScopeSpec, align_with_model, resolve_scope
@@ -181,3 +183,36 @@ def test_logged_score_is_the_score_of_the_written_file(mm3, tmp_path):
     metrics = metrics_from_summary(summary)
     assert metrics["score_final"] == logged.final.score and metrics["score_final_unrounded"] == result.final.score
     assert logged.as_written(written, problem.objective, problem.loss) is logged  # already the file's values
+
+
+def test_a_rounding_past_a_score_cliff_is_replaced_by_a_better_one(mm3, tmp_path):
+    """Issue 17: where the nearest rounding of the fitted values lands past a cliff (on
+    rh-enamide a structure whose minimization switches minimum), the file holds another
+    rounding of the same values (each down or up at its written decimals) that scores better,
+    and the summary says what the nearest one scored. Without a cliff the nearest stays."""
+    problem = recovery_problem(mm3)
+    result = fit(problem, OptimizerOptions())
+    nearest = np.array([float(format_value(v)) for v in result.p_final])
+    assert not np.array_equal(nearest, result.p_final)
+    smooth = problem.objective
+
+    def cliff(p):
+        evaluation = smooth(p)
+        past = np.array_equal(np.asarray(p, float), nearest)
+        return dataclasses.replace(evaluation, score=evaluation.score + 1000.0) if past else evaluation
+
+    fld_path = result.write_fld(tmp_path / "cliff")
+    logged = result.best_written(fld_path, cliff, problem.loss)
+    written = read_fld(fld_path)
+    on_file = np.array([written.value(ref) for ref in problem.refs])
+    np.testing.assert_array_equal(logged.p_final, on_file)
+    assert not np.array_equal(on_file, nearest)
+    assert logged.final.score == cliff(on_file).score < cliff(nearest).score
+    assert np.all(np.abs(on_file - result.p_final) <= 1e-4)  # one step of the written decimals at most
+    assert logged.unrounded["nearest_rounding_score"] == cliff(nearest).score
+    assert logged.unrounded["roundings_tried"] == 8  # the optimizer's own score is out of reach here
+
+    smooth_path = result.write_fld(tmp_path / "smooth")
+    kept = result.best_written(smooth_path, smooth, problem.loss)  # separable: the nearest is best
+    np.testing.assert_array_equal(kept.p_final, nearest)
+    assert kept.final.score == smooth(nearest).score
