@@ -12,7 +12,9 @@ the QM geometry; its parameter gradient contracts the score's cotangent with the
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import jax
@@ -44,6 +46,9 @@ from q2mm.reference.observations import (
 # padded internal coordinates point at these ghost points appended to x (never degenerate)
 GHOST = np.array([[0.0, 0.0, 0.0], [1.1, 0.0, 0.0], [1.5, 1.0, 0.0], [2.4, 1.2, 0.9]]) - 100.0
 FREQUENCY_PAD = 1e3  # Hartree/(Bohr^2 amu) given to rigid/padded modes so they sort last
+# XLA compiles of the stages at once (Q2MM_COMPILE_THREADS; default: the CPUs)
+MINIMUM = object()  # stands for the minimize stage's outputs among a stage's arguments
+COMPILE_THREADS = int(os.environ.get("Q2MM_COMPILE_THREADS", str(os.cpu_count() or 1)))
 
 
 @dataclass(frozen=True)
@@ -305,27 +310,47 @@ class JaxLoss:
             start = time.perf_counter()
             data, topo = self._structures[0]
             p, x = jnp.asarray(self.p0), jnp.asarray(self._qm[0])
-            compiled = {}
+            stages = {}
             if self.settings.uses("eig_diag") or self.settings.uses("eig_offdiag"):
-                compiled["eigen"] = self._timed_compile("eigen", self._eigen, p, data, topo)
+                stages["eigen"] = (self._eigen, p, data, topo)
             if self.settings.uses("charge"):
-                compiled["charge"] = self._timed_compile("charge", self._charge, p, data, topo)
+                stages["charge"] = (self._charge, p, data, topo)
             if self.settings.needs_minimum:
-                compiled["minimize"] = self._timed_compile("minimize", self._minimize, p, x, data, topo)
-                minimum = (jax.ShapeDtypeStruct(o.shape, o.dtype) for o in compiled["minimize"].out_info[:4])
-                compiled["at_minimum"] = self._timed_compile("at_minimum", self._at_minimum, p, *minimum, data, topo)
-            self._compiled = compiled
+                stages["minimize"] = (self._minimize, p, x, data, topo)
+                stages["at_minimum"] = (self._at_minimum, p, MINIMUM, data, topo)
+            self._compiled = self._compile_stages(stages)
             self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
 
     def _timed_compile(self, name: str, fn, *args):
         """jit(fn) lowered and compiled for ``args``; the seconds of each into ``stage_seconds``."""
-        t0 = time.perf_counter()
-        lowered = jax.jit(fn).lower(*args)
+        return self._compile_stages({name: (fn, *args)})[name]
+
+    def _compile_stages(self, stages: dict) -> dict:
+        """Each stage ``name: (fn, *args)`` traced and lowered in turn (Python, one thread),
+        then XLA-compiled in ``COMPILE_THREADS`` parallel threads (XLA releases the GIL and
+        compiles one program on one core). ``stage_seconds[name]``: its lowering, and the
+        seconds from the start of the compiles until its own was done."""
+        lowered: dict = {}
+        for name, (fn, *args) in stages.items():
+            t0 = time.perf_counter()
+            if args[1] is MINIMUM:  # shaped like the minimize stage's first four outputs
+                found = lowered["minimize"].out_info[:4]
+                args = [args[0], *(jax.ShapeDtypeStruct(o.shape, o.dtype) for o in found), *args[2:]]
+            lowered[name] = jax.jit(fn).lower(*args)
+            self.stage_seconds[name] = {"lower": time.perf_counter() - t0}
         t1 = time.perf_counter()
-        compiled = lowered.compile()
-        self.stage_seconds[name] = {"lower": t1 - t0, "compile": time.perf_counter() - t1}
-        return compiled
+
+        def compile_one(name):
+            out = lowered[name].compile()
+            self.stage_seconds[name]["compile"] = time.perf_counter() - t1
+            return out
+
+        workers = min(len(lowered), COMPILE_THREADS)
+        if workers <= 1:
+            return {name: compile_one(name) for name in lowered}
+        with ThreadPoolExecutor(workers) as pool:
+            return dict(zip(lowered, pool.map(compile_one, lowered)))
 
     # -- internals ------------------------------------------------------------------------
     def _evaluate(self, s: int, p) -> dict:
