@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple
 
@@ -479,15 +480,18 @@ class _Start:
 
 
 def _measure_start(problem: FitProblem) -> _Start:
-    evaluation = problem.objective(problem.start_values)
-    start = _Start(evaluation, None, None)
-    if problem.loss is not None:
+    """The reference score and the loss at the start. Both first calls compile (the loss its
+    stages, the reference objective its energy/gradient/Hessian program), so the reference
+    evaluation runs in a second thread beside the loss's: XLA compiles outside the GIL."""
+    if problem.loss is None:
+        return _Start(problem.objective(problem.start_values), None, None)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(problem.objective, problem.start_values)
         t = time.perf_counter()
         loss0 = float(problem.loss.value(problem.start_values))
-        start.loss_first_call_s = time.perf_counter() - t
-        start.n_loss = 1
-        start.ratio = score_ratio(loss0, float(evaluation.score))
-    return start
+        first_call_s = time.perf_counter() - t
+        evaluation = pending.result()
+    return _Start(evaluation, score_ratio(loss0, float(evaluation.score)), first_call_s, n_loss=1)
 
 
 def _final_ratio(problem: FitProblem, p: np.ndarray, evaluation: EvaluationLike) -> float | None:
