@@ -16,16 +16,7 @@ curvature into descent. Unlike clipping one fixed step to the radius, this keeps
 steps along stiff modes while a nearly free mode (a rotor with a zero barrier: curvatures of
 1e-5 kcal/mol/A^2) still moves a whole radius per step, so such structures converge in tens
 of steps, not thousands. Accept when the energy does not rise. Converged when
-max |P g| < gtol (kcal/mol/A) at a minimum.
-
-Saddles. A start on (or near) the stable manifold of a saddle point (a TS-like geometry
-whose gradient has no component along a symmetry-breaking bend) can reach max |P g| < gtol
-there: its lowest internal curvature is negative. Such a point is not a minimum, and a fit
-that scores it is rewarded by a knife edge no written force field reproduces (issue 17:
-rh-enamide "ZDMP", curvature -0.066 kcal/mol/A^2, the parameters rounded by 5e-5 went to
-either neighbouring minimum and the score rose by 7 %). When the lowest curvature is below
--``SADDLE_CURVATURE`` the step is the trust radius along its eigenvector (sign fixed: its
-largest component positive, the same in both implementations), and minimization goes on.
+max |P g| < gtol (kcal/mol/A).
 
 Kinks. MM3*'s softcut makes the vdW energy of a pair continuous but not differentiable at
 6 A (``Kinks``: the pairs and the distance), and the derivative jumps up there, so a
@@ -51,7 +42,6 @@ ENERGY_SLACK = 1e-10  # relative energy rise still accepted (rounding noise near
 PIN_SLOTS = 2  # pairs that can be pinned on a kink at once
 STALL_RADIUS = 1e-5  # A: a trust radius this small with max |P g| >= gtol means no descent is left
 PIN_TOLERANCE = 1e-4  # A: pairs this close to the kink distance are pinned when stalled
-SADDLE_CURVATURE = 1e-6  # kcal/mol/A^2: a stationary point with a curvature below minus this is left
 
 
 @dataclass(frozen=True)
@@ -283,15 +273,6 @@ def _eigen_step(a, pg, radius, xp):
     return -vectors @ components(mu)
 
 
-def lowest_curvature(proj, h, xp=np):
-    """The lowest curvature of ``h`` on the internal space of ``proj`` and its unit direction,
-    signed so that its largest-magnitude component is positive (a deterministic escape)."""
-    a = regularized(proj, h, xp)
-    values, vectors = xp.linalg.eigh(0.5 * (a + a.T))
-    u = vectors[:, 0]
-    return values[0], u * xp.sign(u[xp.argmax(xp.abs(u))])
-
-
 def _new_radius(radius, rho, length, opts: MinimizeOptions, xp):
     grow = (rho > 0.75) & (length > 0.99 * radius)
     return xp.where(rho < 0.25, 0.25 * length, xp.where(grow, xp.minimum(2.0 * radius, opts.max_radius), radius))
@@ -338,17 +319,13 @@ def newton_minimize(
                 proj, h_l, gap = pinned_parts(x, g, h, mask, live, active, distance)
                 gmax = float(np.max(np.abs(project(proj, g))))
         pinned = _pinned_list(pins, active)
-        curvature, escape = lowest_curvature(proj, h_l) if gmax < opts.gtol else (0.0, None)
-        if gmax < opts.gtol and curvature >= -SADDLE_CURVATURE:
+        if gmax < opts.gtol:
             on_kink = f" with atom pairs {list(pinned)} (0-based) on the {distance:g} A kink" if pinned else ""
             message = "converged" + on_kink
             return MinimizeResult(x, float(energy), gmax, it, True, message, pinned)
         if it == opts.max_iter:
             break
-        if escape is not None:  # a saddle point: leave it downhill along the negative curvature
-            step = radius * escape
-        else:
-            step = pinned_step(x, g, h_l, proj, mask, live, active, gap, radius)
+        step = pinned_step(x, g, h_l, proj, mask, live, active, gap, radius)
         predicted = float(g @ step + 0.5 * step @ h_l @ step)
         trial = x + step.reshape(x.shape)
         e_t, g_t, h_t = egh(trial)
@@ -359,14 +336,13 @@ def newton_minimize(
         radius = float(_new_radius(radius, rho if accepted else 0.0, length, opts, np))
         if accepted:
             x, energy, g, h = trial, e_t, g_t, h_t
-    where = f"on a saddle point (curvature {curvature:.3e} kcal/mol/A^2)" if gmax < opts.gtol else ""
     return MinimizeResult(
         x,
         float(energy),
         gmax,
         opts.max_iter,
         False,
-        f"not converged in {opts.max_iter} iterations (max |g| {gmax:.3e} kcal/mol/A{', ' + where if where else ''})",
+        f"not converged in {opts.max_iter} iterations (max |g| {gmax:.3e} kcal/mol/A)",
         _pinned_list(pins, active),
     )
 
@@ -402,8 +378,6 @@ class TrustRegionState(NamedTuple):
     radius: Any  # trust radius (A)
     it: Any  # iterations done (the first pass, it = 0, only evaluates x0)
     gmax: Any  # max |P g| at x
-    saddle: Any  # True where max |P g| < gtol but the lowest internal curvature is negative
-    escape: Any  # the unit direction of that curvature (3Nmax,), zeros elsewhere
 
 
 def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, kinks: Kinks | None):
@@ -434,23 +408,15 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, k
         pinned = lambda: pinned_step(x, g, h_l, proj, mask, pins, active, gap, radius, jnp)  # noqa: E731
         return jax.lax.cond(jnp.any(active), pinned, free)
 
-    def saddle_of(proj, h_l):
-        curvature, direction = lowest_curvature(proj, h_l, jnp)
-        return curvature < -SADDLE_CURVATURE, direction
-
     def cond(state: TrustRegionState):
         it, gmax = state.it, state.gmax
-        return (it == 0) | ((it <= max_iter) & ((gmax >= opts.gtol) | state.saddle) & jnp.isfinite(gmax))
+        return (it == 0) | ((it <= max_iter) & (gmax >= opts.gtol) & jnp.isfinite(gmax))
 
     def body(state: TrustRegionState) -> TrustRegionState:
         x, e, g, h, it = state.x, state.e, state.g, state.h, state.it
         proj, h_l, gap, pins, active, radius = state.proj, state.h_l, state.gap, state.pins, state.active, state.radius
         first = it == 0
-        step = jnp.where(
-            first,
-            0.0,
-            jnp.where(state.saddle, radius * state.escape, step_of(x, g, h_l, proj, pins, active, gap, radius)),
-        )
+        step = jnp.where(first, 0.0, step_of(x, g, h_l, proj, pins, active, gap, radius))
         predicted = g @ step + 0.5 * step @ h_l @ step
         trial = x + step.reshape(shape)
         e_t, g_t, h_t = evaluate(trial)
@@ -474,10 +440,7 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, k
             radius = jnp.where(pin, opts.initial_radius, radius)
             proj, h_l, gap = jax.lax.cond(pin, lambda: parts(x, g, h, pins, active), lambda: (proj, h_l, gap))
             gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(project(proj, g))), jnp.inf)
-        saddle, escape = jax.lax.cond(
-            gmax < opts.gtol, lambda: saddle_of(proj, h_l), lambda: (jnp.asarray(False), jnp.zeros(n, x.dtype))
-        )
-        return TrustRegionState(x, e, g, h, proj, h_l, gap, pins, active, radius, it + 1, gmax, saddle, escape)
+        return TrustRegionState(x, e, g, h, proj, h_l, gap, pins, active, radius, it + 1, gmax)
 
     pin_dtype = kinks.pairs.dtype if kinks is not None else jnp.int32
     basis0 = (jnp.zeros((n, 6 + slots), x0.dtype), jnp.zeros(n, x0.dtype))
@@ -494,8 +457,6 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, k
         radius=jnp.asarray(opts.initial_radius, x0.dtype),
         it=jnp.asarray(0),
         gmax=jnp.asarray(jnp.inf, x0.dtype),
-        saddle=jnp.asarray(False),
-        escape=jnp.zeros(n, x0.dtype),
     )
     return jax.lax.while_loop(cond, body, init)
 
@@ -536,7 +497,7 @@ def jax_newton(
         return e, g.reshape(-1), hess(x, p, topo).reshape(n, n)
 
     s = _jax_trust_region(egh, x0, mask, opts, opts.max_iter, jnp.eye(n, dtype=x0.dtype), kinks)
-    converged = (s.gmax < opts.gtol) & ~s.saddle & jnp.isfinite(s.e)
+    converged = (s.gmax < opts.gtol) & jnp.isfinite(s.e)
     return JaxMinimum(s.x, s.e, s.gmax, s.it - 1, converged, s.h_l, s.pins, s.active)
 
 
