@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from q2mm.config import register_configs
 from q2mm.paths import PROJECT_ROOT
+from tests.services.slurm import slurm_cluster  # noqa: F401  (one session cluster for every runner test)
 
 register_configs()
 

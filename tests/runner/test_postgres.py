@@ -21,7 +21,6 @@ from mlflow.tracking import MlflowClient
 
 from q2mm.paths import PROJECT_ROOT
 from tests.services.postgres import PostgresCluster, unavailable_reason
-from tests.services.slurm import slurm_cluster  # noqa: F401  (fixture)
 
 from .conftest import experiment_runs
 from .test_cli import children_of, failure_report, run_cli

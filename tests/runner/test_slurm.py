@@ -16,7 +16,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from q2mm.paths import PROJECT_ROOT
-from tests.services.slurm import slurm_cluster  # noqa: F401  (fixture)
 
 from .conftest import artifact_names, experiment_runs
 from .test_cli import children_of, failure_report, run_cli
