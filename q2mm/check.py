@@ -55,7 +55,7 @@ class CheckReport:
 def check_training_set(training_set: Any, scope: Any) -> CheckReport:
     """Assign every structure (missing parameters listed, not raised) and count what a fit would use."""
     from q2mm.compose import with_charge_parameters
-    from q2mm.mm3.assign import assign_parameters
+    from q2mm.mm3.interactions import assign_parameters
     from q2mm.optimize.problem import scope_spec
     from q2mm.optimize.scope import resolve_scope
     from q2mm.reference.observations import build_observations

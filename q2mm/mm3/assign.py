@@ -34,6 +34,9 @@ structures (tests/mm3/test_assign_macromodel.py) or on a hand-written force fiel
 * Not covered: hydrogen-bond rows (``7``; MacroModel reported 0 hydrogen-bond energy for all
   six structures), substructure charge rows, standard-row alternative sets, SEL qualifiers.
 
+One function per kind (``stretches``, ``bends``, ``stretch_bends``, ...) appends that kind's
+interactions to an ``Assignment``; the term table (``q2mm.mm3.interactions.VALENCE``) names
+each kind's function and ``q2mm.mm3.interactions.assign_parameters`` runs them in its order.
 Interactions carry 0-based atoms (stretch atoms in the matched row's order, which is the
 direction of the bond dipole), ParamRefs of their value fields, the values, the `.fld` line
 and where the row came from; see :class:`Interaction` for the layout of each kind.
@@ -43,7 +46,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,7 +66,7 @@ from q2mm.mm3.typing import assign_types, names_in_forcefield
 from q2mm.model.forcefield import ForceField, ParamRef, ParamRow, Substructure
 from q2mm.model.molecule import Molecule
 
-KINDS = ("stretch", "bend", "stretch_bend", "bend_bend", "torsion", "torsion_stretch", "improper", "vdw", "vdw_pair")
+NONBONDED_KINDS = ("vdw", "vdw_pair")  # assigned after the valence kinds of the term table
 _DESCRIPTOR_START = 57  # 0-based column of the first 4-character descriptor block
 _ALT_CRITERIA = {"A": 3, "B": 2, "T": 4}
 
@@ -121,10 +124,11 @@ class MissingParameter:
 
 @dataclass
 class Assignment:
-    """Every interaction of one structure, per kind, plus what had no parameter."""
+    """Every interaction of one structure, per kind (in the term table's order), plus what had
+    no parameter."""
 
     type_names: tuple[str, ...]
-    interactions: dict[str, list[Interaction]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    interactions: dict[str, list[Interaction]]
     missing: list[MissingParameter] = field(default_factory=list)
     typing_report: str = ""
 
@@ -137,8 +141,7 @@ class Assignment:
 
     def report(self) -> str:
         lines = [self.typing_report] if self.typing_report else []
-        for kind in KINDS:
-            items = self.interactions[kind]
+        for kind, items in self.interactions.items():
             subs = sum(1 for it in items if it.source.startswith("substructure"))
             lines.append(f"{kind:16s} {len(items):5d} interactions ({subs} from substructures)")
         if self.missing:
@@ -159,7 +162,7 @@ class _Choice:
     source: str
 
 
-class _Context:
+class Context:
     """What matching needs about one structure: graph, types, coordinates, substructure matches."""
 
     def __init__(self, molecule: Molecule, ff: ForceField, type_names: Sequence[str]):
@@ -175,6 +178,7 @@ class _Context:
                 self.standard.setdefault(row.term, []).append(row)
         self._atoms_of: dict[str, frozenset[int]] = {}
         self._candidates = _CANDIDATE_CACHE.setdefault(ff, {})
+        self._found: dict[tuple[str, tuple[int, ...]], _Choice | None] = {}
         self.type_keys = tuple(zip(self.types, (e.capitalize() for e in molecule.elements)))
         self.sub_matches = self._match_substructures()
 
@@ -348,38 +352,35 @@ class _Context:
 
     # ---- lookup with precedence -----------------------------------------------------
     def find(self, term: str, atoms: tuple[int, ...]) -> _Choice | None:
-        return self.substructure_row(term, atoms) or self.standard_row(term, atoms)
+        """The row of an interaction: substructure rows first (memoized: several kinds read
+        the same angle and torsion rows)."""
+        key = (term, atoms)
+        if key not in self._found:
+            self._found[key] = self.substructure_row(term, atoms) or self.standard_row(term, atoms)
+        return self._found[key]
 
 
-def assign_parameters(
-    molecule: Molecule, ff: ForceField, allow_missing: bool = False, types: AtomTypeTable | Sequence[str] | None = None
-) -> Assignment:
-    """Assign MM3* parameters from ``ff`` to every interaction of ``molecule``.
+def start(
+    molecule: Molecule, ff: ForceField, kinds: Iterable[str], types: AtomTypeTable | Sequence[str] | None = None
+) -> tuple[Context, Assignment]:
+    """The matching context of ``molecule`` and an empty Assignment with ``kinds`` (in order).
 
     ``types`` is either the type names themselves or an atom.typ table used to look up the
-    molecule's type numbers (default: the standard MacroModel table). A stretch, bend or
-    atom without a row (vdW) raises ParameterAssignmentError (atoms 1-based, with types)
-    unless ``allow_missing``; then it is listed in ``Assignment.missing`` and skipped.
-    Torsions, cross terms and out-of-plane terms without a row are not terms: MacroModel
-    lists no torsion without a row (nor one whose row is all zero; those are kept here).
+    molecule's type numbers (default: the standard MacroModel table).
     """
     if types is not None and not isinstance(types, AtomTypeTable):
         type_names, report = tuple(types), "type names given"
     else:
         typing = assign_types(molecule, types, names_in_forcefield(ff))
         type_names, report = typing.type_names, typing.report()
-    ctx = _Context(molecule, ff, type_names)
-    result = Assignment(type_names, typing_report=report)
-    _assign_stretches(ctx, result)
-    _assign_bends(ctx, result)
-    _assign_torsions(ctx, result)
-    _assign_impropers(ctx, result)
-    _assign_vdw(ctx, result)
-    _assign_vdw_pairs(ctx, result)
+    return Context(molecule, ff, type_names), Assignment(type_names, {k: [] for k in kinds}, typing_report=report)
+
+
+def check_complete(molecule: Molecule, result: Assignment, allow_missing: bool) -> None:
+    """ParameterAssignmentError naming every interaction without a row, unless ``allow_missing``."""
     if result.missing and not allow_missing:
         names = "; ".join(m.describe() for m in result.missing)
         raise ParameterAssignmentError(f"{molecule.title or molecule.source}: no MM3* parameters for {names}")
-    return result
 
 
 def _interaction(kind: str, choice: _Choice, fields: Iterable[int], atoms=None) -> Interaction:
@@ -396,11 +397,12 @@ def _interaction(kind: str, choice: _Choice, fields: Iterable[int], atoms=None) 
     )
 
 
-def _missing(ctx: _Context, kind: str, atoms: tuple[int, ...], result: Assignment) -> None:
+def _missing(ctx: Context, kind: str, atoms: tuple[int, ...], result: Assignment) -> None:
     result.missing.append(MissingParameter(kind, atoms, tuple(ctx.types[a] for a in atoms)))
 
 
-def _assign_stretches(ctx: _Context, result: Assignment) -> None:
+def stretches(ctx: Context, result: Assignment) -> None:
+    """Bond rows (``1``) for every bond, atoms in the row's order (the bond dipole's direction)."""
     for i, j, _ in ctx.graph.bonds:
         choice = ctx.find("bond", (i, j))
         if choice is None:
@@ -409,27 +411,46 @@ def _assign_stretches(ctx: _Context, result: Assignment) -> None:
         result.interactions["stretch"].append(_interaction("stretch", choice, (1, 2, 3)))
 
 
-def _assign_bends(ctx: _Context, result: Assignment) -> None:
-    bends: dict[int, list[tuple[Interaction, ParamRow]]] = {}
+def bends(ctx: Context, result: Assignment) -> None:
+    """Angle rows (``2``, fields 1-2) for every angle."""
     for angle in graphs.angles(ctx.graph):
         choice = ctx.find("angle", angle)
         if choice is None:
             _missing(ctx, "bend", angle, result)
             continue
-        bend = _interaction("bend", choice, (1, 2))
-        result.interactions["bend"].append(bend)
-        standard = choice if choice.source == "standard" else ctx.standard_row("angle", angle)
-        bend_bend_row = choice.row if choice.row.values[2] is not None else (standard.row if standard else None)
-        if bend_bend_row is not None and bend_bend_row.values[2] is not None:
-            bends.setdefault(angle[1], []).append((bend, bend_bend_row))
+        result.interactions["bend"].append(_interaction("bend", choice, (1, 2)))
+
+
+def _angle_rows(ctx: Context) -> Iterator[tuple[tuple[int, int, int], _Choice, _Choice | None]]:
+    """(angle, its row, its standard row or None) for every angle that has a row."""
+    for angle in graphs.angles(ctx.graph):
+        choice = ctx.find("angle", angle)
+        if choice is not None:
+            yield angle, choice, choice if choice.source == "standard" else ctx.standard_row("angle", angle)
+
+
+def stretch_bends(ctx: Context, result: Assignment) -> None:
+    """A substructure ``3`` row of a bend, else (only if the angle has a standard row) the first
+    standard ``3`` row; atoms as the bend's."""
+    for angle, choice, standard in _angle_rows(ctx):
         sb = ctx.substructure_row("stretch_bend", angle)
         if sb is None and standard is not None:
             sb = ctx.standard_row("stretch_bend", angle)
         if sb is not None:
-            result.interactions["stretch_bend"].append(_interaction("stretch_bend", sb, (1,), atoms=bend.atoms))
+            result.interactions["stretch_bend"].append(_interaction("stretch_bend", sb, (1,), atoms=choice.atoms))
+
+
+def bend_bends(ctx: Context, result: Assignment) -> None:
+    """Pairs of bends at one centre whose angle rows carry a third field (a substructure angle
+    without one borrows its standard row's)."""
+    bends: dict[int, list[tuple[tuple[int, ...], ParamRow]]] = {}
+    for angle, choice, standard in _angle_rows(ctx):
+        row = choice.row if choice.row.values[2] is not None else (standard.row if standard else None)
+        if row is not None and row.values[2] is not None:
+            bends.setdefault(angle[1], []).append((choice.atoms, row))
     for centre, items in bends.items():
-        for (b1, r1), (b2, r2) in itertools.combinations(items, 2):
-            atoms = (centre, b1.atoms[0], b1.atoms[2], b2.atoms[0], b2.atoms[2])
+        for (a1, r1), (a2, r2) in itertools.combinations(items, 2):
+            atoms = (centre, a1[0], a1[2], a2[0], a2[2])
             refs = (ParamRef(r1.line, 3), ParamRef(r2.line, 3), ParamRef(r1.line, 1), ParamRef(r2.line, 1))
             values = tuple(ctx.ff.value(ref) for ref in refs)
             result.interactions["bend_bend"].append(
@@ -437,17 +458,23 @@ def _assign_bends(ctx: _Context, result: Assignment) -> None:
             )
 
 
-def _assign_torsions(ctx: _Context, result: Assignment) -> None:
+def torsions(ctx: Context, result: Assignment) -> None:
+    """Torsion rows (``4``, plus a following ``54``) for every proper torsion that has one."""
     for torsion in graphs.torsions(ctx.graph):
         choice = ctx.find("torsion", torsion)
         if choice is not None:
             result.interactions["torsion"].append(_torsion(ctx, choice))
+
+
+def torsion_stretches(ctx: Context, result: Assignment) -> None:
+    """Torsion-stretch rows (``8``), matched like torsions."""
+    for torsion in graphs.torsions(ctx.graph):
         ts = ctx.find("torsion_stretch", torsion)
         if ts is not None:
             result.interactions["torsion_stretch"].append(_interaction("torsion_stretch", ts, (1,)))
 
 
-def _torsion(ctx: _Context, choice: _Choice) -> Interaction:
+def _torsion(ctx: Context, choice: _Choice) -> Interaction:
     """V1-V3 of the row, plus V4-V6 where a ``54`` continuation row follows it."""
     base = _interaction("torsion", choice, (1, 2, 3))
     refs, values = base.refs, base.values
@@ -462,7 +489,7 @@ def _torsion(ctx: _Context, choice: _Choice) -> Interaction:
     return Interaction("torsion", base.atoms, refs, tuple(v * scale for v in values), base.fld_line, base.source, scale)
 
 
-def _bond_torsion_share(ctx: _Context, choice: _Choice) -> float:
+def _bond_torsion_share(ctx: Context, choice: _Choice) -> float:
     """1 / (torsions about the central bond) for a substructure row 'XX 00 p q 00', else 1."""
     row = choice.row
     if row.substructure is None or str(row.atoms[0]).strip() != "00" or str(row.atoms[3]).strip() != "00":
@@ -472,14 +499,15 @@ def _bond_torsion_share(ctx: _Context, choice: _Choice) -> float:
     return 1.0 / count
 
 
-def _assign_impropers(ctx: _Context, result: Assignment) -> None:
+def impropers(ctx: Context, result: Assignment) -> None:
+    """Out-of-plane rows (``5``) for every centre with three bonds of nonzero order."""
     for centre, nbrs in graphs.out_of_plane_centres(ctx.graph):
         choice = _substructure_improper(ctx, centre, nbrs) or _standard_improper(ctx, centre, nbrs)
         if choice is not None:
             result.interactions["improper"].append(_interaction("improper", choice, (2,)))
 
 
-def _standard_improper(ctx: _Context, centre: int, nbrs: tuple[int, ...]) -> _Choice | None:
+def _standard_improper(ctx: Context, centre: int, nbrs: tuple[int, ...]) -> _Choice | None:
     """First ``5`` row whose first slot is the centre and whose other slots take the three
     neighbours in some order (tried in connection-table order); atoms (n1, centre, n2, n3)."""
     for row in ctx.standard.get("improper", ()):
@@ -492,7 +520,7 @@ def _standard_improper(ctx: _Context, centre: int, nbrs: tuple[int, ...]) -> _Ch
     return None
 
 
-def _substructure_improper(ctx: _Context, centre: int, nbrs: tuple[int, ...]) -> _Choice | None:
+def _substructure_improper(ctx: Context, centre: int, nbrs: tuple[int, ...]) -> _Choice | None:
     """A substructure ``5`` row for the centre (same precedence as the other kinds)."""
     chosen = None
     for sub, match, active, rows in ctx.sub_matches:
@@ -510,7 +538,7 @@ def _substructure_improper(ctx: _Context, centre: int, nbrs: tuple[int, ...]) ->
     return chosen
 
 
-def _assign_vdw(ctx: _Context, result: Assignment) -> None:
+def vdw(ctx: Context, result: Assignment) -> None:
     """Per-atom vdW table rows: the first ``-6`` row whose type and descriptor fit.
 
     Metals take the generic-metal ``Z0`` row where the table has one: MacroModel did so for
@@ -531,12 +559,12 @@ def _assign_vdw(ctx: _Context, result: Assignment) -> None:
             _missing(ctx, "vdw", (atom,), result)
 
 
-def _vdw_descriptor_fits(ctx: _Context, row: ParamRow, atom: int) -> bool:
+def _vdw_descriptor_fits(ctx: Context, row: ParamRow, atom: int) -> bool:
     line = ctx.ff.lines[row.line - 1]
     return ctx._block_fits(line[72:76], atom, {atom})
 
 
-def _assign_vdw_pairs(ctx: _Context, result: Assignment) -> None:
+def vdw_pairs(ctx: Context, result: Assignment) -> None:
     """Special vdW rows (``6``) for every nonbonded pair (not 1-2, not 1-3) they fit."""
     rows = ctx.standard.get("vdw_pair", ())
     if not rows:

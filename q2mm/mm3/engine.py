@@ -27,7 +27,7 @@ import numpy as np
 import q2mm.jaxconfig  # noqa: F401
 from q2mm.errors import ParameterAssignmentError
 from q2mm.mm3 import interactions, nonbonded, terms
-from q2mm.mm3.assign import Assignment, assign_parameters
+from q2mm.mm3.assign import Assignment
 from q2mm.mm3.hessian import hessian, hessian_dot
 from q2mm.mm3.topology import Interactions, Topology
 from q2mm.model.forcefield import ForceField, ParamRef
@@ -173,6 +173,7 @@ def _pad_kind(per_structure: list[_Built], kind: str, zero_slot: int) -> Interac
 def _pad(per_structure: list[_Built], zero_slot: int, n_max: int) -> Topology:
     """Stack the structures' arrays with a leading structure axis, padded to common sizes."""
     blocks = {kind: _pad_kind(per_structure, kind, zero_slot) for kind in _SHAPES}
+    valence = tuple(blocks[kind.name] for kind in interactions.VALENCE)
     n_s = len(per_structure)
     vdw_p = np.full((n_s, n_max, 3), zero_slot, dtype=np.int32)
     parent = np.tile(np.arange(n_max, dtype=np.int32), (n_s, 1))
@@ -183,7 +184,8 @@ def _pad(per_structure: list[_Built], zero_slot: int, n_max: int) -> Topology:
         vdw_p[k, :n] = np.where(s.vdw_p < 0, zero_slot, s.vdw_p)
         parent[k, :n], formal[k, :n], atom_mask[k, :n] = s.parent, s.formal, True
     return Topology(
-        **blocks,
+        valence=valence,
+        pair=blocks["pair"],
         vdw_p=jnp.asarray(vdw_p),
         parent=jnp.asarray(parent),
         formal=jnp.asarray(formal),
@@ -218,8 +220,8 @@ def energy_terms(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> dict[str, jn
     xr, factor = interactions.working_coordinates(x, p_ext, topo)
     e = {}
     for kind in interactions.VALENCE:
-        rows = topo.interactions(kind.name)
-        local = jax.vmap(kind.local)(xr[rows.atoms], *kind.params(p_ext, topo, factor))
+        rows = kind.block(topo)
+        local = jax.vmap(kind.local)(xr[rows.atoms], *kind.params(p_ext, rows, factor))
         e[kind.term] = jnp.sum(rows.weights() * local)
     i, j = topo.pair.atoms[:, 0], topo.pair.atoms[:, 1]
     params = interactions.pair_params(p_ext, topo, interactions.charges(p_ext, topo))
@@ -264,7 +266,7 @@ class MM3Model:
         """Assign parameters to every structure and build padded index arrays (no compilation)."""
         molecules = tuple(molecules)
         if assignments is None:
-            assignments = [assign_parameters(m, ff, allow_missing=allow_missing) for m in molecules]
+            assignments = [interactions.assign_parameters(m, ff, allow_missing=allow_missing) for m in molecules]
         pindex = _ParamIndex(ff, assignments)
         per_structure = [_structure_arrays(m, a, pindex) for m, a in zip(molecules, assignments)]
         refs, p0 = pindex.finish()

@@ -32,9 +32,9 @@ def _valence_blocks(xr: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology, factor:
     """Sum of every valence interaction's Hessian in working coordinates, (N, N, 3, 3) blocks."""
     rows, cols, blocks = [], [], []
     for kind in interactions.VALENCE:
-        block = topo.interactions(kind.name)
+        block = kind.block(topo)
         atoms = block.atoms
-        h = jax.vmap(jax.hessian(kind.local))(xr[atoms], *kind.params(p_ext, topo, factor))  # (M, k, 3, k, 3)
+        h = jax.vmap(jax.hessian(kind.local))(xr[atoms], *kind.params(p_ext, block, factor))  # (M, k, 3, k, 3)
         h = _masked(h * block.scale[:, None, None, None, None], block.mask)
         k = kind.arity
         rows.append(jnp.broadcast_to(atoms[:, :, None], (atoms.shape[0], k, k)).reshape(-1))
@@ -106,7 +106,7 @@ def _valence_dot(
     a parameter gradient differentiates only E(q, params), never the geometry twice more."""
     total = jnp.zeros((), xr.dtype)
     for kind in interactions.VALENCE:
-        block = topo.interactions(kind.name)
+        block = kind.block(topo)
         atoms = block.atoms
         blocks = g_rr[atoms[:, :, None], atoms[:, None, :]]  # (M, k, k, 3, 3)
 
@@ -121,7 +121,7 @@ def _valence_dot(
                 e_q * jnp.einsum("aiujv,ijuv->a", curv, gl)
             )
 
-        values = jax.vmap(contract)(xr[atoms], blocks, *kind.params(p_ext, topo, factor))
+        values = jax.vmap(contract)(xr[atoms], blocks, *kind.params(p_ext, block, factor))
         total = total + jnp.sum(block.weights() * values)
     return total
 

@@ -2,7 +2,8 @@
 
 ``Topology`` is a ``NamedTuple`` (so a JAX pytree: ``jax.tree.map``, ``vmap`` and slicing see
 its arrays) with a leading structure axis; ``MM3Model.structure(k)`` slices one structure.
-Each valence kind and the nonbonded pairs are an ``Interactions`` block: atom indices, slots
+Each valence kind (``valence``, in the order of the term table) and the nonbonded pairs
+(``pair``) are an ``Interactions`` block: atom indices, slots
 into the flat parameter vector (the slot ``len(p)`` is the constant 0 of ``extend(p)``), a
 per-interaction scale and the mask of real (unpadded) rows.
 """
@@ -28,24 +29,16 @@ class Interactions(NamedTuple):
 
 
 class Topology(NamedTuple):
-    """Everything ``energy(x, p, topo)`` needs besides x and p, for one or all structures."""
+    """Everything ``energy(x, p, topo)`` needs besides x and p, for one or all structures.
 
-    stretch: Interactions
-    bend: Interactions
-    stretch_bend: Interactions
-    bend_bend: Interactions
-    torsion: Interactions
-    torsion_stretch: Interactions
-    improper: Interactions
+    ``valence`` holds one block per kind of the term table, in its order
+    (``q2mm.mm3.interactions.VALENCE``; ``ValenceKind.block(topo)`` picks a kind's).
+    """
+
+    valence: tuple[Interactions, ...]
     pair: Interactions  # nonbonded pairs; p = special vdW pair row slots (radius, epsilon)
     vdw_p: Array  # (N, 3) per-atom slots: vdW radius, epsilon, hydrogen reduction
     parent: Array  # (N,) the atom each hydrogen is reduced toward (itself otherwise)
     formal: Array  # (N,) formal charges (e)
     pair_slot: Array  # (N, N) row of pair (a, b) in ``pair``, P where none
     atom_mask: Array  # (N,) real atoms
-
-    def interactions(self, name: str) -> Interactions:
-        """The block of a valence kind by its table name (``q2mm.mm3.interactions.VALENCE``)."""
-        block = getattr(self, name)
-        assert isinstance(block, Interactions), name
-        return block

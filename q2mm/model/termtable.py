@@ -3,7 +3,7 @@
 An entry names the row's kind code (columns 1-2 of the line), its term name, how many atoms
 the row names, and for each value field that carries a parameter its kind label, unit and
 bounds class (``ParamClass``: the fractional rule and sanity interval the optimizer uses).
-``TERM_OF_CODE``, ``PARAM_KINDS``, ``ATOMS_PER_TERM`` and ``CLASS_OF_KIND`` are derived
+``ROW_KIND``, ``TERM_OF_CODE``, ``PARAM_KINDS``, ``ATOMS_PER_TERM`` and ``CLASS_OF_KIND`` are derived
 here, so the reader (``q2mm.io.fld``), the force field (``q2mm.model.forcefield``) and the
 bounds (``q2mm.optimize.bounds``) cannot disagree. The engine side of each term (matching,
 energy, Hessian pieces) is ``q2mm.mm3.interactions.VALENCE``; the printed labels are
@@ -138,6 +138,7 @@ ENERGY_TERMS: tuple[tuple[str, str], ...] = (
 )
 
 # Derived views (do not edit: add or change a RowKind above).
+ROW_KIND: dict[str, RowKind] = {r.term: r for r in ROW_KINDS}
 TERM_OF_CODE: dict[str, str] = {r.code: r.term for r in ROW_KINDS if r.code is not None}
 ATOMS_PER_TERM: dict[str, int] = {r.term: r.n_atoms for r in ROW_KINDS if r.code is not None}
 # (term, field) -> (kind label, unit). A field not listed carries no parameter.

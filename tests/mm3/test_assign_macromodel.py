@@ -15,7 +15,7 @@ from q2mm.errors import ParameterAssignmentError
 from q2mm.io.fld import read_fld
 from q2mm.io.mae import read_mae
 from q2mm.io.mmo import read_mmo
-from q2mm.mm3.assign import assign_parameters
+from q2mm.mm3.interactions import assign_parameters
 
 STRUCTURES_WITH_MMO = (1, 2, 4, 6, 7, 8)
 

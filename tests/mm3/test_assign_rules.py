@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from q2mm.io.fld import parse_fld
-from q2mm.mm3.assign import assign_parameters
+from q2mm.mm3.interactions import assign_parameters
 from q2mm.model.molecule import Bond, Molecule
 
 

@@ -1,4 +1,4 @@
-"""The table of energy terms: its two sides (`.fld` rows, engine kinds) and the typed topology agree."""
+"""The table of energy terms: one entry per kind carries its `.fld` rows, matching, topology block and energy."""
 
 from __future__ import annotations
 
@@ -8,14 +8,22 @@ import pytest
 from q2mm.mm3 import assign, interactions
 from q2mm.mm3.engine import TERMS, MM3Model
 from q2mm.mm3.topology import Interactions, Topology
-from q2mm.model.termtable import ATOMS_PER_TERM, CLASS_OF_KIND, ENERGY_TERMS, PARAM_KINDS, ROW_KINDS, TERM_OF_CODE
+from q2mm.model.termtable import (
+    ATOMS_PER_TERM,
+    CLASS_OF_KIND,
+    ENERGY_TERMS,
+    PARAM_KINDS,
+    ROW_KIND,
+    ROW_KINDS,
+    TERM_OF_CODE,
+)
 from q2mm.systems import get_spec, load_system
 
 
-def test_every_engine_kind_has_a_topology_block_an_assignment_kind_and_a_printed_term():
+def test_every_engine_kind_names_its_rows_its_matching_and_a_printed_term():
     names = [kind.name for kind in interactions.VALENCE]
-    assert set(Topology._fields) == set(names) | {"pair", "vdw_p", "parent", "formal", "pair_slot", "atom_mask"}
-    assert set(assign.KINDS) == set(names) | {"vdw", "vdw_pair"}
+    assert len(set(names)) == len(names) and not set(names) & set(assign.NONBONDED_KINDS)
+    assert all(kind.row is ROW_KIND[kind.row.term] and callable(kind.assign) for kind in interactions.VALENCE)
     assert {kind.term for kind in interactions.VALENCE} <= set(TERMS) == {name for name, _ in ENERGY_TERMS}
 
 
@@ -32,13 +40,27 @@ def sn2_model() -> MM3Model:
     return MM3Model.build(training_set.molecules, training_set.forcefield)
 
 
-def test_topology_is_a_pytree_sliced_per_structure(sn2_model: MM3Model):
+def test_assignments_hold_the_table_kinds_in_order_each_from_its_own_row_kind(sn2_model: MM3Model):
+    names = [kind.name for kind in interactions.VALENCE]
+    for assignment in sn2_model.assignments:
+        assert list(assignment.interactions) == names + list(assign.NONBONDED_KINDS)
+        for kind in interactions.VALENCE:
+            rows = {sn2_model.ff.row(it.fld_line).term for it in assignment.of(kind.name)}
+            assert rows <= {kind.row.term}, kind.name
+    assert all(any(a.of(kind.name) for a in sn2_model.assignments) for kind in interactions.VALENCE[:4])
+
+
+def test_topology_is_a_pytree_with_one_block_per_table_entry(sn2_model: MM3Model):
     topo = sn2_model.topology
-    assert isinstance(topo, Topology) and isinstance(topo.stretch, Interactions)
+    assert isinstance(topo, Topology) and len(topo.valence) == len(interactions.VALENCE)
+    assert all(isinstance(block, Interactions) for block in topo.valence)
     one = sn2_model.structure(1)
-    assert isinstance(one, Topology) and one.torsion.atoms.shape == topo.torsion.atoms.shape[1:]
+    torsion = interactions.VALENCE[4]
+    assert isinstance(one, Topology) and torsion.block(one).atoms.shape == torsion.block(topo).atoms.shape[1:]
     leaves = jax.tree_util.tree_leaves(topo)
-    assert len(leaves) == 4 * 8 + 5 and all(leaf.shape[0] == sn2_model.n_structures for leaf in leaves)
+    assert len(leaves) == 4 * (len(interactions.VALENCE) + 1) + 5
+    assert all(leaf.shape[0] == sn2_model.n_structures for leaf in leaves)
     for kind in interactions.VALENCE:
-        block = topo.interactions(kind.name)
+        block = kind.block(topo)
         assert block.atoms.shape[-1] == kind.arity and block.p.shape[-1] == kind.width
+        assert int(block.mask.sum()) == sum(len(a.of(kind.name)) for a in sn2_model.assignments)

@@ -73,7 +73,7 @@ def test_transition_states_carry_one_partial_c_n_bond_and_cationic_pd():
 
 
 def test_every_interaction_has_parameters_and_cis_trans_angles_are_told_apart():
-    from q2mm.mm3.assign import assign_parameters
+    from q2mm.mm3.interactions import assign_parameters
 
     training = load_system("pd-allyl-open")
     for molecule in training.molecules:
