@@ -221,7 +221,7 @@ def energy_terms(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> dict[str, jn
     e = {}
     for kind in interactions.VALENCE:
         rows = kind.block(topo)
-        local = jax.vmap(kind.local)(xr[rows.atoms], *kind.params(p_ext, rows, factor))
+        local = jax.vmap(kind.local)(xr[rows.atoms], *kind.params(p_ext, topo, factor))
         e[kind.term] = jnp.sum(rows.weights() * local)
     i, j = topo.pair.atoms[:, 0], topo.pair.atoms[:, 1]
     params = interactions.pair_params(p_ext, topo, interactions.charges(p_ext, topo))

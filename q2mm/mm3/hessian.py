@@ -34,7 +34,7 @@ def _valence_blocks(xr: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology, factor:
     for kind in interactions.VALENCE:
         block = kind.block(topo)
         atoms = block.atoms
-        h = jax.vmap(jax.hessian(kind.local))(xr[atoms], *kind.params(p_ext, block, factor))  # (M, k, 3, k, 3)
+        h = jax.vmap(jax.hessian(kind.local))(xr[atoms], *kind.params(p_ext, topo, factor))  # (M, k, 3, k, 3)
         h = _masked(h * block.scale[:, None, None, None, None], block.mask)
         k = kind.arity
         rows.append(jnp.broadcast_to(atoms[:, :, None], (atoms.shape[0], k, k)).reshape(-1))
@@ -121,7 +121,7 @@ def _valence_dot(
                 e_q * jnp.einsum("aiujv,ijuv->a", curv, gl)
             )
 
-        values = jax.vmap(contract)(xr[atoms], blocks, *kind.params(p_ext, block, factor))
+        values = jax.vmap(contract)(xr[atoms], blocks, *kind.params(p_ext, topo, factor))
         total = total + jnp.sum(block.weights() * values)
     return total
 

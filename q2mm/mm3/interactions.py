@@ -9,8 +9,8 @@ the energy and its Hessian cannot drift apart.
 
 A valence kind's ``local(xl, *params)`` takes one interaction's working coordinates
 ``xl (arity, 3)`` (hydrogens reduced, see ``terms.reduce_hydrogens``) and its parameters;
-``params(p_ext, rows, factor)`` gathers those parameters for every (padded) interaction of a
-structure (its block ``rows``) from ``p_ext`` (the parameter vector with a trailing 0 for empty slots).
+``params(p_ext, topo, factor)`` gathers those parameters for every (padded) interaction of a
+structure from ``p_ext`` (the parameter vector with a trailing 0 for empty slots).
 Nonbonded pairs (``pair_energies``) take the nuclear and the working difference vectors of
 the pair, the only geometry they depend on.
 """
@@ -70,8 +70,8 @@ class ValenceKind:
     appends its interactions to ``result.interactions[name]``; its block of the topology is
     ``Topology.valence[position in VALENCE]`` (``block``). ``arity`` atoms and ``width``
     parameter slots per interaction; ``slots(interaction, where)`` the interaction's slots
-    (``Slots``), which ``params(p_ext, rows, factor)`` gathers back for every (padded) row of
-    the kind's block ``rows``.
+    (``Slots``), which ``gather(p_ext, rows, factor)`` gathers back for every (padded) row of
+    the kind's block ``rows`` (``params(p_ext, topo, factor)``: from a structure's topology).
 
     The energy is split in two: ``coords(xl, *params)`` gives the interaction's internal
     coordinates (bond lengths in A, angles in degrees, dihedrals in radians; only the hydrogen
@@ -89,7 +89,7 @@ class ValenceKind:
     slots: Callable[[Any, Slots], list[int]]
     coords: Callable[..., jnp.ndarray]
     energy_q: Callable[..., jnp.ndarray]
-    params: Callable[[jnp.ndarray, Interactions, jnp.ndarray], tuple]
+    gather: Callable[[jnp.ndarray, Interactions, jnp.ndarray], tuple]
 
     def local(self, xl: jnp.ndarray, *params) -> jnp.ndarray:
         """Energy (kcal/mol) of one interaction from its working coordinates ``xl (arity, 3)``."""
@@ -98,6 +98,10 @@ class ValenceKind:
     def block(self, topo: Topology) -> Interactions:
         """This kind's interactions in a topology."""
         return topo.valence[_POSITION[self.name]]
+
+    def params(self, p_ext: jnp.ndarray, topo: Topology, factor: jnp.ndarray) -> tuple:
+        """The parameters of every (padded) interaction of the kind in one structure."""
+        return self.gather(p_ext, self.block(topo), factor)
 
 
 def _slots(p_ext: jnp.ndarray, rows: Interactions, *columns: int) -> tuple[jnp.ndarray, ...]:
