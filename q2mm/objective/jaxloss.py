@@ -16,6 +16,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -107,7 +108,7 @@ def _pack_eigen(obs: list[StructureObservations], d: int, settings: ObservationS
         "basis": _pad_square([o.eigen.basis if o.eigen is not None else empty for o in obs], d),
         "ref": np.stack([vec(o, "eigenvalues") for o in obs]),
         "w": np.stack([vec(o, "eig_diag_weight") for o in obs]) * settings.uses("eig_diag"),
-        "w_off": _pad_square([o.eig_offdiag_weight if o.eigen is not None else empty for o in obs], d)
+        "w_off": _pad_square([o.eig_offdiag_weight if o.eig_offdiag_weight is not None else empty for o in obs], d)
         * settings.uses("eig_offdiag"),
     }
 
@@ -200,7 +201,7 @@ class JaxLoss:
         # the engine's Hessian contraction differentiates without third derivatives, valid while
         # no hydrogen reduction factor is fitted
         self._fast_eigen_gradient = not np.isin(self.active, model.reduction_slots()).any()
-        self._compiled = None
+        self._compiled: dict[str, Any] | None = None  # the compiled stages by name (compile)
         self.reset_start()
         self.compile_seconds: float | None = None
         self.last_info: LossInfo | None = None
@@ -211,10 +212,10 @@ class JaxLoss:
         padded_rows = sum(_padded_rows(data, self.settings).values())
         forward = self.active.size <= padded_rows or self.settings.uses("eig_offdiag")
         self._jacobian_mode = jacobian_mode if jacobian_mode != "auto" else ("forward" if forward else "reverse")
-        self._jacobian = None
+        self._jacobian: Any = None  # the compiled Jacobian stage (compile_jacobian)
         self.jacobian_compile_seconds: float | None = None
         self.stage_seconds: dict[str, dict[str, float]] = {}  # per compiled stage: lower, compile
-        self._last: dict | None = None  # the last evaluation: parameters, per-structure results, residuals
+        self._last: dict[str, Any] = {}  # the last evaluation: parameters, per-structure results, residuals
 
     # -- public API -----------------------------------------------------------------------
     def value(self, p_active) -> float:
@@ -272,7 +273,7 @@ class JaxLoss:
 
     def forget(self) -> None:
         """Drop the cached last evaluation: the next Jacobian minimizes again (for timing)."""
-        self._last = None
+        self._last = {}
 
     def compile_jacobian(self) -> float:
         """Compile the Jacobian stage once (ahead of time); the seconds it took."""
@@ -281,16 +282,17 @@ class JaxLoss:
             start = time.perf_counter()
             data, topo = self._structures[0]
             p, active = jnp.asarray(self.p0), jnp.asarray(self.active)
-            minimum = (None,) * 4
-            if "minimize" in self._compiled:
-                minimum = tuple(jax.ShapeDtypeStruct(o.shape, o.dtype) for o in self._compiled["minimize"].out_info[:4])
+            minimum: tuple = (None,) * 4
+            compiled = self._compiled or {}
+            if "minimize" in compiled:
+                minimum = tuple(jax.ShapeDtypeStruct(o.shape, o.dtype) for o in compiled["minimize"].out_info[:4])
             self._jacobian = self._timed_compile("jacobian", self._jacobian_stage, p, active, *minimum, data, topo)
             self.jacobian_compile_seconds = time.perf_counter() - start
-        return self.jacobian_compile_seconds
+        return self.jacobian_compile_seconds or 0.0
 
     def _evaluate_at(self, p_active) -> None:
         p = full_parameters(self.p0, self.active, p_active)
-        if self._last is None or not np.array_equal(self._last["p"], p):
+        if not self._last or not np.array_equal(self._last["p"], p):
             self.value_and_grad(p_active)
 
     def _assemble(self, blocks: list[dict], width: int | None = None) -> np.ndarray:
@@ -310,7 +312,7 @@ class JaxLoss:
             start = time.perf_counter()
             data, topo = self._structures[0]
             p, x = jnp.asarray(self.p0), jnp.asarray(self._qm[0])
-            stages = {}
+            stages: dict[str, tuple] = {}
             if self.settings.uses("eig_diag") or self.settings.uses("eig_offdiag"):
                 stages["eigen"] = (self._eigen, p, data, topo)
             if self.settings.uses("charge"):
@@ -320,7 +322,7 @@ class JaxLoss:
                 stages["at_minimum"] = (self._at_minimum, p, MINIMUM, data, topo)
             self._compiled = self._compile_stages(stages)
             self.compile_seconds = time.perf_counter() - start
-        return self.compile_seconds
+        return self.compile_seconds or 0.0
 
     def _timed_compile(self, name: str, fn, *args):
         """jit(fn) lowered and compiled for ``args``; the seconds of each into ``stage_seconds``."""
@@ -355,8 +357,14 @@ class JaxLoss:
     # -- internals ------------------------------------------------------------------------
     def _evaluate(self, s: int, p) -> dict:
         data, topo = self._structures[s]
-        stages = self._compiled
-        out = {"kinds": {}, "grad": np.zeros(self.p0.size), "converged": True, "iterations": 0, "gmax": 0.0}
+        stages = self._compiled or {}
+        out: dict[str, Any] = {
+            "kinds": {},
+            "grad": np.zeros(self.p0.size),
+            "converged": True,
+            "iterations": 0,
+            "gmax": 0.0,
+        }
         out["residuals"] = {}
         if "eigen" in stages:
             out["kinds"], out["grad"], out["residuals"] = stages["eigen"](p, data, topo)
@@ -381,7 +389,7 @@ class JaxLoss:
             out["grad"] = out["grad"] + grad
         return out
 
-    def _energy_term(self, results: list[dict]) -> tuple[float, np.ndarray]:
+    def _energy_term(self, results: list[dict]) -> tuple[float, np.ndarray, np.ndarray]:
         """Relative MM energies of the minima against their QM references, and the gradient
         (dE(x*(p), p)/dp = dE/dp at a minimum)."""
         e = self._energy_data
