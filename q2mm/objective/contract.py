@@ -7,7 +7,8 @@ pass it back). ``energy(x, p, topo)`` (kcal/mol, pure JAX, one padded structure)
 method without a default. ``q2mm.mm3.engine.MM3Model`` implements every method itself; a
 small engine (the test fixture's harmonic model) subclasses ``Engine`` and inherits the
 defaults: the autodiff Hessian, its plain contraction, no kinks, no hydrogen reduction
-factors, no charges.
+factors, no charges. What the optimizer in turn reads of the objectives (``JaxLoss``,
+``Evaluation``) is written in ``q2mm.optimize.protocols`` (``LossLike``, ``EvaluationLike``).
 """
 
 from __future__ import annotations

@@ -76,8 +76,12 @@ def _pad_rows(rows: list[np.ndarray], width: int, fill) -> np.ndarray:
 
 def _pack_geometry(obs: list[StructureObservations], n_max: int, settings: ObservationSettings) -> dict:
     data = {}
-    for kind, attr, width in (("bond_length", "bonds", 2), ("bond_angle", "angles", 3), ("torsion", "torsions", 4)):
-        idx = [getattr(o.internal, attr) for o in obs]
+    for kind, atoms, width in (
+        ("bond_length", lambda c: c.bonds, 2),
+        ("bond_angle", lambda c: c.angles, 3),
+        ("torsion", lambda c: c.torsions, 4),
+    ):
+        idx = [atoms(o.internal) for o in obs]
         data[kind] = {
             "idx": _pad_rows(idx, width, np.arange(n_max, n_max + width)),
             "ref": _pad_rows([o.geometry_ref[kind] for o in obs], 0, 0.0),
@@ -96,18 +100,18 @@ def _pad_square(mats: list[np.ndarray], size: int) -> np.ndarray:
 
 
 def _pack_eigen(obs: list[StructureObservations], d: int, settings: ObservationSettings) -> dict:
-    def vec(o, attr):
+    def vec(o, values):
         v = np.zeros(d)
         if o.eigen is not None:
-            src = getattr(o.eigen, attr) if attr == "eigenvalues" else getattr(o, attr)
+            src = values(o)
             v[: src.size] = src
         return v
 
     empty = np.zeros((0, 0))
     return {
         "basis": _pad_square([o.eigen.basis if o.eigen is not None else empty for o in obs], d),
-        "ref": np.stack([vec(o, "eigenvalues") for o in obs]),
-        "w": np.stack([vec(o, "eig_diag_weight") for o in obs]) * settings.uses("eig_diag"),
+        "ref": np.stack([vec(o, lambda o: o.eigen.eigenvalues) for o in obs]),
+        "w": np.stack([vec(o, lambda o: o.eig_diag_weight) for o in obs]) * settings.uses("eig_diag"),
         "w_off": _pad_square([o.eig_offdiag_weight if o.eig_offdiag_weight is not None else empty for o in obs], d)
         * settings.uses("eig_offdiag"),
     }

@@ -206,15 +206,21 @@ class _Evaluator:
             before = self.n_evaluations
             if self.source == "jax":
                 self.n_loss += 1
-                v = float(self.problem.loss.value(p))
-                converged = _loss_converged(self.problem.loss)
+                v = float(self.loss.value(p))
+                converged = _loss_converged(self.loss)
             else:
                 self.n_objective += 1
                 evaluation = self.problem.objective(p)
-                v, converged = float(evaluation.score), bool(getattr(evaluation, "all_converged", True))
+                v, converged = float(evaluation.score), bool(evaluation.all_converged)
             self._remember(key, z, v, None, converged)
             self._journal(p, v, None, converged, before)
         return self._cache[key].value
+
+    @property
+    def loss(self) -> LossLike:
+        """The problem's loss: the ratio gate resolves the source to 'jax' only where there is one."""
+        assert self.problem.loss is not None, "source 'jax' without a loss"
+        return self.problem.loss
 
     def value_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         key = np.asarray(z, float).tobytes()
@@ -223,21 +229,22 @@ class _Evaluator:
             p = self.scaling.to_params(z)
             if (entry := self._replayed(p, need_grad=True)) is not None:
                 self._remember(key, z, entry.value, entry.grad, entry.converged)
-                return entry.value, entry.grad
+                return entry.value, _asked(entry.grad)
             before = self.n_evaluations
             if self.source == "jax":
                 self.n_loss += 1
-                v, g = self.problem.loss.value_and_grad(p)
+                v, g = self.loss.value_and_grad(p)
                 v, g = float(v), self.scaling.grad_to_unit(np.asarray(g, float))
-                converged = _loss_converged(self.problem.loss)
+                converged = _loss_converged(self.loss)
             else:
+                assert self.pool is not None, "finite differences without a score pool"
                 v, g, count = fd_value_and_grad(self.pool.scores, self.scaling, z, self.options.fd_step)
                 self.n_objective += count
                 converged = True
             self._remember(key, z, v, g, converged)
             self._journal(p, v, g, converged, before)
         value, grad = self._cache[key]
-        return value, grad
+        return value, _asked(grad)
 
     def _replayed(self, p: np.ndarray, need_grad: bool) -> JournalEntry | None:
         """A resumed fit's recorded evaluation at ``p``, counted as it was when first made."""
@@ -269,13 +276,17 @@ class _Evaluator:
             p = self.scaling.to_params(z)
             if self.source == "jax":
                 self.n_loss += 1
-                cached = np.asarray(self.problem.loss.residuals(p), float)
-                converged = _loss_converged(self.problem.loss)
+                cached = np.asarray(self.loss.residuals(p), float)
+                converged = _loss_converged(self.loss)
             else:
                 self.n_objective += 1
                 evaluation = self.problem.objective(p)
+                if evaluation.residuals is None:
+                    raise ConfigurationError(
+                        "least squares needs residuals; this objective's score is no sum of squares"
+                    )
                 cached = np.asarray(evaluation.residuals, float)
-                converged = bool(getattr(evaluation, "all_converged", True))
+                converged = bool(evaluation.all_converged)
             if len(self._residuals) > 64:
                 self._residuals.clear()
             self._residuals[key] = cached
@@ -289,12 +300,12 @@ class _Evaluator:
         if key in self._jacobian:
             return self._jacobian[key]
         p = self.scaling.to_params(z)
-        r, jac = self.problem.loss.residuals_and_jacobian(p)
+        r, jac = self.loss.residuals_and_jacobian(p)
         jac = np.asarray(jac, float)[:, self.scaling.free] * self.scaling.width[self.scaling.free]
         if not np.all(np.isfinite(jac)):
             raise _Diverged("non-finite jax Jacobian", p, float(r @ r), self.n_evaluations)
         self.n_jacobian += 1
-        self._remember(key, z, float(r @ r), 2.0 * jac.T @ r, _loss_converged(self.problem.loss))
+        self._remember(key, z, float(r @ r), 2.0 * jac.T @ r, _loss_converged(self.loss))
         self._jacobian = {key: jac}
         return jac
 
@@ -316,9 +327,15 @@ class _Evaluator:
             self.best = BestPoint(v, np.array(z, float))
 
 
+def _asked(grad: np.ndarray | None) -> np.ndarray:
+    """A gradient that was asked for: computed, or replayed from an entry that has one."""
+    assert grad is not None, "a gradient was asked for"
+    return grad
+
+
 def _loss_converged(loss: LossLike) -> bool:
     """Whether every inner minimization of the loss's last evaluation converged (True if it does not say)."""
-    info = getattr(loss, "last_info", None)
+    info = loss.last_info
     return True if info is None else bool(np.all(info.converged))
 
 
@@ -422,8 +439,6 @@ def _run_least_squares(ev: _Evaluator, progress: _Progress, z0: np.ndarray, opti
     analytic Jacobian (or 2-point differences of the reference residuals where the gate
     resolved to fd). Iterations reach the callback like every other method's."""
     analytic = ev.source == "jax"
-    if analytic and not hasattr(ev.problem.loss, "residuals_and_jacobian"):
-        raise ConfigurationError("optimizer least-squares needs a loss with residuals_and_jacobian (JaxLoss)")
     score0 = float(np.sum(ev.residuals(z0) ** 2))
     if analytic:
         ev.jacobian(z0)
@@ -501,10 +516,8 @@ def _final_ratio(problem: FitProblem, p: np.ndarray, evaluation: EvaluationLike)
 
 
 def _compile_time(loss: LossLike | None, first_call_s: float | None) -> tuple[float | None, str]:
-    for name in ("compile_seconds", "compile_time_s"):
-        reported = getattr(loss, name, None)
-        if reported is not None:
-            return float(reported), f"JaxLoss.{name}"
+    if loss is not None and loss.compile_seconds is not None:
+        return float(loss.compile_seconds), "JaxLoss.compile_seconds"
     if first_call_s is not None:
         return first_call_s, "duration of the first JaxLoss call (upper bound)"
     return None, "no JaxLoss"
@@ -611,7 +624,7 @@ def _choose_final(
         )
         return _Verdict(candidate, evaluation, "no_progress", message, 1)
     message = f"reference score {score0:.6g} -> {score1:.6g}"
-    if not getattr(evaluation, "all_converged", True):
+    if not evaluation.all_converged:
         message += "; some minimizations of the reference objective did not converge there (see evaluation_messages)"
     return _Verdict(candidate, evaluation, "improved", message, 1)
 
@@ -681,8 +694,8 @@ def fit(
 
 def _identifiability(problem: FitProblem, source: str, p: np.ndarray, width: np.ndarray) -> Identifiability | str:
     """Standard errors and correlations from the analytic Jacobian at the result, or why not."""
-    if problem.loss is None or not hasattr(problem.loss, "residuals_and_jacobian"):
-        return "no analytic Jacobian (the loss has no residuals_and_jacobian)"
+    if problem.loss is None:
+        return "no analytic Jacobian (no differentiable loss)"
     if source != "jax":
         return "the ratio gate did not trust the analytic derivatives (jac resolved to fd)"
     r, jac = problem.loss.residuals_and_jacobian(p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import numpy as np
 
 from q2mm.errors import OutputExistsError, Q2MMError
 from q2mm.optimize.gate import score_ratio
-from q2mm.optimize.protocols import EvaluationLike, LossLike, ObjectiveLike
+from q2mm.optimize.protocols import EvaluationLike, KindResultLike, LossLike, ObjectiveLike
 
 SUMMARY_VERSION = 1
 # Other roundings of the fitted values scored when the written file scores worse than the
@@ -114,7 +114,7 @@ class FitResult:
         unrounded = {
             "score_final": float(self.final.score),
             "ratio_final": self.ratio_final,
-            "r2_final": {kind: _stat(res, "r2") for kind, res in sorted(self.final.by_kind.items())},
+            "r2_final": {kind: float(res.r2) for kind, res in sorted(self.final.by_kind.items())},
             "max_abs_rounding": float(np.max(np.abs(p - self.p_final))),
             "values": [float(v) for v in self.p_final],
         }
@@ -190,8 +190,8 @@ class FitResult:
             "compile_time_source": self.compile_time_source,
             "optimizer_message": self.optimizer_message,
             "fd_parallel": self.fd_parallel,
-            "evaluation_messages": {"initial": _messages(self.initial), "final": _messages(self.final)},
-            "evaluation_notes": {"initial": _messages(self.initial, "notes"), "final": _messages(self.final, "notes")},
+            "evaluation_messages": {"initial": _strings(self.initial.messages), "final": _strings(self.final.messages)},
+            "evaluation_notes": {"initial": _strings(self.initial.notes), "final": _strings(self.final.notes)},
             "divergence": self.divergence,
             "rejected": self.rejected,
             "unrounded": self.unrounded,
@@ -292,35 +292,30 @@ def at_bound(values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.nda
     return side
 
 
-def _r2_table(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, float | None]]:
+def _r2_table(
+    before: Mapping[str, KindResultLike], after: Mapping[str, KindResultLike]
+) -> dict[str, dict[str, float | None]]:
     table = {}
     for kind in sorted(set(before) | set(after)):
+        start, end = before.get(kind), after.get(kind)
         table[kind] = {
-            "initial": _stat(before.get(kind), "r2"),
-            "final": _stat(after.get(kind), "r2"),
-            "rmsd_initial": _stat(before.get(kind), "rmsd"),
-            "rmsd_final": _stat(after.get(kind), "rmsd"),
+            "initial": None if start is None else float(start.r2),
+            "final": None if end is None else float(end.r2),
+            "rmsd_initial": None if start is None else float(start.rmsd),
+            "rmsd_final": None if end is None else float(end.rmsd),
         }
     return table
 
 
-def _stat(result: Any, name: str) -> float | None:
-    value = getattr(result, name, None)
-    return None if value is None else float(value)
-
-
-def _messages(evaluation: Any, which: str = "messages") -> list[str]:
-    """What the reference evaluation reported: ``messages`` (problems, e.g. unconverged
-    minimizations) or ``notes`` (e.g. minima pinned on a kink), if it says anything."""
-    return [str(m) for m in getattr(evaluation, which, ())]
+def _strings(reported: Sequence[Any]) -> list[str]:
+    """What the reference evaluation reported (``messages``: problems, e.g. unconverged
+    minimizations; ``notes``: e.g. minima pinned on a kink), as JSON strings."""
+    return [str(m) for m in reported]
 
 
 def _input_path(ff: Any) -> str | None:
-    for name in ("path", "source"):
-        value = getattr(ff, name, None)
-        if value:
-            return str(value)
-    return None
+    """The force field's file (``ForceField.path``), None for one built in memory."""
+    return None if ff.path is None else str(ff.path)
 
 
 def _input_stem(ff: Any) -> str:

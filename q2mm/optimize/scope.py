@@ -61,7 +61,7 @@ def resolve_scope(ff: Any, scope: ScopeSpec) -> ScopedParameters:
         exclude = () if scope.bond_dipoles else DEFAULT_EXCLUDED_KINDS
         refs = tuple(ref for ref in ff.active_refs(exclude_kinds=exclude) if _keeps(scope.name, ff.kind(ref)[0]))
     if not refs:
-        raise ConfigurationError(f"scope {scope.label()} selects no parameters of {getattr(ff, 'path', None)}")
+        raise ConfigurationError(f"scope {scope.label()} selects no parameters of {ff.path}")
     kinds = tuple(ff.kind(ref)[0] for ref in refs)
     return ScopedParameters(refs, kinds, tuple(ff.value(ref) for ref in refs), scope)
 

@@ -26,9 +26,14 @@ class KindResult:
 
 @dataclass(frozen=True)
 class Evaluation:
+    """What the driver reads of a reference evaluation (``q2mm.optimize.protocols.EvaluationLike``)."""
+
     score: float
     by_kind: dict[str, KindResult]
     residuals: np.ndarray | None = None  # weighted, score = |r|^2 (None where not a sum of squares)
+    all_converged: bool = True
+    messages: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def _stats(ref: np.ndarray, calc: np.ndarray) -> KindResult:
@@ -101,7 +106,7 @@ class SurrogateLoss:
     shift: np.ndarray | None = None
     nan_index: int | None = None
     nan_above: float = np.inf
-    compile_time_s: float = 0.0
+    compile_seconds: float | None = 0.0
     unconverged_index: int | None = None
     unconverged_above: float = np.inf
     last_info: LossInfo | None = None
@@ -178,12 +183,20 @@ class RecoveryObjective:
 
 @dataclass
 class RecoveryLoss:
-    """The differentiable twin of RecoveryObjective."""
+    """The differentiable twin of RecoveryObjective (residuals (p - target) / width)."""
 
     objective: RecoveryObjective
+    last_info: LossInfo | None = None
+    compile_seconds: float | None = None
 
     def value(self, p_active: np.ndarray) -> float:
         return self.objective(p_active).score
+
+    def residuals(self, p_active: np.ndarray) -> np.ndarray:
+        return (np.asarray(p_active, float) - self.objective.target) / self.objective.width
+
+    def residuals_and_jacobian(self, p_active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.residuals(p_active), np.diag(1.0 / self.objective.width)
 
     def value_and_grad(self, p_active: np.ndarray) -> tuple[float, np.ndarray]:
         p = np.asarray(p_active, float)

@@ -31,10 +31,17 @@ class KindResult:
 class Evaluation:
     score: float
     by_kind: dict
+    residuals: np.ndarray | None = None
+    all_converged: bool = True
+    messages: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 class LinearObjective:
     """score(p) = sum (ref - A p)^2, rows split evenly over three observation kinds."""
+
+    last_info = None  # no inner minimizations
+    compile_seconds = None  # nothing compiled
 
     def __init__(self, n_obs: int = 30, seed: int = 3):
         rng = np.random.default_rng(seed)
@@ -45,7 +52,7 @@ class LinearObjective:
         calc = self.matrix @ np.asarray(p, float)
         parts = np.array_split(np.arange(self.ref.size), len(KINDS))
         by_kind = {kind: _stats(self.ref[idx], calc[idx]) for kind, idx in zip(KINDS, parts)}
-        return Evaluation(float(np.sum((self.ref - calc) ** 2)), by_kind)
+        return Evaluation(float(np.sum((self.ref - calc) ** 2)), by_kind, self.ref - calc)
 
     def value(self, p: np.ndarray) -> float:
         return self(p).score
