@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from q2mm.errors import InputFormatError, UnknownAtomTypeError
+from q2mm.io.text import read_text
 from q2mm.model import elements
 
 __all__ = ["AtomType", "AtomTypeTable", "STANDARD_TYPES", "read_atomtyp", "standard_table"]
@@ -145,15 +146,7 @@ def standard_table() -> AtomTypeTable:
 def read_atomtyp(path: str | os.PathLike[str]) -> AtomTypeTable:
     """Read a MacroModel `atom.typ`; '#' lines are comments (a '#&' line describes the next type)."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputFormatError(path, None, "a readable atom.typ file", str(exc)) from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        bad_line = raw[: exc.start].count(b"\n") + 1
-        raise InputFormatError(path, bad_line, "UTF-8 text", repr(raw[exc.start : exc.start + 1])) from exc
+    text = read_text(path, "atom.typ file")
     custom: dict[int, AtomType] = {}
     description = ""
     for line_no, line in enumerate(text.splitlines(), start=1):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from q2mm.errors import InputFormatError
+from q2mm.io.text import read_text
 from q2mm.model.forcefield import (
     ROW_FIELDS,
     VDW_CHARGE_FIELD,
@@ -46,20 +47,7 @@ WILDCARD = "00"
 def read_fld(path: str | os.PathLike[str]) -> ForceField:
     """Read a MacroModel `.fld` file. Bad input -> InputFormatError naming file and line."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputFormatError(path, None, "a readable .fld file", str(exc)) from exc
-    return parse_fld(decode_text(data, path), path)
-
-
-def decode_text(data: bytes, path: str | os.PathLike[str]) -> str:
-    """UTF-8 text of a file; a bad byte -> InputFormatError naming its line."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputFormatError(path, line, "UTF-8 text", repr(data[exc.start : exc.start + 1])) from exc
+    return parse_fld(read_text(path, ".fld file"), path)
 
 
 def write_fld(ff: ForceField, path: str | os.PathLike[str]) -> Path:

@@ -20,6 +20,7 @@ import numpy as np
 
 from q2mm.errors import InputFormatError, UnknownAtomTypeInFileError
 from q2mm.io.atomtyp import AtomTypeTable, read_atomtyp, standard_table
+from q2mm.io.text import read_text
 from q2mm.model import elements
 from q2mm.model.molecule import Bond, Molecule
 
@@ -77,15 +78,7 @@ def read_mae(
     MacroModel ones. An unknown type -> UnknownAtomTypeInFileError naming file and line.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputFormatError(path, None, "a readable .mae file", str(exc)) from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputFormatError(path, line, "UTF-8 text", repr(raw[exc.start : exc.start + 1])) from exc
+    text = read_text(path, ".mae file")
     if atomtyp is None:
         table = standard_table()
     elif isinstance(atomtyp, AtomTypeTable):

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from q2mm.errors import InputFormatError
+from q2mm.io.text import read_text
 
 __all__ = [
     "read_mmo",
@@ -279,16 +280,7 @@ def read_mmo(path: str | os.PathLike[str]) -> MmoBreakdown:
 def read_mmo_all(path: str | os.PathLike[str]) -> list[MmoBreakdown]:
     """Every structure's breakdown in a `.mmo` file, in file order."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputFormatError(path, None, "a readable .mmo file", str(exc)) from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputFormatError(path, line, "UTF-8 text", repr(raw[exc.start : exc.start + 1])) from exc
-    return parse_mmo(text, path)
+    return parse_mmo(read_text(path, ".mmo file"), path)
 
 
 def parse_mmo(text: str, path: str | os.PathLike[str] = "<string>") -> list[MmoBreakdown]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from q2mm.errors import InputFormatError
+from q2mm.io.text import read_text
 from q2mm.model import elements
 from q2mm.model.molecule import Molecule
 
@@ -20,18 +21,7 @@ def read_text_lines(path: str | Path) -> list[str]:
 
     A byte that is not UTF-8 raises InputFormatError naming its 1-based line.
     """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputFormatError(path, None, "a readable file", str(exc)) from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        bad = data[exc.start : exc.end]
-        raise InputFormatError(path, line, "UTF-8 text", f"byte {bad!r}") from exc
-    lines = text.replace("\r\n", "\n").split("\n")  # only '\n' ends a line, as in the byte count above
+    lines = read_text(path).replace("\r\n", "\n").split("\n")  # only '\n' ends a line, as in the byte count above
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
