@@ -15,6 +15,7 @@ FD_RATIO_TARGET = 50.0
 FIT_TARGET_S = 300.0
 JACOBIAN_RATIO_TARGET = 3.0  # residual Jacobian / value+grad at the OPT scope's 96 parameters
 JACOBIAN_RATIO_TARGET_WIDE = 6.0  # ... and at every parameter the structures use (345)
+LINEAR_SLACK = 1.1  # cost linear in structures: 27 structures (nine repeated) <= 1.1 * 27/9 = 3.3x the time of 9
 
 
 def jacobian_ratio(obj: dict[str, Any]) -> float:
@@ -184,6 +185,35 @@ def targets(results: dict[str, Any]) -> list[Target]:
     if results.get("fit"):
         total = results["fit"]["total_s"]
         out.append(Target("full fit, end to end", "< 5 min", fmt_seconds(total), total < FIT_TARGET_S))
+    return out + scaling_targets(results.get("scaling") or [])
+
+
+def scaling_targets(rows: list[dict[str, Any]]) -> list[Target]:
+    """Cost linear in structures: a row of the training set repeated to n structures against the
+    largest "first k" row with the same active parameters, within LINEAR_SLACK * n / k, for
+    value+grad, the Jacobian and (when both rows have one) the fit."""
+    out = []
+    for row in rows:
+        bases = [
+            r
+            for r in rows
+            if r["label"].startswith("first ")
+            and r["n_active"] == row["n_active"]
+            and r["n_structures"] < row["n_structures"]
+        ]
+        if "repeated to" not in row["label"] or not bases:
+            continue
+        base = max(bases, key=lambda r: r["n_structures"])
+        n, k = row["n_structures"], base["n_structures"]
+        limit = LINEAR_SLACK * n / k
+        pairs = [("value+grad", row["jaxloss_vg"].median, base["jaxloss_vg"].median)]
+        if row.get("jacobian") and base.get("jacobian"):
+            pairs.append(("residual Jacobian", row["jacobian"].median, base["jacobian"].median))
+        if row.get("fit") and base.get("fit"):
+            pairs.append(("one fit", row["fit"]["wall_time_s"], base["fit"]["wall_time_s"]))
+        for what, big, small in pairs:
+            ratio = big / small
+            out.append(Target(f"{what}, {n} / {k} structures", f"<= {limit:.3g}x", f"{ratio:.2f}x", ratio <= limit))
     return out
 
 
