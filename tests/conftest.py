@@ -42,8 +42,20 @@ def sn2_dir(data_root: Path) -> Path:
     return path
 
 
+SERVICE_FIXTURES = frozenset({"slurm_cluster", "postgres_server", "server_uri"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Tests marked heavy run only with Q2MM_HEAVY=1 (tens of minutes on 2 cores)."""
+    """Tests marked heavy run only with Q2MM_HEAVY=1 (tens of minutes on 2 cores).
+
+    Under ``pytest -n 2 --dist loadgroup`` (the README's command) each test module is one
+    group, so a module's compiled fixtures are built by one worker only, and every test that
+    uses a session service (the SLURM cluster, PostgreSQL, the MLflow server on them) is in
+    one group, so each service is started once."""
+    for item in items:
+        uses_service = SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.xdist_group("services" if uses_service else item.path.stem))
     if os.environ.get("Q2MM_HEAVY") == "1":
         return
     skip = pytest.mark.skip(reason="heavy: tens of minutes on 2 cores; set Q2MM_HEAVY=1 to run")
