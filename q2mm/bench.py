@@ -213,8 +213,10 @@ def _finish_section(results: dict[str, Any], save: Checkpoint) -> None:
 
 
 def _load(cfg):
+    from q2mm.compose import problem_from_config
+
     training_set = setup.load_training_set(cfg)
-    return training_set, setup.build_problem(training_set, cfg)
+    return training_set, problem_from_config(training_set, cfg)
 
 
 def write_outputs(results: dict[str, Any], args: argparse.Namespace) -> str:

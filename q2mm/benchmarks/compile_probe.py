@@ -30,10 +30,11 @@ def engine_compile_seconds(model: Any, k: int) -> dict[str, float]:
 def measure(overrides: Sequence[str]) -> dict[str, Any]:
     """Setup, engine and JaxLoss compile seconds of the configured system, in this process."""
     import q2mm.jaxconfig  # noqa: F401  (float64 and the cache directory chosen by the parent)
-    from q2mm.benchmarks.setup import build_problem, compose_config, largest_structure, load_training_set
+    from q2mm.benchmarks.setup import compose_config, largest_structure, load_training_set
+    from q2mm.compose import problem_from_config
 
     cfg = compose_config(overrides)
-    setup_s, (training_set, problem) = time_once(lambda: _setup(cfg, build_problem, load_training_set))
+    setup_s, (training_set, problem) = time_once(lambda: _setup(cfg, problem_from_config, load_training_set))
     engine = engine_compile_seconds(problem.loss.model, largest_structure(training_set))
     loss_s = problem.loss.compile()
     return {
@@ -45,9 +46,9 @@ def measure(overrides: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _setup(cfg, build_problem, load_training_set):
+def _setup(cfg, problem_from_config, load_training_set):
     training_set = load_training_set(cfg)
-    return training_set, build_problem(training_set, cfg)
+    return training_set, problem_from_config(training_set, cfg)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

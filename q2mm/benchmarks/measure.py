@@ -170,12 +170,13 @@ def fd_gradient_times(problem: Any, options: Any, n_params: int, repeats: int) -
 
 def fit_time(cfg: Any) -> dict[str, Any]:
     """Load, build and fit the configured system once, as the runner does (no MLflow, no files)."""
-    from q2mm.benchmarks.setup import build_problem, load_training_set
+    from q2mm.benchmarks.setup import load_training_set
+    from q2mm.compose import problem_from_config
     from q2mm.optimize import fit
     from q2mm.pipeline import optimizer_options
 
     def run():
-        problem = build_problem(load_training_set(cfg), cfg)
+        problem = problem_from_config(load_training_set(cfg), cfg)
         return fit(problem, optimizer_options(cfg))
 
     total_s, result = time_once(run)
@@ -207,8 +208,7 @@ def scaling_times(
     Every timed call starts each minimization from the QM geometry, as a fit's calls do, so
     rows of different sizes compare like for like.
     """
-    from q2mm.benchmarks.setup import build_problem
-    from q2mm.compose import fit_problem
+    from q2mm.compose import fit_problem, problem_from_config
     from q2mm.objective.jaxloss import JaxLoss
     from q2mm.optimize import fit
     from q2mm.pipeline import optimizer_options
@@ -216,7 +216,9 @@ def scaling_times(
     rows = []
     for label, subset, scope in subsets:
         problem = (
-            build_problem(subset, cfg) if scope is None else fit_problem(subset, scope=scope, start=dict(cfg.start))
+            problem_from_config(subset, cfg)
+            if scope is None
+            else fit_problem(subset, scope=scope, start=dict(cfg.start))
         )
         loss = problem.loss
         if not isinstance(loss, JaxLoss):

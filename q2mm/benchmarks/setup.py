@@ -53,13 +53,6 @@ def one_structure(training_set: Any, index: int) -> Any:
     return dataclasses.replace(training_set, molecules=(training_set.molecules[index],))
 
 
-def build_problem(training_set: Any, cfg: DictConfig) -> Any:
-    """The FitProblem the runner would fit (scope and start from the config)."""
-    from q2mm.compose import problem_from_config
-
-    return problem_from_config(training_set, cfg)
-
-
 def largest_structure(training_set: Any) -> int:
     """0-based index of the structure with the most atoms (the first of equals)."""
     sizes = [m.n_atoms for m in training_set.molecules]
