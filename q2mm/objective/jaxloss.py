@@ -34,7 +34,7 @@ from q2mm.mm3.minimize import (
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1
 from q2mm.objective.contract import Engine
-from q2mm.objective.objective import full_parameters, prepare
+from q2mm.objective.objective import full_parameters, prepare, structure_slice
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
 from q2mm.reference.observations import (
@@ -200,7 +200,7 @@ class JaxLoss:
         data = pack_observations(self.observations, model, self.settings)
         self._energy_data = {k: np.asarray(v) for k, v in data.pop("energy").items()}
         n = len(self.observations)
-        self._structures = [jax.tree.map(lambda a, s=s: a[s], (data, model.topology)) for s in range(n)]
+        self._structures = [structure_slice((data, model.topology), s) for s in range(n)]
         self._qm = np.asarray(model.coords, dtype=np.float64)
         # the engine's Hessian contraction differentiates without third derivatives, valid while
         # no hydrogen reduction factor is fitted
@@ -333,30 +333,43 @@ class JaxLoss:
         return self._compile_stages({name: (fn, *args)})[name]
 
     def _compile_stages(self, stages: dict) -> dict:
-        """Each stage ``name: (fn, *args)`` traced and lowered in turn (Python, one thread),
-        then XLA-compiled in ``COMPILE_THREADS`` parallel threads (XLA releases the GIL and
-        compiles one program on one core). ``stage_seconds[name]``: its lowering, and the
-        seconds from the start of the compiles until its own was done."""
+        """Each stage ``name: (fn, *args)`` traced and lowered in turn (Python, one thread);
+        each lowered program goes at once to one of ``COMPILE_THREADS`` threads for its XLA
+        compile (XLA releases the GIL and compiles one program on one core), so the compiles
+        overlap the tracing of the later stages. ``stage_seconds[name]``: its lowering, and
+        the seconds from the end of its lowering until its compile was done."""
         lowered: dict = {}
-        for name, (fn, *args) in stages.items():
-            t0 = time.perf_counter()
-            if args[1] is MINIMUM:  # shaped like the minimize stage's first four outputs
-                found = lowered["minimize"].out_info[:4]
-                args = [args[0], *(jax.ShapeDtypeStruct(o.shape, o.dtype) for o in found), *args[2:]]
-            lowered[name] = jax.jit(fn).lower(*args)
-            self.stage_seconds[name] = {"lower": time.perf_counter() - t0}
-        t1 = time.perf_counter()
+        if COMPILE_THREADS <= 1:
+            compiled = {}
+            for name, (fn, *args) in stages.items():
+                lowered[name] = self._lower(name, fn, args, lowered)
+                t0 = time.perf_counter()
+                compiled[name] = lowered[name].compile()
+                self.stage_seconds[name]["compile"] = time.perf_counter() - t0
+            return compiled
 
-        def compile_one(name):
-            out = lowered[name].compile()
-            self.stage_seconds[name]["compile"] = time.perf_counter() - t1
+        def compile_one(name, program, t0):
+            out = program.compile()
+            self.stage_seconds[name]["compile"] = time.perf_counter() - t0
             return out
 
-        workers = min(len(lowered), COMPILE_THREADS)
-        if workers <= 1:
-            return {name: compile_one(name) for name in lowered}
-        with ThreadPoolExecutor(workers) as pool:
-            return dict(zip(lowered, pool.map(compile_one, lowered)))
+        with ThreadPoolExecutor(min(len(stages), COMPILE_THREADS)) as pool:
+            pending = {}
+            for name, (fn, *args) in stages.items():
+                lowered[name] = self._lower(name, fn, args, lowered)
+                pending[name] = pool.submit(compile_one, name, lowered[name], time.perf_counter())
+            return {name: job.result() for name, job in pending.items()}
+
+    def _lower(self, name: str, fn, args: list, lowered: dict):
+        """jit(fn) traced and lowered for ``args`` (MINIMUM: shaped like the minimize stage's
+        first four outputs); its seconds into ``stage_seconds[name]``."""
+        t0 = time.perf_counter()
+        if args[1] is MINIMUM:
+            found = lowered["minimize"].out_info[:4]
+            args = [args[0], *(jax.ShapeDtypeStruct(o.shape, o.dtype) for o in found), *args[2:]]
+        program = jax.jit(fn).lower(*args)
+        self.stage_seconds[name] = {"lower": time.perf_counter() - t0}
+        return program
 
     # -- internals ------------------------------------------------------------------------
     def _evaluate(self, s: int, p) -> dict:

@@ -144,7 +144,7 @@ class ObjectiveFunction:
         self._charges = jax.jit(model.atom_charges) if self.settings.uses("charge") else None
         self._egh = jax.jit(_energy_gradient_hessian(model.energy, model.hessian))
         # per structure, once: the topology slice and the kink pairs among the real atoms
-        self._topologies = [jax.tree.map(lambda a, s=s: a[s], model.topology) for s in range(len(molecules))]
+        self._topologies = [structure_slice(model.topology, s) for s in range(len(molecules))]
         self._kinks = [self._real_kinks(s, mol.n_atoms) for s, mol in enumerate(molecules)]
 
     def full_parameters(self, p_active) -> np.ndarray:
@@ -223,6 +223,13 @@ class ObjectiveFunction:
                 ("energy", np.array([obs.energy_ref]), np.array([calc]), np.array([self.settings.weight("energy")]), s)
             )
         return rows
+
+
+def structure_slice(tree, s: int):
+    """Structure ``s`` of every padded array in ``tree`` (leading structure axis), sliced in
+    NumPy: indexing a JAX array compiles a small program per array shape (about 1 s of a
+    cold start over a topology)."""
+    return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[s]), tree)
 
 
 def _energy_gradient_hessian(energy_fn, hessian_fn=None):
