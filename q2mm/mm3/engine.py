@@ -26,7 +26,7 @@ import numpy as np
 
 import q2mm.jaxconfig  # noqa: F401
 from q2mm.errors import ParameterAssignmentError
-from q2mm.mm3 import interactions, nonbonded, terms
+from q2mm.mm3 import fixed_geometry, interactions, nonbonded, terms
 from q2mm.mm3.assign import Assignment
 from q2mm.mm3.hessian import hessian, hessian_dot
 from q2mm.mm3.topology import Interactions, Topology
@@ -283,6 +283,7 @@ class MM3Model:
     hessian = staticmethod(hessian)
     hessian_dot = staticmethod(hessian_dot)
     kinks = staticmethod(nonbonded.kinks)
+    at_geometry = staticmethod(fixed_geometry.at_geometry)
 
     def reduction_slots(self) -> np.ndarray:
         """Indices into p of the hydrogen reduction factors the structures use."""

@@ -30,18 +30,26 @@ def _masked(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
 
 def _valence_blocks(xr: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology, factor: jnp.ndarray) -> jnp.ndarray:
     """Sum of every valence interaction's Hessian in working coordinates, (N, N, 3, 3) blocks."""
-    rows, cols, blocks = [], [], []
+    per_kind = []
     for kind in interactions.VALENCE:
+        atoms = kind.block(topo).atoms
+        per_kind.append(jax.vmap(jax.hessian(kind.local))(xr[atoms], *kind.params(p_ext, topo, factor)))
+    return scatter_valence(per_kind, topo, xr.shape[0])
+
+
+def scatter_valence(per_kind: list[jnp.ndarray], topo: Topology, n: int) -> jnp.ndarray:
+    """(N, N, 3, 3) sum of per-interaction Hessians (M, k, 3, k, 3), one array per valence kind
+    (``interactions.VALENCE`` order), scaled and masked like the energy."""
+    rows, cols, blocks = [], [], []
+    for kind, h in zip(interactions.VALENCE, per_kind):
         block = kind.block(topo)
         atoms = block.atoms
-        h = jax.vmap(jax.hessian(kind.local))(xr[atoms], *kind.params(p_ext, topo, factor))  # (M, k, 3, k, 3)
         h = _masked(h * block.scale[:, None, None, None, None], block.mask)
         k = kind.arity
         rows.append(jnp.broadcast_to(atoms[:, :, None], (atoms.shape[0], k, k)).reshape(-1))
         cols.append(jnp.broadcast_to(atoms[:, None, :], (atoms.shape[0], k, k)).reshape(-1))
         blocks.append(h.transpose(0, 1, 3, 2, 4).reshape(-1, 3, 3))
-    n = xr.shape[0]
-    out = jnp.zeros((n, n, 3, 3), xr.dtype)
+    out = jnp.zeros((n, n, 3, 3), blocks[0].dtype)
     return out.at[jnp.concatenate(rows), jnp.concatenate(cols)].add(jnp.concatenate(blocks))
 
 
@@ -83,16 +91,23 @@ def hessian(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
     p_ext = interactions.extend(p)
     xr, factor = interactions.working_coordinates(x, p_ext, topo)
     a = reduction_matrix(topo.parent, factor)
-    nuclear, pair_rr = _pair_parts(x, xr, p_ext, topo, a)
-    h_rr = _valence_blocks(xr, p_ext, topo, factor) + pair_rr
-    h = nuclear + jnp.einsum("ba,bduv,dc->acuv", a, h_rr, a)
+    pairs = _pair_hessians(x, xr, p_ext, topo, interactions.charges(p_ext, topo))
+    return assemble(_valence_blocks(xr, p_ext, topo, factor), pairs, topo, a)
+
+
+def assemble(valence_rr: jnp.ndarray, pairs: tuple, topo: Topology, a: jnp.ndarray) -> jnp.ndarray:
+    """The Cartesian Hessian (Nmax, 3, Nmax, 3) from the valence blocks in working coordinates
+    (N, N, 3, 3), the pairs' (nuclear-nuclear, nuclear-working, working-working) (P, 3, 3)
+    second derivatives and the reduction matrix A."""
+    nuclear, pair_rr = _pair_parts(pairs, topo, a)
+    h = nuclear + jnp.einsum("ba,bduv,dc->acuv", a, valence_rr + pair_rr, a)
     return h.transpose(0, 2, 1, 3)
 
 
-def _pair_parts(x, xr, p_ext, topo, a) -> tuple[jnp.ndarray, jnp.ndarray]:
+def _pair_parts(pairs: tuple, topo: Topology, a) -> tuple[jnp.ndarray, jnp.ndarray]:
     """The nonbonded pairs' (N, N, 3, 3) blocks: the part in nuclear coordinates (nuclear-nuclear
     plus both cross terms) and the working-working part (still to be taken through A)."""
-    nn, nr, rr = _pair_hessians(x, xr, p_ext, topo, interactions.charges(p_ext, topo))
+    nn, nr, rr = pairs
     slot = topo.pair_slot
     cross = jnp.einsum("abuv,bc->acuv", _pair_blocks(nr, slot), a)
     return _pair_blocks(nn, slot) + cross + cross.transpose(1, 0, 3, 2), _pair_blocks(rr, slot)
@@ -141,5 +156,5 @@ def hessian_dot(x: jnp.ndarray, p: jnp.ndarray, topo: Topology, g: jnp.ndarray) 
     a = reduction_matrix(topo.parent, factor)
     blocks = g.transpose(0, 2, 1, 3)  # (N, N, 3, 3) like the assembly
     g_rr = jnp.einsum("ba,acuv,dc->bduv", a, blocks, a)
-    nuclear, pair_rr = _pair_parts(x, xr, p_ext, topo, a)
+    nuclear, pair_rr = _pair_parts(_pair_hessians(x, xr, p_ext, topo, interactions.charges(p_ext, topo)), topo, a)
     return jnp.sum(blocks * nuclear) + jnp.sum(g_rr * pair_rr) + _valence_dot(xr, p_ext, topo, factor, g_rr)

@@ -259,8 +259,13 @@ def pair_energies(d_nuclear, d_working, rv, eps, qq, mask) -> tuple[jnp.ndarray,
     vdW: softcut(nuclear distance) x Buckingham(working distance); electrostatics on the
     working distance, dropped beyond the nuclear cutoff; both 0 where ``mask`` is False.
     """
-    r_nuc = nonbonded.pair_distance(d_nuclear)
-    r = nonbonded.pair_distance(d_working)
+    return pair_energies_of_distances(
+        nonbonded.pair_distance(d_nuclear), nonbonded.pair_distance(d_working), rv, eps, qq, mask
+    )
+
+
+def pair_energies_of_distances(r_nuc, r, rv, eps, qq, mask) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """``pair_energies`` from the pairs' nuclear and working distances (A), its only geometry."""
     vdw = nonbonded.softcut(r_nuc) * nonbonded.buckingham(r, rv, eps)
     inside = mask & (r_nuc <= nonbonded.ELECTROSTATIC_CUTOFF)
     return jnp.where(mask, vdw, 0.0), jnp.where(inside, nonbonded.coulomb(r, qq), 0.0)

@@ -534,13 +534,16 @@ def make_implicit_minimum(energy_fn):
     return implicit_minimum
 
 
-def make_implicit_minimum_jvp(energy_fn):
+def make_implicit_minimum_jvp(energy_fn, gradient_fn=None):
     """``make_implicit_minimum`` for Jacobians: the same x* with a forward-mode rule,
     dx* = -H^+ P d(grad_x E)/dp . dp, linear in dp, so ``jax.jacfwd`` pushes every parameter
     direction through one factorization of the Hessian (a batched right-hand side) and
-    ``jax.jacrev`` transposes it (one cotangent per residual row)."""
+    ``jax.jacrev`` transposes it (one cotangent per residual row). ``gradient_fn(x, p, topo)``
+    (default ``jax.grad(energy_fn)``) gives grad_x E, e.g. one cheaper to differentiate in p."""
     import jax
     import jax.numpy as jnp
+
+    gradient_fn = gradient_fn or jax.grad(energy_fn)
 
     @jax.custom_jvp
     def implicit_minimum(p, x_star, h_star, topo, mask, pins, active):
@@ -552,7 +555,7 @@ def make_implicit_minimum_jvp(energy_fn):
         columns = _pin_geometry(xs, pins, active, jnp)[0]
         proj = rigid_basis(xs, mask, xp=jnp, extra=columns)
         a = regularized(proj, h, jnp)
-        _, dg = jax.jvp(lambda q: jax.grad(energy_fn)(xs, q, topo).reshape(-1), (p,), (tangents[0],))
+        _, dg = jax.jvp(lambda q: gradient_fn(xs, q, topo).reshape(-1), (p,), (tangents[0],))
         dx = -jnp.linalg.solve(0.5 * (a + a.T), project(proj, dg))
         return xs, dx.reshape(xs.shape)
 

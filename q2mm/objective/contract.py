@@ -13,7 +13,7 @@ factors, no charges. What the optimizer in turn reads of the objectives (``JaxLo
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +46,13 @@ class Engine(Protocol):
         an engine may give a cheaper p-gradient, valid while no ``reduction_slots`` is fitted."""
         return jnp.sum(g * self.hessian(x, p, topo))
 
+    def at_geometry(self, x: Array, p: Array, topo: Any) -> Any:
+        """The gradient (Nmax, 3) and Hessian at a fixed x as functions of p: an object with
+        ``gradient(q)``, ``hessian(q)`` and ``diagonal(vectors, q)`` (u_k^T H u_k), cheap to
+        differentiate in q (the residual Jacobian);
+        valid while no ``reduction_slots`` varies. Default: the engine's own at x."""
+        return FixedX(self, x, topo)
+
     def kinks(self, topo: Any) -> Kinks | None:
         """Pairs whose energy has an upward derivative jump (``q2mm.mm3.minimize``); default none."""
         return None
@@ -57,3 +64,23 @@ class Engine(Protocol):
     def atom_charges(self, p: Array, topo: Any) -> Array:
         """Partial charges (e) of one structure; only where ``has_charges``."""
         raise NotImplementedError(f"{type(self).__name__} has no atomic charges")
+
+
+class FixedX(NamedTuple):
+    """``Engine.at_geometry``'s default: autodiff of the engine's energy at a fixed x."""
+
+    engine: Any
+    x: Array
+    topo: Any
+
+    def gradient(self, q: Array) -> Array:
+        return jax.grad(self.engine.energy)(self.x, q, self.topo)
+
+    def hessian(self, q: Array) -> Array:
+        return self.engine.hessian(self.x, q, self.topo)
+
+    def diagonal(self, vectors: Array, q: Array) -> Array:
+        """u_k^T H u_k for the columns u_k of ``vectors`` (3 Nmax, d)."""
+        h = self.hessian(q)
+        n = vectors.shape[0]
+        return jnp.einsum("id,ij,jd->d", vectors, h.reshape(n, n), vectors)

@@ -32,7 +32,7 @@ from q2mm.mm3.minimize import (
     make_implicit_minimum_jvp,
 )
 from q2mm.model.molecule import Molecule
-from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1
+from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.contract import Engine
 from q2mm.objective.objective import full_parameters, prepare, structure_slice
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
@@ -192,6 +192,7 @@ class JaxLoss:
         options: MinimizeOptions = MinimizeOptions(),
         warm_start: bool = False,
         jacobian_mode: str = "auto",
+        fixed_geometry_jacobian: bool = True,
     ):
         self.settings, self.p0, self.active, self.observations = prepare(model, molecules, settings, active)
         self.model = model
@@ -205,6 +206,8 @@ class JaxLoss:
         # the engine's Hessian contraction differentiates without third derivatives, valid while
         # no hydrogen reduction factor is fitted
         self._fast_eigen_gradient = not np.isin(self.active, model.reduction_slots()).any()
+        # the Jacobian's columns through the engine's fixed-geometry functions (else the full path)
+        self._fixed_geometry_jacobian = fixed_geometry_jacobian
         self._compiled: dict[str, Any] | None = None  # the compiled stages by name (compile)
         self.reset_start()
         self.compile_seconds: float | None = None
@@ -498,28 +501,77 @@ class JaxLoss:
         ``p[active]``, and dE/dp[active] at the minimum. The minimum moves by the implicit
         derivative -H^+ d(grad E)/dp: one factorization of its Hessian serves every direction.
         Forward mode (one tangent per active parameter) when there are no more parameters
-        than residual rows, reverse mode (one cotangent per row) otherwise."""
+        than residual rows, reverse mode (one cotangent per row) otherwise.
+
+        The columns of parameters other than hydrogen reduction factors differentiate the
+        engine's ``at_geometry`` functions of p (MM3*: ``q2mm.mm3.fixed_geometry``: geometric
+        factors computed once, derivatives only through the per-interaction energy
+        derivatives): the Hessian at the QM geometry and the gradient whose p-derivative moves
+        each minimum. Frequencies (the Hessian at the moving minimum), the reduction factors'
+        columns and ``fixed_geometry_jacobian=False`` differentiate the full Hessian assembly."""
+        a = p[active]
+        held = np.isin(self.active, self.model.reduction_slots())  # static: which columns need the full path
+        if not self._fixed_geometry_jacobian:
+            held[:] = True
+        jac = None
+        for columns, fixed in ((np.flatnonzero(~held), True), (np.flatnonzero(held), False)):
+            if columns.size:
+                part = self._jacobian_columns(p, active, columns, fixed, x_min, h_min, pins, pinned, d, topo)
+                if columns.size == a.size:
+                    jac = part
+                else:
+                    jac = jac or jax.tree.map(lambda b: jnp.zeros(b.shape[:-1] + a.shape, b.dtype), part)
+                    jac = jax.tree.map(lambda full, b, c=columns: full.at[..., c].set(b), jac, part)
+        residuals = self._stage_residuals(
+            p, active, self._fixed_geometry_jacobian, x_min, h_min, pins, pinned, d, topo
+        )(a)
         s = self.settings
+        energy_grad = (
+            jax.grad(self.model.energy, argnums=1)(x_min, p, topo)[active] if s.uses("energy") else jnp.zeros_like(a)
+        )
+        return residuals, jac, energy_grad
+
+    def _jacobian_columns(self, p, active, columns, fixed, x_min, h_min, pins, pinned, d, topo):
+        """The Jacobian's ``columns`` (positions in ``active``), by the fixed-geometry functions
+        or the full path (``fixed``), in the stage's mode."""
+        fn = self._stage_residuals(p, active, fixed, x_min, h_min, pins, pinned, d, topo)
+        a = p[active]
+
+        def of_columns(b):
+            return fn(a.at[columns].set(b))
+
+        return (jax.jacfwd if self._jacobian_mode == "forward" else jax.jacrev)(of_columns)(a[columns])
+
+    def _stage_residuals(self, p, active, fixed, x_min, h_min, pins, pinned, d, topo):
+        """The padded residual blocks as a function of p[active] at one structure's minimum."""
+        s = self.settings
+        model = self.model
         eigen = s.uses("eig_diag") or s.uses("eig_offdiag")
-        minimum = make_implicit_minimum_jvp(self.model.energy)
-        forward = self._jacobian_mode == "forward"
-        hessian_qm = self._hessian() if forward or not self._fast_eigen_gradient else _hessian_by_dot(self.model)
+        if fixed:
+            at_qm: Any = model.at_geometry(d["qm"], p, topo) if eigen else None
+
+            def hessian_qm(x, q, t):
+                return at_qm.hessian(q)
+
+            minimum = make_implicit_minimum_jvp(model.energy, lambda x, q, t: model.at_geometry(x, q, t).gradient(q))
+        else:
+            full = self._jacobian_mode == "forward" or not self._fast_eigen_gradient
+            hessian_qm = self._hessian() if full else _hessian_by_dot(model)
+            minimum = make_implicit_minimum_jvp(model.energy)
 
         def residuals(a):
             q = p.at[active].set(a)
-            out = _eigen_residuals(hessian_qm(d["qm"], q, topo), d, s) if eigen else {}
+            if fixed and not s.uses("eig_offdiag"):  # the diagonal alone: quadratic forms, no Hessian
+                out = _eigen_diagonal_residuals(at_qm, q, d) if eigen else {}
+            else:
+                out = _eigen_residuals(hessian_qm(d["qm"], q, topo), d, s) if eigen else {}
             if s.uses("charge"):
-                out.update(_charge_residuals(self.model, q, d, topo))
+                out.update(_charge_residuals(model, q, d, topo))
             if s.needs_minimum:
                 out.update(self._minimum_residuals(minimum(q, x_min, h_min, topo, d["mask"], pins, pinned), q, d, topo))
             return out
 
-        a = p[active]
-        jac = (jax.jacfwd if forward else jax.jacrev)(residuals)(a)
-        energy_grad = (
-            jax.grad(self.model.energy, argnums=1)(x_min, p, topo)[active] if s.uses("energy") else jnp.zeros_like(a)
-        )
-        return residuals(a), jac, energy_grad
+        return residuals
 
 
 def _padded_rows(data: dict, s: ObservationSettings) -> dict[str, int]:
@@ -563,6 +615,15 @@ def _eigen_residuals(h, d, s: ObservationSettings) -> dict:
         iu = np.triu_indices(n, k=1)
         out["eig_offdiag"] = -(e["w_off"] * calc)[iu]  # reference 0
     return out
+
+
+def _eigen_diagonal_residuals(at_qm, q, d) -> dict:
+    """``_eigen_residuals``' eig_diag rows from u_k^T H u_k (u_k = M^-1/2 v_k, the engine's
+    ``at_geometry(...).diagonal``), without the Hessian."""
+    e = d["eigen"]
+    vectors = jnp.repeat(1.0 / jnp.sqrt(d["masses"]), 3)[:, None] * e["basis"]
+    diag = at_qm.diagonal(vectors, q) * (KCAL_PER_MOL_A2_TO_HARTREE_BOHR2 * EIGEN_SCORE_UNIT)
+    return {"eig_diag": e["w"] * (EIGEN_SCORE_UNIT * e["ref"] - diag)}
 
 
 def _eigen_terms(h, d, s: ObservationSettings) -> dict:
