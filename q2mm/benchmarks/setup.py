@@ -67,8 +67,17 @@ def repeated_structures(training_set: Any, count: int) -> Any:
 
 
 def every_parameter_scope(training_set: Any) -> list[tuple[int, int]]:
-    """(line, field) of every force-field value the structures use: an explicit scope."""
+    """(line, field) of every force-field value the structures use: an explicit scope. Values
+    outside their kind's sanity bounds (no fit may start there, ``q2mm.optimize.bounds``; e.g.
+    MM3's -0.077 in the H1 vdW row's reduction field) are left out."""
     from q2mm.mm3.engine import MM3Model
+    from q2mm.optimize.bounds import param_class
 
-    model = MM3Model.build(list(training_set.molecules), training_set.forcefield)
-    return [(int(r.line), int(r.field)) for r in model.param_refs]
+    ff = training_set.forcefield
+    model = MM3Model.build(list(training_set.molecules), ff)
+    scope = []
+    for ref in model.param_refs:
+        low, high = param_class(ff.kind(ref)[0]).sanity
+        if low <= ff.value(ref) <= high:
+            scope.append((int(ref.line), int(ref.field)))
+    return scope
