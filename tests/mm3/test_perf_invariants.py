@@ -88,9 +88,10 @@ def test_batched_hessian_matches_one_by_one_without_recompiling(model):
     p = jnp.asarray(model.p0)
     every = np.asarray(model.compiled("hessian_all")(model.coords, p, model.topology))
     one = model.compiled("hessian")
+    before = one._cache_size()  # jit's cache is per function, shared with other tests' shapes
     for k in range(model.n_structures):
         _close(every[k], one(*model.arguments(k)))
-    assert one._cache_size() == 1  # every structure and p share one executable
+    assert one._cache_size() - before <= 1  # every structure and p share one executable
 
 
 @pytest.mark.slow  # compiles jvp-of-jvp of the energy
