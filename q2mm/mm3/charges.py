@@ -15,14 +15,15 @@ import jax
 import jax.numpy as jnp
 
 import q2mm.jaxconfig  # noqa: F401
+from q2mm.model.units import DEBYE_PER_E_ANGSTROM
 
-DEBYE_PER_E_ANGSTROM = 4.8030
+__all__ = ["DEBYE_PER_E_ANGSTROM", "bond_dipole_charges"]
 
 
 def bond_dipole_charges(
     formal: jnp.ndarray, pairs: jnp.ndarray, dipole: jnp.ndarray, r0: jnp.ndarray, mask: jnp.ndarray
 ) -> jnp.ndarray:
-    """Charges (e) of every atom: formal + sum over bonds of +-mu / (4.8032 r0).
+    """Charges (e) of every atom: formal + sum over bonds of +-mu / (c r0), c = 4.8030.
 
     ``pairs[m] = (A, B)`` in the matched row's order, ``mask[m]`` False for padded bonds.
     """
