@@ -74,3 +74,11 @@ class XScale(StrEnum):
 
     unit = "unit"
     jac = "jac"
+
+
+class LsqSolver(StrEnum):
+    """How least-squares steps (``optimizer.lsq_solver``): q2mm's bounded Levenberg-Marquardt
+    with an active set (``q2mm.optimize.lm``), or SciPy's trust-region reflective ``trf``."""
+
+    lm = "lm"
+    trf = "trf"

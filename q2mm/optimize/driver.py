@@ -15,10 +15,11 @@ import scipy.optimize
 from q2mm.errors import ConfigurationError, DivergenceError
 from q2mm.optimize.bounds import BoundsOptions, BoxScaling, parameter_bounds
 from q2mm.optimize.checkpoint import FitJournal, JournalEntry
-from q2mm.optimize.choices import METHOD_ALIASES, JacMode, Method, OnRatioFail, XScale, parse_choice
+from q2mm.optimize.choices import METHOD_ALIASES, JacMode, LsqSolver, Method, OnRatioFail, XScale, parse_choice
 from q2mm.optimize.fd import ScorePool, fd_value_and_grad
 from q2mm.optimize.gate import GateDecision, decide, score_ratio
 from q2mm.optimize.identifiability import Identifiability, identifiability
+from q2mm.optimize.lm import bounded_lm
 from q2mm.optimize.protocols import EvaluationLike, LossLike, ObjectiveLike
 from q2mm.optimize.result import FitResult, IterationInfo
 
@@ -37,10 +38,12 @@ class OptimizerOptions:
     A fit whose reference score falls by less than ``progress_rtol`` (relative)
     is reported as ``no_progress``, whatever the optimizer says about success.
 
-    ``least-squares`` (SciPy's trust-region reflective ``least_squares`` on the residual
-    vector with JaxLoss's Jacobian) reads ``maxiter`` as the most residual evaluations
-    (``max_nfev``), ``ftol``/``xtol``/``gtol`` as its own tolerances and ``x_scale``
-    ("unit": the unit box's own scale, or "jac": SciPy's scaling by the Jacobian's column norms).
+    ``least-squares`` (steps on the residual vector with JaxLoss's Jacobian) reads ``maxiter``
+    as the most residual evaluations (``max_nfev``) and ``ftol``/``xtol``/``gtol`` as
+    SciPy ``least_squares``' tolerances; ``lsq_solver`` picks the steps: "lm", the bounded
+    Levenberg-Marquardt of ``q2mm.optimize.lm``, or "trf", SciPy's trust-region reflective
+    method, whose ``x_scale`` is "unit" (the unit box's own scale) or "jac" (SciPy's scaling by
+    the Jacobian's column norms; "lm" always scales so).
     ``identifiability`` (standard errors and correlations from the Jacobian at the result,
     ``q2mm.optimize.identifiability``) is computed for least-squares unless False, and for the
     other methods when True (it compiles the Jacobian stage).
@@ -67,6 +70,7 @@ class OptimizerOptions:
     learning_rate: float = 0.01
     progress_rtol: float = 1e-6
     x_scale: XScale = XScale.unit
+    lsq_solver: LsqSolver = LsqSolver.lm
     identifiability: bool | None = None  # None: with least-squares only (its Jacobian is built anyway)
 
     def __post_init__(self) -> None:
@@ -75,6 +79,7 @@ class OptimizerOptions:
         object.__setattr__(self, "jac", parse_choice(JacMode, self.jac, "jac"))
         object.__setattr__(self, "on_ratio_fail", parse_choice(OnRatioFail, self.on_ratio_fail, "on_ratio_fail"))
         object.__setattr__(self, "x_scale", parse_choice(XScale, self.x_scale, "x_scale"))
+        object.__setattr__(self, "lsq_solver", parse_choice(LsqSolver, self.lsq_solver, "lsq_solver"))
         if self.ratio_tol is not None and not self.ratio_tol >= 0:
             raise ConfigurationError(f"ratio_tol must be >= 0 or None, not {self.ratio_tol!r}")
         if self.maxiter < 0 or not 0 < self.fd_step < 0.5 or self.memory < 1 or self.line_search_steps < 1:
@@ -434,11 +439,24 @@ def _run_lbfgsb(ev: _Evaluator, on_iteration, z0: np.ndarray, options: Optimizer
 
 
 def _run_least_squares(ev: _Evaluator, progress: _Progress, z0: np.ndarray, options: OptimizerOptions) -> str:
-    """Trust-region reflective least squares (SciPy ``least_squares``, method "trf") on the
-    residual vector in the unit box: Gauss-Newton steps in an adaptive trust region with the
-    analytic Jacobian (or 2-point differences of the reference residuals where the gate
-    resolved to fd). Iterations reach the callback like every other method's."""
+    """Least squares on the residual vector in the unit box: the bounded Levenberg-Marquardt of
+    ``q2mm.optimize.lm`` with the analytic Jacobian (``lsq_solver=lm``), or SciPy
+    ``least_squares`` "trf" (``lsq_solver=trf``, and wherever the gate resolved to fd: 2-point
+    differences of the reference residuals). Iterations reach the callback like every other
+    method's."""
     analytic = ev.source == "jax"
+    if analytic and options.lsq_solver == LsqSolver.lm:
+        result = bounded_lm(
+            ev.residuals,
+            ev.jacobian,
+            z0,
+            ftol=options.ftol,
+            xtol=options.xtol,
+            gtol=options.gtol,
+            max_nfev=max(options.maxiter, 1),
+            callback=lambda z, score: progress.emit(z, score, True),
+        )
+        return f"lm: {result.message} (nfev={result.nfev}, njev={result.njev})"
     score0 = float(np.sum(ev.residuals(z0) ** 2))
     if analytic:
         ev.jacobian(z0)
@@ -462,7 +480,7 @@ def _run_least_squares(ev: _Evaluator, progress: _Progress, z0: np.ndarray, opti
         tr_solver="exact",
         callback=on_iteration,
     )
-    return f"{res.message} (success={bool(res.success)}, nfev={res.nfev}, njev={res.njev})"
+    return f"trf: {res.message} (success={bool(res.success)}, nfev={res.nfev}, njev={res.njev})"
 
 
 def _run_adam(ev: _Evaluator, progress: _Progress, z0: np.ndarray, options: OptimizerOptions) -> str:

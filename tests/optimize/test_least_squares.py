@@ -1,5 +1,5 @@
-"""optimizer least-squares (SciPy trf with the analytic Jacobian) and the identifiability report,
-on the linear least-squares problem with a known optimum."""
+"""optimizer least-squares (the bounded Levenberg-Marquardt, or SciPy trf, with the analytic
+Jacobian) and the identifiability report, on the linear least-squares problem with a known optimum."""
 
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ def make_problem(start=None, **loss_kwargs) -> FitProblem:
     )
 
 
-def test_reaches_the_known_optimum_in_few_iterations_and_reports_them():
+@pytest.mark.parametrize("solver", ["lm", "trf"])
+def test_reaches_the_known_optimum_in_few_iterations_and_reports_them(solver):
     seen = []
-    result = fit(make_problem(), OptimizerOptions(**LSQ), callback=seen.append)
+    result = fit(make_problem(), OptimizerOptions(lsq_solver=solver, **LSQ), callback=seen.append)
     assert result.status == "improved" and result.method == "least-squares" and result.jac_resolved == "jax"
     np.testing.assert_allclose(result.p_final, TRUE_VALUES, rtol=1e-8)
     assert 1 <= result.n_iterations <= 10  # Gauss-Newton on a linear problem; L-BFGS-B needs more
@@ -37,6 +38,7 @@ def test_reaches_the_known_optimum_in_few_iterations_and_reports_them():
     assert all(i.grad_norm is not None for i in seen) and seen[-1].score < 1e-12 * seen[0].score
     summary = json.loads(json.dumps(result.summary(), allow_nan=False))
     assert summary["method"] == "least-squares" and "njev" in summary["optimizer_message"]
+    assert summary["optimizer_message"].startswith(f"{solver}: ")
 
 
 def test_each_jacobian_is_computed_once():
@@ -118,6 +120,8 @@ def test_unknown_x_scale_is_refused():
 
     with pytest.raises(ConfigurationError, match="x_scale"):
         OptimizerOptions(method="least-squares", x_scale="bad")
+    with pytest.raises(ConfigurationError, match="lsq_solver"):
+        OptimizerOptions(method="least-squares", lsq_solver="lbfgsb")
     lower, upper = parameter_bounds(start_values(), KINDS, OptimizerOptions().bounds, None)
     assert np.all(lower < upper)
 
