@@ -66,6 +66,10 @@ def _coordinates(fn, local: jnp.ndarray, params: tuple, mask: jnp.ndarray) -> Co
     )
 
 
+def _masked(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+    return jnp.where(mask.reshape(mask.shape + (1,) * (values.ndim - 1)), values, 0.0)
+
+
 def _distance(d: jnp.ndarray) -> jnp.ndarray:
     return nonbonded.pair_distance(d[0])[None]
 
@@ -199,6 +203,81 @@ def diagonal(f: Factors, vectors: jnp.ndarray, p: jnp.ndarray, topo: Topology) -
     return total + jnp.sum(pairs, axis=0)
 
 
+def _parameter_derivatives(energy, q: jnp.ndarray, params: tuple, fixed: tuple = ()) -> tuple[tuple, tuple]:
+    """Per interaction, d(E_q)/d(theta_j) and d(E_qq)/d(theta_j) for each of its own parameter
+    arrays theta_j (``params``, one row per interaction; ``fixed`` rows follow, not
+    differentiated): forward mode over a few local values."""
+
+    def derivatives(qi, *pars):
+        return jax.grad(energy)(qi, *pars), jax.hessian(energy)(qi, *pars)
+
+    return jax.vmap(jax.jacfwd(derivatives, argnums=tuple(range(1, len(params) + 1))))(q, *params, *fixed)
+
+
+def _local_parameters(p: jnp.ndarray, f: Factors, topo: Topology) -> tuple:
+    """Every interaction's parameter arrays as functions of p: per valence kind its ``params``,
+    then the pairs' (rv, eps, q_i q_j); the reduction factors held at f's."""
+    p_ext = interactions.extend(p)
+    factor = jax.lax.stop_gradient(f.factor)
+    pairs = interactions.pair_params(p_ext, topo, interactions.charges(p_ext, topo))[:3]
+    return tuple(kind.params(p_ext, topo, factor) for kind in interactions.VALENCE) + (pairs,)
+
+
+def diagonal_jacobian(f: Factors, vectors: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
+    """d(u_k^T H u_k)/dp (d, P) of ``diagonal`` (reduction factors held). Each row is a sum over
+    interactions of fixed forms times E_q, E_qq, which depend on a few parameters of that
+    interaction: forward mode over those (a handful per interaction), the forms contracted in,
+    then one pull-back through the gathering of parameters (d rows): d * interactions * width,
+    where forward mode through ``diagonal`` costs d * interactions per column of p."""
+    n = f.a.shape[0]
+    u = jax.lax.stop_gradient(vectors).reshape(n, 3, -1)
+    ur = jnp.einsum("ba,aud->bud", f.a, u)
+    theta, pull = jax.vjp(lambda q: _local_parameters(q, f, topo), p)
+    rows = []
+    for kind, c, params in zip(interactions.VALENCE, f.valence, theta):
+        block = kind.block(topo)
+        pp, q = _valence_forms(c, ur[block.atoms])
+        w = jnp.where(block.mask, block.scale, 0.0)
+        d_eq, d_eqq = _parameter_derivatives(kind.energy_q, c.q, params)
+        rows.append(
+            tuple(
+                jnp.einsum("m,mdab,mab...->dm...", w, pp, _masked(b, block.mask))
+                + jnp.einsum("m,mda,ma...->dm...", w, q, _masked(a, block.mask))
+                for a, b in zip(d_eq, d_eqq)
+            )
+        )
+    i, j = topo.pair.atoms[:, 0], topo.pair.atoms[:, 1]
+    forms = []
+    for c, disp in ((f.nuclear, u[i] - u[j]), (f.working, ur[i] - ur[j])):  # (P, 3, d)
+        forms.append(
+            (
+                jnp.einsum("pu,pud->pd", c.jac[:, 0, 0], disp),
+                jnp.einsum("puv,pud,pvd->pd", c.curv[:, 0, 0, :, 0], disp, disp),
+            )
+        )
+    (pn, qn), (pr, qr) = forms
+    r = jnp.concatenate([f.nuclear.q, f.working.q], axis=1)
+    mask = topo.pair.mask
+    d_eq, d_eqq = _parameter_derivatives(_pair_energy, r, theta[-1], (mask,))
+    rows.append(
+        tuple(
+            jnp.where(
+                mask,
+                (
+                    b[:, 0, 0, None] * pn**2
+                    + 2.0 * b[:, 0, 1, None] * pn * pr
+                    + b[:, 1, 1, None] * pr**2
+                    + a[:, 0, None] * qn
+                    + a[:, 1, None] * qr
+                ).T,
+                0.0,
+            )
+            for a, b in zip(d_eq, d_eqq)
+        )
+    )
+    return jax.vmap(pull)(tuple(rows))[0]
+
+
 class AtGeometry(NamedTuple):
     """``MM3Model.at_geometry``: the gradient and Hessian at one x as functions of p."""
 
@@ -213,6 +292,9 @@ class AtGeometry(NamedTuple):
 
     def diagonal(self, vectors: jnp.ndarray, p: jnp.ndarray) -> jnp.ndarray:
         return diagonal(self.factors, vectors, p, self.topo)
+
+    def diagonal_jacobian(self, vectors: jnp.ndarray, p: jnp.ndarray) -> jnp.ndarray:
+        return diagonal_jacobian(self.factors, vectors, p, self.topo)
 
 
 def at_geometry(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> AtGeometry:

@@ -47,10 +47,10 @@ class Engine(Protocol):
         return jnp.sum(g * self.hessian(x, p, topo))
 
     def at_geometry(self, x: Array, p: Array, topo: Any) -> Any:
-        """The gradient (Nmax, 3) and Hessian at a fixed x as functions of p: an object with
-        ``gradient(q)``, ``hessian(q)`` and ``diagonal(vectors, q)`` (u_k^T H u_k), cheap to
-        differentiate in q (the residual Jacobian);
-        valid while no ``reduction_slots`` varies. Default: the engine's own at x."""
+        """The gradient (Nmax, 3) and Hessian at a fixed x as functions of q: an object with
+        ``gradient(q)``, ``hessian(q)``, ``diagonal(vectors, q)`` (u_k^T H u_k) and
+        ``diagonal_jacobian(vectors, q)`` (its dq), cheap to differentiate in q (the residual
+        Jacobian); valid while no ``reduction_slots`` varies. Default: the engine's own at x."""
         return FixedX(self, x, topo)
 
     def kinks(self, topo: Any) -> Kinks | None:
@@ -84,3 +84,7 @@ class FixedX(NamedTuple):
         h = self.hessian(q)
         n = vectors.shape[0]
         return jnp.einsum("id,ij,jd->d", vectors, h.reshape(n, n), vectors)
+
+    def diagonal_jacobian(self, vectors: Array, q: Array) -> Array:
+        """d(u_k^T H u_k)/dq (d, len(q))."""
+        return jax.jacfwd(lambda qq: self.diagonal(vectors, qq))(q)

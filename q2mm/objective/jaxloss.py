@@ -506,9 +506,11 @@ class JaxLoss:
         The columns of parameters other than hydrogen reduction factors differentiate the
         engine's ``at_geometry`` functions of p (MM3*: ``q2mm.mm3.fixed_geometry``: geometric
         factors computed once, derivatives only through the per-interaction energy
-        derivatives): the Hessian at the QM geometry and the gradient whose p-derivative moves
-        each minimum. Frequencies (the Hessian at the moving minimum), the reduction factors'
-        columns and ``fixed_geometry_jacobian=False`` differentiate the full Hessian assembly."""
+        derivatives; eig_diag alone by ``diagonal_jacobian``): the Hessian at the QM geometry
+        and the gradient whose p-derivative moves each minimum. Frequencies (the Hessian at
+        the moving minimum), the reduction factors' columns (they move the working
+        coordinates) and ``fixed_geometry_jacobian=False`` differentiate the full Hessian
+        assembly and the energy's gradient."""
         a = p[active]
         held = np.isin(self.active, self.model.reduction_slots())  # static: which columns need the full path
         if not self._fixed_geometry_jacobian:
@@ -543,7 +545,8 @@ class JaxLoss:
         return (jax.jacfwd if self._jacobian_mode == "forward" else jax.jacrev)(of_columns)(a[columns])
 
     def _stage_residuals(self, p, active, fixed, x_min, h_min, pins, pinned, d, topo):
-        """The padded residual blocks as a function of p[active] at one structure's minimum."""
+        """The padded residual blocks as a function of p[active] at one structure's minimum,
+        exact in value and first derivative at p[active] (the fixed path linearizes eig_diag)."""
         s = self.settings
         model = self.model
         eigen = s.uses("eig_diag") or s.uses("eig_offdiag")
@@ -561,10 +564,14 @@ class JaxLoss:
 
         def residuals(a):
             q = p.at[active].set(a)
-            if fixed and not s.uses("eig_offdiag"):  # the diagonal alone: quadratic forms, no Hessian
-                out = _eigen_diagonal_residuals(at_qm, q, d) if eigen else {}
+            if not eigen:
+                out = {}
+            elif s.uses("eig_offdiag"):
+                out = _eigen_residuals(hessian_qm(d["qm"], q, topo), d, s)
+            elif fixed:  # the diagonal alone: quadratic forms and their Jacobian, no Hessian
+                out = _eigen_diagonal_residuals(at_qm, p, q, d)
             else:
-                out = _eigen_residuals(hessian_qm(d["qm"], q, topo), d, s) if eigen else {}
+                out = _eigen_diagonal_of(hessian_qm(d["qm"], q, topo), d)
             if s.uses("charge"):
                 out.update(_charge_residuals(model, q, d, topo))
             if s.needs_minimum:
@@ -617,13 +624,34 @@ def _eigen_residuals(h, d, s: ObservationSettings) -> dict:
     return out
 
 
-def _eigen_diagonal_residuals(at_qm, q, d) -> dict:
-    """``_eigen_residuals``' eig_diag rows from u_k^T H u_k (u_k = M^-1/2 v_k, the engine's
-    ``at_geometry(...).diagonal``), without the Hessian."""
+def _eigen_vectors(d) -> jnp.ndarray:
+    """u_k = M^-1/2 v_k (3 Nmax, d): the eigenmatrix diagonal is u_k^T H u_k (unit factors aside)."""
+    return jnp.repeat(1.0 / jnp.sqrt(d["masses"]), 3)[:, None] * d["eigen"]["basis"]
+
+
+def _eigen_diagonal_rows(diag, d) -> dict:
+    """The eig_diag rows from u_k^T H u_k (kcal/mol/A^2 amu^-1)."""
     e = d["eigen"]
-    vectors = jnp.repeat(1.0 / jnp.sqrt(d["masses"]), 3)[:, None] * e["basis"]
-    diag = at_qm.diagonal(vectors, q) * (KCAL_PER_MOL_A2_TO_HARTREE_BOHR2 * EIGEN_SCORE_UNIT)
-    return {"eig_diag": e["w"] * (EIGEN_SCORE_UNIT * e["ref"] - diag)}
+    return {
+        "eig_diag": e["w"]
+        * (EIGEN_SCORE_UNIT * e["ref"] - diag * (KCAL_PER_MOL_A2_TO_HARTREE_BOHR2 * EIGEN_SCORE_UNIT))
+    }
+
+
+def _eigen_diagonal_of(h, d) -> dict:
+    """``_eigen_residuals``' eig_diag rows from the Hessian: u_k^T H u_k, one product with H
+    (where the eigenmatrix takes two)."""
+    u = _eigen_vectors(d)
+    return _eigen_diagonal_rows(jnp.einsum("id,ij,jd->d", u, h.reshape(u.shape[0], -1), u), d)
+
+
+def _eigen_diagonal_residuals(at_qm, p, q, d) -> dict:
+    """``_eigen_residuals``' eig_diag rows from u_k^T H u_k (u_k = M^-1/2 v_k, the engine's
+    ``at_geometry(...).diagonal``), without the Hessian: its value at p plus its Jacobian
+    (``diagonal_jacobian``) times q - p, exact at q = p with the exact first derivative there
+    (what the Jacobian stage differentiates at q = p)."""
+    u = _eigen_vectors(d)
+    return _eigen_diagonal_rows(at_qm.diagonal(u, p) + at_qm.diagonal_jacobian(u, p) @ (q - p), d)
 
 
 def _eigen_terms(h, d, s: ObservationSettings) -> dict:

@@ -26,7 +26,7 @@ def _fixed(x, p, t, u, topo):
             fixed_geometry.diagonal(f, u, q, topo),
         )
 
-    return jax.jvp(of, (p,), (t,))
+    return jax.jvp(of, (p,), (t,)), fixed_geometry.diagonal_jacobian(f, u, p, topo)
 
 
 def _diagonal(hessian, u):
@@ -51,7 +51,10 @@ def test_gradient_hessian_and_their_parameter_tangents_equal_the_engine(system, 
         x = model.coords[k] + 0.02 * jnp.asarray(rng.standard_normal(model.coords[k].shape))  # off any minimum
         args = (x, jnp.asarray(p), model.structure(k))
         u = jnp.asarray(rng.standard_normal((x.size, 7)))
-        (g, h, diag), (dg, dh, ddiag) = _fixed(x, jnp.asarray(p), jnp.asarray(t), u, model.structure(k))
+        ((g, h, diag), (dg, dh, ddiag)), diag_jac = _fixed(x, jnp.asarray(p), jnp.asarray(t), u, model.structure(k))
+        # the diagonal's Jacobian (per-interaction forward mode, pulled back through the
+        # parameter gathering) along t is forward mode's tangent
+        np.testing.assert_allclose(diag_jac @ t, ddiag, rtol=0, atol=1e-13 * np.abs(ddiag).max())
         grad, hess = model.compiled("gradient"), model.compiled("hessian")
         for mine, engine, tangent in ((g, grad, dg), (h, hess, dh), (diag, _diagonal(hess, u), ddiag)):
             ref = np.asarray(engine(*args))

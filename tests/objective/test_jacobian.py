@@ -81,16 +81,18 @@ def test_mm3_forward_and_reverse_jacobians_agree_and_give_the_gradient():
     np.testing.assert_allclose(2 * jf.T @ r, loss.value_and_grad(p)[1], rtol=1e-7, atol=1e-9 * scale * np.abs(r).max())
 
 
-def test_fixed_geometry_jacobian_matches_central_differences():
-    """CH3F (MM3*, OPT scope): the Jacobian through the engine's fixed-geometry functions
-    (q2mm.mm3.fixed_geometry) against central differences of the same loss's residuals."""
+def test_fixed_geometry_jacobian_matches_central_differences_and_the_full_path():
+    """CH3F (MM3*, every parameter, the hydrogen reduction factors included): the Jacobian through
+    the engine's fixed-geometry functions (q2mm.mm3.fixed_geometry; eig_diag by its
+    per-interaction Jacobian) equals the full Hessian assembly's to rounding and central
+    differences of the same loss's residuals."""
     from q2mm.mm3.engine import MM3Model
-    from q2mm.optimize.scope import ScopeSpec, align_with_model, resolve_scope
     from q2mm.systems import load_system
 
     ts = load_system("ch3f")
     model = MM3Model.build(ts.molecules, ts.forcefield)
-    active = np.asarray(align_with_model(resolve_scope(ts.forcefield, ScopeSpec("opt")), model.param_refs)[0])
+    active = np.arange(model.p0.size)
+    assert model.reduction_slots().size  # reduced hydrogens: their columns take the full path
     # no eig_offdiag (the diagonal alone goes by quadratic forms), no frequencies (CH3F's
     # degenerate E modes have no derivative for central differences to match)
     settings = ObservationSettings(kinds=("eig_diag", "bond_length", "bond_angle", "torsion", "energy"))
@@ -98,6 +100,10 @@ def test_fixed_geometry_jacobian_matches_central_differences():
     p = _moved(model.p0[active])
     r, jac = loss.residuals_and_jacobian(p)
     assert {"eig_diag", "bond_length", "bond_angle"} <= set(loss.residual_kinds)
+    full = JaxLoss(model, list(ts.molecules), settings, active, jacobian_mode="forward", fixed_geometry_jacobian=False)
+    r_full, jac_full = full.residuals_and_jacobian(p)
+    np.testing.assert_allclose(r, r_full, rtol=0, atol=1e-13 * np.abs(r_full).max())
+    np.testing.assert_allclose(jac, jac_full, rtol=0, atol=1e-13 * np.abs(jac_full).max())
     fd = _central_jacobian(loss.residuals, p)
     scale = np.max(np.abs(fd))
     bad = np.abs(jac - fd) > 1e-4 * np.maximum(np.abs(fd), 1e-3 * scale)
