@@ -501,7 +501,7 @@ def jax_newton(
     return JaxMinimum(s.x, s.e, s.gmax, s.it - 1, converged, s.h_l, s.pins, s.active)
 
 
-def make_implicit_minimum(energy_fn):
+def make_implicit_minimum(energy_fn, gradient_fn=None):
     """x* with derivatives by implicit differentiation:
     ``implicit_minimum(p, x_star, h_star, topo, mask, pins, active)``.
 
@@ -509,9 +509,13 @@ def make_implicit_minimum(energy_fn):
     H^+ the inverse of the Hessian ``h_star`` (the minimizer's, at x_star; (3Nmax, 3Nmax), not
     differentiated) on the internal (non-rigid, real-atom) subspace, less the directions of
     the pinned pairs' distances (``pins`` (K, 2), ``active`` (K,); the kink holds them).
+    ``gradient_fn(x, p, topo)`` (default ``jax.grad(energy_fn)``) gives grad_x E, e.g. one
+    cheaper to differentiate in p.
     """
     import jax
     import jax.numpy as jnp
+
+    gradient_fn = gradient_fn or jax.grad(energy_fn)
 
     @jax.custom_vjp
     def implicit_minimum(p, x_star, h_star, topo, mask, pins, active):
@@ -526,7 +530,7 @@ def make_implicit_minimum(energy_fn):
         proj = rigid_basis(xs, mask, xp=jnp, extra=columns)
         a = regularized(proj, h, jnp)
         w = jnp.linalg.solve(0.5 * (a + a.T), project(proj, x_bar.reshape(-1))).reshape(xs.shape)
-        _, vjp = jax.vjp(lambda q: jax.grad(energy_fn)(xs, q, topo), p)
+        _, vjp = jax.vjp(lambda q: gradient_fn(xs, q, topo), p)
         (p_bar,) = vjp(w)
         return -p_bar, jnp.zeros_like(xs), jnp.zeros_like(h), None, None, None, None
 

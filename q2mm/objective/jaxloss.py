@@ -35,6 +35,7 @@ from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.contract import Engine
 from q2mm.objective.objective import full_parameters, prepare, structure_slice
+from q2mm.objective.shared import engine_hessian
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
 from q2mm.reference.observations import (
@@ -49,6 +50,7 @@ GHOST = np.array([[0.0, 0.0, 0.0], [1.1, 0.0, 0.0], [1.5, 1.0, 0.0], [2.4, 1.2, 
 FREQUENCY_PAD = 1e3  # Hartree/(Bohr^2 amu) given to rigid/padded modes so they sort last
 # XLA compiles of the stages at once (Q2MM_COMPILE_THREADS; default: the CPUs)
 MINIMUM = object()  # stands for the minimize stage's outputs among a stage's arguments
+SHARED = object()  # a stage that is the engine's shared Hessian program (q2mm.objective.shared)
 COMPILE_THREADS = int(os.environ.get("Q2MM_COMPILE_THREADS", str(os.cpu_count() or 1)))
 
 
@@ -206,6 +208,7 @@ class JaxLoss:
         # the engine's Hessian contraction differentiates without third derivatives, valid while
         # no hydrogen reduction factor is fitted
         self._fast_eigen_gradient = not np.isin(self.active, model.reduction_slots()).any()
+        self._uses_eigen = self.settings.uses("eig_diag") or self.settings.uses("eig_offdiag")
         # the Jacobian's columns through the engine's fixed-geometry functions (else the full path)
         self._fixed_geometry_jacobian = fixed_geometry_jacobian
         self._compiled: dict[str, Any] | None = None  # the compiled stages by name (compile)
@@ -320,8 +323,16 @@ class JaxLoss:
             data, topo = self._structures[0]
             p, x = jnp.asarray(self.p0), jnp.asarray(self._qm[0])
             stages: dict[str, tuple] = {}
-            if self.settings.uses("eig_diag") or self.settings.uses("eig_offdiag"):
-                stages["eigen"] = (self._eigen, p, data, topo)
+            if self._uses_eigen:
+                x_qm = jnp.asarray(data["qm"])
+                stages["hessian"] = (SHARED, x_qm, p, topo)
+                stages["eigen"] = (
+                    self._eigen,
+                    p,
+                    jax.ShapeDtypeStruct((x_qm.size // 3, 3) * 2, x_qm.dtype),
+                    data,
+                    topo,
+                )
             if self.settings.uses("charge"):
                 stages["charge"] = (self._charge, p, data, topo)
             if self.settings.needs_minimum:
@@ -345,6 +356,9 @@ class JaxLoss:
         if COMPILE_THREADS <= 1:
             compiled = {}
             for name, (fn, *args) in stages.items():
+                if fn is SHARED:
+                    compiled[name] = self._shared_hessian(*args)
+                    continue
                 lowered[name] = self._lower(name, fn, args, lowered)
                 t0 = time.perf_counter()
                 compiled[name] = lowered[name].compile()
@@ -359,9 +373,19 @@ class JaxLoss:
         with ThreadPoolExecutor(min(len(stages), COMPILE_THREADS)) as pool:
             pending = {}
             for name, (fn, *args) in stages.items():
+                if fn is SHARED:  # the engine's shared program: traced and compiled in the pool
+                    pending[name] = pool.submit(self._shared_hessian, *args)
+                    continue
                 lowered[name] = self._lower(name, fn, args, lowered)
                 pending[name] = pool.submit(compile_one, name, lowered[name], time.perf_counter())
             return {name: job.result() for name, job in pending.items()}
+
+    def _shared_hessian(self, *args):
+        """The engine's Hessian program shared with the reference objective (compiled once)."""
+        t0 = time.perf_counter()
+        program = engine_hessian(self.model).program(*args)
+        self.stage_seconds["hessian"] = {"lower": 0.0, "compile": time.perf_counter() - t0}
+        return program
 
     def _lower(self, name: str, fn, args: list, lowered: dict):
         """jit(fn) traced and lowered for ``args`` (MINIMUM: shaped like the minimize stage's
@@ -387,7 +411,8 @@ class JaxLoss:
         }
         out["residuals"] = {}
         if "eigen" in stages:
-            out["kinds"], out["grad"], out["residuals"] = stages["eigen"](p, data, topo)
+            h = stages["hessian"](data["qm"], p, topo)
+            out["kinds"], out["grad"], out["residuals"] = stages["eigen"](p, h, data, topo)
         if "charge" in stages:
             kinds, grad, residuals = stages["charge"](p, data, topo)
             out["kinds"], out["residuals"] = {**out["kinds"], **kinds}, {**out["residuals"], **residuals}
@@ -444,11 +469,11 @@ class JaxLoss:
         )
         return m.x, m.hessian, m.pins, m.active, m.energy, m.max_gradient, m.iterations, m.converged
 
-    def _eigen(self, p, d, topo):
+    def _eigen(self, p, h, d, topo):
         """Eigenmatrix scores by kind and the gradient of their sum wrt the full p: the score's
-        cotangent G on the Hessian at the QM geometry, then d sum(G * H(p)) / dp."""
+        cotangent G on the Hessian h at the QM geometry (the engine's shared program gives h,
+        so this stage does not compile the Hessian again), then d sum(G * H(p)) / dp."""
         hessian = self._hessian()
-        h = hessian(d["qm"], p, topo)
 
         def score(hess):
             residuals = _eigen_residuals(hess, d, self.settings)
@@ -476,8 +501,12 @@ class JaxLoss:
     def _at_minimum(self, p, x_min, h_min, pins, active, d, topo):
         """Geometry (and frequency) scores at the minimum, their gradient through the implicit
         derivative of x*(p), and dE/dp at the minimum (for relative energies)."""
-        energy, s, _hessian = self.model.energy, self.settings, self._hessian()
-        minimum = make_implicit_minimum(energy)
+        energy, s, model = self.model.energy, self.settings, self.model
+        # d(grad_x E)/dp at the minimum through the fixed-geometry gradient (a first derivative
+        # of the per-interaction energies in p, much smaller to compile than reverse mode twice
+        # through the energy), valid while no reduction factor is fitted
+        gradient = (lambda x, q, t: model.at_geometry(x, q, t).gradient(q)) if self._fast_eigen_gradient else None
+        minimum = make_implicit_minimum(energy, gradient)
 
         def score(q):
             x = minimum(q, x_min, h_min, topo, d["mask"], pins, active)

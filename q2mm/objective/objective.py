@@ -10,6 +10,7 @@ here differentiates the loss; engine energies, gradients and Hessians are reused
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,7 @@ from q2mm.mm3.minimize import Kinks, MinimizeOptions, MinimizeResult, newton_min
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.contract import Engine
+from q2mm.objective.shared import engine_hessian
 from q2mm.reference import stats, vibrations
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values
@@ -142,7 +144,9 @@ class ObjectiveFunction:
         self.options = options
         self.layout = residual_layout(self.observations, self.settings)
         self._charges = jax.jit(model.atom_charges) if self.settings.uses("charge") else None
-        self._egh = jax.jit(_energy_gradient_hessian(model.energy, model.hessian))
+        self._energy_gradient = jax.jit(jax.value_and_grad(model.energy))
+        self._hessian = engine_hessian(model)  # compiled once, shared with JaxLoss (q2mm.objective.shared)
+        self._hessian_program: Any = None  # its executable for this model's padded shapes
         # per structure, once: the topology slice and the kink pairs among the real atoms
         self._topologies = [structure_slice(model.topology, s) for s in range(len(molecules))]
         self._kinks = [self._real_kinks(s, mol.n_atoms) for s, mol in enumerate(molecules)]
@@ -179,7 +183,11 @@ class ObjectiveFunction:
         def egh(x_real: np.ndarray):
             x = template.copy()
             x[:n] = x_real
-            e, g, h = self._egh(jnp.asarray(x), p, topo)
+            x = jnp.asarray(x)
+            e, g = self._energy_gradient(x, p, topo)
+            if self._hessian_program is None:
+                self._hessian_program = self._hessian.program(x, p, topo)
+            h = self._hessian_program(x, p, topo)
             h = np.asarray(h).reshape(x.size, x.size)[: 3 * n, : 3 * n]
             return float(e), np.asarray(g)[:n].reshape(-1), h
 
@@ -230,18 +238,6 @@ def structure_slice(tree, s: int):
     NumPy: indexing a JAX array compiles a small program per array shape (about 1 s of a
     cold start over a topology)."""
     return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[s]), tree)
-
-
-def _energy_gradient_hessian(energy_fn, hessian_fn=None):
-    """Energy, gradient and Hessian; ``hessian_fn`` (the engine's assembled Hessian, equal to
-    jax.hessian of the energy) is much cheaper to compile and run where the model has one."""
-    hess = hessian_fn or jax.hessian(energy_fn)
-
-    def egh(x, p, topo):
-        e, g = jax.value_and_grad(energy_fn)(x, p, topo)
-        return e, g, hess(x, p, topo)
-
-    return egh
 
 
 def _eigen_entries(obs: StructureObservations, hess_kcal: np.ndarray, settings: ObservationSettings) -> list:

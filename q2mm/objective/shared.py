@@ -1,0 +1,50 @@
+"""The engine's Hessian compiled once per process and shared by both objectives.
+
+Its XLA compile is the largest single piece of a cold start (MM3*: about 4.5-7 s of CPU even
+for six atoms, the valence kinds unrolled and differentiated twice). ``JaxLoss`` takes the
+Hessian at each QM geometry from it (its eigen stage receives the matrix) and
+``ObjectiveFunction`` calls it at every Newton step, so one compile serves both. Sharing the
+engine's function keeps the ratio gate an independent check: the two objectives still share
+no loss or derivative code. The first call of either compiles under a lock, so the
+reference objective's thread and JaxLoss's compile threads never compile it twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import jax
+
+_LOCK = threading.Lock()  # guards the creation of each model's program (a short critical section)
+
+
+class CompiledOnce:
+    """``jax.jit(fn)`` compiled ahead of time once per argument shapes, thread-safe."""
+
+    def __init__(self, fn):
+        self._jit = jax.jit(fn)
+        self._lock = threading.Lock()
+        self._programs: dict[Any, Any] = {}
+
+    def program(self, *args):
+        """The compiled executable for arguments shaped like ``args`` (arrays or ShapeDtypeStructs)."""
+        leaves, tree = jax.tree.flatten(args)
+        key = (tree, tuple((tuple(a.shape), str(a.dtype)) for a in leaves))
+        with self._lock:
+            if key not in self._programs:
+                self._programs[key] = self._jit.lower(*args).compile()
+            return self._programs[key]
+
+    def __call__(self, *args):
+        return self.program(*args)(*args)
+
+
+def engine_hessian(model: Any) -> CompiledOnce:
+    """The compiled ``model.hessian(x, p, topo)`` of this model object, made on first use."""
+    with _LOCK:
+        shared = model.__dict__.get("_q2mm_shared_hessian")
+        if shared is None:
+            shared = CompiledOnce(model.hessian)
+            model.__dict__["_q2mm_shared_hessian"] = shared
+    return shared
