@@ -181,14 +181,13 @@ class ObjectiveFunction:
         template = np.array(self.model.coords[s], dtype=np.float64)
 
         def egh(x_real: np.ndarray):
-            x = template.copy()
-            x[:n] = x_real
-            x = jnp.asarray(x)
+            padded = template.copy()
+            padded[:n] = x_real
+            x = jnp.asarray(padded)
             e, g = self._energy_gradient(x, p, topo)
             if self._hessian_program is None:
                 self._hessian_program = self._hessian.program(x, p, topo)
-            h = self._hessian_program(x, p, topo)
-            h = np.asarray(h).reshape(x.size, x.size)[: 3 * n, : 3 * n]
+            h = np.asarray(self._hessian_program(x, p, topo)).reshape(x.size, x.size)[: 3 * n, : 3 * n]
             return float(e), np.asarray(g)[:n].reshape(-1), h
 
         return egh
