@@ -21,6 +21,7 @@ while no reduction factor varies (``MM3Model.reduction_slots``; JaxLoss falls ba
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -54,10 +55,7 @@ class Factors(NamedTuple):
 
 
 def _coordinates(fn, local: jnp.ndarray, params: tuple, mask: jnp.ndarray) -> Coordinates:
-    def one(xl, *pars):
-        return fn(xl, *pars), jax.jacfwd(fn)(xl, *pars), jax.hessian(fn)(xl, *pars)
-
-    q, jac, curv = jax.vmap(one)(local, *params)
+    q, jac, curv = jax.vmap(partial(interactions.coordinate_derivatives, fn))(local, *params)
     keep = mask[:, None]
     return Coordinates(
         jnp.where(keep, q, 1.0),
@@ -92,15 +90,19 @@ def factors(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> Factors:
     return Factors(tuple(valence), nuclear, working, factor, reduction_matrix(topo.parent, factor))
 
 
+def _energy_derivatives(energy, q: jnp.ndarray, params: tuple, second: bool):
+    """(E_q, E_qq or None) of every interaction (rows of q and params)."""
+    if second:
+        return jax.vmap(partial(interactions.energy_derivatives, energy))(q, *params)
+    return jax.vmap(jax.grad(energy))(q, *params), None
+
+
 def _valence_derivatives(f: Factors, p_ext: jnp.ndarray, topo: Topology, second: bool):
     """Per valence kind, (E_q (M, m), E_qq (M, m, m) or None) of each interaction, unweighted."""
-    out = []
-    for kind, c in zip(interactions.VALENCE, f.valence):
-        params = kind.params(p_ext, topo, f.factor)
-        e_q = jax.vmap(jax.grad(kind.energy_q))(c.q, *params)
-        e_qq = jax.vmap(jax.hessian(kind.energy_q))(c.q, *params) if second else None
-        out.append((e_q, e_qq))
-    return out
+    return [
+        _energy_derivatives(kind.energy_q, c.q, kind.params(p_ext, topo, f.factor), second)
+        for kind, c in zip(interactions.VALENCE, f.valence)
+    ]
 
 
 def _pair_energy(r: jnp.ndarray, *params) -> jnp.ndarray:
@@ -112,9 +114,7 @@ def _pair_derivatives(f: Factors, p_ext: jnp.ndarray, topo: Topology, second: bo
     """E_q (P, 2) and E_qq (P, 2, 2) (or None) of the pairs in (nuclear, working) distance."""
     params = interactions.pair_params(p_ext, topo, interactions.charges(p_ext, topo))
     r = jnp.concatenate([f.nuclear.q, f.working.q], axis=1)
-    e_q = jax.vmap(jax.grad(_pair_energy))(r, *params)
-    e_qq = jax.vmap(jax.hessian(_pair_energy))(r, *params) if second else None
-    return e_q, e_qq
+    return _energy_derivatives(_pair_energy, r, params, second)
 
 
 def gradient(f: Factors, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
@@ -167,40 +167,51 @@ def _valence_forms(c: Coordinates, loc: jnp.ndarray) -> tuple[jnp.ndarray, jnp.n
     return p[..., :, None] * p[..., None, :], q
 
 
-def diagonal(f: Factors, vectors: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
-    """u_k^T H u_k (d,) for the columns u_k of ``vectors`` (3 Nmax, d): per interaction
-    P^T E_qq P + Q . E_q with P = J u_k and Q = u_k^T d2q u_k (displacements of the working
-    coordinates for valence terms), never the (3N, 3N) Hessian or its p-derivative."""
+def _displacement_forms(f: Factors, vectors: jnp.ndarray, topo: Topology) -> tuple[list, tuple]:
+    """The fixed forms of the columns u_k of ``vectors`` (3 Nmax, d): per valence kind
+    (weights (M,), P P^T, Q) of the working displacements A u_k (``_valence_forms``), and the
+    pairs' (P_n, Q_n, P_r, Q_r) (P, d) of their nuclear and working distances."""
     n = f.a.shape[0]
     u = jax.lax.stop_gradient(vectors).reshape(n, 3, -1)
     ur = jnp.einsum("ba,aud->bud", f.a, u)  # dxr = A dx
-    p_ext = interactions.extend(p)
-    total = jnp.zeros(u.shape[-1], u.dtype)
-    for kind, c, (e_q, e_qq) in zip(interactions.VALENCE, f.valence, _valence_derivatives(f, p_ext, topo, True)):
+    valence = []
+    for kind, c in zip(interactions.VALENCE, f.valence):
         block = kind.block(topo)
-        pp, q = _valence_forms(c, ur[block.atoms])
-        w = jnp.where(block.mask, block.scale, 0.0)
-        e_q, e_qq = jnp.where(block.mask[:, None], e_q, 0.0), jnp.where(block.mask[:, None, None], e_qq, 0.0)
-        total = total + jnp.einsum("m,mdab,mab->d", w, pp, e_qq) + jnp.einsum("m,mda,ma->d", w, q, e_q)
-    e_q, e_qq = _pair_derivatives(f, p_ext, topo, True)
+        valence.append((jnp.where(block.mask, block.scale, 0.0), *_valence_forms(c, ur[block.atoms])))
     i, j = topo.pair.atoms[:, 0], topo.pair.atoms[:, 1]
-    terms = []
+    pairs: list[jnp.ndarray] = []
     for c, disp in ((f.nuclear, u[i] - u[j]), (f.working, ur[i] - ur[j])):  # (P, 3, d)
-        terms.append(
-            (
-                jnp.einsum("pu,pud->pd", c.jac[:, 0, 0], disp),
-                jnp.einsum("puv,pud,pvd->pd", c.curv[:, 0, 0, :, 0], disp, disp),
-            )
-        )
-    (pn, qn), (pr, qr) = terms
-    pairs = (
+        pairs.append(jnp.einsum("pu,pud->pd", c.jac[:, 0, 0], disp))
+        pairs.append(jnp.einsum("puv,pud,pvd->pd", c.curv[:, 0, 0, :, 0], disp, disp))
+    return valence, tuple(pairs)
+
+
+def _pair_rows(e_q: jnp.ndarray, e_qq: jnp.ndarray, forms: tuple) -> jnp.ndarray:
+    """Each pair's u_k^T H u_k (P, d) from its E_q (P, 2), E_qq (P, 2, 2) in (nuclear, working)
+    distance and the forms of ``_displacement_forms``."""
+    pn, qn, pr, qr = forms
+    return (
         e_qq[:, 0, 0, None] * pn**2
         + 2.0 * e_qq[:, 0, 1, None] * pn * pr
         + e_qq[:, 1, 1, None] * pr**2
         + e_q[:, 0, None] * qn
         + e_q[:, 1, None] * qr
     )
-    return total + jnp.sum(pairs, axis=0)
+
+
+def diagonal(f: Factors, vectors: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
+    """u_k^T H u_k (d,) for the columns u_k of ``vectors`` (3 Nmax, d): per interaction
+    P^T E_qq P + Q . E_q with P = J u_k and Q = u_k^T d2q u_k (displacements of the working
+    coordinates for valence terms), never the (3N, 3N) Hessian or its p-derivative."""
+    valence, pair_forms = _displacement_forms(f, vectors, topo)
+    p_ext = interactions.extend(p)
+    total = jnp.zeros(vectors.shape[-1], vectors.dtype)
+    for kind, (w, pp, q), (e_q, e_qq) in zip(interactions.VALENCE, valence, _valence_derivatives(f, p_ext, topo, True)):
+        mask = kind.block(topo).mask
+        total = total + jnp.einsum("m,mdab,mab->d", w, pp, _masked(e_qq, mask))
+        total = total + jnp.einsum("m,mda,ma->d", w, q, _masked(e_q, mask))
+    e_q, e_qq = _pair_derivatives(f, p_ext, topo, True)
+    return total + jnp.sum(_pair_rows(e_q, e_qq, pair_forms), axis=0)
 
 
 def _parameter_derivatives(energy, q: jnp.ndarray, params: tuple, fixed: tuple = ()) -> tuple[tuple, tuple]:
@@ -208,9 +219,7 @@ def _parameter_derivatives(energy, q: jnp.ndarray, params: tuple, fixed: tuple =
     arrays theta_j (``params``, one row per interaction; ``fixed`` rows follow, not
     differentiated): forward mode over a few local values."""
 
-    def derivatives(qi, *pars):
-        return jax.grad(energy)(qi, *pars), jax.hessian(energy)(qi, *pars)
-
+    derivatives = partial(interactions.energy_derivatives, energy)
     return jax.vmap(jax.jacfwd(derivatives, argnums=tuple(range(1, len(params) + 1))))(q, *params, *fixed)
 
 
@@ -229,52 +238,23 @@ def diagonal_jacobian(f: Factors, vectors: jnp.ndarray, p: jnp.ndarray, topo: To
     interaction: forward mode over those (a handful per interaction), the forms contracted in,
     then one pull-back through the gathering of parameters (d rows): d * interactions * width,
     where forward mode through ``diagonal`` costs d * interactions per column of p."""
-    n = f.a.shape[0]
-    u = jax.lax.stop_gradient(vectors).reshape(n, 3, -1)
-    ur = jnp.einsum("ba,aud->bud", f.a, u)
+    valence, pair_forms = _displacement_forms(f, vectors, topo)
     theta, pull = jax.vjp(lambda q: _local_parameters(q, f, topo), p)
     rows = []
-    for kind, c, params in zip(interactions.VALENCE, f.valence, theta):
-        block = kind.block(topo)
-        pp, q = _valence_forms(c, ur[block.atoms])
-        w = jnp.where(block.mask, block.scale, 0.0)
+    for kind, c, (w, pp, q), params in zip(interactions.VALENCE, f.valence, valence, theta):
+        mask = kind.block(topo).mask
         d_eq, d_eqq = _parameter_derivatives(kind.energy_q, c.q, params)
         rows.append(
             tuple(
-                jnp.einsum("m,mdab,mab...->dm...", w, pp, _masked(b, block.mask))
-                + jnp.einsum("m,mda,ma...->dm...", w, q, _masked(a, block.mask))
+                jnp.einsum("m,mdab,mab...->dm...", w, pp, _masked(b, mask))
+                + jnp.einsum("m,mda,ma...->dm...", w, q, _masked(a, mask))
                 for a, b in zip(d_eq, d_eqq)
             )
         )
-    i, j = topo.pair.atoms[:, 0], topo.pair.atoms[:, 1]
-    forms = []
-    for c, disp in ((f.nuclear, u[i] - u[j]), (f.working, ur[i] - ur[j])):  # (P, 3, d)
-        forms.append(
-            (
-                jnp.einsum("pu,pud->pd", c.jac[:, 0, 0], disp),
-                jnp.einsum("puv,pud,pvd->pd", c.curv[:, 0, 0, :, 0], disp, disp),
-            )
-        )
-    (pn, qn), (pr, qr) = forms
     r = jnp.concatenate([f.nuclear.q, f.working.q], axis=1)
     mask = topo.pair.mask
     d_eq, d_eqq = _parameter_derivatives(_pair_energy, r, theta[-1], (mask,))
-    rows.append(
-        tuple(
-            jnp.where(
-                mask,
-                (
-                    b[:, 0, 0, None] * pn**2
-                    + 2.0 * b[:, 0, 1, None] * pn * pr
-                    + b[:, 1, 1, None] * pr**2
-                    + a[:, 0, None] * qn
-                    + a[:, 1, None] * qr
-                ).T,
-                0.0,
-            )
-            for a, b in zip(d_eq, d_eqq)
-        )
-    )
+    rows.append(tuple(jnp.where(mask, _pair_rows(a, b, pair_forms).T, 0.0) for a, b in zip(d_eq, d_eqq)))
     return jax.vmap(pull)(tuple(rows))[0]
 
 

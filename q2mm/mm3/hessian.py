@@ -127,11 +127,8 @@ def _valence_dot(
 
         def contract(xl, gl, *params, kind=kind):
             fixed = [jax.lax.stop_gradient(v) for v in params]
-            q = kind.coords(xl, *fixed)
-            jac = jax.jacfwd(kind.coords)(xl, *fixed)  # (m, k, 3)
-            curv = jax.hessian(kind.coords)(xl, *fixed)  # (m, k, 3, k, 3)
-            e_q = jax.grad(kind.energy_q)(q, *params)
-            e_qq = jax.hessian(kind.energy_q)(q, *params)
+            q, jac, curv = interactions.coordinate_derivatives(kind.coords, xl, *fixed)
+            e_q, e_qq = interactions.energy_derivatives(kind.energy_q, q, *params)
             return jnp.sum(e_qq * jnp.einsum("aiu,ijuv,bjv->ab", jac, gl, jac)) + jnp.sum(
                 e_q * jnp.einsum("aiujv,ijuv->a", curv, gl)
             )

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import jax
 import jax.numpy as jnp
 
 import q2mm.jaxconfig  # noqa: F401
@@ -42,6 +43,17 @@ def working_coordinates(x: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology) -> t
     """(xr, factor): hydrogens moved toward their parents by their `-6` reduction factors."""
     factor = 1.0 + p_ext[topo.vdw_p[:, 2]]
     return terms.reduce_hydrogens(x, topo.parent, factor), factor
+
+
+def coordinate_derivatives(coords: Callable[..., jnp.ndarray], xl: jnp.ndarray, *params) -> tuple:
+    """One interaction's internal coordinates q = coords(xl, *params) (m,) and their first and
+    second derivatives in its own Cartesian coordinates xl (k, 3): (m, k, 3), (m, k, 3, k, 3)."""
+    return coords(xl, *params), jax.jacfwd(coords)(xl, *params), jax.hessian(coords)(xl, *params)
+
+
+def energy_derivatives(energy_q: Callable[..., jnp.ndarray], q: jnp.ndarray, *params) -> tuple:
+    """An interaction's E_q (m,) and E_qq (m, m): its energy's derivatives in its coordinates."""
+    return jax.grad(energy_q)(q, *params), jax.hessian(energy_q)(q, *params)
 
 
 def charges(p_ext: jnp.ndarray, topo: Topology) -> jnp.ndarray:
