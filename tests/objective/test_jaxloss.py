@@ -9,6 +9,7 @@ from q2mm.mm3.minimize import MinimizeOptions
 from q2mm.objective.checks import central_difference_gradient, ratio
 from q2mm.objective.jaxloss import JaxLoss
 from q2mm.objective.objective import ObjectiveFunction
+from q2mm.objective.shared import engine_hessian
 from q2mm.reference.observations import ObservationSettings
 
 ALL_KINDS = ("eig_diag", "eig_offdiag", "bond_length", "bond_angle", "torsion", "frequency", "energy")
@@ -73,6 +74,17 @@ def test_parameter_changes_never_recompile(ethane_losses, ethane_model):
     finally:
         loss.model.energy = energy
     assert compiled is not None
+
+
+def test_both_objectives_share_one_compiled_engine_hessian(ethane_losses, ethane_model):
+    """The engine's Hessian is compiled once per process (q2mm.objective.shared): JaxLoss's
+    eigen stage and the reference objective's Newton steps call the same executable."""
+    loss, obj = ethane_losses
+    loss.value(ethane_model.p0)
+    obj(ethane_model.p0)
+    shared = engine_hessian(ethane_model)
+    assert len(shared._programs) == 1
+    assert loss._compiled["hessian"] is obj._hessian_program is next(iter(shared._programs.values()))
 
 
 def test_score_does_not_depend_on_earlier_calls(sn2_model, sn2_pair_losses):
