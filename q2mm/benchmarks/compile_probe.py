@@ -9,12 +9,11 @@ value_and_grad; the setup seconds; and this process's peak memory.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from q2mm.benchmarks.timing import peak_rss_mib, time_once
+from q2mm.benchmarks.timing import peak_rss_mib, print_probe_result, time_once
 
 ENGINE_FUNCTIONS = ("energy", "gradient", "hessian")
 
@@ -52,9 +51,7 @@ def _setup(cfg, problem_from_config, load_training_set):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    result = measure(list(sys.argv[1:] if argv is None else argv))
-    sys.stdout.write(json.dumps(result) + "\n")
-    return 0
+    return print_probe_result(measure, argv)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ import time
 
 START = time.perf_counter()
 
-import json  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from typing import Any  # noqa: E402
 
 import q2mm.jaxconfig  # noqa: E402, F401  (float64 and the cache directory chosen by the parent)
+from q2mm.benchmarks.timing import print_probe_result  # noqa: E402
 
 
 def measure(overrides: Sequence[str]) -> dict[str, Any]:
@@ -68,9 +68,7 @@ def measure(overrides: Sequence[str]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    result = measure(list(sys.argv[1:] if argv is None else argv))
-    sys.stdout.write(json.dumps(result) + "\n")
-    return 0
+    return print_probe_result(measure, argv)
 
 
 if __name__ == "__main__":

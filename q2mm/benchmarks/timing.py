@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -95,3 +96,11 @@ def machine_facts() -> dict[str, Any]:
         "jax_device": f"{device.platform}:{device.device_kind}",
         "float64": bool(jax.config.read("jax_enable_x64")),
     }
+
+
+def print_probe_result(measure: Callable[[list[str]], dict[str, Any]], argv: Sequence[str] | None = None) -> int:
+    """A probe's entry point: ``measure`` of the Hydra overrides (``argv``, else the command
+    line), printed as one JSON line on stdout (the parent reads the last line)."""
+    result = measure(list(sys.argv[1:] if argv is None else argv))
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 import q2mm.jaxconfig  # noqa: F401
 from q2mm.mm3 import interactions, nonbonded
-from q2mm.mm3.hessian import assemble, reduction_matrix, scatter_valence
+from q2mm.mm3.hessian import assemble, masked, reduction_matrix, scatter_valence
 from q2mm.mm3.topology import Topology
 
 
@@ -62,10 +62,6 @@ def _coordinates(fn, local: jnp.ndarray, params: tuple, mask: jnp.ndarray) -> Co
         jnp.where(keep[..., None, None], jac, 0.0),
         jnp.where(keep[..., None, None, None, None], curv, 0.0),
     )
-
-
-def _masked(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
-    return jnp.where(mask.reshape(mask.shape + (1,) * (values.ndim - 1)), values, 0.0)
 
 
 def _distance(d: jnp.ndarray) -> jnp.ndarray:
@@ -208,8 +204,8 @@ def diagonal(f: Factors, vectors: jnp.ndarray, p: jnp.ndarray, topo: Topology) -
     total = jnp.zeros(vectors.shape[-1], vectors.dtype)
     for kind, (w, pp, q), (e_q, e_qq) in zip(interactions.VALENCE, valence, _valence_derivatives(f, p_ext, topo, True)):
         mask = kind.block(topo).mask
-        total = total + jnp.einsum("m,mdab,mab->d", w, pp, _masked(e_qq, mask))
-        total = total + jnp.einsum("m,mda,ma->d", w, q, _masked(e_q, mask))
+        total = total + jnp.einsum("m,mdab,mab->d", w, pp, masked(e_qq, mask))
+        total = total + jnp.einsum("m,mda,ma->d", w, q, masked(e_q, mask))
     e_q, e_qq = _pair_derivatives(f, p_ext, topo, True)
     return total + jnp.sum(_pair_rows(e_q, e_qq, pair_forms), axis=0)
 
@@ -246,8 +242,8 @@ def diagonal_jacobian(f: Factors, vectors: jnp.ndarray, p: jnp.ndarray, topo: To
         d_eq, d_eqq = _parameter_derivatives(kind.energy_q, c.q, params)
         rows.append(
             tuple(
-                jnp.einsum("m,mdab,mab...->dm...", w, pp, _masked(b, mask))
-                + jnp.einsum("m,mda,ma...->dm...", w, q, _masked(a, mask))
+                jnp.einsum("m,mdab,mab...->dm...", w, pp, masked(b, mask))
+                + jnp.einsum("m,mda,ma...->dm...", w, q, masked(a, mask))
                 for a, b in zip(d_eq, d_eqq)
             )
         )

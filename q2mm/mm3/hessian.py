@@ -24,7 +24,8 @@ from q2mm.mm3 import interactions
 from q2mm.mm3.topology import Topology
 
 
-def _masked(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+def masked(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+    """``values`` with the rows (leading axes of ``mask``) where ``mask`` is False set to 0."""
     return jnp.where(mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim)), values, 0.0)
 
 
@@ -44,7 +45,7 @@ def scatter_valence(per_kind: list[jnp.ndarray], topo: Topology, n: int) -> jnp.
     for kind, h in zip(interactions.VALENCE, per_kind):
         block = kind.block(topo)
         atoms = block.atoms
-        h = _masked(h * block.scale[:, None, None, None, None], block.mask)
+        h = masked(h * block.scale[:, None, None, None, None], block.mask)
         k = kind.arity
         rows.append(jnp.broadcast_to(atoms[:, :, None], (atoms.shape[0], k, k)).reshape(-1))
         cols.append(jnp.broadcast_to(atoms[:, None, :], (atoms.shape[0], k, k)).reshape(-1))

@@ -66,6 +66,12 @@ class Engine(Protocol):
         raise NotImplementedError(f"{type(self).__name__} has no atomic charges")
 
 
+def quadratic_forms(vectors: Array, h: Array) -> Array:
+    """u_k^T H u_k (d,) for the columns u_k of ``vectors`` (3 Nmax, d), H any (3 Nmax)^2-sized Hessian."""
+    n = vectors.shape[0]
+    return jnp.einsum("id,ij,jd->d", vectors, h.reshape(n, n), vectors)
+
+
 class FixedX(NamedTuple):
     """``Engine.at_geometry``'s default: autodiff of the engine's energy at a fixed x."""
 
@@ -81,9 +87,7 @@ class FixedX(NamedTuple):
 
     def diagonal(self, vectors: Array, q: Array) -> Array:
         """u_k^T H u_k for the columns u_k of ``vectors`` (3 Nmax, d)."""
-        h = self.hessian(q)
-        n = vectors.shape[0]
-        return jnp.einsum("id,ij,jd->d", vectors, h.reshape(n, n), vectors)
+        return quadratic_forms(vectors, self.hessian(q))
 
     def diagonal_jacobian(self, vectors: Array, q: Array) -> Array:
         """d(u_k^T H u_k)/dq (d, len(q))."""

@@ -33,7 +33,7 @@ from q2mm.mm3.minimize import (
 )
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
-from q2mm.objective.contract import Engine
+from q2mm.objective.contract import Engine, quadratic_forms
 from q2mm.objective.objective import full_parameters, prepare, structure_slice
 from q2mm.objective.shared import engine_hessian
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
@@ -266,11 +266,10 @@ class JaxLoss:
         self.compile_jacobian()
         p, results = jnp.asarray(self._last["p"]), self._last["results"]
         active = jnp.asarray(self.active)
-        blocks, jacs, energy_grads = [], [], []
+        jacs, energy_grads = [], []
         for s, (data, topo) in enumerate(self._structures):
             minimum = results[s].get("minimum", (None, None, None, None))
-            r, j, eg = self._jacobian(p, active, *minimum, data, topo)
-            blocks.append(r)
+            j, eg = self._jacobian(p, active, *minimum, data, topo)
             jacs.append(j)
             energy_grads.append(np.asarray(eg))
         if self.settings.uses("energy"):
@@ -526,8 +525,9 @@ class JaxLoss:
         return residuals
 
     def _jacobian_stage(self, p, active, x_min, h_min, pins, pinned, d, topo):
-        """One structure's padded residual blocks (by kind) and their Jacobian with respect to
-        ``p[active]``, and dE/dp[active] at the minimum. The minimum moves by the implicit
+        """The Jacobian of one structure's padded residual blocks (by kind) with respect to
+        ``p[active]``, and dE/dp[active] at the minimum (the residuals themselves are the
+        evaluation's, ``residuals_and_jacobian``). The minimum moves by the implicit
         derivative -H^+ d(grad E)/dp: one factorization of its Hessian serves every direction.
         Forward mode (one tangent per active parameter) when there are no more parameters
         than residual rows, reverse mode (one cotangent per row) otherwise.
@@ -553,14 +553,12 @@ class JaxLoss:
                 else:
                     jac = jac or jax.tree.map(lambda b: jnp.zeros(b.shape[:-1] + a.shape, b.dtype), part)
                     jac = jax.tree.map(lambda full, b, c=columns: full.at[..., c].set(b), jac, part)
-        residuals = self._stage_residuals(
-            p, active, self._fixed_geometry_jacobian, x_min, h_min, pins, pinned, d, topo
-        )(a)
-        s = self.settings
         energy_grad = (
-            jax.grad(self.model.energy, argnums=1)(x_min, p, topo)[active] if s.uses("energy") else jnp.zeros_like(a)
+            jax.grad(self.model.energy, argnums=1)(x_min, p, topo)[active]
+            if self.settings.uses("energy")
+            else jnp.zeros_like(a)
         )
-        return residuals, jac, energy_grad
+        return jac, energy_grad
 
     def _jacobian_columns(self, p, active, columns, fixed, x_min, h_min, pins, pinned, d, topo):
         """The Jacobian's ``columns`` (positions in ``active``), by the fixed-geometry functions
@@ -670,8 +668,7 @@ def _eigen_diagonal_rows(diag, d) -> dict:
 def _eigen_diagonal_of(h, d) -> dict:
     """``_eigen_residuals``' eig_diag rows from the Hessian: u_k^T H u_k, one product with H
     (where the eigenmatrix takes two)."""
-    u = _eigen_vectors(d)
-    return _eigen_diagonal_rows(jnp.einsum("id,ij,jd->d", u, h.reshape(u.shape[0], -1), u), d)
+    return _eigen_diagonal_rows(quadratic_forms(_eigen_vectors(d), h), d)
 
 
 def _eigen_diagonal_residuals(at_qm, p, q, d) -> dict:

@@ -36,9 +36,6 @@ class CompiledOnce:
                 self._programs[key] = self._jit.lower(*args).compile()
             return self._programs[key]
 
-    def __call__(self, *args):
-        return self.program(*args)(*args)
-
 
 def engine_hessian(model: Any) -> CompiledOnce:
     """The compiled ``model.hessian(x, p, topo)`` of this model object, made on first use."""
