@@ -64,3 +64,24 @@ def test_topology_is_a_pytree_with_one_block_per_table_entry(sn2_model: MM3Model
         block = kind.block(topo)
         assert block.atoms.shape[-1] == kind.arity and block.p.shape[-1] == kind.width
         assert int(block.mask.sum()) == sum(len(a.of(kind.name)) for a in sn2_model.assignments)
+
+
+def test_a_kind_no_structure_has_gets_no_rows_and_compiles_to_nothing(sn2_model: MM3Model):
+    """sn2 has no torsions, torsion-stretch, out-of-plane rows or nonbonded pairs: their blocks
+    have zero rows (one padded row each made the compiled programs 2-4x larger, the torsions'
+    second derivatives included), and the energy and assembled Hessian still equal autodiff."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from q2mm.mm3.hessian import hessian
+
+    topo = sn2_model.topology
+    absent = {kind.name for kind in interactions.VALENCE if not any(a.of(kind.name) for a in sn2_model.assignments)}
+    assert absent == {"torsion", "torsion_stretch", "improper"}
+    assert all(kind.block(topo).atoms.shape[1] == 0 for kind in interactions.VALENCE if kind.name in absent)
+    assert topo.pair.atoms.shape[1] == 0
+    x, p, one = sn2_model.arguments(0)
+    x = x + 0.02 * jnp.sin(jnp.arange(x.size).reshape(x.shape))
+    assert np.isfinite(float(jax.jit(sn2_model.energy)(x, p, one)))
+    assembled, autodiff = jax.jit(hessian)(x, p, one), jax.jit(jax.hessian(sn2_model.energy))(x, p, one)
+    np.testing.assert_allclose(assembled, autodiff, rtol=0, atol=1e-10 * float(jnp.max(jnp.abs(autodiff))))
