@@ -175,6 +175,14 @@ class BestPoint(NamedTuple):
     z: np.ndarray
 
 
+class RawJacobian(NamedTuple):
+    """The loss's residuals and Jacobian (parameter units, every active column) at parameters ``p``."""
+
+    p: bytes
+    r: np.ndarray
+    jac: np.ndarray
+
+
 class _Evaluator:
     """Score (and gradient) in unit-box coordinates from the resolved source; counts and guards."""
 
@@ -196,6 +204,7 @@ class _Evaluator:
         self._cache: dict[bytes, CachedPoint] = {}
         self._residuals: dict[bytes, np.ndarray] = {}
         self._jacobian: dict[bytes, np.ndarray] = {}  # the last one only (SciPy asks again at the start)
+        self.last_jacobian: RawJacobian | None = None  # the loss's own (r, J) behind the last one
 
     @property
     def n_evaluations(self) -> int:
@@ -305,8 +314,9 @@ class _Evaluator:
         if key in self._jacobian:
             return self._jacobian[key]
         p = self.scaling.to_params(z)
-        r, jac = self.loss.residuals_and_jacobian(p)
-        jac = np.asarray(jac, float)[:, self.scaling.free] * self.scaling.width[self.scaling.free]
+        r, raw = self.loss.residuals_and_jacobian(p)
+        self.last_jacobian = RawJacobian(p.tobytes(), np.asarray(r, float), np.asarray(raw, float))
+        jac = self.last_jacobian.jac[:, self.scaling.free] * self.scaling.width[self.scaling.free]
         if not np.all(np.isfinite(jac)):
             raise _Diverged("non-finite jax Jacobian", p, float(r @ r), self.n_evaluations)
         self.n_jacobian += 1
@@ -697,7 +707,7 @@ def fit(
         options.identifiability if options.identifiability is not None else options.canonical_method == "least-squares"
     )
     context.identifiability = (
-        _identifiability(problem, decision.resolved, verdict.p_final, upper - lower)
+        _identifiability(problem, decision.resolved, verdict.p_final, upper - lower, run.evaluator.last_jacobian)
         if wanted
         else "not requested (optimizer.identifiability=true computes it for any method)"
     )
@@ -710,13 +720,19 @@ def fit(
     return _result(context, verdict, run)
 
 
-def _identifiability(problem: FitProblem, source: str, p: np.ndarray, width: np.ndarray) -> Identifiability | str:
-    """Standard errors and correlations from the analytic Jacobian at the result, or why not."""
+def _identifiability(
+    problem: FitProblem, source: str, p: np.ndarray, width: np.ndarray, last: RawJacobian | None = None
+) -> Identifiability | str:
+    """Standard errors and correlations from the analytic Jacobian at the result, or why not;
+    ``last``, the fit's last Jacobian, is reused where it was taken at the result."""
     if problem.loss is None:
         return "no analytic Jacobian (no differentiable loss)"
     if source != "jax":
         return "the ratio gate did not trust the analytic derivatives (jac resolved to fd)"
-    r, jac = problem.loss.residuals_and_jacobian(p)
+    p = np.asarray(p, float)
+    r, jac = (
+        (last.r, last.jac) if last is not None and last.p == p.tobytes() else problem.loss.residuals_and_jacobian(p)
+    )
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(jac))):
         return "non-finite residuals or Jacobian at the result"
     return identifiability(jac, r, width, problem.names())

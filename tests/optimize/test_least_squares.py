@@ -10,7 +10,7 @@ import pytest
 
 from q2mm.optimize import FitProblem, OptimizerOptions, fit
 from q2mm.optimize.bounds import parameter_bounds
-from q2mm.optimize.identifiability import identifiability
+from q2mm.optimize.identifiability import Identifiability, identifiability
 from tests.optimize.problems import KINDS, TRUE_VALUES, LinearFit, ReferenceObjective, SurrogateLoss, refs, start_values
 
 LSQ = dict(method="least-squares", ftol=1e-12, xtol=1e-12, gtol=1e-12)
@@ -41,15 +41,23 @@ def test_reaches_the_known_optimum_in_few_iterations_and_reports_them(solver):
     assert summary["optimizer_message"].startswith(f"{solver}: ")
 
 
-def test_each_jacobian_is_computed_once():
+@pytest.mark.parametrize(("solver", "tolerances"), [("lm", LSQ), ("trf", LSQ), ("lm", {**LSQ, "ftol": 1.0})])
+def test_each_jacobian_is_computed_once(solver, tolerances):
+    """The optimizer's Jacobians (SciPy asks twice at the start) and the identifiability report's at
+    the result: the optimizer's last one where it was taken there, else one more."""
     calls = []
     problem = make_problem()
     inner = problem.loss.residuals_and_jacobian
     problem.loss.residuals_and_jacobian = lambda p: (calls.append(np.array(p)), inner(p))[1]
-    result = fit(problem, OptimizerOptions(**LSQ))
+    result = fit(problem, OptimizerOptions(lsq_solver=solver, **tolerances))
     njev = int(result.optimizer_message.split("njev=")[1].rstrip(")"))
-    assert len(calls) == njev + 1  # SciPy's Jacobians (the start's asked twice, computed once) + identifiability
-    assert len({c.tobytes() for c in calls[:-1]}) == len(calls) - 1
+    assert len({c.tobytes() for c in calls}) == len(calls)
+    assert np.array_equal(calls[-1], result.p_final) and isinstance(result.identifiability, Identifiability)
+    if tolerances["ftol"] == 1.0:  # ftol stops lm after its first step, whose Jacobian lm skips
+        assert "ftol" in result.optimizer_message and len(calls) == njev + 1 == 2
+        assert result.history[-1].grad_norm is None  # no gradient was computed there
+    else:
+        assert len(calls) == njev
 
 
 def test_out_of_band_uses_differences_of_the_reference_residuals():
