@@ -22,9 +22,7 @@ lam, also inside a box, so a bracketing search in log lam finds it), or ~0 where
 bounded step is shorter. A step is judged by rho = actual / predicted reduction and taken for
 rho > 1e-4. Where rho < 0.25, Delta becomes t |D s|, t the minimizer of the quadratic through
 f(z), the slope of f along s and f(z + s), clamped to [0.1, 0.5] (0.5 where the score fell);
-where rho > 0.75 it grows to 2 |D s|, unless a longer step failed at this point (growing
-again there made every other trial fail on curved valleys: Meyer's function took 246
-evaluations against 143). One rejection thus shortens the step 2-10x; doubling
+where rho > 0.75 it grows to 2 |D s|. One rejection thus shortens the step 2-10x; doubling
 lam instead (Nielsen's rule, used before) barely shortens it while lam lies below the large
 squared singular values of the scaled J (condition ~1e14 on rh-enamide), so a step across a
 cliff in the score (a structure whose minimization switches minimum) cost several rejections
@@ -164,7 +162,6 @@ def bounded_lm(
                 z, f, f"gtol: gradient orthogonal to the residuals ({iterations} it)", nfev, njev, iterations
             )
         model = _Model(jac, r, z, d)
-        rejected = False
         while True:
             if nfev >= max_nfev:
                 return LMResult(z, f, f"max_nfev ({max_nfev}) reached ({iterations} it)", nfev, njev, iterations)
@@ -189,11 +186,10 @@ def bounded_lm(
             rho = (f - f_trial) / predicted
             if rho < RHO_SHRINK:
                 radius = _shrink_factor(f, f_trial, 2.0 * float(r @ (jac @ s))) * length
-            elif rho > RHO_GROW and not rejected:
+            elif rho > RHO_GROW:
                 radius = max(radius, 2.0 * length)
             if rho > RHO_ACCEPT:
                 break
-            rejected = True
         reduction, f_old = f - f_trial, f
         z, r, f = trial, r_trial, f_trial
         iterations += 1
