@@ -364,7 +364,7 @@ def jax_projector(x, mask, weights=None):
 
 
 class TrustRegionState(NamedTuple):
-    """The carry of ``jax_newton``'s ``lax.while_loop`` (JAX arrays; a NamedTuple is a pytree)."""
+    """The state of the JAX trust-region loop between steps (arrays; a NamedTuple is a pytree)."""
 
     x: Any  # current point, padded (Nmax, 3) A
     e: Any  # its energy (kcal/mol)
@@ -380,57 +380,108 @@ class TrustRegionState(NamedTuple):
     gmax: Any  # max |P g| at x
 
 
-def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, kinks: Kinks | None):
-    """The trust-region loop; ``evaluate(x)`` returns energy, gradient and exact Hessian. The
-    first pass evaluates x0 with a zero step, so ``evaluate`` is traced once. Returns the
-    final ``TrustRegionState``."""
-    import jax
-    import jax.numpy as jnp
+class Proposal(NamedTuple):
+    """The loop's next trial point x + s, the quadratic model's predicted energy change and |s|."""
 
-    shape, n = x0.shape, x0.size
-    slots = pin_slots(kinks)
-    kinks = kinks if slots else None
-    distance = kinks.distance if kinks is not None else 0.0
-    no_gap = jnp.zeros(slots, x0.dtype)
+    trial: Any  # (Nmax, 3) A
+    predicted: Any
+    length: Any
 
-    def parts(x, g, h, pins, active):
-        # the unpinned projector keeps the pinned one's shape (zero extra columns are dropped)
-        free = lambda: (rigid_basis(x, mask, xp=jnp, extra=jnp.zeros((n, slots), x.dtype)), h, no_gap)  # noqa: E731
-        if kinks is None:
+
+def trust_region_start(x0, opts: MinimizeOptions, kinks: Kinks | None, xp=np) -> tuple[TrustRegionState, Proposal]:
+    """The loop's first state and proposal (x0 itself, a zero step) for padded x0 (Nmax, 3),
+    as ``xp`` arrays (np: host arrays for a compiled ``TrustRegion.advance``)."""
+    n, dtype, slots = x0.size, x0.dtype, pin_slots(kinks)
+    zero = xp.asarray(0.0, dtype)
+    state = TrustRegionState(
+        x=x0,
+        e=xp.asarray(np.inf, dtype),
+        g=xp.zeros(n, dtype),
+        h=xp.eye(n, dtype=dtype),
+        proj=(xp.zeros((n, 6 + slots), dtype), xp.zeros(n, dtype)),
+        h_l=xp.eye(n, dtype=dtype),
+        gap=xp.zeros(slots, dtype),
+        pins=xp.zeros((slots, 2), dtype=kinks.pairs.dtype if kinks is not None and slots else np.int32),
+        active=xp.zeros(slots, dtype=bool),
+        radius=xp.asarray(opts.initial_radius, dtype),
+        it=xp.asarray(0),
+        gmax=xp.asarray(np.inf, dtype),
+    )
+    return state, Proposal(x0, zero, zero)
+
+
+class TrustRegion:
+    """The JAX trust-region loop one step at a time (traceable, padded atoms frozen by ``mask``).
+
+    ``advance(state, proposal, e, g, h)`` takes the energy, gradient and Hessian at
+    ``proposal.trial``, accepts or rejects it, updates the radius, the projector and the
+    pins, and returns the new state, the next proposal and whether to go on. ``jax_newton``
+    runs it in a ``lax.while_loop``; a caller can instead run it as one compiled program per
+    step from a host loop and evaluate the engine between steps with programs of its own
+    (``JaxLoss``: the engine's Hessian compiled once for both objectives).
+    """
+
+    def __init__(self, mask, opts: MinimizeOptions, max_iter: int, kinks: Kinks | None):
+        self.mask, self.opts, self.max_iter = mask, opts, max_iter
+        self.slots = pin_slots(kinks)
+        self.kinks = kinks if self.slots else None
+        self.distance = kinks.distance if kinks is not None else 0.0
+
+    def _parts(self, x, g, h, pins, active):
+        import jax
+        import jax.numpy as jnp
+
+        n, mask = x.size, self.mask
+
+        def free():  # the unpinned projector keeps the pinned one's shape (zero extra columns are dropped)
+            basis = rigid_basis(x, mask, xp=jnp, extra=jnp.zeros((n, self.slots), x.dtype))
+            return basis, h, jnp.zeros(self.slots, x.dtype)
+
+        if self.kinks is None:
             return free()
-        pinned = lambda: pinned_parts(x, g, h, mask, pins, active, distance, jnp)  # noqa: E731
+        pinned = lambda: pinned_parts(x, g, h, mask, pins, active, self.distance, jnp)  # noqa: E731
         return jax.lax.cond(jnp.any(active), pinned, free)
 
-    def step_of(x, g, h_l, proj, pins, active, gap, radius):
+    def propose(self, state: TrustRegionState) -> Proposal:
+        """The trust-region step from ``state`` (``pinned_step`` where pairs are pinned)."""
+        import jax
+        import jax.numpy as jnp
+
+        x, g, h_l, proj, radius = state.x, state.g, state.h_l, state.proj, state.radius
         free = lambda: _shifted_step(g, h_l, proj, radius, jnp)  # noqa: E731
-        if kinks is None:
-            return free()
-        pinned = lambda: pinned_step(x, g, h_l, proj, mask, pins, active, gap, radius, jnp)  # noqa: E731
-        return jax.lax.cond(jnp.any(active), pinned, free)
-
-    def cond(state: TrustRegionState):
-        it, gmax = state.it, state.gmax
-        return (it == 0) | ((it <= max_iter) & (gmax >= opts.gtol) & jnp.isfinite(gmax))
-
-    def body(state: TrustRegionState) -> TrustRegionState:
-        x, e, g, h, it = state.x, state.e, state.g, state.h, state.it
-        proj, h_l, gap, pins, active, radius = state.proj, state.h_l, state.gap, state.pins, state.active, state.radius
-        first = it == 0
-        step = jnp.where(first, 0.0, step_of(x, g, h_l, proj, pins, active, gap, radius))
+        if self.kinks is None:
+            step = free()
+        else:
+            pinned = lambda: pinned_step(  # noqa: E731
+                x, g, h_l, proj, self.mask, state.pins, state.active, state.gap, radius, jnp
+            )
+            step = jax.lax.cond(jnp.any(state.active), pinned, free)
         predicted = g @ step + 0.5 * step @ h_l @ step
-        trial = x + step.reshape(shape)
-        e_t, g_t, h_t = evaluate(trial)
+        return Proposal(x + step.reshape(x.shape), predicted, jnp.linalg.norm(step))
+
+    def accept(self, state: TrustRegionState, proposal: Proposal, e_t, g_t, h_t) -> TrustRegionState:
+        """The state after evaluating ``proposal`` (energy, gradient (Nmax, 3) or (3Nmax,),
+        Hessian in either layout); the first pass (it = 0) takes x0 as it is."""
+        import jax
+        import jax.numpy as jnp
+
+        opts, n = self.opts, state.x.size
+        x, e, g, h, it, pins, active = state.x, state.e, state.g, state.h, state.it, state.pins, state.active
+        first = it == 0
+        g_t, h_t = g_t.reshape(n), h_t.reshape(n, n)
         actual = e_t - e
-        length = jnp.linalg.norm(step)
+        predicted = proposal.predicted
         ok = jnp.isfinite(e_t) & (first | (actual <= ENERGY_SLACK * (1.0 + jnp.abs(e))))
         rho = jnp.where(predicted < 0, actual / jnp.where(predicted < 0, predicted, -1.0), 1.0)
         rho = jnp.where(ok, rho, 0.0)
-        radius = jnp.where(first, radius, _new_radius(radius, rho, length, opts, jnp))
+        radius = jnp.where(first, state.radius, _new_radius(state.radius, rho, proposal.length, opts, jnp))
+        trial = proposal.trial
         x, e, g, h = [jnp.where(ok, new, old) for new, old in ((trial, x), (e_t, e), (g_t, g), (h_t, h))]
-        proj, h_l, gap = parts(x, g, h, pins, active)
+        proj, h_l, gap = self._parts(x, g, h, pins, active)
         gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(project(proj, g))), jnp.inf)
-        if kinks is not None:
+        if self.kinks is not None:
             stalled = (radius < STALL_RADIUS) & (gmax >= opts.gtol)
+            kinks = self.kinks
             candidates, near = jax.lax.cond(
                 stalled, lambda: closest_to_kink(x, kinks, jnp), lambda: (pins, jnp.zeros_like(active))
             )
@@ -438,27 +489,45 @@ def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, h0, k
             pins = jnp.where(pin, candidates, pins)
             active = jnp.where(pin, near, active)
             radius = jnp.where(pin, opts.initial_radius, radius)
-            proj, h_l, gap = jax.lax.cond(pin, lambda: parts(x, g, h, pins, active), lambda: (proj, h_l, gap))
+            proj, h_l, gap = jax.lax.cond(pin, lambda: self._parts(x, g, h, pins, active), lambda: (proj, h_l, gap))
             gmax = jnp.where(jnp.isfinite(e), jnp.max(jnp.abs(project(proj, g))), jnp.inf)
         return TrustRegionState(x, e, g, h, proj, h_l, gap, pins, active, radius, it + 1, gmax)
 
-    pin_dtype = kinks.pairs.dtype if kinks is not None else jnp.int32
-    basis0 = (jnp.zeros((n, 6 + slots), x0.dtype), jnp.zeros(n, x0.dtype))
-    init = TrustRegionState(
-        x=x0,
-        e=jnp.asarray(jnp.inf, x0.dtype),
-        g=jnp.zeros(n, x0.dtype),
-        h=h0,
-        proj=basis0,
-        h_l=h0,
-        gap=no_gap,
-        pins=jnp.zeros((slots, 2), dtype=pin_dtype),
-        active=jnp.zeros(slots, dtype=bool),
-        radius=jnp.asarray(opts.initial_radius, x0.dtype),
-        it=jnp.asarray(0),
-        gmax=jnp.asarray(jnp.inf, x0.dtype),
-    )
-    return jax.lax.while_loop(cond, body, init)
+    def running(self, state: TrustRegionState):
+        """Whether another step is due: not converged, finite, iterations left."""
+        import jax.numpy as jnp
+
+        gmax = state.gmax
+        return (state.it <= self.max_iter) & (gmax >= self.opts.gtol) & jnp.isfinite(gmax)
+
+    def advance(self, state: TrustRegionState, proposal: Proposal, e_t, g_t, h_t):
+        """One step: (new state, next proposal, go on)."""
+        state = self.accept(state, proposal, e_t, g_t, h_t)
+        return state, self.propose(state), self.running(state)
+
+
+def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, kinks: Kinks | None):
+    """The trust-region loop in a ``lax.while_loop``; ``evaluate(x)`` returns energy, gradient
+    and exact Hessian (traced once). Returns the final ``TrustRegionState``."""
+    import jax
+    import jax.numpy as jnp
+
+    loop = TrustRegion(mask, opts, max_iter, kinks)
+    state, proposal = trust_region_start(x0, opts, kinks, jnp)
+
+    def body(carry):
+        state, proposal, _ = carry
+        return loop.advance(state, proposal, *evaluate(proposal.trial))
+
+    return jax.lax.while_loop(lambda carry: carry[2], body, (state, proposal, jnp.asarray(True)))[0]
+
+
+def minimum_of(state: TrustRegionState, opts: MinimizeOptions) -> JaxMinimum:
+    """The loop's final state as a ``JaxMinimum``."""
+    import jax.numpy as jnp
+
+    converged = (state.gmax < opts.gtol) & jnp.isfinite(state.e)
+    return JaxMinimum(state.x, state.e, state.gmax, state.it - 1, converged, state.h_l, state.pins, state.active)
 
 
 @dataclass(frozen=True)
@@ -487,7 +556,6 @@ def jax_newton(
     ``jax.hessian(energy_fn)`` where the model has one.
     """
     import jax
-    import jax.numpy as jnp
 
     n = x0.size
     hess = hessian_fn or jax.hessian(energy_fn)
@@ -496,9 +564,18 @@ def jax_newton(
         e, g = jax.value_and_grad(energy_fn)(x, p, topo)
         return e, g.reshape(-1), hess(x, p, topo).reshape(n, n)
 
-    s = _jax_trust_region(egh, x0, mask, opts, opts.max_iter, jnp.eye(n, dtype=x0.dtype), kinks)
-    converged = (s.gmax < opts.gtol) & jnp.isfinite(s.e)
-    return JaxMinimum(s.x, s.e, s.gmax, s.it - 1, converged, s.h_l, s.pins, s.active)
+    return minimum_of(_jax_trust_region(egh, x0, mask, opts, opts.max_iter, kinks), opts)
+
+
+def stepwise_newton(advance, evaluate, start: tuple[TrustRegionState, Proposal]) -> TrustRegionState:
+    """``jax_newton``'s loop driven from the host: ``evaluate(x)`` gives the energy, gradient
+    and Hessian at each trial point, ``advance`` is ``TrustRegion.advance`` (compiled once by
+    the caller); one host synchronization per step (whether to go on)."""
+    state, proposal = start
+    while True:
+        state, proposal, go = advance(state, proposal, *evaluate(proposal.trial))
+        if not bool(go):
+            return state
 
 
 def make_implicit_minimum(energy_fn, gradient_fn=None):

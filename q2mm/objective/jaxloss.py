@@ -25,17 +25,21 @@ import numpy as np
 import q2mm.jaxconfig  # noqa: F401  (float64, compile cache)
 from q2mm.errors import ConfigurationError
 from q2mm.mm3.minimize import (
+    Kinks,
     MinimizeOptions,
+    TrustRegion,
     jax_newton,
     jax_projector,
     make_implicit_minimum,
     make_implicit_minimum_jvp,
+    stepwise_newton,
+    trust_region_start,
 )
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.contract import Engine, quadratic_forms
 from q2mm.objective.objective import full_parameters, prepare, structure_slice
-from q2mm.objective.shared import engine_hessian
+from q2mm.objective.shared import CompiledOnce, engine_energy_gradient, engine_hessian
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
 from q2mm.reference.observations import (
@@ -49,8 +53,7 @@ from q2mm.reference.observations import (
 GHOST = np.array([[0.0, 0.0, 0.0], [1.1, 0.0, 0.0], [1.5, 1.0, 0.0], [2.4, 1.2, 0.9]]) - 100.0
 FREQUENCY_PAD = 1e3  # Hartree/(Bohr^2 amu) given to rigid/padded modes so they sort last
 # XLA compiles of the stages at once (Q2MM_COMPILE_THREADS; default: the CPUs)
-MINIMUM = object()  # stands for the minimize stage's outputs among a stage's arguments
-SHARED = object()  # a stage that is the engine's shared Hessian program (q2mm.objective.shared)
+MINIMUM = object()  # stands for the minimum (x, Hessian, pins, their flags) among a stage's arguments
 COMPILE_THREADS = int(os.environ.get("Q2MM_COMPILE_THREADS", str(os.cpu_count() or 1)))
 
 
@@ -179,6 +182,13 @@ class JaxLoss:
     the charge kind is scored. ``value_and_grad`` runs them for each structure in turn and adds the
     results, so every minimization stops as soon as its own structure has converged.
 
+    ``stepwise_minimize=True`` compiles only one trust-region step (``TrustRegion.advance``)
+    and drives it from the host (``stepwise_newton``) around the engine's energy/gradient
+    and Hessian programs shared with the reference objective: same steps and results, the
+    engine's Hessian compiled once instead of twice (cold start about 4-5 s shorter), but
+    each step costs a host round trip (value+grad about 25 % slower on rh-enamide,
+    docs/performance.md), so fits leave it off.
+
     ``warm_start=True`` starts each minimization from that structure's previous minimum
     instead: fewer Newton steps, but the score then depends on the path of earlier calls
     (a structure with several minima near its QM geometry can settle in another one than
@@ -195,16 +205,24 @@ class JaxLoss:
         warm_start: bool = False,
         jacobian_mode: str = "auto",
         fixed_geometry_jacobian: bool = True,
+        stepwise_minimize: bool = False,
     ):
         self.settings, self.p0, self.active, self.observations = prepare(model, molecules, settings, active)
         self.model = model
         self.options = options
         self.warm_start = warm_start
+        self.stepwise_minimize = stepwise_minimize
         data = pack_observations(self.observations, model, self.settings)
         self._energy_data = {k: np.asarray(v) for k, v in data.pop("energy").items()}
         n = len(self.observations)
         self._structures = [structure_slice((data, model.topology), s) for s in range(n)]
         self._qm = np.asarray(model.coords, dtype=np.float64)
+        self._kinks = [model.kinks(topo) for _, topo in self._structures]  # concrete, per structure
+        distances = {k.distance for k in self._kinks if k is not None}
+        if len(distances) > 1:
+            raise ValueError(f"the engine's kink distances differ between structures: {sorted(distances)}")
+        self._kink_distance = distances.pop() if distances else 0.0
+        self._step_arguments: dict[int, tuple] = {}  # per structure: the minimize stage's last arguments
         # the engine's Hessian contraction differentiates without third derivatives, valid while
         # no hydrogen reduction factor is fitted
         self._fast_eigen_gradient = not np.isin(self.active, model.reduction_slots()).any()
@@ -291,10 +309,7 @@ class JaxLoss:
             start = time.perf_counter()
             data, topo = self._structures[0]
             p, active = jnp.asarray(self.p0), jnp.asarray(self.active)
-            minimum: tuple = (None,) * 4
-            compiled = self._compiled or {}
-            if "minimize" in compiled:
-                minimum = tuple(jax.ShapeDtypeStruct(o.shape, o.dtype) for o in compiled["minimize"].out_info[:4])
+            minimum = self._minimum_shapes() if "minimize" in (self._compiled or {}) else (None,) * 4
             self._jacobian = self._timed_compile("jacobian", self._jacobian_stage, p, active, *minimum, data, topo)
             self.jacobian_compile_seconds = time.perf_counter() - start
         return self.jacobian_compile_seconds or 0.0
@@ -320,22 +335,27 @@ class JaxLoss:
         if self._compiled is None:
             start = time.perf_counter()
             data, topo = self._structures[0]
-            p, x = jnp.asarray(self.p0), jnp.asarray(self._qm[0])
+            p = jnp.asarray(self.p0)
             stages: dict[str, tuple] = {}
+            x_qm = jnp.asarray(data["qm"])
+            stepwise = self.settings.needs_minimum and self.stepwise_minimize
+            if self._uses_eigen or stepwise:
+                stages["hessian"] = (engine_hessian(self.model), x_qm, p, topo)
+            if stepwise:
+                stages["energy_gradient"] = (engine_energy_gradient(self.model), x_qm, p, topo)
             if self._uses_eigen:
-                x_qm = jnp.asarray(data["qm"])
-                stages["hessian"] = (SHARED, x_qm, p, topo)
-                stages["eigen"] = (
-                    self._eigen,
-                    p,
-                    jax.ShapeDtypeStruct((x_qm.size // 3, 3) * 2, x_qm.dtype),
-                    data,
-                    topo,
-                )
+                stages["eigen"] = (self._eigen, p, jax.ShapeDtypeStruct(x_qm.shape * 2, x_qm.dtype), data, topo)
             if self.settings.uses("charge"):
                 stages["charge"] = (self._charge, p, data, topo)
+            if stepwise:
+                # the energy, gradient and Hessian as the shared programs give them (the eigen stage's h)
+                energy, gradient = jax.ShapeDtypeStruct((), x_qm.dtype), jax.ShapeDtypeStruct(x_qm.shape, x_qm.dtype)
+                h = jax.ShapeDtypeStruct(x_qm.shape * 2, x_qm.dtype)
+                first = self._start(0, self._qm[0])
+                stages["minimize"] = (self._advance, *first, energy, gradient, h, *self._step_inputs(0))
+            elif self.settings.needs_minimum:
+                stages["minimize"] = (self._minimize_loop, p, x_qm, data, topo)
             if self.settings.needs_minimum:
-                stages["minimize"] = (self._minimize, p, x, data, topo)
                 stages["at_minimum"] = (self._at_minimum, p, MINIMUM, data, topo)
             self._compiled = self._compile_stages(stages)
             self.compile_seconds = time.perf_counter() - start
@@ -355,8 +375,8 @@ class JaxLoss:
         if COMPILE_THREADS <= 1:
             compiled = {}
             for name, (fn, *args) in stages.items():
-                if fn is SHARED:
-                    compiled[name] = self._shared_hessian(*args)
+                if isinstance(fn, CompiledOnce):
+                    compiled[name] = self._shared_program(name, fn, args)
                     continue
                 lowered[name] = self._lower(name, fn, args, lowered)
                 t0 = time.perf_counter()
@@ -372,18 +392,18 @@ class JaxLoss:
         with ThreadPoolExecutor(min(len(stages), COMPILE_THREADS)) as pool:
             pending = {}
             for name, (fn, *args) in stages.items():
-                if fn is SHARED:  # the engine's shared program: traced and compiled in the pool
-                    pending[name] = pool.submit(self._shared_hessian, *args)
+                if isinstance(fn, CompiledOnce):  # the engine's shared program: traced and compiled in the pool
+                    pending[name] = pool.submit(self._shared_program, name, fn, args)
                     continue
                 lowered[name] = self._lower(name, fn, args, lowered)
                 pending[name] = pool.submit(compile_one, name, lowered[name], time.perf_counter())
             return {name: job.result() for name, job in pending.items()}
 
-    def _shared_hessian(self, *args):
-        """The engine's Hessian program shared with the reference objective (compiled once)."""
+    def _shared_program(self, name: str, shared: CompiledOnce, args):
+        """An engine program shared with the reference objective (compiled once per process)."""
         t0 = time.perf_counter()
-        program = engine_hessian(self.model).program(*args)
-        self.stage_seconds["hessian"] = {"lower": 0.0, "compile": time.perf_counter() - t0}
+        program = shared.program(*args)
+        self.stage_seconds[name] = {"lower": 0.0, "compile": time.perf_counter() - t0}
         return program
 
     def _lower(self, name: str, fn, args: list, lowered: dict):
@@ -391,8 +411,7 @@ class JaxLoss:
         first four outputs); its seconds into ``stage_seconds[name]``."""
         t0 = time.perf_counter()
         if args[1] is MINIMUM:
-            found = lowered["minimize"].out_info[:4]
-            args = [args[0], *(jax.ShapeDtypeStruct(o.shape, o.dtype) for o in found), *args[2:]]
+            args = [args[0], *self._minimum_shapes(), *args[2:]]
         program = jax.jit(fn).lower(*args)
         self.stage_seconds[name] = {"lower": time.perf_counter() - t0}
         return program
@@ -417,9 +436,9 @@ class JaxLoss:
             out["kinds"], out["residuals"] = {**out["kinds"], **kinds}, {**out["residuals"], **residuals}
             out["grad"] = out["grad"] + grad
         if "minimize" in stages:
-            found = stages["minimize"](p, jnp.asarray(self._x_start[s]), data, topo)
+            found = self._minimize(s, p, self._x_start[s])
             if self.warm_start and not bool(found[-1]):  # retry cold from the QM geometry
-                found = stages["minimize"](p, jnp.asarray(self._qm[s]), data, topo)
+                found = self._minimize(s, p, self._qm[s])
             x_min, h_min, pins, active, out["energy"], out["gmax"], out["iterations"], out["converged"] = found
             out["pinned"] = [
                 tuple(int(a) for a in pair) for pair, on in zip(np.asarray(pins), np.asarray(active)) if on
@@ -459,14 +478,66 @@ class JaxLoss:
     def _hessian(self):
         return self.model.hessian  # the engine's own (MM3*: assembled per interaction)
 
-    def _minimize(self, p, x_start, d, topo):
+    def _start(self, s: int, x_start: np.ndarray) -> tuple:
+        """The trust-region loop's first state and proposal from x_start (host arrays)."""
+        return trust_region_start(np.array(x_start, dtype=np.float64), self.options, self._kinks[s])
+
+    def _step_inputs(self, s: int) -> tuple:
+        """Structure s's atom mask and kink pairs, the minimize stage's last arguments."""
+        if s not in self._step_arguments:
+            kinks = self._kinks[s]
+            pairs = () if kinks is None else (jnp.asarray(kinks.pairs), jnp.asarray(kinks.mask))
+            self._step_arguments[s] = (jnp.asarray(self._structures[s][0]["mask"]), *pairs)
+        return self._step_arguments[s]
+
+    def _minimum_shapes(self) -> tuple:
+        """Shapes of a minimum (x, Hessian, pins, their flags), the at_minimum stage's inputs."""
+        state = self._start(0, self._qm[0])[0]
+        return tuple(
+            jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype)
+            for a in (state.x, state.h_l, state.pins, state.active)
+        )
+
+    def _minimize(self, s: int, p, x_start: np.ndarray) -> tuple:
         """(x_min, Hessian at x_min, pinned pairs, their flags, energy, max |g|, iterations,
-        converged) from x_start."""
+        converged) of structure s from x_start, by the compiled minimize stage: the whole
+        ``jax_newton`` loop, or (``stepwise_minimize``) one trust-region step driven from the
+        host, the engine's energy, gradient and Hessian at each trial point from the programs
+        shared with the reference objective (the same algorithm and steps)."""
+        stages = self._compiled or {}
+        data, topo = self._structures[s]
+        if not self.stepwise_minimize:
+            found = stages["minimize"](p, jnp.asarray(x_start), data, topo)
+            return (*found[:4], *(v.item() for v in jax.device_get(found[4:])))
+        energy_gradient, hessian, advance = stages["energy_gradient"], stages["hessian"], stages["minimize"]
+        inputs = self._step_inputs(s)
+
+        def evaluate(x):  # each program waited for: faster on CPU than queuing the next behind it
+            e, g = jax.block_until_ready(energy_gradient(x, p, topo))
+            return e, g, jax.block_until_ready(hessian(x, p, topo))
+
+        def step(state, proposal, e, g, h):
+            return advance(state, proposal, e, g, h, *inputs)
+
+        m = stepwise_newton(step, evaluate, self._start(s, x_start))
+        gmax, energy = float(m.gmax), float(m.e)
+        converged = gmax < self.options.gtol and np.isfinite(energy)
+        return m.x, m.h_l, m.pins, m.active, energy, gmax, int(m.it) - 1, converged
+
+    def _minimize_loop(self, p, x_start, d, topo):
+        """The minimize stage without ``stepwise_minimize``: ``jax_newton``'s whole loop."""
         kinks = self.model.kinks(topo)
         m = jax_newton(
             self.model.energy, x_start, p, topo, d["mask"], self.options, hessian_fn=self._hessian(), kinks=kinks
         )
         return m.x, m.hessian, m.pins, m.active, m.energy, m.max_gradient, m.iterations, m.converged
+
+    def _advance(self, state, proposal, e, g, h, mask, *kink_pairs):
+        """One trust-region step (``TrustRegion.advance``) of a structure with atom ``mask``
+        and kink pairs (pairs, their mask) at the engine's kink distance."""
+        kinks = Kinks(kink_pairs[0], kink_pairs[1], self._kink_distance) if kink_pairs else None
+        loop = TrustRegion(mask, self.options, self.options.max_iter, kinks)
+        return loop.advance(state, proposal, e, g, h)
 
     def _eigen(self, p, h, d, topo):
         """Eigenmatrix scores by kind and the gradient of their sum wrt the full p: the score's

@@ -1,12 +1,14 @@
-"""The engine's Hessian compiled once per process and shared by both objectives.
+"""The engine's programs compiled once per process and shared by both objectives.
 
-Its XLA compile is the largest single piece of a cold start (MM3*: about 4.5-7 s of CPU even
-for six atoms, the valence kinds unrolled and differentiated twice). ``JaxLoss`` takes the
-Hessian at each QM geometry from it (its eigen stage receives the matrix) and
-``ObjectiveFunction`` calls it at every Newton step, so one compile serves both. Sharing the
-engine's function keeps the ratio gate an independent check: the two objectives still share
-no loss or derivative code. The first call of either compiles under a lock, so the
-reference objective's thread and JaxLoss's compile threads never compile it twice.
+The engine's Hessian is the largest single XLA compile of a cold start (MM3*: about 4.5-7 s
+of CPU even for six atoms, the valence kinds unrolled and differentiated twice), its energy
+and gradient the next. ``JaxLoss`` takes the Hessian at each QM geometry from it (its eigen
+stage receives the matrix) and runs its inner minimization as compiled trust-region steps
+around both programs; ``ObjectiveFunction`` calls both at every Newton step. So each is
+compiled once. Sharing the engine's functions keeps the ratio gate an independent check: the
+two objectives still share no loss or derivative code. The first call of either compiles
+under a lock, so the reference objective's thread and JaxLoss's compile threads never
+compile one twice.
 """
 
 from __future__ import annotations
@@ -37,11 +39,20 @@ class CompiledOnce:
             return self._programs[key]
 
 
+def _shared(model: Any, key: str, fn) -> CompiledOnce:
+    with _LOCK:
+        shared = model.__dict__.get(key)
+        if shared is None:
+            shared = CompiledOnce(fn())
+            model.__dict__[key] = shared
+    return shared
+
+
 def engine_hessian(model: Any) -> CompiledOnce:
     """The compiled ``model.hessian(x, p, topo)`` of this model object, made on first use."""
-    with _LOCK:
-        shared = model.__dict__.get("_q2mm_shared_hessian")
-        if shared is None:
-            shared = CompiledOnce(model.hessian)
-            model.__dict__["_q2mm_shared_hessian"] = shared
-    return shared
+    return _shared(model, "_q2mm_shared_hessian", lambda: model.hessian)
+
+
+def engine_energy_gradient(model: Any) -> CompiledOnce:
+    """The compiled ``(E, dE/dx)`` of ``model.energy(x, p, topo)`` (x padded (Nmax, 3))."""
+    return _shared(model, "_q2mm_shared_energy_gradient", lambda: jax.value_and_grad(model.energy))

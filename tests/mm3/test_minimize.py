@@ -17,11 +17,14 @@ from q2mm.mm3.engine import MM3Model
 from q2mm.mm3.minimize import (
     Kinks,
     MinimizeOptions,
+    TrustRegion,
     _projector_np,
     jax_newton,
     jax_projector,
     make_implicit_minimum,
     newton_minimize,
+    stepwise_newton,
+    trust_region_start,
 )
 
 
@@ -258,6 +261,28 @@ def test_implicit_derivative_of_a_pinned_minimum_follows_the_constraint():
         return jnp.linalg.norm(x[0] - x[2]) + 2.0 * jnp.linalg.norm(x[1] - x[2])
 
     np.testing.assert_allclose(np.asarray(jax.grad(observable)(p)), [1.0, 2.0], atol=1e-8)
+
+
+def test_stepwise_loop_takes_jax_newtons_steps():
+    """``TrustRegion.advance`` compiled as one step and driven from the host (``stepwise_newton``,
+    how JaxLoss can minimize around separately compiled engine programs) ends where the
+    ``lax.while_loop`` does, through the stall and the pin on the kink."""
+    p = jnp.asarray([3.5, 3.4])
+    mask = jnp.ones(3, dtype=bool)
+    kinks = Kinks(jnp.asarray(TRIANGLE_KINKS.pairs), jnp.asarray([True]), 6.0)
+    opts = MinimizeOptions()
+    loop = jax_newton(_kinked_triangle, jnp.asarray(TRIANGLE), p, None, mask, opts, kinks=kinks)
+
+    def advance(state, proposal, e, g, h, pairs, on):
+        return TrustRegion(mask, opts, opts.max_iter, Kinks(pairs, on, 6.0)).advance(state, proposal, e, g, h)
+
+    step = jax.jit(advance)
+    egh = jax.jit(lambda x: (*jax.value_and_grad(_kinked_triangle)(x, p), jax.hessian(_kinked_triangle)(x, p)))
+    start = trust_region_start(np.array(TRIANGLE), opts, Kinks(np.asarray(TRIANGLE_KINKS.pairs), np.array([True]), 6.0))
+    state = stepwise_newton(lambda *a: step(*a, kinks.pairs, kinks.mask), egh, start)
+    assert int(state.it) - 1 == int(loop.iterations) and np.asarray(state.active).tolist() == [True]
+    np.testing.assert_allclose(np.asarray(state.x), np.asarray(loop.x), atol=1e-12)
+    assert float(state.e) == pytest.approx(float(loop.energy), abs=1e-12)
 
 
 def test_thin_projector_matches_the_dense_one():

@@ -87,6 +87,21 @@ def test_both_objectives_share_one_compiled_engine_hessian(ethane_losses, ethane
     assert loss._compiled["hessian"] is obj._hessian_program is next(iter(shared._programs.values()))
 
 
+def test_stepwise_minimize_takes_the_same_steps(ethane_losses, ethane_model, ethane_pair):
+    """``stepwise_minimize``: one compiled trust-region step driven from the host around the
+    engine's shared energy/gradient and Hessian programs gives the whole loop's score,
+    gradient and iteration counts."""
+    loss, _ = ethane_losses
+    stepwise = JaxLoss(ethane_model, ethane_pair, loss.settings, stepwise_minimize=True)
+    p = _moved(ethane_model.p0)
+    value, grad = loss.value_and_grad(p)
+    value_s, grad_s = stepwise.value_and_grad(p)
+    assert value_s == pytest.approx(value, rel=1e-10)  # 3e-12 apart: rounding in the minima
+    np.testing.assert_allclose(grad_s, grad, rtol=1e-9, atol=1e-12 * np.max(np.abs(grad)))
+    np.testing.assert_array_equal(stepwise.last_info.iterations, loss.last_info.iterations)
+    assert stepwise._compiled["hessian"] is loss._compiled["hessian"]
+
+
 def test_score_does_not_depend_on_earlier_calls(sn2_model, sn2_pair_losses):
     loss, _ = sn2_pair_losses
     p = _moved(sn2_model.p0)
