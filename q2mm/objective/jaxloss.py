@@ -186,7 +186,7 @@ class JaxLoss:
     and drives it from the host (``stepwise_newton``) around the engine's energy/gradient
     and Hessian programs shared with the reference objective: same steps and results, the
     engine's Hessian compiled once instead of twice (cold start about 4-5 s shorter), but
-    each step costs a host round trip (value+grad about 25 % slower on rh-enamide,
+    each step costs a host round trip (rh-enamide's minimizations about 25 % slower,
     docs/performance.md), so fits leave it off.
 
     ``warm_start=True`` starts each minimization from that structure's previous minimum
