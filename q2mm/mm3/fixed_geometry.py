@@ -39,7 +39,7 @@ class Coordinates(NamedTuple):
 
     q: jnp.ndarray  # (M, m)
     jac: jnp.ndarray  # (M, m, k, 3)
-    curv: jnp.ndarray  # (M, m, k, 3, k, 3)
+    curv: jnp.ndarray | None  # (M, m, k, 3, k, 3); None where only the gradient is wanted
 
 
 class Factors(NamedTuple):
@@ -54,13 +54,16 @@ class Factors(NamedTuple):
     a: jnp.ndarray
 
 
-def _coordinates(fn, local: jnp.ndarray, params: tuple, mask: jnp.ndarray) -> Coordinates:
-    q, jac, curv = jax.vmap(partial(interactions.coordinate_derivatives, fn))(local, *params)
+def _coordinates(fn, local: jnp.ndarray, params: tuple, mask: jnp.ndarray, second: bool) -> Coordinates:
+    if second:
+        q, jac, curv = jax.vmap(partial(interactions.coordinate_derivatives, fn))(local, *params)
+    else:
+        (q, jac), curv = jax.vmap(partial(interactions.coordinate_jacobian, fn))(local, *params), None
     keep = mask[:, None]
     return Coordinates(
         jnp.where(keep, q, 1.0),
         jnp.where(keep[..., None, None], jac, 0.0),
-        jnp.where(keep[..., None, None, None, None], curv, 0.0),
+        None if curv is None else jnp.where(keep[..., None, None, None, None], curv, 0.0),
     )
 
 
@@ -68,9 +71,10 @@ def _distance(d: jnp.ndarray) -> jnp.ndarray:
     return nonbonded.pair_distance(d[0])[None]
 
 
-def factors(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> Factors:
+def factors(x: jnp.ndarray, p: jnp.ndarray, topo: Topology, second: bool = True) -> Factors:
     """The geometric factors at x (Nmax, 3) A; ``p`` supplies only the reduction factors.
-    Constant: no derivative flows through them."""
+    Constant: no derivative flows through them. ``second=False`` leaves out the coordinates'
+    second derivatives (``gradient`` needs none; they were most of its tracing)."""
     x, p = jax.lax.stop_gradient(x), jax.lax.stop_gradient(p)
     p_ext = interactions.extend(p)
     xr, factor = interactions.working_coordinates(x, p_ext, topo)
@@ -78,11 +82,11 @@ def factors(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> Factors:
     for kind in interactions.VALENCE:
         block = kind.block(topo)
         params = kind.params(p_ext, topo, factor)
-        valence.append(_coordinates(kind.coords, xr[block.atoms], params, block.mask))
+        valence.append(_coordinates(kind.coords, xr[block.atoms], params, block.mask, second))
     i, j = topo.pair.atoms[:, 0], topo.pair.atoms[:, 1]
     mask = topo.pair.mask
-    nuclear = _coordinates(_distance, (x[i] - x[j])[:, None], (), mask)
-    working = _coordinates(_distance, (xr[i] - xr[j])[:, None], (), mask)
+    nuclear = _coordinates(_distance, (x[i] - x[j])[:, None], (), mask, second)
+    working = _coordinates(_distance, (xr[i] - xr[j])[:, None], (), mask, second)
     return Factors(tuple(valence), nuclear, working, factor, reduction_matrix(topo.parent, factor))
 
 
@@ -254,25 +258,39 @@ def diagonal_jacobian(f: Factors, vectors: jnp.ndarray, p: jnp.ndarray, topo: To
     return jax.vmap(pull)(tuple(rows))[0]
 
 
-class AtGeometry(NamedTuple):
-    """``MM3Model.at_geometry``: the gradient and Hessian at one x as functions of p."""
+class AtGeometry:
+    """``MM3Model.at_geometry``: the gradient and Hessian at one x as functions of p. The
+    geometric factors are made on first use, without second derivatives while only the
+    gradient is asked for."""
 
-    factors: Factors
-    topo: Topology
+    def __init__(self, x: jnp.ndarray, p: jnp.ndarray, topo: Topology):
+        self.x, self.p, self.topo = x, p, topo
+        self._first: Factors | None = None
+        self._second: Factors | None = None
+
+    def factors(self, second: bool) -> Factors:
+        """The factors at x, with second derivatives if ``second`` (made once each)."""
+        if second and self._second is None:
+            self._second = factors(self.x, self.p, self.topo)
+        if self._second is not None:
+            return self._second
+        if self._first is None:
+            self._first = factors(self.x, self.p, self.topo, second=False)
+        return self._first
 
     def gradient(self, p: jnp.ndarray) -> jnp.ndarray:
-        return gradient(self.factors, p, self.topo)
+        return gradient(self.factors(False), p, self.topo)
 
     def hessian(self, p: jnp.ndarray) -> jnp.ndarray:
-        return hessian(self.factors, p, self.topo)
+        return hessian(self.factors(True), p, self.topo)
 
     def diagonal(self, vectors: jnp.ndarray, p: jnp.ndarray) -> jnp.ndarray:
-        return diagonal(self.factors, vectors, p, self.topo)
+        return diagonal(self.factors(True), vectors, p, self.topo)
 
     def diagonal_jacobian(self, vectors: jnp.ndarray, p: jnp.ndarray) -> jnp.ndarray:
-        return diagonal_jacobian(self.factors, vectors, p, self.topo)
+        return diagonal_jacobian(self.factors(True), vectors, p, self.topo)
 
 
 def at_geometry(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> AtGeometry:
     """The gradient and Hessian at x as functions of p (reduction factors held at p's)."""
-    return AtGeometry(factors(x, p, topo), topo)
+    return AtGeometry(x, p, topo)

@@ -48,12 +48,17 @@ def working_coordinates(x: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology) -> t
 def coordinate_derivatives(coords: Callable[..., jnp.ndarray], xl: jnp.ndarray, *params) -> tuple:
     """One interaction's internal coordinates q = coords(xl, *params) (m,) and their first and
     second derivatives in its own Cartesian coordinates xl (k, 3): (m, k, 3), (m, k, 3, k, 3)."""
-    return coords(xl, *params), jax.jacfwd(coords)(xl, *params), jax.hessian(coords)(xl, *params)
+    return coords(xl, *params), jax.jacfwd(coords)(xl, *params), jax.jacfwd(jax.jacfwd(coords))(xl, *params)
+
+
+def coordinate_jacobian(coords: Callable[..., jnp.ndarray], xl: jnp.ndarray, *params) -> tuple:
+    """``coordinate_derivatives`` without the second derivatives: q (m,), dq/dxl (m, k, 3)."""
+    return coords(xl, *params), jax.jacfwd(coords)(xl, *params)
 
 
 def energy_derivatives(energy_q: Callable[..., jnp.ndarray], q: jnp.ndarray, *params) -> tuple:
     """An interaction's E_q (m,) and E_qq (m, m): its energy's derivatives in its coordinates."""
-    return jax.grad(energy_q)(q, *params), jax.hessian(energy_q)(q, *params)
+    return jax.jacfwd(energy_q)(q, *params), jax.jacfwd(jax.jacfwd(energy_q))(q, *params)
 
 
 def charges(p_ext: jnp.ndarray, topo: Topology) -> jnp.ndarray:
