@@ -67,6 +67,12 @@ def _coordinates(fn, local: jnp.ndarray, params: tuple, mask: jnp.ndarray, secon
     )
 
 
+def _pair_curvature(c: Coordinates) -> jnp.ndarray:
+    """A pair distance's second derivative in its difference vector, (P, 3, 3)."""
+    assert c.curv is not None, "geometric factors made without second derivatives"
+    return c.curv[:, 0, 0, :, 0]
+
+
 def _distance(d: jnp.ndarray) -> jnp.ndarray:
     return nonbonded.pair_distance(d[0])[None]
 
@@ -148,13 +154,11 @@ def hessian(f: Factors, p: jnp.ndarray, topo: Topology) -> jnp.ndarray:
     e_q, e_qq = _pair_derivatives(f, p_ext, topo, True)
     u_n, u_r = f.nuclear.jac[:, 0, 0], f.working.jac[:, 0, 0]  # (P, 3)
     outer = jnp.einsum("pu,pv->puv", u_n, u_r)
-    nn = (
-        e_qq[:, 0, 0, None, None] * u_n[:, :, None] * u_n[:, None, :]
-        + e_q[:, 0, None, None] * f.nuclear.curv[:, 0, 0, :, 0]
+    nn = e_qq[:, 0, 0, None, None] * u_n[:, :, None] * u_n[:, None, :] + e_q[:, 0, None, None] * _pair_curvature(
+        f.nuclear
     )
-    rr = (
-        e_qq[:, 1, 1, None, None] * u_r[:, :, None] * u_r[:, None, :]
-        + e_q[:, 1, None, None] * f.working.curv[:, 0, 0, :, 0]
+    rr = e_qq[:, 1, 1, None, None] * u_r[:, :, None] * u_r[:, None, :] + e_q[:, 1, None, None] * _pair_curvature(
+        f.working
     )
     nr = e_qq[:, 0, 1, None, None] * outer
     return assemble(scatter_valence(per_kind, topo, f.a.shape[0]), (nn, nr, rr), topo, f.a)
@@ -182,7 +186,7 @@ def _displacement_forms(f: Factors, vectors: jnp.ndarray, topo: Topology) -> tup
     pairs: list[jnp.ndarray] = []
     for c, disp in ((f.nuclear, u[i] - u[j]), (f.working, ur[i] - ur[j])):  # (P, 3, d)
         pairs.append(jnp.einsum("pu,pud->pd", c.jac[:, 0, 0], disp))
-        pairs.append(jnp.einsum("puv,pud,pvd->pd", c.curv[:, 0, 0, :, 0], disp, disp))
+        pairs.append(jnp.einsum("puv,pud,pvd->pd", _pair_curvature(c), disp, disp))
     return valence, tuple(pairs)
 
 

@@ -305,14 +305,18 @@ class JaxLoss:
     def compile_jacobian(self) -> float:
         """Compile the Jacobian stage once (ahead of time); the seconds it took."""
         if self._jacobian is None:
-            self.compile()
+            if self._compiled is None:
+                self.compile(jacobian=True)
+                return self.jacobian_compile_seconds or 0.0
             start = time.perf_counter()
-            data, topo = self._structures[0]
-            p, active = jnp.asarray(self.p0), jnp.asarray(self.active)
-            minimum = self._minimum_shapes() if "minimize" in (self._compiled or {}) else (None,) * 4
-            self._jacobian = self._timed_compile("jacobian", self._jacobian_stage, p, active, *minimum, data, topo)
+            self._jacobian = self._timed_compile("jacobian", *self._jacobian_stage_args())
             self.jacobian_compile_seconds = time.perf_counter() - start
         return self.jacobian_compile_seconds or 0.0
+
+    def _jacobian_stage_args(self) -> tuple:
+        data, topo = self._structures[0]
+        minimum = (MINIMUM,) if self.settings.needs_minimum else (None,) * 4
+        return (self._jacobian_stage, jnp.asarray(self.p0), jnp.asarray(self.active), *minimum, data, topo)
 
     def _evaluate_at(self, p_active) -> None:
         p = full_parameters(self.p0, self.active, p_active)
@@ -329,9 +333,11 @@ class JaxLoss:
         """Start the next inner minimizations from the QM geometries again (no warm start)."""
         self._x_start = self._qm.copy()
 
-    def compile(self) -> float:
+    def compile(self, jacobian: bool = False) -> float:
         """Compile every stage once (ahead of time) and return the seconds it took;
-        ``stage_seconds`` holds each stage's trace + lowering and its XLA compile."""
+        ``stage_seconds`` holds each stage's trace + lowering and its XLA compile.
+        ``jacobian`` (a least-squares fit's start): the Jacobian stage too, in the same pool,
+        so its compile overlaps the others' instead of following them on one core."""
         if self._compiled is None:
             start = time.perf_counter()
             data, topo = self._structures[0]
@@ -357,8 +363,16 @@ class JaxLoss:
                 stages["minimize"] = (self._minimize_loop, p, x_qm, data, topo)
             if self.settings.needs_minimum:
                 stages["at_minimum"] = (self._at_minimum, p, MINIMUM, data, topo)
-            self._compiled = self._compile_stages(stages)
+            if jacobian and self._jacobian is None:
+                stages["jacobian"] = self._jacobian_stage_args()
+            compiled = self._compile_stages(stages)
+            if "jacobian" in compiled:
+                self._jacobian = compiled.pop("jacobian")
+                self.jacobian_compile_seconds = time.perf_counter() - start
+            self._compiled = compiled
             self.compile_seconds = time.perf_counter() - start
+        elif jacobian:
+            self.compile_jacobian()
         return self.compile_seconds or 0.0
 
     def _timed_compile(self, name: str, fn, *args):
@@ -410,8 +424,9 @@ class JaxLoss:
         """jit(fn) traced and lowered for ``args`` (MINIMUM: shaped like the minimize stage's
         first four outputs); its seconds into ``stage_seconds[name]``."""
         t0 = time.perf_counter()
-        if args[1] is MINIMUM:
-            args = [args[0], *self._minimum_shapes(), *args[2:]]
+        at = next((i for i, a in enumerate(args) if a is MINIMUM), None)
+        if at is not None:
+            args = [*args[:at], *self._minimum_shapes(), *args[at + 1 :]]
         program = jax.jit(fn).lower(*args)
         self.stage_seconds[name] = {"lower": time.perf_counter() - t0}
         return program

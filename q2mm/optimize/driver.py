@@ -522,15 +522,17 @@ class _Start:
     n_loss: int = 0
 
 
-def _measure_start(problem: FitProblem) -> _Start:
+def _measure_start(problem: FitProblem, jacobian: bool) -> _Start:
     """The reference score and the loss at the start. Both first calls compile (the loss its
-    stages, the reference objective its energy/gradient/Hessian program), so the reference
-    evaluation runs in a second thread beside the loss's: XLA compiles outside the GIL."""
+    stages, with its residual Jacobian's where ``jacobian``; the reference objective its
+    energy/gradient/Hessian program), so the reference evaluation runs in a second thread
+    beside the loss's: XLA compiles outside the GIL."""
     if problem.loss is None:
         return _Start(problem.objective(problem.start_values), None, None)
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(problem.objective, problem.start_values)
         t = time.perf_counter()
+        problem.loss.compile(jacobian=jacobian)
         loss0 = float(problem.loss.value(problem.start_values))
         first_call_s = time.perf_counter() - t
         evaluation = pending.result()
@@ -674,7 +676,7 @@ def fit(
     t0 = time.perf_counter()
     lower, upper = parameter_bounds(problem.start_values, problem.kinds, options.bounds, problem.names())
     scaling = BoxScaling.from_bounds(lower, upper, problem.start_values)
-    start = _measure_start(problem)
+    start = _measure_start(problem, jacobian=options.canonical_method == "least-squares")
     decision = decide(options.jac, start.ratio, options.ratio_tol, options.on_ratio_fail, problem.loss is not None)
     context = _Context(problem, options, lower, upper, start, decision, t0)
 

@@ -137,6 +137,9 @@ class SurrogateLoss:
         r = self.fit.residual(self._point(p_active))
         return r * np.sqrt(value / float(r @ r)) if math.isfinite(value) and r @ r > 0 else r * value
 
+    def compile(self, jacobian: bool = False) -> float:
+        return 0.0  # nothing to compile
+
     def residuals_and_jacobian(self, p_active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = self.residuals(p_active)
         return r, -np.sqrt(self.scale) * self.fit.weight * self.fit.matrix
@@ -194,6 +197,9 @@ class RecoveryLoss:
 
     def residuals(self, p_active: np.ndarray) -> np.ndarray:
         return (np.asarray(p_active, float) - self.objective.target) / self.objective.width
+
+    def compile(self, jacobian: bool = False) -> float:
+        return 0.0  # nothing to compile
 
     def residuals_and_jacobian(self, p_active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.residuals(p_active), np.diag(1.0 / self.objective.width)
