@@ -632,12 +632,12 @@ def _choose_final(
             1,
             divergence=record,
         )
-    rejected = {
-        "score": score1,
-        "ratio": _final_ratio(problem, candidate, evaluation),
-        "parameters": candidate.tolist(),
-    }
     if score1 > score0:
+        rejected = {
+            "score": score1,
+            "ratio": _final_ratio(problem, candidate, evaluation),
+            "parameters": candidate.tolist(),
+        }
         return _Verdict(
             p0,
             start_eval,

@@ -221,10 +221,13 @@ def test_lbfgsb_memory_and_line_search_length_reach_scipy(monkeypatch):
 
 
 def test_gradient_free_method_out_of_band_uses_reference_values():
-    result = fit(make_problem(scale=1.3), OptimizerOptions(method="powell", maxiter=50))
+    problem = make_problem(scale=1.3)
+    calls, value = [], problem.loss.value
+    problem.loss.value = lambda p: calls.append(p) or value(p)
+    result = fit(problem, OptimizerOptions(method="powell", maxiter=50))
     assert result.jac_resolved == "fd" and result.fd_parallel is None
-    assert result.status == "improved"
-    assert result.n_loss_evals == 2  # the ratio at the start and at the end, nothing else
+    assert result.status == "improved" and result.rejected is None
+    assert result.n_loss_evals == len(calls) == 2  # the ratio at the start and at the end, nothing else
     assert result.n_objective_evals > 10
     assert all(info.grad_norm is None for info in result.history)
 
