@@ -314,6 +314,7 @@ class JaxLoss:
         return self.jacobian_compile_seconds or 0.0
 
     def _jacobian_stage_args(self) -> tuple:
+        """The Jacobian stage and its arguments for ``_compile_stages`` (MINIMUM: the minimum's shapes)."""
         data, topo = self._structures[0]
         minimum = (MINIMUM,) if self.settings.needs_minimum else (None,) * 4
         return (self._jacobian_stage, jnp.asarray(self.p0), jnp.asarray(self.active), *minimum, data, topo)

@@ -3,9 +3,9 @@
 The engine's Hessian is the largest single XLA compile of a cold start (MM3*: about 4.5-7 s
 of CPU even for six atoms, the valence kinds unrolled and differentiated twice), its energy
 and gradient the next. ``JaxLoss`` takes the Hessian at each QM geometry from it (its eigen
-stage receives the matrix) and runs its inner minimization as compiled trust-region steps
-around both programs; ``ObjectiveFunction`` calls both at every Newton step. So each is
-compiled once. Sharing the engine's functions keeps the ratio gate an independent check: the
+stage receives the matrix) and, only with ``stepwise_minimize=True`` (off by default: slower
+per evaluation), runs its inner minimization as compiled trust-region steps around both
+programs; ``ObjectiveFunction`` calls both at every Newton step. So each is compiled once. Sharing the engine's functions keeps the ratio gate an independent check: the
 two objectives still share no loss or derivative code. The first call of either compiles
 under a lock, so the reference objective's thread and JaxLoss's compile threads never
 compile one twice.
