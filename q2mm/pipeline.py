@@ -7,6 +7,7 @@ optimizer) is in this module, so wiring them is a local change.
 from __future__ import annotations
 
 import csv
+import gc
 import logging
 import os
 import random
@@ -515,6 +516,13 @@ def run_or_exit(cfg: DictConfig, ctx: JobContext | None = None) -> dict[str, Any
 
 
 def console_exit(hydra_task: Callable[[], Any]) -> NoReturn:
-    """A console script around a Hydra task: run it; exit 1 when a sweep job failed, else 0."""
+    """A console script around a Hydra task: run it; exit 1 when a sweep job failed, else 0.
+
+    Before exiting, ``gc.freeze()`` moves every object into the collector's permanent
+    generation, so the interpreter's shutdown no longer walks the object graphs of JAX,
+    MLflow, Hydra and matplotlib: the last ~0.5-1 s of every run (0.50-0.57 s -> 0.06 s
+    from the last atexit handler to the process's end after importing them, three pairs).
+    Every atexit handler (logging's flush, MLflow's) still runs."""
     hydra_task()
+    gc.freeze()
     sys.exit(1 if MlflowSweepCallback.failed_jobs else 0)

@@ -39,7 +39,7 @@ from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.contract import Engine, quadratic_forms
 from q2mm.objective.objective import full_parameters, prepare, structure_slice
-from q2mm.objective.shared import CompiledOnce, engine_energy_gradient, engine_hessian
+from q2mm.objective.shared import CompiledOnce, engine_energy_gradient, engine_hessian, map_structures
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
 from q2mm.reference.observations import (
@@ -254,7 +254,7 @@ class JaxLoss:
         """Score and its gradient with respect to the active parameters."""
         p = jnp.asarray(full_parameters(self.p0, self.active, p_active))
         self.compile()
-        results = [self._evaluate(s, p) for s in range(len(self._structures))]
+        results = map_structures(lambda s: self._evaluate(s, p), len(self._structures))
         kinds: dict[str, float] = {}
         grad = np.zeros(self.p0.size)
         for r in results:
@@ -284,12 +284,14 @@ class JaxLoss:
         self.compile_jacobian()
         p, results = jnp.asarray(self._last["p"]), self._last["results"]
         active = jnp.asarray(self.active)
-        jacs, energy_grads = [], []
-        for s, (data, topo) in enumerate(self._structures):
+
+        def structure(s: int) -> tuple[dict, np.ndarray]:
+            data, topo = self._structures[s]
             minimum = results[s].get("minimum", (None, None, None, None))
             j, eg = self._jacobian(p, active, *minimum, data, topo)
-            jacs.append(j)
-            energy_grads.append(np.asarray(eg))
+            return jax.device_get(j), np.asarray(eg)
+
+        jacs, energy_grads = (list(part) for part in zip(*map_structures(structure, len(self._structures))))
         if self.settings.uses("energy"):
             e = self._energy_data
             de = np.stack(energy_grads)

@@ -22,7 +22,7 @@ from q2mm.mm3.minimize import Kinks, MinimizeOptions, MinimizeResult, newton_min
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.contract import Engine
-from q2mm.objective.shared import engine_energy_gradient, engine_hessian
+from q2mm.objective.shared import engine_energy_gradient, engine_hessian, map_structures
 from q2mm.reference import stats, vibrations
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values
@@ -159,8 +159,8 @@ class ObjectiveFunction:
     def __call__(self, p_active) -> Evaluation:
         p = jnp.asarray(self.full_parameters(p_active))
         parts, minima, converged, messages, energies, notes = [], [], [], [], [], []
-        for s, obs in enumerate(self.observations):
-            part, result = self._structure(s, obs, p)
+        found = map_structures(lambda s: self._structure(s, self.observations[s], p), len(self.observations))
+        for s, (obs, (part, result)) in enumerate(zip(self.observations, found)):
             parts.append(part)
             minima.append(None if result is None else result.x)
             energies.append(None if result is None else result.energy)

@@ -9,16 +9,31 @@ programs; ``ObjectiveFunction`` calls both at every Newton step. So each is comp
 two objectives still share no loss or derivative code. The first call of either compiles
 under a lock, so the reference objective's thread and JaxLoss's compile threads never
 compile one twice.
+
+``map_structures`` evaluates the structures of one call in parallel threads: each structure's
+work is a chain of compiled programs (XLA runs them outside the GIL) that depends on no other
+structure, so two cores finish rh-enamide's nine about a third sooner than one after the
+other (JaxLoss value+grad 614 -> 425 ms, docs/performance.md). The results come back in
+structure order and each is computed as alone, so scores and gradients are unchanged to
+the bit.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import jax
 
 _LOCK = threading.Lock()  # guards the creation of each model's program (a short critical section)
+# structures evaluated at once (Q2MM_STRUCTURE_THREADS; default: the CPUs this process may use)
+_USABLE_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+STRUCTURE_THREADS = int(os.environ.get("Q2MM_STRUCTURE_THREADS", str(_USABLE_CPUS)))
+_POOL: ThreadPoolExecutor | None = None
+T = TypeVar("T")
 
 
 class CompiledOnce:
@@ -56,3 +71,15 @@ def engine_hessian(model: Any) -> CompiledOnce:
 def engine_energy_gradient(model: Any) -> CompiledOnce:
     """The compiled ``(E, dE/dx)`` of ``model.energy(x, p, topo)`` (x padded (Nmax, 3))."""
     return _shared(model, "_q2mm_shared_energy_gradient", lambda: jax.value_and_grad(model.energy))
+
+
+def map_structures(evaluate: Callable[[int], T], count: int) -> list[T]:
+    """``[evaluate(s) for s in range(count)]``, the structures in ``STRUCTURE_THREADS`` threads
+    (one process-wide pool; ``evaluate`` must not itself wait on this pool)."""
+    global _POOL
+    if STRUCTURE_THREADS <= 1 or count <= 1:
+        return [evaluate(s) for s in range(count)]
+    with _LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(STRUCTURE_THREADS, thread_name_prefix="q2mm-structure")
+    return list(_POOL.map(evaluate, range(count)))

@@ -9,6 +9,7 @@ from q2mm.mm3.minimize import MinimizeOptions
 from q2mm.objective.checks import central_difference_gradient, ratio
 from q2mm.objective.jaxloss import JaxLoss
 from q2mm.objective.objective import ObjectiveFunction
+import q2mm.objective.shared as shared_programs
 from q2mm.objective.shared import engine_hessian
 from q2mm.reference.observations import ObservationSettings
 
@@ -85,6 +86,30 @@ def test_both_objectives_share_one_compiled_engine_hessian(ethane_losses, ethane
     shared = engine_hessian(ethane_model)
     assert len(shared._programs) == 1
     assert loss._compiled["hessian"] is obj._hessian_program is next(iter(shared._programs.values()))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_structures_in_threads_give_the_same_bits(threads, monkeypatch, sn2_model, sn2_pair_losses):
+    """``map_structures``: the structures of one call evaluated in parallel threads give the
+    score, gradient, residual Jacobian and reference score of one after the other, to the bit,
+    in structure order."""
+    loss, obj = sn2_pair_losses
+    p = _moved(sn2_model.p0)
+    monkeypatch.setattr(shared_programs, "STRUCTURE_THREADS", 1)
+    serial = loss.value_and_grad(p), loss.residuals_and_jacobian(p), obj(p)
+    monkeypatch.setattr(shared_programs, "STRUCTURE_THREADS", threads)
+    loss.reset_start()
+    value, grad = loss.value_and_grad(p * (1 + 1e-9))  # another point between, so nothing is reused
+    value, grad = loss.value_and_grad(p)
+    residuals, jacobian = loss.residuals_and_jacobian(p)
+    evaluation = obj(p)
+    assert value == serial[0][0] and evaluation.score == serial[2].score
+    np.testing.assert_array_equal(grad, serial[0][1])
+    np.testing.assert_array_equal(residuals, serial[1][0])
+    np.testing.assert_array_equal(jacobian, serial[1][1])
+    assert threads == 1 or shared_programs._POOL is not None  # the threads did the work
+    for a, b in zip(evaluation.minima, serial[2].minima):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_stepwise_minimize_takes_the_same_steps(ethane_losses, ethane_model, ethane_pair):
