@@ -55,6 +55,8 @@ FREQUENCY_PAD = 1e3  # Hartree/(Bohr^2 amu) given to rigid/padded modes so they 
 # XLA compiles of the stages at once (Q2MM_COMPILE_THREADS; default: the CPUs)
 MINIMUM = object()  # stands for the minimum (x, Hessian, pins, their flags) among a stage's arguments
 COMPILE_THREADS = int(os.environ.get("Q2MM_COMPILE_THREADS", str(os.cpu_count() or 1)))
+# the largest training set (structures x padded atoms) JaxLoss minimizes step by step by default
+STEPWISE_MAX_ATOMS = 64
 
 
 @dataclass(frozen=True)
@@ -185,9 +187,12 @@ class JaxLoss:
     ``stepwise_minimize=True`` compiles only one trust-region step (``TrustRegion.advance``)
     and drives it from the host (``stepwise_newton``) around the engine's energy/gradient
     and Hessian programs shared with the reference objective: same steps and results, the
-    engine's Hessian compiled once instead of twice (cold start about 4-5 s shorter), but
-    each step costs a host round trip (rh-enamide's minimizations about 25 % slower,
-    docs/performance.md), so fits leave it off.
+    engine's Hessian compiled once instead of twice (cold start about 3-5 s shorter), but
+    each step costs a host round trip. ``None`` (the default) chooses by size: stepwise for
+    training sets of at most ``STEPWISE_MAX_ATOMS`` padded atoms in all, where a fit is
+    mostly compiling (sn2's value+grad +4-6 ms, the default run 22.0 -> 18.9 s), the whole
+    loop above it (rh-enamide's value+grad +130-220 ms, lost again after 25-40 evaluations;
+    docs/performance.md).
 
     ``warm_start=True`` starts each minimization from that structure's previous minimum
     instead: fewer Newton steps, but the score then depends on the path of earlier calls
@@ -205,18 +210,22 @@ class JaxLoss:
         warm_start: bool = False,
         jacobian_mode: str = "auto",
         fixed_geometry_jacobian: bool = True,
-        stepwise_minimize: bool = False,
+        stepwise_minimize: bool | None = None,
     ):
         self.settings, self.p0, self.active, self.observations = prepare(model, molecules, settings, active)
         self.model = model
         self.options = options
         self.warm_start = warm_start
-        self.stepwise_minimize = stepwise_minimize
         data = pack_observations(self.observations, model, self.settings)
         self._energy_data = {k: np.asarray(v) for k, v in data.pop("energy").items()}
         n = len(self.observations)
         self._structures = [structure_slice((data, model.topology), s) for s in range(n)]
         self._qm = np.asarray(model.coords, dtype=np.float64)
+        self.stepwise_minimize = (
+            self._qm.shape[0] * self._qm.shape[1] <= STEPWISE_MAX_ATOMS
+            if stepwise_minimize is None
+            else stepwise_minimize
+        )
         self._kinks = [model.kinks(topo) for _, topo in self._structures]  # concrete, per structure
         distances = {k.distance for k in self._kinks if k is not None}
         if len(distances) > 1:

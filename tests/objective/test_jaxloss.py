@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import q2mm.objective.shared as shared_programs
 from q2mm.mm3.minimize import MinimizeOptions
 from q2mm.objective.checks import central_difference_gradient, ratio
 from q2mm.objective.jaxloss import JaxLoss
 from q2mm.objective.objective import ObjectiveFunction
-import q2mm.objective.shared as shared_programs
 from q2mm.objective.shared import engine_hessian
 from q2mm.reference.observations import ObservationSettings
 
@@ -116,8 +116,10 @@ def test_stepwise_minimize_takes_the_same_steps(ethane_losses, ethane_model, eth
     """``stepwise_minimize``: one compiled trust-region step driven from the host around the
     engine's shared energy/gradient and Hessian programs gives the whole loop's score,
     gradient and iteration counts."""
-    loss, _ = ethane_losses
-    stepwise = JaxLoss(ethane_model, ethane_pair, loss.settings, stepwise_minimize=True)
+    settings = ethane_losses[0].settings
+    loss = JaxLoss(ethane_model, ethane_pair, settings, stepwise_minimize=False)
+    stepwise = JaxLoss(ethane_model, ethane_pair, settings, stepwise_minimize=True)
+    assert ethane_losses[0].stepwise_minimize  # by default: ethane is small (STEPWISE_MAX_ATOMS)
     p = _moved(ethane_model.p0)
     value, grad = loss.value_and_grad(p)
     value_s, grad_s = stepwise.value_and_grad(p)
