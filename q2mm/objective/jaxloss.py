@@ -55,8 +55,10 @@ FREQUENCY_PAD = 1e3  # Hartree/(Bohr^2 amu) given to rigid/padded modes so they 
 # XLA compiles of the stages at once (Q2MM_COMPILE_THREADS; default: the CPUs)
 MINIMUM = object()  # stands for the minimum (x, Hessian, pins, their flags) among a stage's arguments
 COMPILE_THREADS = int(os.environ.get("Q2MM_COMPILE_THREADS", str(os.cpu_count() or 1)))
-# the largest training set (structures x padded atoms) JaxLoss minimizes step by step by default
-STEPWISE_MAX_ATOMS = 64
+# the largest training set (structures x padded atoms) JaxLoss minimizes step by step by default:
+# stepwise saves 3-4 s of compile and costs about 1 ms of host round trips per Newton step, so it
+# pays below roughly 3000 steps per fit, which small molecules stay under (docs/performance.md)
+STEPWISE_MAX_ATOMS = 24
 
 
 @dataclass(frozen=True)
@@ -190,9 +192,9 @@ class JaxLoss:
     engine's Hessian compiled once instead of twice (cold start about 3-5 s shorter), but
     each step costs a host round trip. ``None`` (the default) chooses by size: stepwise for
     training sets of at most ``STEPWISE_MAX_ATOMS`` padded atoms in all, where a fit is
-    mostly compiling (sn2's value+grad +4-6 ms, the default run 22.0 -> 18.9 s), the whole
-    loop above it (rh-enamide's value+grad +130-220 ms, lost again after 25-40 evaluations;
-    docs/performance.md).
+    mostly compiling (sn2, 12: value+grad +5 ms, the default run 22.0 -> 18.9 s), the whole
+    loop above it (pd-allyl-xtb, 42: value+grad 73 -> 170 ms, its fit 51 -> 76 s;
+    rh-enamide, 558: +130-220 ms; docs/performance.md).
 
     ``warm_start=True`` starts each minimization from that structure's previous minimum
     instead: fewer Newton steps, but the score then depends on the path of earlier calls
