@@ -55,6 +55,14 @@ import jax  # noqa: E402  (after XLA_FLAGS)
 
 jax.config.update("jax_enable_x64", True)
 
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS reports one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 BLAS_THREADS = int(os.environ.get("Q2MM_BLAS_THREADS", "1"))
 threadpool_limits(limits=BLAS_THREADS, user_api="blas")
 

@@ -81,8 +81,10 @@ def machine_facts() -> dict[str, Any]:
     import jaxlib
     import numpy
 
+    from q2mm.jaxconfig import usable_cpus
+
     device = jax.devices()[0]
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    usable = usable_cpus()
     return {
         "cpu_count": os.cpu_count(),
         "cpus_usable": usable,

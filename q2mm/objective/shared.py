@@ -28,10 +28,11 @@ from typing import Any, TypeVar
 
 import jax
 
+from q2mm.jaxconfig import usable_cpus
+
 _LOCK = threading.Lock()  # guards the creation of each model's program (a short critical section)
 # structures evaluated at once (Q2MM_STRUCTURE_THREADS; default: the CPUs this process may use)
-_USABLE_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-STRUCTURE_THREADS = int(os.environ.get("Q2MM_STRUCTURE_THREADS", str(_USABLE_CPUS)))
+STRUCTURE_THREADS = int(os.environ.get("Q2MM_STRUCTURE_THREADS", str(usable_cpus())))
 _POOL: ThreadPoolExecutor | None = None
 T = TypeVar("T")
 
