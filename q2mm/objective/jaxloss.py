@@ -59,6 +59,10 @@ COMPILE_THREADS = int(os.environ.get("Q2MM_COMPILE_THREADS", str(os.cpu_count() 
 # stepwise saves 3-4 s of compile and costs about 1 ms of host round trips per Newton step, so it
 # pays below roughly 3000 steps per fit, which small molecules stay under (docs/performance.md)
 STEPWISE_MAX_ATOMS = 24
+# the stages lowered in this order, the longest XLA compiles first (rh-enamide: the minimizer's
+# loop with its own engine Hessian, about 14 s; the shared Hessian 6-12 s; eigen 8 s; at_minimum
+# 4 s), so the last compile to finish starts as early as possible
+_LOWERING_ORDER = ("minimize", "hessian", "energy_gradient", "eigen", "charge", "at_minimum", "jacobian")
 
 
 @dataclass(frozen=True)
@@ -379,7 +383,9 @@ class JaxLoss:
                 stages["at_minimum"] = (self._at_minimum, p, MINIMUM, data, topo)
             if jacobian and self._jacobian is None:
                 stages["jacobian"] = self._jacobian_stage_args()
-            compiled = self._compile_stages(stages)
+            compiled = self._compile_stages(
+                dict(sorted(stages.items(), key=lambda item: _LOWERING_ORDER.index(item[0])))
+            )
             if "jacobian" in compiled:
                 self._jacobian = compiled.pop("jacobian")
                 self.jacobian_compile_seconds = time.perf_counter() - start
@@ -420,12 +426,24 @@ class JaxLoss:
         with ThreadPoolExecutor(min(len(stages), COMPILE_THREADS)) as pool:
             pending = {}
             for name, (fn, *args) in stages.items():
-                if isinstance(fn, CompiledOnce):  # the engine's shared program: traced and compiled in the pool
-                    pending[name] = pool.submit(self._shared_program, name, fn, args)
+                if isinstance(fn, CompiledOnce):  # the engine's shared program: lowered here, compiled in the pool
+                    pending[name] = self._start_shared(name, fn, args, pool)
                     continue
                 lowered[name] = self._lower(name, fn, args, lowered)
                 pending[name] = pool.submit(compile_one, name, lowered[name], time.perf_counter())
             return {name: job.result() for name, job in pending.items()}
+
+    def _start_shared(self, name: str, shared: CompiledOnce, args, pool: ThreadPoolExecutor):
+        """An engine program shared with the reference objective: lowered in this thread
+        (first, while no other stage's tracing competes for the GIL), compiled in ``pool``."""
+        t0 = time.perf_counter()
+        future = shared.start(pool, *args)
+        lowered = time.perf_counter()
+        self.stage_seconds[name] = {"lower": lowered - t0}
+        future.add_done_callback(
+            lambda _: self.stage_seconds[name].__setitem__("compile", time.perf_counter() - lowered)
+        )
+        return future
 
     def _shared_program(self, name: str, shared: CompiledOnce, args):
         """An engine program shared with the reference objective (compiled once per process)."""

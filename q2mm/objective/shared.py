@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import jax
@@ -38,21 +38,52 @@ T = TypeVar("T")
 
 
 class CompiledOnce:
-    """``jax.jit(fn)`` compiled ahead of time once per argument shapes, thread-safe."""
+    """``jax.jit(fn)`` compiled ahead of time once per argument shapes, thread-safe: the first
+    caller for a shape lowers and compiles it, later callers wait for that program."""
 
     def __init__(self, fn):
         self._jit = jax.jit(fn)
         self._lock = threading.Lock()
-        self._programs: dict[Any, Any] = {}
+        self._programs: dict[Any, Future] = {}
 
     def program(self, *args):
         """The compiled executable for arguments shaped like ``args`` (arrays or ShapeDtypeStructs)."""
+        future, mine = self._claim(args)
+        if mine:
+            _settle(future, self._jit.lower(*args).compile)
+        return future.result()
+
+    def start(self, pool: Executor, *args) -> Future:
+        """The program for ``args`` as a future: lowered in this thread (tracing holds the GIL
+        anyway) and XLA-compiled in ``pool``, so its compile starts as early as possible."""
+        future, mine = self._claim(args)
+        if mine:
+            try:
+                lowered = self._jit.lower(*args)
+            except BaseException as error:
+                future.set_exception(error)
+                raise
+            pool.submit(_settle, future, lowered.compile)
+        return future
+
+    def _claim(self, args) -> tuple[Future, bool]:
+        """The future of this shape's program and whether this caller must make it."""
         leaves, tree = jax.tree.flatten(args)
         key = (tree, tuple((tuple(a.shape), str(a.dtype)) for a in leaves))
         with self._lock:
-            if key not in self._programs:
-                self._programs[key] = self._jit.lower(*args).compile()
-            return self._programs[key]
+            if key in self._programs:
+                return self._programs[key], False
+            self._programs[key] = Future()
+            return self._programs[key], True
+
+
+def _settle(future: Future, make: Callable[[], Any]) -> None:
+    """``future`` gets ``make()`` or its exception (re-raised here too)."""
+    try:
+        future.set_result(make())
+    except BaseException as error:
+        future.set_exception(error)
+        raise
 
 
 def _shared(model: Any, key: str, fn) -> CompiledOnce:

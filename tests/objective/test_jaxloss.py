@@ -85,7 +85,7 @@ def test_both_objectives_share_one_compiled_engine_hessian(ethane_losses, ethane
     obj(ethane_model.p0)
     shared = engine_hessian(ethane_model)
     assert len(shared._programs) == 1
-    assert loss._compiled["hessian"] is obj._hessian_program is next(iter(shared._programs.values()))
+    assert loss._compiled["hessian"] is obj._hessian_program is next(iter(shared._programs.values())).result()
 
 
 @pytest.mark.parametrize("threads", [1, 2])
