@@ -3,12 +3,12 @@
 The engine's Hessian is the largest single XLA compile of a cold start (MM3*: about 4.5-7 s
 of CPU even for six atoms, the valence kinds unrolled and differentiated twice), its energy
 and gradient the next. ``JaxLoss`` takes the Hessian at each QM geometry from it (its eigen
-stage receives the matrix) and, only with ``stepwise_minimize=True`` (off by default: slower
-per evaluation), runs its inner minimization as compiled trust-region steps around both
-programs; ``ObjectiveFunction`` calls both at every Newton step. So each is compiled once. Sharing the engine's functions keeps the ratio gate an independent check: the
-two objectives still share no loss or derivative code. The first call of either compiles
-under a lock, so the reference objective's thread and JaxLoss's compile threads never
-compile one twice.
+stage receives the matrix) and, when it minimizes stepwise (by default only small training
+sets: slower per evaluation), runs its inner minimization as compiled trust-region steps
+around both programs; ``ObjectiveFunction`` calls both at every Newton step. So each is
+compiled once. Sharing the engine's functions keeps the ratio gate an independent check: the
+two objectives still share no loss or derivative code. The first caller for a shape lowers
+and compiles it (``CompiledOnce``), later callers from any thread wait for that program.
 
 ``map_structures`` evaluates the structures of one call in parallel threads: each structure's
 work is a chain of compiled programs (XLA runs them outside the GIL) that depends on no other
