@@ -432,8 +432,9 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
     if tracked is not None:
         ctx.checkpoint_extra = {"mlflow_run_id": tracked.run_id, "tracking_uri": tracked.client.tracking_uri}
     progress = IterationProgress(cfg.progress, label=tracked_name(cfg, ctx) if ctx.multirun else "", started_s=started)
+    termination = Termination()
     try:
-        with _sigterm_as_exit():
+        with _sigterm_as_exit(termination):
             check_config(cfg)
             seed_everything(int(cfg.seed))
             outcome = (fitter or job_fitter(cfg))(cfg, ctx, progress)
@@ -444,6 +445,9 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
                 )
                 wall = tracked.finish()
     except Exception as error:
+        if termination.signum is not None:  # the signal's SystemExit surfaced as another exception
+            _record_failure(cfg, ctx, tracked, termination.described(error), "KILLED")
+            raise SystemExit(128 + termination.signum) from error
         _record_failure(cfg, ctx, tracked, error, "FAILED")
         if ctx.multirun:  # a single run's error reaches the user once, from q2mm.run
             log.error("job failed: %s: %s", type(error).__name__, error)
@@ -477,14 +481,32 @@ def _record_failure(
     tracked.fail(error, status)
 
 
+@dataclass
+class Termination:
+    """The termination signal a job received, if any (set by ``_sigterm_as_exit``)."""
+
+    signum: int | None = None
+
+    def described(self, surfaced: BaseException) -> SystemExit:
+        """The signal's SystemExit as the run records it, naming the exception it surfaced as:
+        raised inside a library's callback into Python, the SystemExit can reach the job
+        wrapped in another exception, and the run was still killed, not failed."""
+        assert self.signum is not None
+        return SystemExit(
+            f"{128 + self.signum} (signal {self.signum}; surfaced as {type(surfaced).__name__}: {surfaced})"
+        )
+
+
 @contextmanager
-def _sigterm_as_exit() -> Iterator[None]:
-    """Turn SIGTERM (scheduler time limits, kill) into SystemExit so the run is closed as KILLED."""
+def _sigterm_as_exit(termination: Termination) -> Iterator[None]:
+    """Turn SIGTERM (scheduler time limits, kill) into SystemExit so the run is closed as
+    KILLED; ``termination`` records that the signal came."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def _exit(signum: int, frame: Any) -> None:
+        termination.signum = signum
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, _exit)

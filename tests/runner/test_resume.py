@@ -57,7 +57,7 @@ def test_sigterm_then_resume_matches_the_uninterrupted_fit(tmp_path, store_uri, 
 
     client = MlflowClient(store_uri)
     (killed,) = [r for r in experiment_runs(store_uri, experiment) if r.info.run_name == "killed"]
-    assert killed.info.status == "KILLED" and "SystemExit" in killed.data.tags["error"]
+    assert killed.info.status == "KILLED" and "SystemExit" in killed.data.tags["error"], killed.data.tags.get("error")
     assert not list(cut_dir.glob("*-fit.json"))
 
     resumed = run_cli(

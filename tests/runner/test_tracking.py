@@ -202,6 +202,28 @@ def test_sigterm_closes_the_run_as_killed(tmp_path, make_cfg, store_uri, experim
     assert run.info.status == "KILLED" and run.data.tags["error"].startswith("SystemExit")
 
 
+def test_sigterm_that_surfaces_as_another_error_still_closes_the_run_as_killed(
+    tmp_path, make_cfg, store_uri, experiment
+):
+    """A library that catches the signal's SystemExit in a callback and raises its own error:
+    the run was killed, not failed, and the process still exits."""
+    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}")
+
+    def terminated_inside_a_library(cfg, ctx, progress):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except BaseException as error:
+            raise RuntimeError("INTERNAL: callback failed") from error
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_job(cfg, JobContext(tmp_path / "job"), fitter=terminated_inside_a_library)
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    (run,) = experiment_runs(store_uri, experiment)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["error"].startswith("SystemExit") and "RuntimeError: INTERNAL" in run.data.tags["error"]
+
+
 def test_store_uris(tmp_path: Path):
     from q2mm.errors import ConfigurationError
     from q2mm.tracking.store import DEFAULT_STORE_DIR, artifact_location, resolve_uri
