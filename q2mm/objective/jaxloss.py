@@ -24,6 +24,7 @@ import numpy as np
 
 import q2mm.jaxconfig  # noqa: F401  (float64, compile cache)
 from q2mm.errors import ConfigurationError
+from q2mm.jaxconfig import usable_cpus
 from q2mm.mm3.minimize import (
     Kinks,
     MinimizeOptions,
@@ -52,9 +53,9 @@ from q2mm.reference.observations import (
 # padded internal coordinates point at these ghost points appended to x (never degenerate)
 GHOST = np.array([[0.0, 0.0, 0.0], [1.1, 0.0, 0.0], [1.5, 1.0, 0.0], [2.4, 1.2, 0.9]]) - 100.0
 FREQUENCY_PAD = 1e3  # Hartree/(Bohr^2 amu) given to rigid/padded modes so they sort last
-# XLA compiles of the stages at once (Q2MM_COMPILE_THREADS; default: the CPUs)
 MINIMUM = object()  # stands for the minimum (x, Hessian, pins, their flags) among a stage's arguments
-COMPILE_THREADS = int(os.environ.get("Q2MM_COMPILE_THREADS", str(os.cpu_count() or 1)))
+# XLA compiles of the stages at once (Q2MM_COMPILE_THREADS; default: the CPUs this process may use)
+COMPILE_THREADS = int(os.environ.get("Q2MM_COMPILE_THREADS", str(usable_cpus())))
 # the largest training set (structures x padded atoms) JaxLoss minimizes step by step by default:
 # stepwise saves 3-4 s of compile and costs about 1 ms of host round trips per Newton step, so it
 # pays below roughly 3000 steps per fit, which small molecules stay under (docs/performance.md)
