@@ -40,7 +40,7 @@ from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.contract import Engine, quadratic_forms
 from q2mm.objective.objective import full_parameters, prepare, structure_slice
-from q2mm.objective.shared import CompiledOnce, engine_energy_gradient, engine_hessian, map_structures
+from q2mm.objective.shared import CompiledOnce, engine_derivatives, map_structures
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
 from q2mm.reference.observations import (
@@ -61,9 +61,9 @@ COMPILE_THREADS = int(os.environ.get("Q2MM_COMPILE_THREADS", str(usable_cpus()))
 # pays below roughly 3000 steps per fit, which small molecules stay under (docs/performance.md)
 STEPWISE_MAX_ATOMS = 24
 # the stages lowered in this order, the longest XLA compiles first (rh-enamide: the minimizer's
-# loop with its own engine Hessian, about 14 s; the shared Hessian 6-12 s; eigen 8 s; at_minimum
+# loop with its own engine Hessian, about 14 s; the shared engine program 6-12 s; eigen 8 s; at_minimum
 # 4 s), so the last compile to finish starts as early as possible
-_LOWERING_ORDER = ("minimize", "hessian", "energy_gradient", "eigen", "charge", "at_minimum", "jacobian")
+_LOWERING_ORDER = ("minimize", "engine", "eigen", "charge", "at_minimum", "jacobian")
 
 
 @dataclass(frozen=True)
@@ -365,9 +365,7 @@ class JaxLoss:
             x_qm = jnp.asarray(data["qm"])
             stepwise = self.settings.needs_minimum and self.stepwise_minimize
             if self._uses_eigen or stepwise:
-                stages["hessian"] = (engine_hessian(self.model), x_qm, p, topo)
-            if stepwise:
-                stages["energy_gradient"] = (engine_energy_gradient(self.model), x_qm, p, topo)
+                stages["engine"] = (engine_derivatives(self.model), x_qm, p, topo)
             if self._uses_eigen:
                 stages["eigen"] = (self._eigen, p, jax.ShapeDtypeStruct(x_qm.shape * 2, x_qm.dtype), data, topo)
             if self.settings.uses("charge"):
@@ -477,7 +475,7 @@ class JaxLoss:
         }
         out["residuals"] = {}
         if "eigen" in stages:
-            h = stages["hessian"](data["qm"], p, topo)
+            h = stages["engine"](data["qm"], p, topo)[2]
             out["kinds"], out["grad"], out["residuals"] = stages["eigen"](p, h, data, topo)
         if "charge" in stages:
             kinds, grad, residuals = stages["charge"](p, data, topo)
@@ -557,12 +555,11 @@ class JaxLoss:
         if not self.stepwise_minimize:
             found = stages["minimize"](p, jnp.asarray(x_start), data, topo)
             return (*found[:4], *(v.item() for v in jax.device_get(found[4:])))
-        energy_gradient, hessian, advance = stages["energy_gradient"], stages["hessian"], stages["minimize"]
+        engine, advance = stages["engine"], stages["minimize"]
         inputs = self._step_inputs(s)
 
         def evaluate(x):  # each program waited for: faster on CPU than queuing the next behind it
-            e, g = jax.block_until_ready(energy_gradient(x, p, topo))
-            return e, g, jax.block_until_ready(hessian(x, p, topo))
+            return jax.block_until_ready(engine(x, p, topo))
 
         def step(state, proposal, e, g, h):
             return advance(state, proposal, e, g, h, *inputs)

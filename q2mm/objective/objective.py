@@ -22,7 +22,7 @@ from q2mm.mm3.minimize import Kinks, MinimizeOptions, MinimizeResult, newton_min
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.contract import Engine
-from q2mm.objective.shared import engine_energy_gradient, engine_hessian, map_structures
+from q2mm.objective.shared import engine_derivatives, map_structures
 from q2mm.reference import stats, vibrations
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values
@@ -145,10 +145,8 @@ class ObjectiveFunction:
         self.layout = residual_layout(self.observations, self.settings)
         self._charges = jax.jit(model.atom_charges) if self.settings.uses("charge") else None
         # the engine's programs, compiled once and shared with JaxLoss (q2mm.objective.shared)
-        self._energy_gradient = engine_energy_gradient(model)
-        self._hessian = engine_hessian(model)
-        self._energy_gradient_program: Any = None  # their executables for this model's padded shapes
-        self._hessian_program: Any = None
+        self._engine = engine_derivatives(model)
+        self._engine_program: Any = None  # its executable for this model's padded shapes
         # per structure, once: the topology slice and the kink pairs among the real atoms
         self._topologies = [structure_slice(model.topology, s) for s in range(len(molecules))]
         self._kinks = [self._real_kinks(s, mol.n_atoms) for s, mol in enumerate(molecules)]
@@ -186,12 +184,10 @@ class ObjectiveFunction:
             padded = template.copy()
             padded[:n] = x_real
             x = jnp.asarray(padded)
-            if self._energy_gradient_program is None:
-                self._energy_gradient_program = self._energy_gradient.program(x, p, topo)
-            e, g = self._energy_gradient_program(x, p, topo)
-            if self._hessian_program is None:
-                self._hessian_program = self._hessian.program(x, p, topo)
-            h = np.asarray(self._hessian_program(x, p, topo)).reshape(x.size, x.size)[: 3 * n, : 3 * n]
+            if self._engine_program is None:
+                self._engine_program = self._engine.program(x, p, topo)
+            e, g, h = self._engine_program(x, p, topo)
+            h = np.asarray(h).reshape(x.size, x.size)[: 3 * n, : 3 * n]
             return float(e), np.asarray(g)[:n].reshape(-1), h
 
         return egh

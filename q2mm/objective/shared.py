@@ -1,11 +1,12 @@
 """The engine's programs compiled once per process and shared by both objectives.
 
 The engine's Hessian is the largest single XLA compile of a cold start (MM3*: about 4.5-7 s
-of CPU even for six atoms, the valence kinds unrolled and differentiated twice), its energy
-and gradient the next. ``JaxLoss`` takes the Hessian at each QM geometry from it (its eigen
-stage receives the matrix) and, when it minimizes stepwise (by default only small training
-sets: slower per evaluation), runs its inner minimization as compiled trust-region steps
-around both programs; ``ObjectiveFunction`` calls both at every Newton step. So each is
+of CPU even for six atoms, the valence kinds unrolled and differentiated twice); its energy
+and gradient come with it in the same program (``engine_derivatives``), which compiles and
+runs in less than two separate ones would. ``JaxLoss`` takes the Hessian at each QM geometry
+from it (its eigen stage receives the matrix) and, when it minimizes stepwise (by default
+only small training sets: slower per evaluation), runs its inner minimization as compiled
+trust-region steps around it; ``ObjectiveFunction`` calls it at every Newton step. So it is
 compiled once. Sharing the engine's functions keeps the ratio gate an independent check: the
 two objectives still share no loss or derivative code. The first caller for a shape lowers
 and compiles it (``CompiledOnce``), later callers from any thread wait for that program.
@@ -95,14 +96,18 @@ def _shared(model: Any, key: str, fn) -> CompiledOnce:
     return shared
 
 
-def engine_hessian(model: Any) -> CompiledOnce:
-    """The compiled ``model.hessian(x, p, topo)`` of this model object, made on first use."""
-    return _shared(model, "_q2mm_shared_hessian", lambda: model.hessian)
+def engine_derivatives(model: Any) -> CompiledOnce:
+    """The compiled ``(E, dE/dx, Hessian)`` of ``model.energy(x, p, topo)`` at one padded
+    geometry x (Nmax, 3), the Hessian ``model.hessian``'s; made on first use for this model
+    object. One program for all three: every caller wants the Hessian with the gradient (each
+    Newton step of both objectives) or can drop the energy and gradient (JaxLoss's Hessian at
+    the QM geometry), and one program compiles and runs in less than two (docs/performance.md)."""
 
+    def energy_gradient_hessian(x, p, topo):
+        energy, gradient = jax.value_and_grad(model.energy)(x, p, topo)
+        return energy, gradient, model.hessian(x, p, topo)
 
-def engine_energy_gradient(model: Any) -> CompiledOnce:
-    """The compiled ``(E, dE/dx)`` of ``model.energy(x, p, topo)`` (x padded (Nmax, 3))."""
-    return _shared(model, "_q2mm_shared_energy_gradient", lambda: jax.value_and_grad(model.energy))
+    return _shared(model, "_q2mm_shared_engine", lambda: energy_gradient_hessian)
 
 
 def map_structures(evaluate: Callable[[int], T], count: int) -> list[T]:

@@ -523,16 +523,18 @@ class _Start:
 
 
 def _measure_start(problem: FitProblem, jacobian: bool) -> _Start:
-    """The reference score and the loss at the start. Both first calls compile (the loss its
-    stages, with its residual Jacobian's where ``jacobian``; the reference objective its
-    energy/gradient/Hessian program), so the reference evaluation runs in a second thread
-    beside the loss's: XLA compiles outside the GIL."""
+    """The reference score and the loss at the start. The loss compiles its stages first (with
+    its residual Jacobian's where ``jacobian``), the engine's program the reference objective
+    shares among them, tracing one after another and compiling in parallel threads; then the
+    two first evaluations run side by side. (A reference evaluation started beside the
+    compile would trace the shared program in a second Python thread, slowing the loss's
+    tracing by as much for the GIL, and win the race for it: sn2's start 11 -> 13 s.)"""
     if problem.loss is None:
         return _Start(problem.objective(problem.start_values), None, None)
+    t = time.perf_counter()
+    problem.loss.compile(jacobian=jacobian)
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(problem.objective, problem.start_values)
-        t = time.perf_counter()
-        problem.loss.compile(jacobian=jacobian)
         loss0 = float(problem.loss.value(problem.start_values))
         first_call_s = time.perf_counter() - t
         evaluation = pending.result()

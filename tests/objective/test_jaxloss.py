@@ -10,7 +10,7 @@ from q2mm.mm3.minimize import MinimizeOptions
 from q2mm.objective.checks import central_difference_gradient, ratio
 from q2mm.objective.jaxloss import JaxLoss
 from q2mm.objective.objective import ObjectiveFunction
-from q2mm.objective.shared import engine_hessian
+from q2mm.objective.shared import engine_derivatives
 from q2mm.reference.observations import ObservationSettings
 
 ALL_KINDS = ("eig_diag", "eig_offdiag", "bond_length", "bond_angle", "torsion", "frequency", "energy")
@@ -77,15 +77,16 @@ def test_parameter_changes_never_recompile(ethane_losses, ethane_model):
     assert compiled is not None
 
 
-def test_both_objectives_share_one_compiled_engine_hessian(ethane_losses, ethane_model):
-    """The engine's Hessian is compiled once per process (q2mm.objective.shared): JaxLoss's
-    eigen stage and the reference objective's Newton steps call the same executable."""
+def test_both_objectives_share_one_compiled_engine_program(ethane_losses, ethane_model):
+    """The engine's energy, gradient and Hessian are one program compiled once per process
+    (q2mm.objective.shared): JaxLoss's eigen stage and stepwise minimizer and the reference
+    objective's Newton steps call the same executable."""
     loss, obj = ethane_losses
     loss.value(ethane_model.p0)
     obj(ethane_model.p0)
-    shared = engine_hessian(ethane_model)
+    shared = engine_derivatives(ethane_model)
     assert len(shared._programs) == 1
-    assert loss._compiled["hessian"] is obj._hessian_program is next(iter(shared._programs.values())).result()
+    assert loss._compiled["engine"] is obj._engine_program is next(iter(shared._programs.values())).result()
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -114,7 +115,7 @@ def test_structures_in_threads_give_the_same_bits(threads, monkeypatch, sn2_mode
 
 def test_stepwise_minimize_takes_the_same_steps(ethane_losses, ethane_model, ethane_pair):
     """``stepwise_minimize``: one compiled trust-region step driven from the host around the
-    engine's shared energy/gradient and Hessian programs gives the whole loop's score,
+    engine's shared energy/gradient/Hessian program gives the whole loop's score,
     gradient and iteration counts."""
     settings = ethane_losses[0].settings
     loss = JaxLoss(ethane_model, ethane_pair, settings, stepwise_minimize=False)
@@ -126,7 +127,7 @@ def test_stepwise_minimize_takes_the_same_steps(ethane_losses, ethane_model, eth
     assert value_s == pytest.approx(value, rel=1e-10)  # 3e-12 apart: rounding in the minima
     np.testing.assert_allclose(grad_s, grad, rtol=1e-9, atol=1e-12 * np.max(np.abs(grad)))
     np.testing.assert_array_equal(stepwise.last_info.iterations, loss.last_info.iterations)
-    assert stepwise._compiled["hessian"] is loss._compiled["hessian"]
+    assert stepwise._compiled["engine"] is loss._compiled["engine"]
 
 
 def test_score_does_not_depend_on_earlier_calls(sn2_model, sn2_pair_losses):
