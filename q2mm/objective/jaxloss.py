@@ -63,7 +63,10 @@ STEPWISE_MAX_ATOMS = 24
 # the stages lowered in this order, the longest XLA compiles first (rh-enamide: the minimizer's
 # loop with its own engine Hessian, about 14 s; the shared engine program 6-12 s; eigen 8 s; at_minimum
 # 4 s), so the last compile to finish starts as early as possible
-_LOWERING_ORDER = ("minimize", "engine", "eigen", "charge", "at_minimum", "jacobian")
+_LOWERING_ORDER = (
+    *("minimize", "engine", "eigen", "charge", "at_minimum", "jacobian"),
+    *("eigen_value", "charge_value", "at_minimum_value"),  # small: residuals without their gradient
+)
 
 
 @dataclass(frozen=True)
@@ -189,11 +192,14 @@ class JaxLoss:
     (geometry and frequency scores at the minimum and their gradient through the implicit
     derivative); ``charge`` (MM3* atomic charges, a function of the parameters alone) when
     the charge kind is scored. ``value_and_grad`` runs them for each structure in turn and adds the
-    results, so every minimization stops as soon as its own structure has converged.
+    results, so every minimization stops as soon as its own structure has converged. A
+    least-squares fit (``compile(jacobian=True)``) evaluates by value stages instead
+    (``eigen_value``, ``charge_value``, ``at_minimum_value``: the same residuals without their
+    gradient, a fraction of the tracing and compiling) beside the Jacobian stage.
 
     ``stepwise_minimize=True`` compiles only one trust-region step (``TrustRegion.advance``)
-    and drives it from the host (``stepwise_newton``) around the engine's energy/gradient
-    and Hessian programs shared with the reference objective: same steps and results, the
+    and drives it from the host (``stepwise_newton``) around the engine's energy, gradient
+    and Hessian program shared with the reference objective: same steps and results, the
     engine's Hessian compiled once instead of twice (cold start about 3-5 s shorter), but
     each step costs a host round trip. ``None`` (the default) chooses by size: stepwise for
     training sets of at most ``STEPWISE_MAX_ATOMS`` padded atoms in all, where a fit is
@@ -245,7 +251,7 @@ class JaxLoss:
         self._uses_eigen = self.settings.uses("eig_diag") or self.settings.uses("eig_offdiag")
         # the Jacobian's columns through the engine's fixed-geometry functions (else the full path)
         self._fixed_geometry_jacobian = fixed_geometry_jacobian
-        self._compiled: dict[str, Any] | None = None  # the compiled stages by name (compile)
+        self._compiled: dict[str, Any] = {}  # the compiled stages by name (compile)
         self.reset_start()
         self.compile_seconds: float | None = None
         self.last_info: LossInfo | None = None
@@ -256,35 +262,41 @@ class JaxLoss:
         padded_rows = sum(_padded_rows(data, self.settings).values())
         forward = self.active.size <= padded_rows or self.settings.uses("eig_offdiag")
         self._jacobian_mode = jacobian_mode if jacobian_mode != "auto" else ("forward" if forward else "reverse")
-        self._jacobian: Any = None  # the compiled Jacobian stage (compile_jacobian)
         self.jacobian_compile_seconds: float | None = None
         self.stage_seconds: dict[str, dict[str, float]] = {}  # per compiled stage: lower, compile
         self._last: dict[str, Any] = {}  # the last evaluation: parameters, per-structure results, residuals
 
     # -- public API -----------------------------------------------------------------------
     def value(self, p_active) -> float:
-        """The score at the active values (same compiled function as value_and_grad)."""
-        return self.value_and_grad(p_active)[0]
+        """The score at the active values: by the value stages where a least-squares start
+        compiled them (``compile(jacobian=True)``), else by value_and_grad's."""
+        return self._evaluate_all(p_active, gradient=not self._value_stages_ready())[0]
 
     def value_and_grad(self, p_active) -> tuple[float, np.ndarray]:
         """Score and its gradient with respect to the active parameters."""
+        value, grad = self._evaluate_all(p_active, gradient=True)
+        assert grad is not None
+        return value, grad
+
+    def _evaluate_all(self, p_active, gradient: bool) -> tuple[float, np.ndarray | None]:
+        """Score (and its gradient if ``gradient``) over every structure; the evaluation's
+        parameters, per-structure results and residual vector kept in ``_last``."""
         p = jnp.asarray(full_parameters(self.p0, self.active, p_active))
-        self.compile()
-        results = map_structures(lambda s: self._evaluate(s, p), len(self._structures))
+        self._ensure(self._stage_names(gradient))
+        results = map_structures(lambda s: self._evaluate(s, p, gradient), len(self._structures))
         kinds: dict[str, float] = {}
-        grad = np.zeros(self.p0.size)
         for r in results:
             for kind, value in r["kinds"].items():
                 kinds[kind] = kinds.get(kind, 0.0) + float(value)
-            grad += np.asarray(r["grad"])
+        grad = np.sum([np.asarray(r["grad"]) for r in results], axis=0) if gradient else None
         blocks = [r["residuals"] for r in results]
         if self.settings.uses("energy"):
-            kinds["energy"], energy_grad, energy_residual = self._energy_term(results)
-            grad += energy_grad
+            kinds["energy"], energy_grad, energy_residual = self._energy_term(results, gradient)
+            grad = None if grad is None else grad + energy_grad
             blocks = [{**b, "energy": energy_residual[s : s + 1]} for s, b in enumerate(blocks)]
         self._record(results, kinds)
         self._last = {"p": np.asarray(p), "results": results, "residuals": self._assemble(blocks)}
-        return float(sum(kinds.values())), grad[self.active]
+        return float(sum(kinds.values())), None if grad is None else grad[self.active]
 
     def residuals(self, p_active) -> np.ndarray:
         """The weighted residual vector r(p), score = |r|^2, in the reference objective's
@@ -304,7 +316,7 @@ class JaxLoss:
         def structure(s: int) -> tuple[dict, np.ndarray]:
             data, topo = self._structures[s]
             minimum = results[s].get("minimum", (None, None, None, None))
-            j, eg = self._jacobian(p, active, *minimum, data, topo)
+            j, eg = self._compiled["jacobian"](p, active, *minimum, data, topo)
             return jax.device_get(j), np.asarray(eg)
 
         jacs, energy_grads = (list(part) for part in zip(*map_structures(structure, len(self._structures))))
@@ -322,13 +334,7 @@ class JaxLoss:
 
     def compile_jacobian(self) -> float:
         """Compile the Jacobian stage once (ahead of time); the seconds it took."""
-        if self._jacobian is None:
-            if self._compiled is None:
-                self.compile(jacobian=True)
-                return self.jacobian_compile_seconds or 0.0
-            start = time.perf_counter()
-            self._jacobian = self._timed_compile("jacobian", *self._jacobian_stage_args())
-            self.jacobian_compile_seconds = time.perf_counter() - start
+        self.compile(jacobian=True)
         return self.jacobian_compile_seconds or 0.0
 
     def _jacobian_stage_args(self) -> tuple:
@@ -340,7 +346,7 @@ class JaxLoss:
     def _evaluate_at(self, p_active) -> None:
         p = full_parameters(self.p0, self.active, p_active)
         if not self._last or not np.array_equal(self._last["p"], p):
-            self.value_and_grad(p_active)
+            self._evaluate_all(p_active, gradient=not self._value_stages_ready())
 
     def _assemble(self, blocks: list[dict], width: int | None = None) -> np.ndarray:
         """Stack the real rows of per-structure padded blocks: by kind, structure, entry."""
@@ -353,50 +359,70 @@ class JaxLoss:
         self._x_start = self._qm.copy()
 
     def compile(self, jacobian: bool = False) -> float:
-        """Compile every stage once (ahead of time) and return the seconds it took;
-        ``stage_seconds`` holds each stage's trace + lowering and its XLA compile.
-        ``jacobian`` (a least-squares fit's start): the Jacobian stage too, in the same pool,
-        so its compile overlaps the others' instead of following them on one core."""
-        if self._compiled is None:
-            start = time.perf_counter()
-            data, topo = self._structures[0]
-            p = jnp.asarray(self.p0)
-            stages: dict[str, tuple] = {}
-            x_qm = jnp.asarray(data["qm"])
-            stepwise = self.settings.needs_minimum and self.stepwise_minimize
-            if self._uses_eigen or stepwise:
-                stages["engine"] = (engine_derivatives(self.model), x_qm, p, topo)
-            if self._uses_eigen:
-                stages["eigen"] = (self._eigen, p, jax.ShapeDtypeStruct(x_qm.shape * 2, x_qm.dtype), data, topo)
-            if self.settings.uses("charge"):
-                stages["charge"] = (self._charge, p, data, topo)
-            if stepwise:
-                # the energy, gradient and Hessian as the shared programs give them (the eigen stage's h)
-                energy, gradient = jax.ShapeDtypeStruct((), x_qm.dtype), jax.ShapeDtypeStruct(x_qm.shape, x_qm.dtype)
-                h = jax.ShapeDtypeStruct(x_qm.shape * 2, x_qm.dtype)
-                first = self._start(0, self._qm[0])
-                stages["minimize"] = (self._advance, *first, energy, gradient, h, *self._step_inputs(0))
-            elif self.settings.needs_minimum:
-                stages["minimize"] = (self._minimize_loop, p, x_qm, data, topo)
-            if self.settings.needs_minimum:
-                stages["at_minimum"] = (self._at_minimum, p, MINIMUM, data, topo)
-            if jacobian and self._jacobian is None:
-                stages["jacobian"] = self._jacobian_stage_args()
-            compiled = self._compile_stages(
-                dict(sorted(stages.items(), key=lambda item: _LOWERING_ORDER.index(item[0])))
-            )
-            if "jacobian" in compiled:
-                self._jacobian = compiled.pop("jacobian")
-                self.jacobian_compile_seconds = time.perf_counter() - start
-            self._compiled = compiled
-            self.compile_seconds = time.perf_counter() - start
-        elif jacobian:
-            self.compile_jacobian()
+        """Compile value_and_grad's stages once (ahead of time) and return the seconds the first
+        compile took; ``stage_seconds`` holds each stage's trace + lowering and its XLA compile.
+        ``jacobian`` (a least-squares fit's start): the Jacobian stage instead, in the same pool
+        so its compile overlaps the others', beside the value stages (residuals and scores
+        without their gradient: least squares never asks for it) where nothing is compiled yet;
+        value_and_grad compiles its own stages when first called."""
+        if jacobian:
+            names = self._stage_names(gradient=False) if not self._compiled else []
+            self._ensure([*names, "jacobian"])
+        else:
+            self._ensure(self._stage_names(gradient=True))
         return self.compile_seconds or 0.0
 
-    def _timed_compile(self, name: str, fn, *args):
-        """jit(fn) lowered and compiled for ``args``; the seconds of each into ``stage_seconds``."""
-        return self._compile_stages({name: (fn, *args)})[name]
+    def _stage_names(self, gradient: bool) -> list[str]:
+        """The stages one evaluation runs, with the score's gradient or without it."""
+        names = []
+        if self._uses_eigen or (self.settings.needs_minimum and self.stepwise_minimize):
+            names.append("engine")
+        if self._uses_eigen:
+            names.append("eigen" if gradient else "eigen_value")
+        if self.settings.uses("charge"):
+            names.append("charge" if gradient else "charge_value")
+        if self.settings.needs_minimum:
+            names += ["minimize", "at_minimum" if gradient else "at_minimum_value"]
+        return names
+
+    def _value_stages_ready(self) -> bool:
+        return all(name in self._compiled for name in self._stage_names(gradient=False))
+
+    def _ensure(self, names: list[str]) -> None:
+        """Compile the stages among ``names`` not compiled yet, together (``_compile_stages``)."""
+        missing = sorted((n for n in names if n not in self._compiled), key=_LOWERING_ORDER.index)
+        if not missing:
+            return
+        start = time.perf_counter()
+        self._compiled.update(self._compile_stages({name: self._stage(name) for name in missing}))
+        seconds = time.perf_counter() - start
+        if "jacobian" in missing:
+            self.jacobian_compile_seconds = seconds
+        if self.compile_seconds is None:
+            self.compile_seconds = seconds
+
+    def _stage(self, name: str) -> tuple:
+        """Stage ``name``'s function and its arguments for ``_compile_stages`` (shapes of
+        structure 0: every structure is padded alike)."""
+        data, topo = self._structures[0]
+        p, x_qm = jnp.asarray(self.p0), jnp.asarray(data["qm"])
+        h = jax.ShapeDtypeStruct(x_qm.shape * 2, x_qm.dtype)  # the engine's Hessian at x_qm
+        if name == "minimize" and self.stepwise_minimize:
+            # one trust-region step after the engine program's energy, gradient and Hessian
+            energy, gradient = jax.ShapeDtypeStruct((), x_qm.dtype), jax.ShapeDtypeStruct(x_qm.shape, x_qm.dtype)
+            return (self._advance, *self._start(0, self._qm[0]), energy, gradient, h, *self._step_inputs(0))
+        stages = {
+            "engine": lambda: (engine_derivatives(self.model), x_qm, p, topo),
+            "minimize": lambda: (self._minimize_loop, p, x_qm, data, topo),
+            "eigen": lambda: (self._eigen, p, h, data, topo),
+            "eigen_value": lambda: (self._eigen_value, h, data),
+            "charge": lambda: (self._charge, p, data, topo),
+            "charge_value": lambda: (self._charge_value, p, data, topo),
+            "at_minimum": lambda: (self._at_minimum, p, MINIMUM, data, topo),
+            "at_minimum_value": lambda: (self._at_minimum_value, p, MINIMUM, data, topo),
+            "jacobian": self._jacobian_stage_args,
+        }
+        return stages[name]()
 
     def _compile_stages(self, stages: dict) -> dict:
         """Each stage ``name: (fn, *args)`` traced and lowered in turn (Python, one thread);
@@ -463,25 +489,25 @@ class JaxLoss:
         return program
 
     # -- internals ------------------------------------------------------------------------
-    def _evaluate(self, s: int, p) -> dict:
+    def _evaluate(self, s: int, p, gradient: bool) -> dict:
+        """Structure s's scores by kind, residual blocks, minimum and (if ``gradient``) the
+        gradient of its scores with respect to the full p."""
         data, topo = self._structures[s]
-        stages = self._compiled or {}
-        out: dict[str, Any] = {
-            "kinds": {},
-            "grad": np.zeros(self.p0.size),
-            "converged": True,
-            "iterations": 0,
-            "gmax": 0.0,
-        }
-        out["residuals"] = {}
-        if "eigen" in stages:
-            h = stages["engine"](data["qm"], p, topo)[2]
-            out["kinds"], out["grad"], out["residuals"] = stages["eigen"](p, h, data, topo)
-        if "charge" in stages:
-            kinds, grad, residuals = stages["charge"](p, data, topo)
+        stages = self._compiled
+        out: dict[str, Any] = {"kinds": {}, "residuals": {}, "grad": 0.0, "converged": True, "iterations": 0}
+        out["gmax"] = 0.0
+
+        def add(kinds, residuals, grad=None):
             out["kinds"], out["residuals"] = {**out["kinds"], **kinds}, {**out["residuals"], **residuals}
-            out["grad"] = out["grad"] + grad
-        if "minimize" in stages:
+            if gradient:
+                out["grad"] = out["grad"] + grad
+
+        if self._uses_eigen:
+            h = stages["engine"](data["qm"], p, topo)[2]
+            add(*(stages["eigen"](p, h, data, topo) if gradient else stages["eigen_value"](h, data)))
+        if self.settings.uses("charge"):
+            add(*(stages["charge"](p, data, topo) if gradient else stages["charge_value"](p, data, topo)))
+        if self.settings.needs_minimum:
             found = self._minimize(s, p, self._x_start[s])
             if self.warm_start and not bool(found[-1]):  # retry cold from the QM geometry
                 found = self._minimize(s, p, self._qm[s])
@@ -492,20 +518,23 @@ class JaxLoss:
             if self.warm_start and bool(out["converged"]):  # the converged minimum seeds the next call
                 self._x_start[s] = np.asarray(x_min)
             out["minimum"] = (x_min, h_min, pins, active)
-            kinds, grad, out["energy_grad"], residuals = stages["at_minimum"](p, x_min, h_min, pins, active, data, topo)
-            out["kinds"] = {**out["kinds"], **kinds}
-            out["residuals"] = {**out["residuals"], **residuals}
-            out["grad"] = out["grad"] + grad
+            if gradient:
+                kinds, residuals, grad, out["energy_grad"] = stages["at_minimum"](p, *out["minimum"], data, topo)
+                add(kinds, residuals, grad)
+            else:
+                add(*stages["at_minimum_value"](p, *out["minimum"], data, topo))
         return out
 
-    def _energy_term(self, results: list[dict]) -> tuple[float, np.ndarray, np.ndarray]:
-        """Relative MM energies of the minima against their QM references, and the gradient
-        (dE(x*(p), p)/dp = dE/dp at a minimum)."""
+    def _energy_term(self, results: list[dict], gradient: bool) -> tuple[float, np.ndarray | None, np.ndarray]:
+        """Relative MM energies of the minima against their QM references, and (if
+        ``gradient``) the gradient (dE(x*(p), p)/dp = dE/dp at a minimum)."""
         e = self._energy_data
         energies = np.array([float(r["energy"]) for r in results])
-        de = np.stack([np.asarray(r["energy_grad"]) for r in results])
         residual = e["w"] * (e["ref"] - (energies - energies[e["anchor"]]))
-        grad = -2.0 * (e["w"] * residual) @ (de - de[e["anchor"]])
+        grad = None
+        if gradient:
+            de = np.stack([np.asarray(r["energy_grad"]) for r in results])
+            grad = -2.0 * (e["w"] * residual) @ (de - de[e["anchor"]])
         return float(np.sum(residual**2)), grad, residual
 
     def _record(self, results: list[dict], kinds: dict[str, float]) -> None:
@@ -550,7 +579,7 @@ class JaxLoss:
         ``jax_newton`` loop, or (``stepwise_minimize``) one trust-region step driven from the
         host, the engine's energy, gradient and Hessian at each trial point from the programs
         shared with the reference objective (the same algorithm and steps)."""
-        stages = self._compiled or {}
+        stages = self._compiled
         data, topo = self._structures[s]
         if not self.stepwise_minimize:
             found = stages["minimize"](p, jnp.asarray(x_start), data, topo)
@@ -600,7 +629,12 @@ class JaxLoss:
             grad = jax.grad(lambda q: self.model.hessian_dot(d["qm"], q, topo, g))(p)
         else:
             grad = jax.vjp(lambda q: hessian(d["qm"], q, topo), p)[1](g)[0]
-        return kinds, grad, residuals
+        return kinds, residuals, grad
+
+    def _eigen_value(self, h, d):
+        """``_eigen``'s scores and residuals alone, from the engine's Hessian h at the QM geometry."""
+        residuals = _eigen_residuals(h, d, self.settings)
+        return _squares(residuals), residuals
 
     def _charge(self, p, d, topo):
         """Charge scores and their gradient wrt the full p (charges depend on parameters only)."""
@@ -611,7 +645,12 @@ class JaxLoss:
             return sum(kinds.values(), jnp.zeros(())), (kinds, residuals)
 
         (_, (kinds, residuals)), grad = jax.value_and_grad(score, has_aux=True)(p)
-        return kinds, grad, residuals
+        return kinds, residuals, grad
+
+    def _charge_value(self, p, d, topo):
+        """``_charge``'s scores and residuals alone."""
+        residuals = _charge_residuals(self.model, p, d, topo)
+        return _squares(residuals), residuals
 
     def _at_minimum(self, p, x_min, h_min, pins, active, d, topo):
         """Geometry (and frequency) scores at the minimum, their gradient through the implicit
@@ -631,7 +670,12 @@ class JaxLoss:
 
         (_, (kinds, residuals)), grad = jax.value_and_grad(score, has_aux=True)(p)
         energy_grad = jax.grad(energy, argnums=1)(x_min, p, topo) if s.uses("energy") else jnp.zeros_like(p)
-        return kinds, grad, energy_grad, residuals
+        return kinds, residuals, grad, energy_grad
+
+    def _at_minimum_value(self, p, x_min, h_min, pins, active, d, topo):
+        """``_at_minimum``'s scores and residuals alone (the minimum's other parts unused)."""
+        residuals = self._minimum_residuals(x_min, p, d, topo)
+        return _squares(residuals), residuals
 
     def _minimum_residuals(self, x, q, d, topo) -> dict:
         """Geometry (and frequency) residuals of the minimum x."""

@@ -130,6 +130,28 @@ def test_stepwise_minimize_takes_the_same_steps(ethane_losses, ethane_model, eth
     assert stepwise._compiled["engine"] is loss._compiled["engine"]
 
 
+def test_a_least_squares_start_compiles_value_stages_that_agree(ethane_model, ethane_pair, ethane_losses):
+    """``compile(jacobian=True)`` (a least-squares fit's start) compiles the residuals without
+    their gradient beside the Jacobian stage: its scores and residuals (every kind, energies
+    and frequencies included) are value_and_grad's to rounding, and no gradient stage is
+    compiled until value_and_grad asks for one."""
+    loss = JaxLoss(ethane_model, ethane_pair, ethane_losses[0].settings)
+    loss.compile(jacobian=True)
+    gradient_stages = {"eigen", "at_minimum"}
+    assert {"eigen_value", "at_minimum_value", "jacobian"} <= set(loss._compiled)
+    p = _moved(ethane_model.p0)
+    residuals, jacobian = loss.residuals_and_jacobian(p)
+    value = loss.value(p)
+    assert not gradient_stages & set(loss._compiled)
+    value_g, _ = loss.value_and_grad(p)
+    assert gradient_stages <= set(loss._compiled)
+    # every kind to the bit but the frequencies (1e-11 apart: eigenvalues alone, or with their
+    # vectors where the gradient needs them, are two LAPACK routines)
+    assert value == pytest.approx(value_g, rel=1e-10) and value == pytest.approx(np.sum(residuals**2), rel=1e-13)
+    np.testing.assert_allclose(residuals, loss.residuals(p), rtol=1e-10, atol=1e-10 * np.max(np.abs(residuals)))
+    np.testing.assert_array_equal(jacobian, loss.residuals_and_jacobian(p)[1])
+
+
 def test_score_does_not_depend_on_earlier_calls(sn2_model, sn2_pair_losses):
     loss, _ = sn2_pair_losses
     p = _moved(sn2_model.p0)
