@@ -51,11 +51,12 @@ def evaluate_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgres
     training_set = load_system(spec, None if spec.embedded else root)
     split = validation_split(training_set, cfg)
     problem = problem_from_config(split.training, cfg)
+    loss = problem.loss if cfg.ratio_tol is not None else None
+    if loss is not None:  # scores without a gradient; compiles the engine program the reference objective calls
+        loss.compile(gradient=False)
     evaluation = problem.objective(problem.start_values)
     progress(0, float(evaluation.score))
-    ratio = None
-    if cfg.ratio_tol is not None and problem.loss is not None:
-        ratio = score_ratio(float(problem.loss.value(problem.start_values)), float(evaluation.score))
+    ratio = None if loss is None else score_ratio(float(loss.value(problem.start_values)), float(evaluation.score))
     ff = forcefield_at(problem, problem.start_values)
     assessment = fit_assessment(split, problem.objective, evaluation, evaluation, ff, ff, spec.selectivity)
     summary = evaluation_summary(problem, evaluation, ratio, time.perf_counter() - began) | assessment

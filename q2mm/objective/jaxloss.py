@@ -193,7 +193,8 @@ class JaxLoss:
     derivative); ``charge`` (MM3* atomic charges, a function of the parameters alone) when
     the charge kind is scored. ``value_and_grad`` runs them for each structure in turn and adds the
     results, so every minimization stops as soon as its own structure has converged. A
-    least-squares fit (``compile(jacobian=True)``) evaluates by value stages instead
+    least-squares fit (``compile(jacobian=True)``) or a derivative-free one (``compile(gradient=False)``)
+    evaluates by value stages instead
     (``eigen_value``, ``charge_value``, ``at_minimum_value``: the same residuals without their
     gradient, a fraction of the tracing and compiling) beside the Jacobian stage.
 
@@ -358,18 +359,18 @@ class JaxLoss:
         """Start the next inner minimizations from the QM geometries again (no warm start)."""
         self._x_start = self._qm.copy()
 
-    def compile(self, jacobian: bool = False) -> float:
-        """Compile value_and_grad's stages once (ahead of time) and return the seconds the first
-        compile took; ``stage_seconds`` holds each stage's trace + lowering and its XLA compile.
-        ``jacobian`` (a least-squares fit's start): the Jacobian stage instead, in the same pool
-        so its compile overlaps the others', beside the value stages (residuals and scores
-        without their gradient: least squares never asks for it) where nothing is compiled yet;
-        value_and_grad compiles its own stages when first called."""
-        if jacobian:
-            names = self._stage_names(gradient=False) if not self._compiled else []
-            self._ensure([*names, "jacobian"])
-        else:
-            self._ensure(self._stage_names(gradient=True))
+    def compile(self, jacobian: bool = False, gradient: bool | None = None) -> float:
+        """Compile the stages of an evaluation once (ahead of time) and return the seconds the
+        first compile took; ``stage_seconds`` holds each stage's trace + lowering and its XLA
+        compile. ``gradient`` (default: unless ``jacobian``): value_and_grad's stages, else the
+        value stages (scores and residuals without their gradient, which ``value`` and
+        ``residuals`` then use: least squares and the derivative-free methods never ask for a
+        gradient; value_and_grad compiles its own stages when first called). ``jacobian``
+        (a least-squares fit's start): the Jacobian stage too, in the same pool so its compile
+        overlaps the others' (alone where an evaluation's stages are compiled already)."""
+        gradient = not jacobian if gradient is None else gradient
+        names = [] if jacobian and self._compiled else self._stage_names(gradient)
+        self._ensure([*names, "jacobian"] if jacobian else names)
         return self.compile_seconds or 0.0
 
     def _stage_names(self, gradient: bool) -> list[str]:

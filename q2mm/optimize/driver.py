@@ -522,9 +522,10 @@ class _Start:
     n_loss: int = 0
 
 
-def _measure_start(problem: FitProblem, jacobian: bool) -> _Start:
-    """The reference score and the loss at the start. The loss compiles its stages first (with
-    its residual Jacobian's where ``jacobian``), the engine's program the reference objective
+def _measure_start(problem: FitProblem, method: str) -> _Start:
+    """The reference score and the loss at the start. The loss compiles the stages ``method``
+    needs first (least squares: its residual Jacobian's, and scores without their gradient, as
+    the derivative-free methods), the engine's program the reference objective
     shares among them, tracing one after another and compiling in parallel threads; then the
     two first evaluations run side by side. (A reference evaluation started beside the
     compile would trace the shared program in a second Python thread, slowing the loss's
@@ -532,7 +533,8 @@ def _measure_start(problem: FitProblem, jacobian: bool) -> _Start:
     if problem.loss is None:
         return _Start(problem.objective(problem.start_values), None, None)
     t = time.perf_counter()
-    problem.loss.compile(jacobian=jacobian)
+    # least squares: its Jacobian, and scores without a gradient, as the derivative-free methods
+    problem.loss.compile(jacobian=method == "least-squares", gradient=method in GRADIENT_METHODS - {"least-squares"})
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(problem.objective, problem.start_values)
         loss0 = float(problem.loss.value(problem.start_values))
@@ -678,7 +680,7 @@ def fit(
     t0 = time.perf_counter()
     lower, upper = parameter_bounds(problem.start_values, problem.kinds, options.bounds, problem.names())
     scaling = BoxScaling.from_bounds(lower, upper, problem.start_values)
-    start = _measure_start(problem, jacobian=options.canonical_method == "least-squares")
+    start = _measure_start(problem, options.canonical_method)
     decision = decide(options.jac, start.ratio, options.ratio_tol, options.on_ratio_fail, problem.loss is not None)
     context = _Context(problem, options, lower, upper, start, decision, t0)
 

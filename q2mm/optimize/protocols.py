@@ -82,8 +82,9 @@ class LossLike(Protocol):
     @property
     def compile_seconds(self) -> float | None: ...
 
-    def compile(self, jacobian: bool = False) -> float:
-        """Compile ahead of the first call (``jacobian``: the residual Jacobian too); seconds."""
+    def compile(self, jacobian: bool = False, gradient: bool | None = None) -> float:
+        """Compile ahead of the first call (``jacobian``: the residual Jacobian too; ``gradient``
+        False: scores without their gradient; default: unless ``jacobian``); seconds."""
         ...
 
     def value(self, p_active: np.ndarray) -> float: ...

@@ -132,7 +132,7 @@ def test_stepwise_minimize_takes_the_same_steps(ethane_losses, ethane_model, eth
 
 def test_a_least_squares_start_compiles_value_stages_that_agree(ethane_model, ethane_pair, ethane_losses):
     """``compile(jacobian=True)`` (a least-squares fit's start) compiles the residuals without
-    their gradient beside the Jacobian stage: its scores and residuals (every kind, energies
+    their gradient beside the Jacobian stage (``compile(gradient=False)``: without it): its scores and residuals (every kind, energies
     and frequencies included) are value_and_grad's to rounding, and no gradient stage is
     compiled until value_and_grad asks for one."""
     loss = JaxLoss(ethane_model, ethane_pair, ethane_losses[0].settings)
@@ -150,6 +150,10 @@ def test_a_least_squares_start_compiles_value_stages_that_agree(ethane_model, et
     assert value == pytest.approx(value_g, rel=1e-10) and value == pytest.approx(np.sum(residuals**2), rel=1e-13)
     np.testing.assert_allclose(residuals, loss.residuals(p), rtol=1e-10, atol=1e-10 * np.max(np.abs(residuals)))
     np.testing.assert_array_equal(jacobian, loss.residuals_and_jacobian(p)[1])
+    derivative_free = JaxLoss(ethane_model, ethane_pair, ethane_losses[0].settings)
+    derivative_free.compile(gradient=False)  # Nelder-Mead, Powell, q2mm.evaluate
+    assert set(derivative_free._compiled) == {"engine", "minimize", "eigen_value", "at_minimum_value"}
+    assert derivative_free.value(p) == value
 
 
 def test_score_does_not_depend_on_earlier_calls(sn2_model, sn2_pair_losses):

@@ -137,7 +137,7 @@ class SurrogateLoss:
         r = self.fit.residual(self._point(p_active))
         return r * np.sqrt(value / float(r @ r)) if math.isfinite(value) and r @ r > 0 else r * value
 
-    def compile(self, jacobian: bool = False) -> float:
+    def compile(self, jacobian: bool = False, gradient: bool | None = None) -> float:
         return 0.0  # nothing to compile
 
     def residuals_and_jacobian(self, p_active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,7 +198,7 @@ class RecoveryLoss:
     def residuals(self, p_active: np.ndarray) -> np.ndarray:
         return (np.asarray(p_active, float) - self.objective.target) / self.objective.width
 
-    def compile(self, jacobian: bool = False) -> float:
+    def compile(self, jacobian: bool = False, gradient: bool | None = None) -> float:
         return 0.0  # nothing to compile
 
     def residuals_and_jacobian(self, p_active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

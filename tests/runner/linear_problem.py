@@ -61,7 +61,7 @@ class LinearObjective:
         residual = self.ref - self.matrix @ np.asarray(p, float)
         return float(residual @ residual), -2.0 * self.matrix.T @ residual
 
-    def compile(self, jacobian: bool = False) -> float:
+    def compile(self, jacobian: bool = False, gradient: bool | None = None) -> float:
         return 0.0  # nothing to compile
 
     def residuals_and_jacobian(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
