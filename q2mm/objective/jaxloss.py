@@ -431,32 +431,20 @@ class JaxLoss:
         compile (XLA releases the GIL and compiles one program on one core), so the compiles
         overlap the tracing of the later stages. ``stage_seconds[name]``: its lowering, and
         the seconds from the end of its lowering until its compile was done."""
-        lowered: dict = {}
-        if COMPILE_THREADS <= 1:
-            compiled = {}
-            for name, (fn, *args) in stages.items():
-                if isinstance(fn, CompiledOnce):
-                    compiled[name] = self._shared_program(name, fn, args)
-                    continue
-                lowered[name] = self._lower(name, fn, args, lowered)
-                t0 = time.perf_counter()
-                compiled[name] = lowered[name].compile()
-                self.stage_seconds[name]["compile"] = time.perf_counter() - t0
-            return compiled
 
         def compile_one(name, program, t0):
             out = program.compile()
             self.stage_seconds[name]["compile"] = time.perf_counter() - t0
             return out
 
-        with ThreadPoolExecutor(min(len(stages), COMPILE_THREADS)) as pool:
+        with ThreadPoolExecutor(max(1, min(len(stages), COMPILE_THREADS))) as pool:
             pending = {}
             for name, (fn, *args) in stages.items():
                 if isinstance(fn, CompiledOnce):  # the engine's shared program: lowered here, compiled in the pool
                     pending[name] = self._start_shared(name, fn, args, pool)
                     continue
-                lowered[name] = self._lower(name, fn, args, lowered)
-                pending[name] = pool.submit(compile_one, name, lowered[name], time.perf_counter())
+                program = self._lower(name, fn, args)
+                pending[name] = pool.submit(compile_one, name, program, time.perf_counter())
             return {name: job.result() for name, job in pending.items()}
 
     def _start_shared(self, name: str, shared: CompiledOnce, args, pool: ThreadPoolExecutor):
@@ -471,14 +459,7 @@ class JaxLoss:
         )
         return future
 
-    def _shared_program(self, name: str, shared: CompiledOnce, args):
-        """An engine program shared with the reference objective (compiled once per process)."""
-        t0 = time.perf_counter()
-        program = shared.program(*args)
-        self.stage_seconds[name] = {"lower": 0.0, "compile": time.perf_counter() - t0}
-        return program
-
-    def _lower(self, name: str, fn, args: list, lowered: dict):
+    def _lower(self, name: str, fn, args: list):
         """jit(fn) traced and lowered for ``args`` (MINIMUM: shaped like the minimize stage's
         first four outputs); its seconds into ``stage_seconds[name]``."""
         t0 = time.perf_counter()
