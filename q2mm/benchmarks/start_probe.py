@@ -1,7 +1,8 @@
 """A fit's cold start in a fresh process: ``python -m q2mm.benchmarks.start_probe OVERRIDES...``.
 
 Builds the configured problem, then runs what ``fit`` runs before its first iteration:
-JaxLoss's compile, then its first call beside the reference objective's first call in a
+JaxLoss's compile for the configured optimizer (``driver.compile_for``; least-squares: the
+Jacobian stage too), then its first call beside the reference objective's first call in a
 second thread. Prints one JSON object: seconds of imports, setup, each first call and
 the start as a whole, JaxLoss's per-stage lowering and compile seconds, both scores (repr), and
 the warm value+grad and reference call. The parent chooses ``Q2MM_JAX_CACHE`` (empty: cold).
@@ -26,6 +27,8 @@ def measure(overrides: Sequence[str]) -> dict[str, Any]:
     """The cold start of the configured fit, measured in this process."""
     from q2mm.benchmarks.setup import compose_config, load_training_set
     from q2mm.compose import problem_from_config
+    from q2mm.optimize.choices import parse_method
+    from q2mm.optimize.driver import compile_for
 
     t0 = time.perf_counter()
     cfg = compose_config(overrides)
@@ -41,7 +44,7 @@ def measure(overrides: Sequence[str]) -> dict[str, Any]:
         reference["seconds"] = time.perf_counter() - s
 
     s = time.perf_counter()
-    loss.compile()  # as the fit's start (q2mm.optimize.driver._measure_start): compile, then both calls
+    compile_for(loss, parse_method(cfg.optimizer.method))  # as the fit's start: compile, then both calls
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(first_reference)
         value = float(loss.value(start))

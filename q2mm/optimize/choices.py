@@ -37,6 +37,12 @@ METHOD_ALIASES = {
 }  # accepted by OptimizerOptions only
 
 
+def parse_method(value: object) -> Method:
+    """The optimizer method ``value`` names, an alias (``METHOD_ALIASES``) resolved."""
+    method = str(value).lower()
+    return parse_choice(Method, METHOD_ALIASES.get(method, method), "optimizer method")
+
+
 class JacMode(StrEnum):
     """Where gradients come from (``optimizer.jac``): the ratio gate decides (auto), JaxLoss, or finite differences."""
 

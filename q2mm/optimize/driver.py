@@ -15,7 +15,7 @@ import scipy.optimize
 from q2mm.errors import ConfigurationError, DivergenceError
 from q2mm.optimize.bounds import BoundsOptions, BoxScaling, parameter_bounds
 from q2mm.optimize.checkpoint import FitJournal, JournalEntry
-from q2mm.optimize.choices import METHOD_ALIASES, JacMode, LsqSolver, Method, OnRatioFail, XScale, parse_choice
+from q2mm.optimize.choices import JacMode, LsqSolver, Method, OnRatioFail, XScale, parse_choice, parse_method
 from q2mm.optimize.fd import ScorePool, fd_value_and_grad
 from q2mm.optimize.gate import GateDecision, decide, score_ratio
 from q2mm.optimize.identifiability import Identifiability, identifiability
@@ -74,8 +74,7 @@ class OptimizerOptions:
     identifiability: bool | None = None  # None: with least-squares only (its Jacobian is built anyway)
 
     def __post_init__(self) -> None:
-        method = str(self.method).lower()
-        object.__setattr__(self, "method", parse_choice(Method, METHOD_ALIASES.get(method, method), "optimizer method"))
+        object.__setattr__(self, "method", parse_method(self.method))
         object.__setattr__(self, "jac", parse_choice(JacMode, self.jac, "jac"))
         object.__setattr__(self, "on_ratio_fail", parse_choice(OnRatioFail, self.on_ratio_fail, "on_ratio_fail"))
         object.__setattr__(self, "x_scale", parse_choice(XScale, self.x_scale, "x_scale"))
@@ -522,6 +521,13 @@ class _Start:
     n_loss: int = 0
 
 
+def compile_for(loss: LossLike, method: str) -> float:
+    """Compile what a fit by ``method`` evaluates (seconds): least squares its residual
+    Jacobian and scores without their gradient, as the derivative-free methods; L-BFGS-B and
+    Adam value_and_grad's stages."""
+    return loss.compile(jacobian=method == "least-squares", gradient=method in GRADIENT_METHODS - {"least-squares"})
+
+
 def _measure_start(problem: FitProblem, method: str) -> _Start:
     """The reference score and the loss at the start. The loss compiles the stages ``method``
     needs first (least squares: its residual Jacobian's, and scores without their gradient, as
@@ -533,8 +539,7 @@ def _measure_start(problem: FitProblem, method: str) -> _Start:
     if problem.loss is None:
         return _Start(problem.objective(problem.start_values), None, None)
     t = time.perf_counter()
-    # least squares: its Jacobian, and scores without a gradient, as the derivative-free methods
-    problem.loss.compile(jacobian=method == "least-squares", gradient=method in GRADIENT_METHODS - {"least-squares"})
+    compile_for(problem.loss, method)
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(problem.objective, problem.start_values)
         loss0 = float(problem.loss.value(problem.start_values))
