@@ -102,7 +102,17 @@ def machine_facts() -> dict[str, Any]:
 
 def print_probe_result(measure: Callable[[list[str]], dict[str, Any]], argv: Sequence[str] | None = None) -> int:
     """A probe's entry point: ``measure`` of the Hydra overrides (``argv``, else the command
-    line), printed as one JSON line on stdout (the parent reads the last line)."""
-    result = measure(list(sys.argv[1:] if argv is None else argv))
+    line), printed as one JSON line on stdout (the parent reads the last line). A bad
+    override or input: one line on stderr naming it, exit status 1."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from q2mm.errors import Q2MMError
+
+    try:
+        result = measure(list(sys.argv[1:] if argv is None else argv))
+    except (Q2MMError, HydraException, OmegaConfBaseException) as error:
+        sys.stderr.write(f"{type(error).__name__}: {error}\n")
+        return 1
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
