@@ -102,7 +102,7 @@ def evaluation_summary(problem: Any, evaluation: Any, ratio: float | None, wall_
             "n_objective_evals": 1,
             "n_loss_evals": 0 if ratio is None else 1,
             "wall_time_s": wall_s,
-            "compile_time_s": None,
+            "compile_time_s": None if ratio is None or problem.loss is None else problem.loss.compile_seconds,
             "evaluation_messages": [str(m) for m in evaluation.messages],
             "evaluation_notes": [str(m) for m in evaluation.notes],
             "history": [{"iteration": 0, "score": score}],
