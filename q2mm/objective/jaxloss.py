@@ -271,13 +271,17 @@ class JaxLoss:
     def value(self, p_active) -> float:
         """The score at the active values: by the value stages where a least-squares start
         compiled them (``compile(jacobian=True)``), else by value_and_grad's."""
-        return self._evaluate_all(p_active, gradient=not self._value_stages_ready())[0]
+        return self._evaluate_cheapest(p_active)[0]
 
     def value_and_grad(self, p_active) -> tuple[float, np.ndarray]:
         """Score and its gradient with respect to the active parameters."""
         value, grad = self._evaluate_all(p_active, gradient=True)
         assert grad is not None
         return value, grad
+
+    def _evaluate_cheapest(self, p_active) -> tuple[float, np.ndarray | None]:
+        """``_evaluate_all`` by the value stages where they are compiled, else with the gradient."""
+        return self._evaluate_all(p_active, gradient=not self._value_stages_ready())
 
     def _evaluate_all(self, p_active, gradient: bool) -> tuple[float, np.ndarray | None]:
         """Score (and its gradient if ``gradient``) over every structure; the evaluation's
@@ -347,7 +351,7 @@ class JaxLoss:
     def _evaluate_at(self, p_active) -> None:
         p = full_parameters(self.p0, self.active, p_active)
         if not self._last or not np.array_equal(self._last["p"], p):
-            self._evaluate_all(p_active, gradient=not self._value_stages_ready())
+            self._evaluate_cheapest(p_active)
 
     def _assemble(self, blocks: list[dict], width: int | None = None) -> np.ndarray:
         """Stack the real rows of per-structure padded blocks: by kind, structure, entry."""
@@ -448,8 +452,9 @@ class JaxLoss:
             return {name: job.result() for name, job in pending.items()}
 
     def _start_shared(self, name: str, shared: CompiledOnce, args, pool: ThreadPoolExecutor):
-        """An engine program shared with the reference objective: lowered in this thread
-        (first, while no other stage's tracing competes for the GIL), compiled in ``pool``."""
+        """An engine program shared with the reference objective: lowered in this thread (in
+        its turn of ``_LOWERING_ORDER``, no other tracing beside it), compiled in ``pool``;
+        whoever asks for the same shape first makes it (``CompiledOnce.start``)."""
         t0 = time.perf_counter()
         future = shared.start(pool, *args)
         lowered = time.perf_counter()
@@ -476,8 +481,8 @@ class JaxLoss:
         gradient of its scores with respect to the full p."""
         data, topo = self._structures[s]
         stages = self._compiled
-        out: dict[str, Any] = {"kinds": {}, "residuals": {}, "grad": 0.0, "converged": True, "iterations": 0}
-        out["gmax"] = 0.0
+        out: dict[str, Any] = {"kinds": {}, "residuals": {}, "grad": np.zeros(self.p0.size), "converged": True}
+        out.update(iterations=0, gmax=0.0)
 
         def add(kinds, residuals, grad=None):
             out["kinds"], out["residuals"] = {**out["kinds"], **kinds}, {**out["residuals"], **residuals}
