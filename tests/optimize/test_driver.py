@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
+from q2mm.errors import ConfigurationError
 from q2mm.optimize import FitProblem, OptimizerOptions, fit
 from tests.optimize.problems import (
     KINDS,
@@ -286,3 +287,44 @@ def test_lbfgsb_restarts_from_the_best_point_after_a_failed_line_search(monkeypa
     assert not np.array_equal(starts[1][0], starts[0][0])  # from the best point, not the start
     assert "restart" in result.summary()["optimizer_message"]
     np.testing.assert_allclose(result.p_final, TRUE_VALUES, rtol=1e-4)
+
+
+def _failing_after(monkeypatch, iterations: int, starts: list):
+    """scipy's minimize as L-BFGS-B meeting a cliff: each call runs ``iterations`` real
+    iterations and reports a failed line search (status 2)."""
+    import scipy.optimize
+
+    from q2mm.optimize import driver
+
+    real = scipy.optimize.minimize
+
+    def failing(fun, x0, **kwargs):
+        starts.append(fun(x0)[0])  # the score where this attempt starts (evaluated anyway)
+        res = real(fun, x0, **{**kwargs, "options": {**kwargs["options"], "maxiter": iterations}})
+        res.status, res.success, res.message = 2, False, "ABNORMAL: "
+        return res
+
+    monkeypatch.setattr(driver.scipy.optimize, "minimize", failing)
+
+
+@pytest.mark.parametrize(("restart_rtol", "attempts"), [(0.0, 4), (0.28, 3), (1.0, 1)])
+def test_lbfgsb_restarts_only_after_an_attempt_that_gained_more_than_restart_rtol(monkeypatch, restart_rtol, attempts):
+    """Every attempt fails its line search after two iterations: with restart_rtol 0 the
+    driver restarts ``restarts`` (3) times; with 0.28 it stops after the first attempt whose
+    relative gain was no more than that (here the third: the gains run 1.0, 0.34, 0.23);
+    with 1 (no gain is so large) it never restarts."""
+    starts: list = []
+    _failing_after(monkeypatch, 2, starts)
+    result = fit(make_problem(), OptimizerOptions(ratio_tol=None, maxiter=200, restart_rtol=restart_rtol))
+    assert len(starts) == attempts
+    gains = -np.diff(starts) / np.array(starts[:-1])
+    assert np.all(gains > restart_rtol)  # each restart followed an attempt that gained enough
+    message = result.summary()["optimizer_message"]
+    assert ("not above restart_rtol" in message) == (attempts < 4)
+
+
+def test_restart_options_are_checked():
+    with pytest.raises(ConfigurationError, match="restarts and restart_rtol"):
+        OptimizerOptions(restarts=-1)
+    with pytest.raises(ConfigurationError, match="restarts and restart_rtol"):
+        OptimizerOptions(restart_rtol=float("nan"))
