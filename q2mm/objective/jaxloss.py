@@ -720,7 +720,8 @@ class JaxLoss:
 
     def _stage_residuals(self, p, active, fixed, x_min, h_min, pins, pinned, d, topo):
         """The padded residual blocks as a function of p[active] at one structure's minimum,
-        exact in value and first derivative at p[active] (the fixed path linearizes eig_diag)."""
+        exact in first derivative at p[active], which is all the Jacobian stage takes (the
+        fixed path gives eig_diag's linear term only, not its value)."""
         s = self.settings
         model = self.model
         eigen = s.uses("eig_diag") or s.uses("eig_offdiag")
@@ -742,8 +743,8 @@ class JaxLoss:
                 out = {}
             elif s.uses("eig_offdiag"):
                 out = _eigen_residuals(hessian_qm(d["qm"], q, topo), d, s)
-            elif fixed:  # the diagonal alone: quadratic forms and their Jacobian, no Hessian
-                out = _eigen_diagonal_residuals(at_qm, p, q, d)
+            elif fixed:  # the diagonal alone: the quadratic forms' Jacobian, no Hessian
+                out = _eigen_diagonal_tangent(at_qm, p, q, d)
             else:
                 out = _eigen_diagonal_of(hessian_qm(d["qm"], q, topo), d)
             if s.uses("charge"):
@@ -818,13 +819,13 @@ def _eigen_diagonal_of(h, d) -> dict:
     return _eigen_diagonal_rows(quadratic_forms(_eigen_vectors(d), h), d)
 
 
-def _eigen_diagonal_residuals(at_qm, p, q, d) -> dict:
-    """``_eigen_residuals``' eig_diag rows from u_k^T H u_k (u_k = M^-1/2 v_k, the engine's
-    ``at_geometry(...).diagonal``), without the Hessian: its value at p plus its Jacobian
-    (``diagonal_jacobian``) times q - p, exact at q = p with the exact first derivative there
-    (what the Jacobian stage differentiates at q = p)."""
-    u = _eigen_vectors(d)
-    return _eigen_diagonal_rows(at_qm.diagonal(u, p) + at_qm.diagonal_jacobian(u, p) @ (q - p), d)
+def _eigen_diagonal_tangent(at_qm, p, q, d) -> dict:
+    """The eig_diag rows' linear term in q - p: -w (u_k^T dH/dp u_k) (q - p) in the rows' units
+    (u_k = M^-1/2 v_k; the engine's ``at_geometry(...).diagonal_jacobian``), without the
+    Hessian. Its derivative in q is the rows' exact derivative at q = p, all the Jacobian stage
+    takes from it; the rows' value at p (``diagonal``), a constant here, is not traced."""
+    jacobian = at_qm.diagonal_jacobian(_eigen_vectors(d), p)
+    return {"eig_diag": -d["eigen"]["w"] * (jacobian @ (q - p)) * (KCAL_PER_MOL_A2_TO_HARTREE_BOHR2 * EIGEN_SCORE_UNIT)}
 
 
 def _eigen_terms(h, d, s: ObservationSettings) -> dict:
