@@ -28,7 +28,7 @@ import q2mm.jaxconfig  # noqa: F401
 from q2mm.errors import ParameterAssignmentError
 from q2mm.mm3 import fixed_geometry, interactions, nonbonded, terms
 from q2mm.mm3.assign import Assignment
-from q2mm.mm3.hessian import hessian, hessian_dot
+from q2mm.mm3.hessian import energy_gradient_hessian, hessian, hessian_dot
 from q2mm.mm3.topology import Interactions, Topology
 from q2mm.model.forcefield import ForceField, ParamRef
 from q2mm.model.molecule import Molecule
@@ -284,6 +284,7 @@ class MM3Model:
     # -- pure functions (static: usable under jit/vmap/grad) --------------------------------
     energy = staticmethod(energy)
     hessian = staticmethod(hessian)
+    energy_gradient_hessian = staticmethod(energy_gradient_hessian)
     hessian_dot = staticmethod(hessian_dot)
     kinks = staticmethod(nonbonded.kinks)
     at_geometry = staticmethod(fixed_geometry.at_geometry)

@@ -114,6 +114,59 @@ def _pair_parts(pairs: tuple, topo: Topology, a) -> tuple[jnp.ndarray, jnp.ndarr
     return _pair_blocks(nn, slot) + cross + cross.transpose(1, 0, 3, 2), _pair_blocks(rr, slot)
 
 
+def _local_derivatives(f, argnums=0):
+    """``f``'s value, gradient and Hessian in the arguments ``argnums`` from one forward pass
+    over its reverse-mode gradient (``jax.hessian`` is the same pass without the other two)."""
+
+    def gradient_with_value(*args):
+        value, gradient = jax.value_and_grad(f, argnums)(*args)
+        return gradient, (value, gradient)
+
+    def derivatives(*args):
+        hessian, (value, gradient) = jax.jacfwd(gradient_with_value, argnums, has_aux=True)(*args)
+        return value, gradient, hessian
+
+    return derivatives
+
+
+def energy_gradient_hessian(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> tuple:
+    """(E, dE/dx (Nmax, 3), Hessian (Nmax, 3, Nmax, 3)) of one padded structure from the
+    per-interaction derivatives ``hessian`` assembles: each interaction's value and gradient
+    come with its Hessian, so the energy and its gradient cost a sum and a scatter more, not a
+    reverse pass of their own. Equal to ``energy``, ``jax.grad(energy)`` and ``hessian`` to
+    rounding (tests/mm3/test_hessian.py)."""
+    p_ext = interactions.extend(p)
+    xr, factor = interactions.working_coordinates(x, p_ext, topo)
+    n = x.shape[0]
+    energy = jnp.zeros((), x.dtype)
+    gradient_r = jnp.zeros_like(x)
+    per_kind = []
+    for kind in interactions.VALENCE:
+        block = kind.block(topo)
+        values, gradients, hessians = jax.vmap(_local_derivatives(kind.local))(
+            xr[block.atoms], *kind.params(p_ext, topo, factor)
+        )
+        energy = energy + jnp.sum(masked(values * block.scale, block.mask))
+        gradient_r = gradient_r.at[block.atoms].add(masked(gradients * block.scale[:, None, None], block.mask))
+        per_kind.append(hessians)
+    i, j = topo.pair.atoms[:, 0], topo.pair.atoms[:, 1]
+    params = interactions.pair_params(p_ext, topo, interactions.charges(p_ext, topo))
+
+    def pair_total(d_nuclear, d_working, *pars):
+        vdw, ele = interactions.pair_energies(d_nuclear, d_working, *pars)
+        return vdw + ele
+
+    values, (g_n, g_r), ((nn, nr), (_, rr)) = jax.vmap(_local_derivatives(pair_total, (0, 1)))(
+        x[i] - x[j], xr[i] - xr[j], *params
+    )
+    energy = energy + jnp.sum(values)
+    gradient_r = gradient_r.at[i].add(g_r).at[j].add(-g_r)
+    gradient_n = jnp.zeros_like(x).at[i].add(g_n).at[j].add(-g_n)
+    a = reduction_matrix(topo.parent, factor)
+    hess = assemble(scatter_valence(per_kind, topo, n), (nn, nr, rr), topo, a)
+    return energy, gradient_n + a.T @ gradient_r, hess
+
+
 def _valence_dot(
     xr: jnp.ndarray, p_ext: jnp.ndarray, topo: Topology, factor: jnp.ndarray, g_rr: jnp.ndarray
 ) -> jnp.ndarray:

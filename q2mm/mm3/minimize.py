@@ -547,22 +547,35 @@ class JaxMinimum:
 
 
 def jax_newton(
-    energy_fn, x0, p, topo, mask, opts: MinimizeOptions = MinimizeOptions(), hessian_fn=None, kinks: Kinks | None = None
+    energy_fn,
+    x0,
+    p,
+    topo,
+    mask,
+    opts: MinimizeOptions = MinimizeOptions(),
+    derivatives_fn=None,
+    kinks: Kinks | None = None,
 ) -> JaxMinimum:
     """Minimize ``energy_fn(x, p, topo)`` over real atoms of padded x0 (Nmax, 3), pure JAX.
 
     Same algorithm as ``newton_minimize``; not differentiable itself (see
-    ``make_implicit_minimum``). ``hessian_fn`` (the engine's assembled Hessian) replaces
-    ``jax.hessian(energy_fn)`` where the model has one.
+    ``make_implicit_minimum``). ``derivatives_fn(x, p, topo)`` (the engine's
+    ``energy_gradient_hessian``) gives the energy, gradient and Hessian where the model has
+    it; by default autodiff of ``energy_fn``.
     """
     import jax
 
     n = x0.size
-    hess = hessian_fn or jax.hessian(energy_fn)
+
+    def autodiff(x, p, topo):
+        e, g = jax.value_and_grad(energy_fn)(x, p, topo)
+        return e, g, jax.hessian(energy_fn)(x, p, topo)
+
+    derivatives = derivatives_fn or autodiff
 
     def egh(x):
-        e, g = jax.value_and_grad(energy_fn)(x, p, topo)
-        return e, g.reshape(-1), hess(x, p, topo).reshape(n, n)
+        e, g, h = derivatives(x, p, topo)
+        return e, g.reshape(-1), h.reshape(n, n)
 
     return minimum_of(_jax_trust_region(egh, x0, mask, opts, opts.max_iter, kinks), opts)
 

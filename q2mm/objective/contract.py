@@ -6,7 +6,7 @@ An engine holds a training set compiled for evaluation: ``p0`` (the flat paramet
 pass it back). ``energy(x, p, topo)`` (kcal/mol, pure JAX, one padded structure) is the one
 method without a default. ``q2mm.mm3.engine.MM3Model`` implements every method itself; a
 small engine (the test fixture's harmonic model) subclasses ``Engine`` and inherits the
-defaults: the autodiff Hessian, its plain contraction, no kinks, no hydrogen reduction
+defaults: the autodiff Hessian (and gradient beside it), its plain contraction, no kinks, no hydrogen reduction
 factors, no charges. What the optimizer in turn reads of the objectives (``JaxLoss``,
 ``Evaluation``) is written in ``q2mm.optimize.protocols`` (``LossLike``, ``EvaluationLike``).
 """
@@ -40,6 +40,12 @@ class Engine(Protocol):
     def hessian(self, x: Array, p: Array, topo: Any) -> Array:
         """Cartesian Hessian (Nmax, 3, Nmax, 3), kcal/mol/A^2; default: autodiff of ``energy``."""
         return jax.hessian(self.energy)(x, p, topo)
+
+    def energy_gradient_hessian(self, x: Array, p: Array, topo: Any) -> tuple[Array, Array, Array]:
+        """(energy, gradient (Nmax, 3), ``hessian``) at x: every Newton step's inputs, in one
+        program; default: the autodiff gradient beside ``hessian``."""
+        energy, gradient = jax.value_and_grad(self.energy)(x, p, topo)
+        return energy, gradient, self.hessian(x, p, topo)
 
     def hessian_dot(self, x: Array, p: Array, topo: Any, g: Array) -> Array:
         """sum(g * hessian(x, p, topo)), differentiable in p (the eigenmatrix score's gradient);

@@ -589,7 +589,14 @@ class JaxLoss:
         """The minimize stage without ``stepwise_minimize``: ``jax_newton``'s whole loop."""
         kinks = self.model.kinks(topo)
         m = jax_newton(
-            self.model.energy, x_start, p, topo, d["mask"], self.options, hessian_fn=self._hessian(), kinks=kinks
+            self.model.energy,
+            x_start,
+            p,
+            topo,
+            d["mask"],
+            self.options,
+            derivatives_fn=self.model.energy_gradient_hessian,
+            kinks=kinks,
         )
         return m.x, m.hessian, m.pins, m.active, m.energy, m.max_gradient, m.iterations, m.converged
 

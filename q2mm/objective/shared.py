@@ -97,17 +97,12 @@ def _shared(model: Any, key: str, fn) -> CompiledOnce:
 
 
 def engine_derivatives(model: Any) -> CompiledOnce:
-    """The compiled ``(E, dE/dx, Hessian)`` of ``model.energy(x, p, topo)`` at one padded
-    geometry x (Nmax, 3), the Hessian ``model.hessian``'s; made on first use for this model
-    object. One program for all three: every caller wants the Hessian with the gradient (each
-    Newton step of both objectives) or can drop the energy and gradient (JaxLoss's Hessian at
-    the QM geometry), and one program compiles and runs in less than two (docs/performance.md)."""
-
-    def energy_gradient_hessian(x, p, topo):
-        energy, gradient = jax.value_and_grad(model.energy)(x, p, topo)
-        return energy, gradient, model.hessian(x, p, topo)
-
-    return _shared(model, "_q2mm_shared_engine", lambda: energy_gradient_hessian)
+    """The compiled ``model.energy_gradient_hessian``: (E, dE/dx, Hessian) at one padded
+    geometry x (Nmax, 3); made on first use for this model object. One program for all three:
+    every caller wants the Hessian with the gradient (each Newton step of both objectives) or
+    can drop the energy and gradient (JaxLoss's Hessian at the QM geometry), and one program
+    compiles and runs in less than two (docs/performance.md)."""
+    return _shared(model, "_q2mm_shared_engine", lambda: model.energy_gradient_hessian)
 
 
 def map_structures(evaluate: Callable[[int], T], count: int) -> list[T]:

@@ -91,7 +91,7 @@ def test_jax_newton_keeps_padded_atoms_frozen(model):
         topo,
         model.atom_mask[k],
         MinimizeOptions(gtol=1e-8),
-        hessian_fn=model.hessian,
+        derivatives_fn=model.energy_gradient_hessian,
         kinks=model.kinks(topo),
     )
     x, e = np.asarray(found.x), found.energy

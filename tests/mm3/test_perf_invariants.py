@@ -7,6 +7,8 @@
   energy, ``jax.hessian(energy)``, to rounding: at the input geometries, away from them, at
   other parameters, batched over structures; and its derivatives in p and x (which the
   frequency term of the loss needs) equal central differences of it.
+* The energy and gradient that come with the assembled Hessian (``energy_gradient_hessian``)
+  equal ``energy`` and its autodiff gradient to rounding.
 * One compiled function serves every structure and every p (no recompilation).
 """
 
@@ -72,6 +74,23 @@ def test_hessian_equals_autodiff_of_the_energy(k, model, autodiff_hessian):
     _close(fast(x, p, topo), autodiff_hessian(x, p, topo))
     x2, p2 = _moved(model, k, seed=k)
     _close(fast(x2, p2, topo), autodiff_hessian(x2, p2, topo))
+
+
+def test_energy_gradient_hessian_equals_the_energy_its_gradient_and_hessian(model):
+    """One program for every Newton step (``energy_gradient_hessian``): the energy and gradient
+    summed from each interaction's derivatives equal ``energy`` and ``jax.grad(energy)`` to
+    rounding, padded atoms included, and its Hessian is ``hessian``'s."""
+    together = jax.jit(MM3Model.energy_gradient_hessian)
+    energy_gradient = jax.jit(jax.value_and_grad(MM3Model.energy))
+    hessian = model.compiled("hessian")
+    for k in CHECKED:
+        x, p, topo = model.arguments(k)
+        for xk, pk in ((x, p), _moved(model, k, seed=10 + k)):
+            e, g, h = together(xk, pk, topo)
+            e_ref, g_ref = energy_gradient(xk, pk, topo)
+            assert float(e) == pytest.approx(float(e_ref), rel=1e-13, abs=1e-12)
+            _close(g, g_ref)
+            _close(h, hessian(xk, pk, topo))
 
 
 def test_hessian_of_padded_atoms_is_zero_and_symmetric(model):
