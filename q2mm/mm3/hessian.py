@@ -12,6 +12,8 @@ here each interaction is differentiated twice on its own few atoms instead
   toward its parent), so H = H_nn + C A + (C A)^T + A^T H_rr A (C the nuclear-working block).
 
 The result equals ``jax.hessian(energy)`` to rounding and stays differentiable in x and p.
+``energy_gradient_hessian`` returns the energy and its gradient from the same per-interaction
+pass (each Newton step needs all three).
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ def energy_gradient_hessian(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> t
     per-interaction derivatives ``hessian`` assembles: each interaction's value and gradient
     come with its Hessian, so the energy and its gradient cost a sum and a scatter more, not a
     reverse pass of their own. Equal to ``energy``, ``jax.grad(energy)`` and ``hessian`` to
-    rounding (tests/mm3/test_hessian.py)."""
+    rounding (tests/mm3/test_perf_invariants.py)."""
     p_ext = interactions.extend(p)
     xr, factor = interactions.working_coordinates(x, p_ext, topo)
     n = x.shape[0]

@@ -6,8 +6,8 @@ An engine holds a training set compiled for evaluation: ``p0`` (the flat paramet
 pass it back). ``energy(x, p, topo)`` (kcal/mol, pure JAX, one padded structure) is the one
 method without a default. ``q2mm.mm3.engine.MM3Model`` implements every method itself; a
 small engine (the test fixture's harmonic model) subclasses ``Engine`` and inherits the
-defaults: the autodiff Hessian (and gradient beside it), its plain contraction, no kinks, no hydrogen reduction
-factors, no charges. What the optimizer in turn reads of the objectives (``JaxLoss``,
+defaults: the autodiff Hessian (and the gradient beside it), its plain contraction, no kinks,
+no hydrogen reduction factors, no charges. What the optimizer in turn reads of the objectives (``JaxLoss``,
 ``Evaluation``) is written in ``q2mm.optimize.protocols`` (``LossLike``, ``EvaluationLike``).
 """
 
