@@ -170,6 +170,7 @@ def run_bench(args: argparse.Namespace, command: str, checkpoint: Checkpoint | N
     import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent cache before any JAX work)
     from q2mm.pipeline import optimizer_options
 
+    options = optimizer_options(cfg)  # a bad optimizer option ends the bench before it measures
     results: dict[str, Any] = {"command": command, "overrides": list(args.overrides), "machine": machine_facts()}
     _progress(f"loading {cfg.system.name}")
     setup_s, (training_set, problem) = time_once(lambda: _load(cfg))
@@ -181,7 +182,7 @@ def run_bench(args: argparse.Namespace, command: str, checkpoint: Checkpoint | N
         _finish_section(results, save)
     if args.fd_params:
         _progress("finite-difference gradient")
-        results["fd"] = measure.fd_gradient_times(problem, optimizer_options(cfg), args.fd_params, args.repeats)
+        results["fd"] = measure.fd_gradient_times(problem, options, args.fd_params, args.repeats)
         results["fd_ratio"] = results["fd"]["gradient"].median / results["objectives"]["jaxloss_vg"].median
         _finish_section(results, save)
     if not args.no_fit:
