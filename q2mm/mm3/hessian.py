@@ -56,16 +56,17 @@ def scatter_valence(per_kind: list[jnp.ndarray], topo: Topology, n: int) -> jnp.
     return out.at[jnp.concatenate(rows), jnp.concatenate(cols)].add(jnp.concatenate(blocks))
 
 
+def _pair_total(d_nuclear, d_working, *params):
+    """One nonbonded pair's energy (vdW + electrostatic) from its nuclear and working difference vectors."""
+    vdw, ele = interactions.pair_energies(d_nuclear, d_working, *params)
+    return vdw + ele
+
+
 def _pair_hessians(x, xr, p_ext, topo, charges):
     """Per-pair second derivatives wrt (nuclear, working) difference vectors: three (P, 3, 3)."""
     i, j = topo.pair.atoms[:, 0], topo.pair.atoms[:, 1]
     params = interactions.pair_params(p_ext, topo, charges)
-
-    def pair_total(d_nuclear, d_working, *pars):
-        vdw, ele = interactions.pair_energies(d_nuclear, d_working, *pars)
-        return vdw + ele
-
-    (nn, nr), (_, rr) = jax.vmap(jax.hessian(pair_total, argnums=(0, 1)))(x[i] - x[j], xr[i] - xr[j], *params)
+    (nn, nr), (_, rr) = jax.vmap(jax.hessian(_pair_total, argnums=(0, 1)))(x[i] - x[j], xr[i] - xr[j], *params)
     return nn, nr, rr
 
 
@@ -153,12 +154,7 @@ def energy_gradient_hessian(x: jnp.ndarray, p: jnp.ndarray, topo: Topology) -> t
         per_kind.append(hessians)
     i, j = topo.pair.atoms[:, 0], topo.pair.atoms[:, 1]
     params = interactions.pair_params(p_ext, topo, interactions.charges(p_ext, topo))
-
-    def pair_total(d_nuclear, d_working, *pars):
-        vdw, ele = interactions.pair_energies(d_nuclear, d_working, *pars)
-        return vdw + ele
-
-    values, (g_n, g_r), ((nn, nr), (_, rr)) = jax.vmap(_local_derivatives(pair_total, (0, 1)))(
+    values, (g_n, g_r), ((nn, nr), (_, rr)) = jax.vmap(_local_derivatives(_pair_total, (0, 1)))(
         x[i] - x[j], xr[i] - xr[j], *params
     )
     energy = energy + jnp.sum(values)
