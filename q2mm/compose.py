@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from q2mm.mm3.engine import MM3Model
 from q2mm.objective.jaxloss import JaxLoss
 from q2mm.objective.objective import ObjectiveFunction
+from q2mm.objective.shared import minimizes_stepwise
 from q2mm.optimize.choices import StartName
 from q2mm.optimize.driver import FitProblem
 from q2mm.optimize.problem import ScopeLike, StartLike, build_problem, scope_spec, start_options
@@ -42,11 +44,16 @@ def fit_problem(training_set: Any, scope: ScopeLike = "opt", start: StartLike = 
         _, kept, _ = align_with_model(resolve_scope(ff, spec), model.param_refs)
         estimates, record = qfuerza_start(model, molecules, ff, kept.refs, options)
 
+    # the reference evaluates the engine through JaxLoss's minimizer program where JaxLoss
+    # minimizes in one loop: the engine's Hessian compiled once for both (objective/shared)
+    in_minimizer = not minimizes_stepwise(np.shape(model.coords))
+
     def evaluators(active: list[int]) -> tuple[ObjectiveFunction, JaxLoss]:
-        return ObjectiveFunction(model, molecules, settings, active), JaxLoss(model, molecules, settings, active)
+        reference = ObjectiveFunction(model, molecules, settings, active, engine_in_minimizer=in_minimizer)
+        return reference, JaxLoss(model, molecules, settings, active)
 
     def recipe(active: list[int]) -> ObjectiveRecipe:
-        return ObjectiveRecipe(training_set, tuple(active))
+        return ObjectiveRecipe(training_set, tuple(active), in_minimizer)
 
     return build_problem(ff, spec, model.param_refs, evaluators, start_name, estimates, record, recipe=recipe)
 
@@ -77,11 +84,13 @@ class ObjectiveRecipe:
 
     training_set: Any
     active: tuple[int, ...]
+    engine_in_minimizer: bool = False  # as the fit problem's reference (the same program, the same bits)
 
     def __call__(self) -> ObjectiveFunction:
         molecules = list(self.training_set.molecules)
         model = MM3Model.build(molecules, self.training_set.forcefield)
-        return ObjectiveFunction(model, molecules, self.training_set.settings, list(self.active))
+        settings, active = self.training_set.settings, list(self.active)
+        return ObjectiveFunction(model, molecules, settings, active, engine_in_minimizer=self.engine_in_minimizer)
 
 
 # start option names of conf/start/qfuerza.yaml -> SeminarioSettings fields

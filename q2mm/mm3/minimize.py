@@ -506,18 +506,27 @@ class TrustRegion:
         return state, self.propose(state), self.running(state)
 
 
-def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, kinks: Kinks | None):
+def _jax_trust_region(evaluate, x0, mask, opts: MinimizeOptions, max_iter, kinks: Kinks | None, iterate=True):
     """The trust-region loop in a ``lax.while_loop``; ``evaluate(x)`` returns energy, gradient
-    and exact Hessian (traced once). Returns the final ``TrustRegionState``."""
+    and exact Hessian (traced once). Returns the final ``TrustRegionState``. ``iterate`` (a
+    traced bool) False stops after the first pass, which only evaluates x0: the state then
+    holds the energy, gradient and Hessian at x0. The next step is proposed only while the
+    loop goes on (the last state's proposal was never used)."""
     import jax
     import jax.numpy as jnp
 
     loop = TrustRegion(mask, opts, max_iter, kinks)
     state, proposal = trust_region_start(x0, opts, kinks, jnp)
 
+    def no_step(state: TrustRegionState) -> Proposal:
+        zero = jnp.zeros((), x0.dtype)
+        return Proposal(state.x, zero, zero)
+
     def body(carry):
         state, proposal, _ = carry
-        return loop.advance(state, proposal, *evaluate(proposal.trial))
+        state = loop.accept(state, proposal, *evaluate(proposal.trial))
+        go = loop.running(state) & iterate
+        return state, jax.lax.cond(go, loop.propose, no_step, state), go
 
     return jax.lax.while_loop(lambda carry: carry[2], body, (state, proposal, jnp.asarray(True)))[0]
 
@@ -563,6 +572,14 @@ def jax_newton(
     ``energy_gradient_hessian``) gives the energy, gradient and Hessian where the model has
     it; by default autodiff of ``energy_fn``.
     """
+    return minimum_of(jax_newton_state(energy_fn, x0, p, topo, mask, opts, derivatives_fn, kinks), opts)
+
+
+def jax_newton_state(
+    energy_fn, x0, p, topo, mask, opts: MinimizeOptions, derivatives_fn=None, kinks: Kinks | None = None, iterate=True
+) -> TrustRegionState:
+    """``jax_newton``'s final loop state; ``iterate`` False: the energy, gradient and Hessian
+    at x0 alone (``_jax_trust_region``)."""
     import jax
 
     n = x0.size
@@ -577,7 +594,7 @@ def jax_newton(
         e, g, h = derivatives(x, p, topo)
         return e, g.reshape(-1), h.reshape(n, n)
 
-    return minimum_of(_jax_trust_region(egh, x0, mask, opts, opts.max_iter, kinks), opts)
+    return _jax_trust_region(egh, x0, mask, opts, opts.max_iter, kinks, iterate)
 
 
 def stepwise_newton(advance, evaluate, start: tuple[TrustRegionState, Proposal]) -> TrustRegionState:

@@ -29,7 +29,6 @@ from q2mm.mm3.minimize import (
     Kinks,
     MinimizeOptions,
     TrustRegion,
-    jax_newton,
     jax_projector,
     make_implicit_minimum,
     make_implicit_minimum_jvp,
@@ -40,7 +39,15 @@ from q2mm.model.molecule import Molecule
 from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.contract import Engine, quadratic_forms
 from q2mm.objective.objective import full_parameters, prepare, structure_slice
-from q2mm.objective.shared import CompiledOnce, engine_derivatives, map_structures
+from q2mm.objective.shared import (
+    EVALUATE,
+    ITERATE,
+    CompiledOnce,
+    engine_derivatives,
+    engine_minimizer,
+    map_structures,
+    minimizes_stepwise,
+)
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix, mass_weighted_mm_hessian
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values, wrap_degrees
 from q2mm.reference.observations import (
@@ -56,13 +63,10 @@ FREQUENCY_PAD = 1e3  # Hartree/(Bohr^2 amu) given to rigid/padded modes so they 
 MINIMUM = object()  # stands for the minimum (x, Hessian, pins, their flags) among a stage's arguments
 # XLA compiles of the stages at once (Q2MM_COMPILE_THREADS; default: the CPUs this process may use)
 COMPILE_THREADS = int(os.environ.get("Q2MM_COMPILE_THREADS", str(usable_cpus())))
-# the largest training set (structures x padded atoms) JaxLoss minimizes step by step by default:
-# stepwise saves 3-4 s of compile and costs about 1 ms of host round trips per Newton step, so it
-# pays below roughly 3000 steps per fit, which small molecules stay under (docs/performance.md)
-STEPWISE_MAX_ATOMS = 24
 # the stages lowered in this order, the longest XLA compiles first (rh-enamide: the minimizer's
-# loop with its own engine Hessian, about 14 s; the shared engine program 6-12 s; eigen 8 s; at_minimum
-# 4 s), so the last compile to finish starts as early as possible
+# loop with the engine's Hessian inside, shared with the reference objective, 10-15 s; eigen 8 s;
+# at_minimum 4 s; small sets: the engine's program, shared, 4-10 s), so the last compile to finish
+# starts as early as possible
 _LOWERING_ORDER = (
     *("minimize", "engine", "eigen", "charge", "at_minimum", "jacobian"),
     *("eigen_value", "charge_value", "at_minimum_value"),  # small: residuals without their gradient
@@ -188,7 +192,8 @@ class JaxLoss:
 
     Three functions, each compiled once for the padded structure shape, evaluate one
     structure: ``minimize`` (the inner Newton minimization from the QM geometry,
-    ``jax_newton``), ``eigen`` (the eigenmatrix scores and their gradient) and ``at_minimum``
+    ``jax_newton``: ``shared.engine_minimizer``, whose evaluate-only pass also gives the
+    Hessian at the QM geometry and the reference objective's engine), ``eigen`` (the eigenmatrix scores and their gradient) and ``at_minimum``
     (geometry and frequency scores at the minimum and their gradient through the implicit
     derivative); ``charge`` (MM3* atomic charges, a function of the parameters alone) when
     the charge kind is scored. ``value_and_grad`` runs them for each structure in turn and adds the
@@ -200,10 +205,10 @@ class JaxLoss:
 
     ``stepwise_minimize=True`` compiles only one trust-region step (``TrustRegion.advance``)
     and drives it from the host (``stepwise_newton``) around the engine's energy, gradient
-    and Hessian program shared with the reference objective: same steps and results, the
-    engine's Hessian compiled once instead of twice (cold start about 3-5 s shorter), but
-    each step costs a host round trip. ``None`` (the default) chooses by size: stepwise for
-    training sets of at most ``STEPWISE_MAX_ATOMS`` padded atoms in all, where a fit is
+    and Hessian program (``shared.engine_derivatives``): same steps and results, a smaller
+    compile than the whole loop, but each step costs a host round trip. ``None`` (the
+    default) chooses by size (``shared.minimizes_stepwise``, as the reference objective does):
+    stepwise for training sets of at most ``shared.STEPWISE_MAX_ATOMS`` padded atoms in all, where a fit is
     mostly compiling (sn2, 12: value+grad +5 ms, the default run 22.0 -> 18.9 s), the whole
     loop above it (pd-allyl-xtb, 42: value+grad 73 -> 170 ms, its fit 51 -> 76 s;
     rh-enamide, 558: +130-220 ms; docs/performance.md).
@@ -235,11 +240,7 @@ class JaxLoss:
         n = len(self.observations)
         self._structures = [structure_slice((data, model.topology), s) for s in range(n)]
         self._qm = np.asarray(model.coords, dtype=np.float64)
-        self.stepwise_minimize = (
-            self._qm.shape[0] * self._qm.shape[1] <= STEPWISE_MAX_ATOMS
-            if stepwise_minimize is None
-            else stepwise_minimize
-        )
+        self.stepwise_minimize = minimizes_stepwise(self._qm.shape) if stepwise_minimize is None else stepwise_minimize
         self._kinks = [model.kinks(topo) for _, topo in self._structures]  # concrete, per structure
         distances = {k.distance for k in self._kinks if k is not None}
         if len(distances) > 1:
@@ -380,15 +381,17 @@ class JaxLoss:
     def _stage_names(self, gradient: bool) -> list[str]:
         """The stages one evaluation runs, with the score's gradient or without it."""
         names = []
-        if self._uses_eigen or (self.settings.needs_minimum and self.stepwise_minimize):
+        if self.stepwise_minimize and (self._uses_eigen or self.settings.needs_minimum):
             names.append("engine")
+        elif self._uses_eigen or self.settings.needs_minimum:
+            names.append("minimize")  # the minimizer's program also gives the Hessian at the QM geometry
         if self._uses_eigen:
             names.append("eigen" if gradient else "eigen_value")
         if self.settings.uses("charge"):
             names.append("charge" if gradient else "charge_value")
         if self.settings.needs_minimum:
             names += ["minimize", "at_minimum" if gradient else "at_minimum_value"]
-        return names
+        return list(dict.fromkeys(names))
 
     def _value_stages_ready(self) -> bool:
         return all(name in self._compiled for name in self._stage_names(gradient=False))
@@ -418,7 +421,7 @@ class JaxLoss:
             return (self._advance, *self._start(0, self._qm[0]), energy, gradient, h, *self._step_inputs(0))
         stages = {
             "engine": lambda: (engine_derivatives(self.model), x_qm, p, topo),
-            "minimize": lambda: (self._minimize_loop, p, x_qm, data, topo),
+            "minimize": lambda: (engine_minimizer(self.model, self.options), x_qm, p, topo, data["mask"], ITERATE),
             "eigen": lambda: (self._eigen, p, h, data, topo),
             "eigen_value": lambda: (self._eigen_value, h, data),
             "charge": lambda: (self._charge, p, data, topo),
@@ -490,7 +493,7 @@ class JaxLoss:
                 out["grad"] = out["grad"] + grad
 
         if self._uses_eigen:
-            h = stages["engine"](data["qm"], p, topo)[2]
+            h = self._qm_hessian(s, p)
             add(*(stages["eigen"](p, h, data, topo) if gradient else stages["eigen_value"](h, data)))
         if self.settings.uses("charge"):
             add(*(stages["charge"](p, data, topo) if gradient else stages["charge_value"](p, data, topo)))
@@ -569,8 +572,9 @@ class JaxLoss:
         stages = self._compiled
         data, topo = self._structures[s]
         if not self.stepwise_minimize:
-            found = stages["minimize"](p, jnp.asarray(x_start), data, topo)
-            return (*found[:4], *(v.item() for v in jax.device_get(found[4:])))
+            m = stages["minimize"](jnp.asarray(x_start), p, topo, data["mask"], ITERATE)
+            tail = (m.energy, m.max_gradient, m.iterations, m.converged)
+            return (m.x, m.hessian_l, m.pins, m.active, *(v.item() for v in jax.device_get(tail)))
         engine, advance = stages["engine"], stages["minimize"]
         inputs = self._step_inputs(s)
 
@@ -585,20 +589,13 @@ class JaxLoss:
         converged = gmax < self.options.gtol and np.isfinite(energy)
         return m.x, m.h_l, m.pins, m.active, energy, gmax, int(m.it) - 1, converged
 
-    def _minimize_loop(self, p, x_start, d, topo):
-        """The minimize stage without ``stepwise_minimize``: ``jax_newton``'s whole loop."""
-        kinks = self.model.kinks(topo)
-        m = jax_newton(
-            self.model.energy,
-            x_start,
-            p,
-            topo,
-            d["mask"],
-            self.options,
-            derivatives_fn=self.model.energy_gradient_hessian,
-            kinks=kinks,
-        )
-        return m.x, m.hessian, m.pins, m.active, m.energy, m.max_gradient, m.iterations, m.converged
+    def _qm_hessian(self, s: int, p):
+        """The engine's Hessian at structure s's QM geometry, from the program shared with the
+        reference objective: the engine's own (stepwise) or the minimizer's, evaluating only."""
+        data, topo = self._structures[s]
+        if self.stepwise_minimize:
+            return self._compiled["engine"](data["qm"], p, topo)[2]
+        return self._compiled["minimize"](data["qm"], p, topo, data["mask"], EVALUATE).hessian
 
     def _advance(self, state, proposal, e, g, h, mask, *kink_pairs):
         """One trust-region step (``TrustRegion.advance``) of a structure with atom ``mask``
@@ -734,6 +731,10 @@ class JaxLoss:
         eigen = s.uses("eig_diag") or s.uses("eig_offdiag")
         if fixed:
             at_qm: Any = model.at_geometry(d["qm"], p, topo) if eigen else None
+            # eig_diag's p-Jacobian at p: a constant of ``residuals``, traced once outside the
+            # Jacobian's jvp and vmap (inside, every one of its ops went through both)
+            diagonal = eigen and not s.uses("eig_offdiag")
+            diagonal_jacobian = at_qm.diagonal_jacobian(_eigen_vectors(d), p) if diagonal else None
 
             def hessian_qm(x, q, t):
                 return at_qm.hessian(q)
@@ -751,7 +752,7 @@ class JaxLoss:
             elif s.uses("eig_offdiag"):
                 out = _eigen_residuals(hessian_qm(d["qm"], q, topo), d, s)
             elif fixed:  # the diagonal alone: the quadratic forms' Jacobian, no Hessian
-                out = _eigen_diagonal_tangent(at_qm, p, q, d)
+                out = _eigen_diagonal_tangent(diagonal_jacobian, p, q, d)
             else:
                 out = _eigen_diagonal_of(hessian_qm(d["qm"], q, topo), d)
             if s.uses("charge"):
@@ -826,13 +827,14 @@ def _eigen_diagonal_of(h, d) -> dict:
     return _eigen_diagonal_rows(quadratic_forms(_eigen_vectors(d), h), d)
 
 
-def _eigen_diagonal_tangent(at_qm, p, q, d) -> dict:
-    """The eig_diag rows' linear term in q - p: -w (u_k^T dH/dp u_k) (q - p) in the rows' units
-    (u_k = M^-1/2 v_k; the engine's ``at_geometry(...).diagonal_jacobian``), without the
-    Hessian. Its derivative in q is the rows' exact derivative at q = p, all the Jacobian stage
-    takes from it; the rows' value at p (``diagonal``), a constant here, is not traced."""
-    jacobian = at_qm.diagonal_jacobian(_eigen_vectors(d), p)
-    return {"eig_diag": -d["eigen"]["w"] * (jacobian @ (q - p)) * (KCAL_PER_MOL_A2_TO_HARTREE_BOHR2 * EIGEN_SCORE_UNIT)}
+def _eigen_diagonal_tangent(diagonal_jacobian, p, q, d) -> dict:
+    """The eig_diag rows' linear term in q - p: -w (u_k^T dH/dp u_k) (q - p) in the rows' units,
+    from ``diagonal_jacobian`` = d(u_k^T H u_k)/dp at p (u_k = M^-1/2 v_k; the engine's
+    ``at_geometry(...).diagonal_jacobian``), without the Hessian. Its derivative in q is the
+    rows' exact derivative at q = p, all the Jacobian stage takes from it; the rows' value at p
+    (``diagonal``), a constant here, is not traced."""
+    rows = diagonal_jacobian @ (q - p)
+    return {"eig_diag": -d["eigen"]["w"] * rows * (KCAL_PER_MOL_A2_TO_HARTREE_BOHR2 * EIGEN_SCORE_UNIT)}
 
 
 def _eigen_terms(h, d, s: ObservationSettings) -> dict:

@@ -10,7 +10,6 @@ here differentiates the loss; engine energies, gradients and Hessians are reused
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +21,7 @@ from q2mm.mm3.minimize import Kinks, MinimizeOptions, MinimizeResult, newton_min
 from q2mm.model.molecule import Molecule
 from q2mm.model.units import KCAL_PER_MOL_A2_TO_HARTREE_BOHR2
 from q2mm.objective.contract import Engine
-from q2mm.objective.shared import engine_derivatives, map_structures
+from q2mm.objective.shared import EngineEvaluation, map_structures
 from q2mm.reference import stats, vibrations
 from q2mm.reference.eigenmatrix import EIGEN_SCORE_UNIT, eigenmatrix
 from q2mm.reference.geometry import angle_values, bond_values, torsion_values
@@ -128,6 +127,10 @@ class ObjectiveFunction:
     """score(p_active) = sum (w (ref - calc))^2 over the enabled observation kinds.
 
     ``active`` indexes ``model.p0`` (all parameters when None). Call with the active values.
+    ``engine_in_minimizer``: the engine's energy, gradient and Hessian at each Newton step come
+    from the minimizer program a JaxLoss on the same model compiles where it minimizes in one
+    loop (``shared.EngineEvaluation``; a fit problem's pair then compiles the engine's Hessian
+    once, ``q2mm.compose``), else from the engine's own smaller program.
     """
 
     def __init__(
@@ -137,6 +140,7 @@ class ObjectiveFunction:
         settings: ObservationSettings | None = None,
         active=None,
         options: MinimizeOptions = MinimizeOptions(),
+        engine_in_minimizer: bool = False,
     ):
         self.settings, self.p0, self.active, self.observations = prepare(model, molecules, settings, active)
         self.model = model
@@ -144,9 +148,10 @@ class ObjectiveFunction:
         self.options = options
         self.layout = residual_layout(self.observations, self.settings)
         self._charges = jax.jit(model.atom_charges) if self.settings.uses("charge") else None
-        # the engine's programs, compiled once and shared with JaxLoss (q2mm.objective.shared)
-        self._engine = engine_derivatives(model)
-        self._engine_program: Any = None  # its executable for this model's padded shapes
+        # the engine's energy, gradient and Hessian from the program shared with JaxLoss (q2mm.objective.shared)
+        self.engine_in_minimizer = engine_in_minimizer
+        self._engine = EngineEvaluation(model, options, engine_in_minimizer)
+        self._masks = jnp.asarray(np.asarray(model.atom_mask, dtype=bool))
         # per structure, once: the topology slice and the kink pairs among the real atoms
         self._topologies = [structure_slice(model.topology, s) for s in range(len(molecules))]
         self._kinks = [self._real_kinks(s, mol.n_atoms) for s, mol in enumerate(molecules)]
@@ -184,9 +189,7 @@ class ObjectiveFunction:
             padded = template.copy()
             padded[:n] = x_real
             x = jnp.asarray(padded)
-            if self._engine_program is None:
-                self._engine_program = self._engine.program(x, p, topo)
-            e, g, h = self._engine_program(x, p, topo)
+            e, g, h = self._engine(x, p, topo, self._masks[s])
             h = np.asarray(h).reshape(x.size, x.size)[: 3 * n, : 3 * n]
             return float(e), np.asarray(g)[:n].reshape(-1), h
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -10,7 +11,7 @@ from q2mm.mm3.minimize import MinimizeOptions
 from q2mm.objective.checks import central_difference_gradient, ratio
 from q2mm.objective.jaxloss import JaxLoss
 from q2mm.objective.objective import ObjectiveFunction
-from q2mm.objective.shared import engine_derivatives
+from q2mm.objective.shared import engine_derivatives, engine_minimizer
 from q2mm.reference.observations import ObservationSettings
 
 ALL_KINDS = ("eig_diag", "eig_offdiag", "bond_length", "bond_angle", "torsion", "frequency", "energy")
@@ -86,7 +87,31 @@ def test_both_objectives_share_one_compiled_engine_program(ethane_losses, ethane
     obj(ethane_model.p0)
     shared = engine_derivatives(ethane_model)
     assert len(shared._programs) == 1
-    assert loss._compiled["engine"] is obj._engine_program is next(iter(shared._programs.values())).result()
+    assert loss._compiled["engine"] is obj._engine._program is next(iter(shared._programs.values())).result()
+
+
+def test_a_pair_minimizing_in_one_loop_shares_the_minimizer_as_its_engine(ethane_model, ethane_pair, ethane_losses):
+    """Where JaxLoss minimizes in one loop, the reference objective (``engine_in_minimizer``,
+    as ``q2mm.compose`` builds it for such sets) evaluates the engine through that loop's
+    program (``EVALUATE``: its first pass, the start's energy, gradient and Hessian): one
+    executable with the engine's Hessian inside, none compiled beside it; the values are the
+    engine's own to rounding (another program), NaN where the energy is not finite."""
+    settings = ethane_losses[0].settings
+    loss = JaxLoss(ethane_model, ethane_pair, settings, stepwise_minimize=False)
+    obj = ObjectiveFunction(ethane_model, ethane_pair, settings, engine_in_minimizer=True)
+    p = _moved(ethane_model.p0)
+    assert ratio(loss, obj, p).ratio == pytest.approx(1.0, abs=1e-9)  # minima to gtol apart
+    assert "engine" not in loss._compiled
+    shared = engine_minimizer(ethane_model, loss.options)
+    assert len(shared._programs) == 1
+    assert loss._compiled["minimize"] is obj._engine._program is next(iter(shared._programs.values())).result()
+    data, topo = loss._structures[1]
+    x = data["qm"] + 0.01 * jnp.sin(jnp.arange(data["qm"].size)).reshape(data["qm"].shape)
+    own = engine_derivatives(ethane_model).program(x, p, topo)(x, p, topo)
+    for got, want in zip(obj._engine(x, p, topo, data["mask"]), own):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(want))))
+    broken = obj._engine(x.at[0, 0].set(jnp.nan), p, topo, data["mask"])
+    assert all(np.isnan(np.asarray(a)).all() for a in broken)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -127,7 +152,7 @@ def test_stepwise_minimize_takes_the_same_steps(ethane_losses, ethane_model, eth
     assert value_s == pytest.approx(value, rel=1e-10)  # 3e-12 apart: rounding in the minima
     np.testing.assert_allclose(grad_s, grad, rtol=1e-9, atol=1e-12 * np.max(np.abs(grad)))
     np.testing.assert_array_equal(stepwise.last_info.iterations, loss.last_info.iterations)
-    assert stepwise._compiled["engine"] is loss._compiled["engine"]
+    assert "engine" in stepwise._compiled and "engine" not in loss._compiled  # the loop's program gives its Hessians
 
 
 def test_a_least_squares_start_compiles_value_stages_that_agree(ethane_model, ethane_pair, ethane_losses):
