@@ -193,25 +193,26 @@ class JaxLoss:
     Three functions, each compiled once for the padded structure shape, evaluate one
     structure: ``minimize`` (the inner Newton minimization from the QM geometry,
     ``jax_newton``: ``shared.engine_minimizer``, whose evaluate-only pass also gives the
-    Hessian at the QM geometry and the reference objective's engine), ``eigen`` (the eigenmatrix scores and their gradient) and ``at_minimum``
-    (geometry and frequency scores at the minimum and their gradient through the implicit
-    derivative); ``charge`` (MM3* atomic charges, a function of the parameters alone) when
-    the charge kind is scored. ``value_and_grad`` runs them for each structure in turn and adds the
-    results, so every minimization stops as soon as its own structure has converged. A
-    least-squares fit (``compile(jacobian=True)``) or a derivative-free one (``compile(gradient=False)``)
-    evaluates by value stages instead
-    (``eigen_value``, ``charge_value``, ``at_minimum_value``: the same residuals without their
-    gradient, a fraction of the tracing and compiling) beside the Jacobian stage.
+    Hessian at the QM geometry and the reference objective's engine), ``eigen`` (the
+    eigenmatrix scores and their gradient) and ``at_minimum`` (geometry and frequency scores
+    at the minimum and their gradient through the implicit derivative); ``charge`` (MM3*
+    atomic charges, a function of the parameters alone) when the charge kind is scored.
+    ``value_and_grad`` runs them for each structure in turn and adds the results, so every
+    minimization stops as soon as its own structure has converged. A least-squares fit
+    (``compile(jacobian=True)``) or a derivative-free one (``compile(gradient=False)``)
+    evaluates by value stages instead (``eigen_value``, ``charge_value``,
+    ``at_minimum_value``: the same residuals without their gradient, a fraction of the
+    tracing and compiling) beside the Jacobian stage.
 
     ``stepwise_minimize=True`` compiles only one trust-region step (``TrustRegion.advance``)
     and drives it from the host (``stepwise_newton``) around the engine's energy, gradient
     and Hessian program (``shared.engine_derivatives``): same steps and results, a smaller
     compile than the whole loop, but each step costs a host round trip. ``None`` (the
-    default) chooses by size (``shared.minimizes_stepwise``, as the reference objective does):
-    stepwise for training sets of at most ``shared.STEPWISE_MAX_ATOMS`` padded atoms in all, where a fit is
-    mostly compiling (sn2, 12: value+grad +5 ms, the default run 22.0 -> 18.9 s), the whole
-    loop above it (pd-allyl-xtb, 42: value+grad 73 -> 170 ms, its fit 51 -> 76 s;
-    rh-enamide, 558: +130-220 ms; docs/performance.md).
+    default) chooses by size (``shared.minimizes_stepwise``, as ``q2mm.compose`` does for the
+    reference objective): stepwise for training sets of at most ``shared.STEPWISE_MAX_ATOMS``
+    padded atoms in all, where a fit is mostly compiling (sn2, 12: value+grad +5 ms, the
+    default run 22.0 -> 18.9 s), the whole loop above it (pd-allyl-xtb, 42: value+grad 73 ->
+    170 ms, its fit 51 -> 76 s; rh-enamide, 558: +130-220 ms; docs/performance.md).
 
     ``warm_start=True`` starts each minimization from that structure's previous minimum
     instead: fewer Newton steps, but the score then depends on the path of earlier calls
@@ -381,17 +382,16 @@ class JaxLoss:
     def _stage_names(self, gradient: bool) -> list[str]:
         """The stages one evaluation runs, with the score's gradient or without it."""
         names = []
-        if self.stepwise_minimize and (self._uses_eigen or self.settings.needs_minimum):
-            names.append("engine")
-        elif self._uses_eigen or self.settings.needs_minimum:
-            names.append("minimize")  # the minimizer's program also gives the Hessian at the QM geometry
+        if self._uses_eigen or self.settings.needs_minimum:  # the program with the engine's Hessian
+            names.append("engine" if self.stepwise_minimize else "minimize")  # (shared.EngineEvaluation)
         if self._uses_eigen:
             names.append("eigen" if gradient else "eigen_value")
         if self.settings.uses("charge"):
             names.append("charge" if gradient else "charge_value")
         if self.settings.needs_minimum:
-            names += ["minimize", "at_minimum" if gradient else "at_minimum_value"]
-        return list(dict.fromkeys(names))
+            names += ["minimize"] if self.stepwise_minimize else []  # its trust-region step
+            names.append("at_minimum" if gradient else "at_minimum_value")
+        return names
 
     def _value_stages_ready(self) -> bool:
         return all(name in self._compiled for name in self._stage_names(gradient=False))

@@ -115,9 +115,9 @@ def _shared(model: Any, key: Hashable, fn) -> CompiledOnce:
 
 def minimizes_stepwise(coords_shape: tuple[int, ...]) -> bool:
     """Whether JaxLoss minimizes step by step by default for padded coordinates of this shape
-    (structures, Nmax, 3): at most ``STEPWISE_MAX_ATOMS`` padded atoms in all. Also which
-    program gives the reference objective its energy, gradient and Hessian
-    (``engine_evaluation``), so that both objectives share one engine program."""
+    (structures, Nmax, 3): at most ``STEPWISE_MAX_ATOMS`` padded atoms in all. ``q2mm.compose``
+    gives a fit problem's reference objective the same choice (``EngineEvaluation``), so that
+    both objectives share one program with the engine's Hessian."""
     return coords_shape[0] * coords_shape[1] <= STEPWISE_MAX_ATOMS
 
 
@@ -184,7 +184,6 @@ class EngineEvaluation:
     the program a JaxLoss on the same model compiles where it does not minimize stepwise."""
 
     def __init__(self, model: Any, options: MinimizeOptions, in_minimizer: bool = False):
-        self.model = model
         self.in_minimizer = in_minimizer
         self.shared = engine_minimizer(model, options) if self.in_minimizer else engine_derivatives(model)
         self._program: Any = None  # the executable for the model's padded shapes (one for all structures)
