@@ -28,11 +28,15 @@ from q2mm.optimize.scope import ScopeSpec, align_with_model, resolve_scope
 from q2mm.reference.seminario import SeminarioSettings, mapping_from_assignments, seminario_start
 
 
-def fit_problem(training_set: Any, scope: ScopeLike = "opt", start: StartLike = "published") -> FitProblem:
+def fit_problem(
+    training_set: Any, scope: ScopeLike = "opt", start: StartLike = "published", share_engine: bool = True
+) -> FitProblem:
     """The FitProblem of a loaded TrainingSet: MM3* model, reference objective, JaxLoss, scope, start.
 
     ``scope`` is a scope name, a ScopeSpec or a list of (line, field); ``start`` is 'published',
     'qfuerza', or a mapping with ``name`` and the QFUERZA options (``frequency_scale``, ...).
+    ``share_engine``: the reference objective evaluates the engine through JaxLoss's program
+    (``objective/shared``); False where JaxLoss will not run (the engine's own, smaller program).
     """
     ff, molecules, settings = training_set.forcefield, list(training_set.molecules), training_set.settings
     spec = with_charge_parameters(scope_spec(scope), settings)
@@ -46,7 +50,7 @@ def fit_problem(training_set: Any, scope: ScopeLike = "opt", start: StartLike = 
 
     # the reference evaluates the engine through JaxLoss's minimizer program where JaxLoss
     # minimizes in one loop: the engine's Hessian compiled once for both (objective/shared)
-    in_minimizer = not minimizes_stepwise(np.shape(model.coords))
+    in_minimizer = share_engine and not minimizes_stepwise(np.shape(model.coords))
 
     def evaluators(active: list[int]) -> tuple[ObjectiveFunction, JaxLoss]:
         reference = ObjectiveFunction(model, molecules, settings, active, engine_in_minimizer=in_minimizer)
@@ -70,12 +74,14 @@ def scope_from_config(node: DictConfig) -> ScopeLike:
     return str(node.name)
 
 
-def problem_from_config(training_set: Any, cfg: DictConfig) -> FitProblem:
-    """The FitProblem of a training set under a run config's ``scope`` and ``start`` groups."""
+def problem_from_config(training_set: Any, cfg: DictConfig, share_engine: bool = True) -> FitProblem:
+    """The FitProblem of a training set under a run config's ``scope`` and ``start`` groups
+    (``share_engine`` as ``fit_problem``'s)."""
     scope = scope_from_config(cfg.scope)
     start = OmegaConf.to_container(cfg.start)
     assert isinstance(start, dict)
-    return fit_problem(training_set, scope=scope, start={str(k): v for k, v in start.items()})
+    options = {str(k): v for k, v in start.items()}
+    return fit_problem(training_set, scope=scope, start=options, share_engine=share_engine)
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,9 @@ def evaluate_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgres
     root = data_root(cfg.data_root)
     training_set = load_system(spec, None if spec.embedded else root)
     split = validation_split(training_set, cfg)
-    problem = problem_from_config(split.training, cfg)
-    loss = problem.loss if cfg.ratio_tol is not None else None
+    gated = cfg.ratio_tol is not None  # else no JaxLoss runs: the reference takes the engine's own program
+    problem = problem_from_config(split.training, cfg, share_engine=gated)
+    loss = problem.loss if gated else None
     if loss is not None:  # scores without a gradient; compiles the engine program the reference objective calls
         loss.compile(gradient=False)
     evaluation = problem.objective(problem.start_values)

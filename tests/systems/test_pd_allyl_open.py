@@ -124,6 +124,8 @@ def test_quick_fit_of_a_subset_lowers_the_score():
     problem = build_fit_problem(subset("gs-pf3ph3-allyl", "ts-ph3pf3-allyl-nh3"), scope="opt", start="qfuerza")
     # above STEPWISE_MAX_ATOMS: JaxLoss minimizes in one loop, whose program is the reference's engine
     assert not problem.loss.stepwise_minimize and problem.objective.engine_in_minimizer
+    alone = build_fit_problem(subset("gs-pf3ph3-allyl", "ts-ph3pf3-allyl-nh3"), scope="opt", share_engine=False)
+    assert not alone.objective.engine_in_minimizer  # where no JaxLoss runs (q2mm.evaluate ratio_tol=null)
     result = fit(problem, OptimizerOptions(maxiter=3))
     assert result.jac_resolved == "jax" and abs(result.ratio_initial - 1.0) < 1e-6
     assert result.status == "improved" and result.final.score < result.initial.score
