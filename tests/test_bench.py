@@ -228,7 +228,6 @@ def test_render_mode_reprints_a_saved_run(tmp_path, capsys):
     assert "| Hessian, largest structure, warm | < 50 ms | 20.0 ms | met |" in printed
 
 
-@pytest.mark.slow
 def test_a_bad_optimizer_option_ends_the_bench_before_it_measures(monkeypatch, capsys):
     """One line on stderr, exit 1, and no measurement started (the problem is never loaded)."""
     monkeypatch.setattr(bench, "_load", lambda cfg: pytest.fail("the bench loaded the problem"))
@@ -237,6 +236,7 @@ def test_a_bad_optimizer_option_ends_the_bench_before_it_measures(monkeypatch, c
     assert err == ["q2mm.bench: ConfigurationError: restarts and restart_rtol must be >= 0, not -2 and 0.0001"]
 
 
+@pytest.mark.slow
 def test_bench_command_runs_on_the_embedded_system(tmp_path):
     """Smoke test of the real command on sn2 (numbers not asserted, only that each is measured).
 
