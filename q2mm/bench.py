@@ -35,6 +35,9 @@ from q2mm.errors import Q2MMError
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m q2mm.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m q2mm.run (system=sn2 ...)")
+    parser.add_argument(
+        "--config-dir", type=Path, help="your own conf/ (DIR/system/NAME.yaml), as for python -m q2mm.run"
+    )
     parser.add_argument("--json", type=Path, help="write every number as JSON to this file")
     parser.add_argument(
         "--render", type=Path, metavar="JSON", help="measure nothing: print the tables of an earlier run's --json file"
@@ -166,6 +169,8 @@ def run_bench(args: argparse.Namespace, command: str, checkpoint: Checkpoint | N
     slowest part.
     """
     save = checkpoint or (lambda results: None)
+    if args.config_dir is not None:  # every composition below (the probes' too) searches it first
+        args.overrides = [setup.searchpath_override(args.config_dir), *args.overrides]
     cfg = setup.compose_config(args.overrides)
     import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent cache before any JAX work)
     from q2mm.pipeline import optimizer_options

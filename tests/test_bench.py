@@ -292,3 +292,20 @@ def test_compile_probe_runs_where_the_caller_runs(monkeypatch, tmp_path):
     assert env["PYTHONPATH"] == str(PROJECT_ROOT)  # this checkout
     monkeypatch.setattr(measure, "IN_CHECKOUT", False)  # an installed wheel: PROJECT_ROOT is site-packages
     assert "PYTHONPATH" not in measure.probe_invocation([], tmp_path)[1]
+
+
+def test_the_bench_composes_a_system_from_the_users_config_dir(tmp_path, capsys):
+    """``--config-dir DIR`` (as for q2mm.run): DIR/system/NAME.yaml composes like a shipped
+    system; a folder that does not exist ends in one line, exit 1."""
+    (tmp_path / "system").mkdir()
+    (tmp_path / "system" / "mine.yaml").write_text(
+        "defaults: [schema, _self_]\nname: mine\ndata_dir: package:sn2\nforcefield: ch3f.fld\n"
+        "structures:\n  - {geometry: metadata.json, qm: ch3f.xyz}\n"
+    )
+    cfg = setup.compose_config([setup.searchpath_override(tmp_path), "system=mine"])
+    assert cfg.system.name == "mine" and cfg.system.forcefield == "ch3f.fld"
+    assert bench.main(["--config-dir", str(tmp_path / "absent"), "system=mine"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"q2mm.bench: ConfigurationError: --config-dir {tmp_path / 'absent'}: expected a directory holding system/NAME.yaml"
+    ]

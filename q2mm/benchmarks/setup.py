@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -30,6 +31,14 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
         cfg = compose("config", overrides=list(overrides))
     check_config(cfg)
     return cfg
+
+
+def searchpath_override(config_dir: Path) -> str:
+    """The Hydra override that adds a user's config directory (``--config-dir``) to the search
+    path, so its ``system/NAME.yaml`` composes like the shipped ones."""
+    if not config_dir.is_dir():
+        raise ConfigurationError(f"--config-dir {config_dir}: expected a directory holding system/NAME.yaml")
+    return f"hydra.searchpath=[file://{config_dir.resolve()}]"
 
 
 def load_training_set(cfg: DictConfig) -> Any:
