@@ -40,9 +40,9 @@ from q2mm.model.units import HARTREE_BOHR2_AMU_TO_CM1, KCAL_PER_MOL_A2_TO_HARTRE
 from q2mm.objective.contract import Engine, quadratic_forms
 from q2mm.objective.objective import full_parameters, prepare, structure_slice
 from q2mm.objective.shared import (
-    EVALUATE,
     ITERATE,
     CompiledOnce,
+    engine_at,
     engine_derivatives,
     engine_minimizer,
     map_structures,
@@ -593,9 +593,8 @@ class JaxLoss:
         """The engine's Hessian at structure s's QM geometry, from the program shared with the
         reference objective: the engine's own (stepwise) or the minimizer's, evaluating only."""
         data, topo = self._structures[s]
-        if self.stepwise_minimize:
-            return self._compiled["engine"](data["qm"], p, topo)[2]
-        return self._compiled["minimize"](data["qm"], p, topo, data["mask"], EVALUATE).hessian
+        program = self._compiled["engine" if self.stepwise_minimize else "minimize"]
+        return engine_at(program, not self.stepwise_minimize, data["qm"], p, topo, data["mask"])[2]
 
     def _advance(self, state, proposal, e, g, h, mask, *kink_pairs):
         """One trust-region step (``TrustRegion.advance``) of a structure with atom ``mask``

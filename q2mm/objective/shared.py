@@ -41,7 +41,7 @@ import jax
 import numpy as np
 
 from q2mm.jaxconfig import usable_cpus
-from q2mm.mm3.minimize import MinimizeOptions, jax_newton_state
+from q2mm.mm3.minimize import MinimizeOptions, jax_newton_state, minimum_of
 
 _LOCK = threading.Lock()  # guards the creation of each model's program (a short critical section)
 # structures evaluated at once (Q2MM_STRUCTURE_THREADS; default: the CPUs this process may use)
@@ -171,11 +171,11 @@ def minimize_or_evaluate(model: Any, options: MinimizeOptions, x0, p, topo, mask
         kinks=model.kinks(topo),
         iterate=iterate,
     )
+    m = minimum_of(state, options)
     finite = jnp.isfinite(state.e)
     g, h = state.g.reshape(x0.shape), state.h.reshape(x0.shape * 2)  # the engine's layouts
     e, g, h = (jnp.where(finite, a, jnp.nan) for a in (state.e, g, h))
-    converged = (state.gmax < options.gtol) & finite
-    return Minimized(state.x, e, g, h, state.h_l, state.pins, state.active, state.gmax, state.it - 1, converged)
+    return Minimized(m.x, e, g, h, m.hessian, m.pins, m.active, m.max_gradient, m.iterations, m.converged)
 
 
 class EngineEvaluation:
@@ -189,14 +189,19 @@ class EngineEvaluation:
         self._program: Any = None  # the executable for the model's padded shapes (one for all structures)
 
     def __call__(self, x, p, topo, mask):
-        if not self.in_minimizer:
-            if self._program is None:
-                self._program = self.shared.program(x, p, topo)
-            return self._program(x, p, topo)
         if self._program is None:
-            self._program = self.shared.program(x, p, topo, mask, EVALUATE)
-        found = self._program(x, p, topo, mask, EVALUATE)
-        return found.energy, found.gradient, found.hessian
+            arguments = (x, p, topo, mask, EVALUATE) if self.in_minimizer else (x, p, topo)
+            self._program = self.shared.program(*arguments)
+        return engine_at(self._program, self.in_minimizer, x, p, topo, mask)
+
+
+def engine_at(program: Any, in_minimizer: bool, x, p, topo, mask) -> tuple:
+    """(E, dE/dx (Nmax, 3), Hessian (Nmax, 3, Nmax, 3)) at x from a compiled engine program
+    (``engine_derivatives``) or, ``in_minimizer``, from the minimizer's (``EVALUATE``)."""
+    if not in_minimizer:
+        return program(x, p, topo)
+    found = program(x, p, topo, mask, EVALUATE)
+    return found.energy, found.gradient, found.hessian
 
 
 def map_structures(evaluate: Callable[[int], T], count: int) -> list[T]:
