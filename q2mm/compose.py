@@ -24,7 +24,7 @@ from q2mm.objective.shared import minimizes_stepwise
 from q2mm.optimize.choices import StartName
 from q2mm.optimize.driver import FitProblem
 from q2mm.optimize.problem import ScopeLike, StartLike, build_problem, scope_spec, start_options
-from q2mm.optimize.scope import ScopeSpec, align_with_model, resolve_scope
+from q2mm.optimize.scope import ScopeSpec, align_with_model, parameter_file_scope, resolve_scope
 from q2mm.reference.seminario import SeminarioSettings, mapping_from_assignments, seminario_start
 
 
@@ -68,7 +68,10 @@ def with_charge_parameters(spec: ScopeSpec, settings: Any) -> ScopeSpec:
 
 
 def scope_from_config(node: DictConfig) -> ScopeLike:
-    """The scope of a run config's ``scope`` group: its name, or the (line, field) list of ``explicit``."""
+    """The scope of a run config's ``scope`` group: its name, the (line, field) list of ``explicit``,
+    or the parameters (and ranges) of ``file``'s Q2MM parameter file."""
+    if node.name == "file":
+        return parameter_file_scope(node.path)
     if node.name == "explicit":
         return [(int(ref.line), int(ref.field)) for ref in node.params]
     return str(node.name)

@@ -44,6 +44,7 @@ class ScopeConfig:
 
     name: ScopeName = ScopeName.opt
     params: list[ParamRefConfig] = field(default_factory=list)  # only for explicit
+    path: str | None = None  # only for file: a Q2MM parameter file (q2mm.io.params)
 
 
 @dataclass
@@ -177,6 +178,9 @@ def unknown_keys(node: DictConfig, prefix: str = "") -> list[str]:
     return found
 
 
+PARAMETER_FILE = "a Q2MM parameter file, 'LINE FIELD [neg|pos|both|LOW HIGH]' per line"
+
+
 def check_config(cfg: DictConfig) -> None:
     """Reject what the schema types cannot: appended keys, enumerations, explicit scopes."""
     extra = unknown_keys(cfg)
@@ -184,6 +188,10 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigurationError(f"unknown key(s) {', '.join(extra)}: not in the q2mm config schema")
     if cfg.scope.name == "explicit" and not cfg.scope.params:
         raise ConfigurationError("scope=explicit needs scope.params: a list of {line, field}")
+    if cfg.scope.name == "file" and cfg.scope.path is None:
+        raise ConfigurationError(f"scope=file needs scope.path: {PARAMETER_FILE}")
+    if cfg.scope.name != "file" and cfg.scope.path is not None:
+        raise ConfigurationError(f"scope.path={cfg.scope.path} goes with scope=file only (got scope={cfg.scope.name})")
     for ref in cfg.scope.params:
         if ref.line < 1 or ref.field not in (1, 2, 3):
             raise ConfigurationError(f"scope.params entry {dict(ref)}: line >= 1 and field in 1..3")

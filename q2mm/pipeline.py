@@ -194,7 +194,7 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
     options = optimizer_options(cfg)
     checkpoint = FitCheckpoint(
         ctx.output_dir,
-        fit_identity(problem.refs, problem.start_values, options.as_dict()),
+        fit_identity(problem.refs, problem.start_values, options.as_dict(), problem.ranges),
         extra=ctx.checkpoint_extra,
         resume=ctx.resume.state if ctx.resume else None,
     )

@@ -141,9 +141,9 @@ def fd_gradient_times(problem: Any, options: Any, n_params: int, repeats: int) -
     unit-box coordinates, as the fit's FD path takes) are timed and scaled to the
     ``2 n_free + 1`` evaluations a whole gradient needs.
     """
-    from q2mm.optimize.bounds import BoxScaling, parameter_bounds
+    from q2mm.optimize.bounds import BoxScaling
 
-    lower, upper = parameter_bounds(problem.start_values, problem.kinds, options.bounds, problem.names())
+    lower, upper = problem.bounds(options.bounds)
     scaling = BoxScaling.from_bounds(lower, upper, problem.start_values)
     z0 = scaling.to_unit(problem.start_values)
     picked = sample_indices(z0.size, n_params)

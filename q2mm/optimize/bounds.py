@@ -3,13 +3,14 @@
 Each parameter gets a fractional interval around its starting value (force
 constants +/- fc_fraction |v|, equilibrium values +/- eq_fraction |v|; bond
 dipoles their whole sanity interval), intersected with physical sanity bounds
-chosen by its kind. Inside the
+chosen by its kind and with the range a parameter file gives it. Inside the
 optimizer a parameter is z = (p - lower) / (upper - lower), so every free
 coordinate lives in [0, 1].
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -56,11 +57,16 @@ class BoundsOptions:
 
 
 def parameter_bounds(
-    values: np.ndarray, kinds: tuple[str, ...], options: BoundsOptions, names: tuple[str, ...] | None = None
+    values: np.ndarray,
+    kinds: tuple[str, ...],
+    options: BoundsOptions,
+    names: tuple[str, ...] | None = None,
+    ranges: Sequence[tuple[float, float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of each parameter: fractional interval within sanity bounds.
+    """Lower and upper bounds of each parameter: fractional interval within sanity bounds and
+    within its ``ranges`` entry (a parameter file's allowed range; none: unrestricted).
 
-    Raises ConfigurationError when a starting value lies outside its sanity interval.
+    Raises ConfigurationError when a starting value lies outside its sanity interval or range.
     """
     lower = np.empty(len(values))
     upper = np.empty(len(values))
@@ -72,9 +78,14 @@ def parameter_bounds(
             raise ConfigurationError(
                 f"{name} ({kind}) starts at {value}, outside its sanity bounds [{low_s}, {high_s}]"
             )
+        low_r, high_r = ranges[i] if ranges is not None else (-np.inf, np.inf)
+        if not (low_r <= value <= high_r):
+            raise ConfigurationError(
+                f"{name} ({kind}) starts at {value}, outside the range [{low_r}, {high_r}] its parameter file gives"
+            )
         half = _half_width(float(value), cls.rule, options)
-        lower[i] = max(value - half, low_s)
-        upper[i] = min(value + half, high_s)
+        lower[i] = max(value - half, low_s, low_r)
+        upper[i] = min(value + half, high_s, high_r)
     return lower, upper
 
 

@@ -77,13 +77,21 @@ def _key(params: np.ndarray) -> bytes:
     return np.ascontiguousarray(params, dtype=np.float64).tobytes()
 
 
-def fit_identity(refs: tuple[Any, ...], start_values: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
-    """What must be equal for a checkpoint to belong to a fit."""
-    return {
+def fit_identity(
+    refs: tuple[Any, ...],
+    start_values: np.ndarray,
+    options: dict[str, Any],
+    ranges: tuple[tuple[float, float], ...] | None = None,
+) -> dict[str, Any]:
+    """What must be equal for a checkpoint to belong to a fit (``ranges``: a parameter file's)."""
+    identity = {
         "refs": [[int(r.line), int(r.field)] for r in refs],
         "start_values": [float(v) for v in start_values],
         "options": json.loads(json.dumps(options, default=str)),
     }
+    if ranges is not None:
+        identity["ranges"] = [[str(low), str(high)] for low, high in ranges]  # str: JSON has no infinity
+    return identity
 
 
 @dataclass

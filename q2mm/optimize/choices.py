@@ -65,6 +65,7 @@ class ScopeName(StrEnum):
     opt_fc = "opt_fc"
     opt_valence = "opt_valence"
     explicit = "explicit"
+    file = "file"
 
 
 class StartName(StrEnum):

@@ -145,6 +145,7 @@ class FitProblem:
     start_record: list[dict[str, Any]] = field(default_factory=list)
     unused_refs: tuple[Any, ...] = ()
     objective_factory: Callable[[], ObjectiveLike] | None = None
+    ranges: tuple[tuple[float, float], ...] | None = None  # allowed (low, high) per parameter (a parameter file's)
 
     def __post_init__(self) -> None:
         self.refs = tuple(self.refs)
@@ -157,10 +158,17 @@ class FitProblem:
             )
         if n == 0:
             raise ConfigurationError("the parameter scope is empty: nothing to optimize")
+        if self.ranges is not None and len(self.ranges) != n:
+            raise ConfigurationError(f"{len(self.ranges)} parameter ranges for {n} parameters")
         self.file_values = self.start_values.copy() if self.file_values is None else np.asarray(self.file_values, float)
 
     def names(self) -> tuple[str, ...]:
         return tuple(f"line {r.line} field {r.field}" for r in self.refs)
+
+    def bounds(self, options: BoundsOptions) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bound of each active parameter (``optimizer.bounds`` around the start,
+        within sanity bounds and ``ranges``)."""
+        return parameter_bounds(self.start_values, self.kinds, options, self.names(), self.ranges)
 
 
 class _Diverged(DivergenceError):
@@ -699,7 +707,7 @@ def fit(
     if options.canonical_method == "none":
         raise ConfigurationError("optimizer method 'none' fits nothing; q2mm.run optimizer=none scores the start")
     t0 = time.perf_counter()
-    lower, upper = parameter_bounds(problem.start_values, problem.kinds, options.bounds, problem.names())
+    lower, upper = problem.bounds(options.bounds)
     scaling = BoxScaling.from_bounds(lower, upper, problem.start_values)
     start = _measure_start(problem, options.canonical_method)
     decision = decide(options.jac, start.ratio, options.ratio_tol, options.on_ratio_fail, problem.loss is not None)

@@ -68,6 +68,7 @@ def build_problem(
         start_record=record,
         unused_refs=unused,
         objective_factory=None if recipe is None else recipe(indices),
+        ranges=kept.ranges if scope.ranges else None,
     )
 
 

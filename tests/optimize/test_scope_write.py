@@ -13,7 +13,7 @@ from q2mm.io.fld import read_fld
 from q2mm.model.forcefield import format_value
 from q2mm.optimize import FitProblem, OptimizerOptions, OutputExistsError, fit
 from q2mm.optimize.bounds import BoundsOptions, parameter_bounds
-from q2mm.optimize.scope import ScopeSpec, align_with_model, resolve_scope
+from q2mm.optimize.scope import ScopeSpec, align_with_model, parameter_file_scope, resolve_scope
 from tests.optimize.problems import RecoveryLoss, RecoveryObjective
 
 
@@ -45,6 +45,34 @@ def test_explicit_scope_validates_its_pairs(mm3):
         resolve_scope(mm3, ScopeSpec("explicit", ((1, 1),)))
     with pytest.raises(ConfigurationError, match="unknown parameter scope"):
         ScopeSpec("everything")
+
+
+def test_a_parameter_file_scope_keeps_each_range_with_its_parameter(mm3, tmp_path):
+    """Lines in any order; each range stays with its (line, field) and narrows that parameter's
+    bounds (the published Rh-enamide OPT rows: 1861 is a bond, 1864 field 1 its r0 2.3388)."""
+    path = tmp_path / "param_eig.txt"
+    path.write_text("1864 1 2.30 2.35\n1861 2 pos\n1860 2\n")
+    scope = parameter_file_scope(path)
+    scoped = resolve_scope(mm3, scope)
+    assert scope.label() == "file(param_eig.txt, 3)"
+    assert [(r.line, r.field) for r in scoped.refs] == [(1860, 2), (1861, 2), (1864, 1)]
+    assert scoped.ranges == ((-np.inf, np.inf), (0.0, np.inf), (2.30, 2.35))
+    start = np.array(scoped.values)
+    free_lower, free_upper = parameter_bounds(start, scoped.kinds, BoundsOptions())
+    lower, upper = parameter_bounds(start, scoped.kinds, BoundsOptions(), ranges=scoped.ranges)
+    np.testing.assert_array_equal(lower[:2], free_lower[:2])  # a sign range inside the +/-20 % box changes nothing
+    assert (lower[2], upper[2]) == (max(free_lower[2], 2.30), 2.35) and free_upper[2] > 2.35
+    with pytest.raises(ConfigurationError, match=r"line 1864 field 1 \(bond_r0\) starts at 2.3388, outside the range"):
+        parameter_bounds(
+            start,
+            scoped.kinds,
+            BoundsOptions(),
+            ("line 1860 field 2", "line 1861 field 2", "line 1864 field 1"),
+            ((-np.inf, np.inf),) * 2 + ((2.0, 2.2),),
+        )
+    path.write_text("9999 2\n")
+    with pytest.raises(ConfigurationError, match="param_eig.txt: .*line 9999"):
+        resolve_scope(mm3, parameter_file_scope(path))
 
 
 def test_align_with_model_drops_unused_parameters(mm3):

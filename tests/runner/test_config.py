@@ -48,7 +48,7 @@ def test_every_issue_option_is_present():
         "pd-conjugate",
         "rh-conjugate",
     } <= set(SYSTEMS)
-    assert set(SCOPES) == {"opt", "opt_fc", "opt_valence", "explicit"}
+    assert set(SCOPES) == {"opt", "opt_fc", "opt_valence", "explicit", "file"}
     assert set(STARTS) == {"published", "qfuerza"}
     assert set(OPTIMIZERS) == {"lbfgsb", "nelder-mead", "powell", "adam", "least-squares", "none"}
     assert {"convergence", "ratio-gate", "bounds-sweep"} <= set(EXPERIMENTS)
@@ -68,6 +68,8 @@ def _compose_and_check(system: str, scope: str, start: str, optimizer: str):
     overrides = [f"system={system}", f"scope={scope}", f"start={start}", f"optimizer={optimizer}"]
     if scope == "explicit":
         overrides.append(EXPLICIT)
+    if scope == "file":
+        overrides.append("scope.path=param_eig.txt")  # read when the job builds its problem
     cfg = compose("config", overrides=overrides)
     check_config(cfg)
     assert cfg.system.name == system
@@ -103,6 +105,21 @@ def test_explicit_scope_params_are_typed(hydra_init):
 def test_explicit_scope_without_params_is_refused(hydra_init):
     with pytest.raises(ConfigurationError, match="scope.params"):
         check_config(compose("config", overrides=["scope=explicit"]))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["scope=file"], "scope=file needs scope.path: a Q2MM parameter file"),
+        (
+            ["scope=opt", "scope.path=param_eig.txt"],
+            r"scope.path=param_eig.txt goes with scope=file only \(got scope=opt\)",
+        ),
+    ],
+)
+def test_a_parameter_file_goes_with_scope_file_only(hydra_init, overrides, message):
+    with pytest.raises(ConfigurationError, match=message):
+        check_config(compose("config", overrides=overrides))
 
 
 @pytest.mark.parametrize(
