@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 import q2mm.jaxconfig  # noqa: F401  (float64 and the persistent compile cache before any JAX work)
 from q2mm.config import OptimizerConfig, register_configs
+from q2mm.optimize.result import EVALUATION_SUFFIX
 from q2mm.paths import CONF_DIR
 from q2mm.pipeline import (
     JobContext,
@@ -114,7 +115,7 @@ def evaluation_summary(problem: Any, evaluation: Any, ratio: float | None, wall_
 def write_summary(outdir: Path, forcefield_path: Path, summary: dict[str, Any]) -> Path:
     """``<fld stem>-evaluation.json`` in ``outdir`` (never over an existing file)."""
     outdir.mkdir(parents=True, exist_ok=True)
-    path = outdir / f"{Path(forcefield_path).stem}-evaluation.json"
+    path = outdir / f"{Path(forcefield_path).stem}{EVALUATION_SUFFIX}"
     with open(path, "x", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2)
         handle.write("\n")

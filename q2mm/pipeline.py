@@ -42,7 +42,7 @@ from q2mm.tracking.record import (
     metrics_from_summary,
     score_curve,
 )
-from q2mm.tracking.resume import ResumePoint, find_resume, logged_params, reopen_run
+from q2mm.tracking.resume import ResumePoint, find_resume, logged_params, refuse_earlier_run, reopen_run
 from q2mm.tracking.store import ensure_experiment, resolve_uri, run_page_url, ui_command
 from q2mm.tracking.tracker import TrackedRun
 
@@ -436,6 +436,8 @@ def run_job(cfg: DictConfig, ctx: JobContext | None = None, fitter: Fitter | Non
     try:
         with _sigterm_as_exit(termination):
             check_config(cfg)
+            if resume is None:
+                refuse_earlier_run(ctx.output_dir)
             seed_everything(int(cfg.seed))
             outcome = (fitter or job_fitter(cfg))(cfg, ctx, progress)
             wall = time.time() - started

@@ -271,10 +271,12 @@ class FitResult:
 
 
 FLD_SUFFIX = "-optimized.fld"
+SUMMARY_SUFFIX = "-fit.json"
+EVALUATION_SUFFIX = "-evaluation.json"  # q2mm.evaluate's summary
 
 
 def _summary_path(fld_path: Path) -> Path:
-    return fld_path.with_name(fld_path.name.removesuffix(FLD_SUFFIX) + "-fit.json")
+    return fld_path.with_name(fld_path.name.removesuffix(FLD_SUFFIX) + SUMMARY_SUFFIX)
 
 
 # of the bound interval: L-BFGS-B converges onto an active bound only to within a few 1e-6 of

@@ -18,8 +18,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from q2mm.errors import CheckpointError
+from q2mm.errors import CheckpointError, OutputExistsError
 from q2mm.optimize.checkpoint import CHECKPOINT_FILE, CheckpointState, load_checkpoint
+from q2mm.optimize.result import EVALUATION_SUFFIX, FLD_SUFFIX, SUMMARY_SUFFIX
 from q2mm.tracking.record import flatten_config
 from q2mm.tracking.store import resolve_uri
 from q2mm.tracking.tracker import TrackedRun
@@ -55,11 +56,26 @@ def find_resume(cfg: DictConfig, output_dir: Path, multirun: bool) -> ResumePoin
     else:
         return None
     state = load_checkpoint(run_dir)
-    finished = sorted(run_dir.glob("*-fit.json"))
+    finished = sorted(run_dir.glob("*" + SUMMARY_SUFFIX))
     if finished:
         raise CheckpointError(f"{run_dir}: this fit already finished ({finished[0].name}); nothing to resume")
     _check_same_config(cfg, run_dir)
     return ResumePoint(run_dir.resolve(), state)
+
+
+# what a run leaves in its directory: a fresh run refuses to start where one of these is
+RUN_OUTPUTS = (CHECKPOINT_FILE, "*" + FLD_SUFFIX, "*" + SUMMARY_SUFFIX, "*" + EVALUATION_SUFFIX)
+
+
+def refuse_earlier_run(output_dir: Path) -> None:
+    """OutputExistsError, before any work, when ``output_dir`` holds an earlier run's outputs
+    (a run never writes over them; an unfinished fit there continues with ``resume=``)."""
+    found = sorted({path.name for pattern in RUN_OUTPUTS for path in Path(output_dir).glob(pattern)})
+    if found:
+        raise OutputExistsError(
+            f"{output_dir} holds an earlier run ({', '.join(found)}): a run never writes over it; "
+            f"give another hydra.run.dir, or resume={output_dir} to continue an unfinished fit"
+        )
 
 
 def _run_dir(target: str, cfg: DictConfig) -> Path:

@@ -49,3 +49,31 @@ def test_a_multirun_job_resumes_its_own_checkpoint_only(tmp_path, make_cfg):
     _checkpointed_fit(tmp_path, OptimizerOptions(maxiter=2))
     assert find_resume(make_cfg(), tmp_path, multirun=False) is None
     assert find_resume(make_cfg(), tmp_path, multirun=True).run_dir == tmp_path.resolve()
+
+
+@pytest.mark.parametrize("earlier", [CHECKPOINT_FILE, "sn2-optimized.fld", "sn2-fit.json", "sn2-evaluation.json"])
+def test_a_fresh_run_refuses_a_directory_with_an_earlier_runs_outputs(
+    tmp_path, make_cfg, store_uri, experiment, earlier
+):
+    """Refused before any work (the fitter never runs), the earlier file untouched, the run FAILED."""
+    from mlflow.tracking import MlflowClient
+
+    from q2mm.errors import OutputExistsError
+    from q2mm.pipeline import JobContext, run_job
+
+    (tmp_path / earlier).write_bytes(b"an earlier run's")
+    (tmp_path / "notes.txt").write_text("not a run output")
+    cfg = make_cfg(f"tracking.uri={store_uri}", f"tracking.experiment={experiment}")
+
+    def fitter(*args):
+        pytest.fail("the job started fitting")
+
+    with pytest.raises(OutputExistsError, match=rf"{tmp_path} holds an earlier run \({earlier}\).*resume={tmp_path}"):
+        run_job(cfg, JobContext(tmp_path), fitter=fitter)
+    assert (tmp_path / earlier).read_bytes() == b"an earlier run's"
+    client = MlflowClient(store_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    assert run.info.status == "FAILED" and "holds an earlier run" in run.data.tags["error"]
+    (tmp_path / earlier).unlink()
+    with pytest.raises(pytest.fail.Exception, match="started fitting"):  # notes.txt alone is no earlier run
+        run_job(cfg, JobContext(tmp_path), fitter=fitter)
