@@ -135,7 +135,18 @@ def structure_lines(number: int, molecule: Any, assignment: Any, ff: Any) -> lis
             f"       without parameters ({len(assignment.missing)}): "
             + "; ".join(m.describe() for m in assignment.missing)
         )
+        unmatched = [s for s in ff.substructures if s.opt and s.number not in subs]
+        if unmatched:
+            lines.append(f"       OPT substructures it does not match: {unmatched_patterns(unmatched)}")
     return lines
+
+
+def unmatched_patterns(substructures: list[Any]) -> str:
+    """Each OPT substructure a structure left unmatched, with its patterns: the bonds the geometry
+    file must draw ('.' a zero-order bond, as a TS's forming bond)."""
+    return "; ".join(f"#{s.number} {s.name} (pattern {' / '.join(s.patterns)})" for s in substructures) + (
+        "; the pattern's atoms, types and bonds ('.' a zero-order bond) must all be in the geometry file"
+    )
 
 
 def observation_counts(observations: list[Any], settings: Any) -> dict[str, int]:

@@ -19,7 +19,7 @@ element from ``atom.typ`` that the force field uses (e.g. 250 RH), else Z0.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from q2mm.errors import UnknownAtomTypeError
@@ -102,6 +102,20 @@ def guess_types(
         guess = _guess_hydrogen(k, symbols, graph, heavy) if sym == "H" else heavy[k]
         guesses.append(TypeGuess(k, sym, guess[0], guess[1]))
     return TypingResult(tuple(g.type_name for g in guesses), "guessed", tuple(guesses))
+
+
+def resolve_generic_hydrogens(molecule: Molecule, names: Sequence[str], generic: str = "H") -> tuple[str, ...]:
+    """``names`` with each ``generic`` hydrogen name (a mol2 writer's plain ``H``) replaced by its
+    MM3 type from its heavy neighbour, by the rule of :func:`guess_types` (C or metal H1, O H2,
+    N H3, cationic N H4); the given names of the other atoms decide "cationic"."""
+    if generic not in names:
+        return tuple(names)
+    graph = MolecularGraph.from_molecule(molecule)
+    symbols = tuple(normalize_symbol(e) for e in molecule.elements)
+    given = [(name, "given") for name in names]
+    return tuple(
+        _guess_hydrogen(k, symbols, graph, given)[0] if name == generic else name for k, name in enumerate(names)
+    )
 
 
 def _real_neighbours(k: int, graph: MolecularGraph) -> list[int]:

@@ -26,13 +26,15 @@ from q2mm.io.jaguar import read_jaguar_charges, read_jaguar_in, read_jaguar_scf_
 from q2mm.io.mae import read_mae
 from q2mm.io.mol2 import read_mol2_all
 from q2mm.io.xyz import read_xyz
+from q2mm.mm3.typing import resolve_generic_hydrogens
 from q2mm.model.molecule import Bond, Molecule
 
 GEOMETRY_SUFFIXES = (".mae", ".mol2", ".json")
 QM_SUFFIXES = (".in", ".log", ".fchk", ".xyz")
 
-# mol2 files written by common tools carry AMBER/GAFF-like names for MM3 hydrogens on carbon.
-MOL2_TYPE_ALIASES = {"HC": "H1", "H": "H1"}
+# mol2 files written by common tools carry AMBER/GAFF-like names for MM3 hydrogens on carbon;
+# a plain "H" takes its MM3 type from its neighbour (mm3.typing.resolve_generic_hydrogens).
+MOL2_TYPE_ALIASES = {"HC": "H1"}
 
 
 def require_file(path: Path, what: str) -> Path:
@@ -52,7 +54,10 @@ def read_geometry(path: Path, table: AtomTypeTable | None) -> list[Molecule]:
         where = f"MacroModel type numbers through {table.source or 'the standard table'}" if table else "standard types"
         return [_tag(m, f"{path.name} ({where})", path.name) for m in read_mae(path, table or standard_table())]
     if suffix == ".mol2":
-        return [_tag(mol2_structure(m, path), f"{path.name} (MM3 names)", path.name) for m in read_mol2_all(path)]
+        table = table or standard_table()
+        return [
+            _tag(mol2_structure(m, path, table), f"{path.name} (MM3 names)", path.name) for m in read_mol2_all(path)
+        ]
     if suffix == ".json":
         return [_tag(m, path.name, path.name) for m in read_metadata_structures(path)]
     raise InputFormatError(path, None, f"a geometry file ending in {', '.join(GEOMETRY_SUFFIXES)}", path.suffix)
@@ -62,16 +67,19 @@ def _tag(molecule: Molecule, types_from: str, bonds_from: str) -> Molecule:
     return molecule.with_(properties={**molecule.properties, "types_from": types_from, "bonds_from": bonds_from})
 
 
-def mol2_structure(molecule: Molecule, path: Path) -> Molecule:
-    """A mol2 structure with its type names as MacroModel MM3 names (aliases resolved, checked)."""
-    table = standard_table()
+def mol2_structure(molecule: Molecule, path: Path, table: AtomTypeTable) -> Molecule:
+    """A mol2 structure with its type names as MacroModel MM3 names: aliases and plain ``H``
+    resolved, each name checked against the standard types and the system's atom.typ."""
     given = molecule.atom_types or ()
-    names = tuple(MOL2_TYPE_ALIASES.get(t, t) for t in given)
+    names = resolve_generic_hydrogens(molecule, [MOL2_TYPE_ALIASES.get(t, t) for t in given])
     for k, name in enumerate(names):
         try:
             table.by_name(name)
         except UnknownAtomTypeError:
-            raise InputFormatError(path, None, f"a MacroModel MM3 atom type at atom {k + 1}", given[k]) from None
+            known = f"standard or in {table.source}" if table.source else "standard; no atom.typ beside it"
+            raise InputFormatError(
+                path, None, f"a MacroModel MM3 atom type ({known}) at atom {k + 1}", given[k]
+            ) from None
     return molecule.with_(atom_types=names)
 
 

@@ -380,3 +380,52 @@ def test_check_lists_what_a_fit_would_use_and_what_is_missing(ethane_dir: Path, 
     broken = replace(training, forcefield=read_fld(tmp_path / "no-c3-vdw.fld"))
     report = check_training_set(broken, "opt")
     assert not report.fittable and "without parameters (2): vdw 2 (C3); vdw 4 (C3)" in report.text()
+
+
+# ---------------------------------------------------------------- a mol2 as public training sets ship them
+
+
+def mol2_text(molecule, drop: tuple[int, int] | None = None) -> str:
+    """A Tripos mol2 as Q2MM's public rh-enamide files have them: MM3 names in the type column
+    but a plain ``H`` for every hydrogen, ``nc`` for zero-order bonds; ``drop`` leaves a bond out."""
+    atoms = [
+        f"{k + 1:7d} {e}{k + 1} {x:10.4f} {y:10.4f} {z:10.4f} {'H' if e == 'H' else t:<6} 1 UNL 0.0000"
+        for k, (e, t, (x, y, z)) in enumerate(zip(molecule.elements, molecule.atom_types, molecule.coords))
+    ]
+    kept = [b for b in molecule.bonds if drop is None or {b.i, b.j} != set(drop)]
+    bonds = [
+        f"{n + 1:6d} {b.i + 1:5d} {b.j + 1:5d} {'nc' if b.order == 0 else int(b.order)}" for n, b in enumerate(kept)
+    ]
+    head = f"@<TRIPOS>MOLECULE\n{molecule.title}\n{len(atoms)} {len(bonds)} 1\nSMALL\nUSER_CHARGES\n\n"
+    return head + "@<TRIPOS>ATOM\n" + "\n".join(atoms) + "\n@<TRIPOS>BOND\n" + "\n".join(bonds) + "\n"
+
+
+def test_a_public_style_mol2_takes_custom_types_and_plain_hydrogens(rh_folder, tmp_path: Path) -> None:
+    """rh-enamide's first TS as a mol2: RH comes from the folder's atom.typ, each plain H gets its
+    type from its neighbour (H3 on the amide N, H1 on C and on Rh), as the .mae types them; without
+    the zero-order C...H bond of the forming C-H, q2mm.check names the OPT pattern left unmatched."""
+    from q2mm.check import check_training_set
+
+    data, conf = rh_folder
+    (mae_first,) = load_system(get_spec("my-rh", config_dir=conf)).molecules[:1]
+    jaguar = sorted((data / "jaguar").glob("1*.01.in"))[0].name
+    forming = next(
+        (b.i, b.j)
+        for b in mae_first.bonds
+        if b.order == 0 and "H" in {mae_first.elements[b.i], mae_first.elements[b.j]}
+    )
+    for name, drop in (("whole", None), ("no-forming-bond", forming)):
+        (data / f"{name}.mol2").write_text(mol2_text(mae_first, drop))
+        write_system(
+            conf,
+            name,
+            f"name: {name}\ndata_dir: {data}\nforcefield: mm3.fld\nstructures:\n"
+            f"  - {{geometry: {name}.mol2, qm: jaguar/{jaguar}}}\n",
+        )
+    whole = load_system(get_spec("whole", config_dir=conf))
+    assert whole.molecules[0].atom_types == mae_first.atom_types and "H3" in mae_first.atom_types
+    assert check_training_set(whole, "opt").fittable
+    report = check_training_set(load_system(get_spec("no-forming-bond", config_dir=conf)), "opt")
+    assert not report.fittable
+    assert "OPT substructures it does not match: #17 Rhodium catalyzed hydrogenation of enamides" in report.text()
+    assert "(pattern HX-RH(-PX)-HX.C2*C2(.2)-N2-C2=O2.2)" in report.text()
