@@ -30,6 +30,7 @@ from q2mm.pipeline import (
     evaluation_pairs,
     input_files,
     run_or_exit,
+    scope_files,
     system_spec,
     validation_split,
 )
@@ -71,7 +72,8 @@ def evaluate_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgres
 
         pngs = evaluation_parity_plots(evaluation_pairs(evaluation), ctx.output_dir / "plots", "(evaluated)")
         artifacts += [(png, None) for png in pngs]  # top level, as a fit's: the compare page lists them
-    return JobOutcome(summary, len(split.training.molecules), input_files(training_set, root), artifacts)
+    artifacts += [(path, "inputs") for path in scope_files(cfg)]
+    return JobOutcome(summary, len(split.training.molecules), input_files(training_set, root, cfg), artifacts)
 
 
 def evaluation_summary(problem: Any, evaluation: Any, ratio: float | None, wall_s: float) -> dict[str, Any]:

@@ -229,8 +229,9 @@ def fit_system(cfg: DictConfig, ctx: JobContext, progress: IterationProgress) ->
         )
         artifacts += [(png, None) for png in pngs]  # top level: MLflow's compare page shows those side by side
     artifacts += identifiability_artifacts(result, ctx.output_dir, bool(cfg.tracking.plots))
+    artifacts += [(path, "inputs") for path in scope_files(cfg)]
     summary = result.summary() | assessment
-    return JobOutcome(summary, len(split.training.molecules), input_files(training_set, root), artifacts, fld_path)
+    return JobOutcome(summary, len(split.training.molecules), input_files(training_set, root, cfg), artifacts, fld_path)
 
 
 def job_fitter(cfg: DictConfig) -> Fitter:
@@ -287,13 +288,19 @@ def assessment_artifacts(output_dir: Path, assessment: dict[str, Any]) -> list[t
     return [(path, "tables") for path in write_tables(output_dir / "tables", assessment)]
 
 
-def input_files(training_set: Any, root: Path | None) -> list[Path]:
-    """The files a fit read: the system directory and every force field used."""
+def input_files(training_set: Any, root: Path | None, cfg: DictConfig) -> list[Path]:
+    """The files a fit read: the system directory, every force field used and the scope's
+    parameter file (``scope=file``)."""
     from q2mm.systems import system_directory
 
     directory = system_directory(training_set.spec, root)
-    files = [training_set.forcefield_path, *training_set.alternative_forcefields.values()]
+    files = [training_set.forcefield_path, *training_set.alternative_forcefields.values(), *scope_files(cfg)]
     return ([directory] if directory is not None else []) + [Path(f) for f in files]
+
+
+def scope_files(cfg: DictConfig) -> list[Path]:
+    """The parameter file of ``scope=file`` (logged with the run under ``inputs/``), else none."""
+    return [Path(cfg.scope.path)] if cfg.scope.name == "file" else []
 
 
 # ---------------------------------------------------------------- tracking

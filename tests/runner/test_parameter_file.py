@@ -8,7 +8,7 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from .conftest import experiment_runs
+from .conftest import artifact_names, experiment_runs
 from .test_cli import failure_report, run_cli
 
 pytestmark = pytest.mark.slow
@@ -32,6 +32,7 @@ def test_a_run_fits_what_the_parameter_file_selects_within_its_ranges(tmp_path, 
     assert (rows[68, 2]["lower"], rows[68, 2]["upper"]) == pytest.approx((0.8 * 4.74, 1.2 * 4.74))
     (run,) = experiment_runs(store_uri, experiment)
     assert run.info.status == "FINISHED" and run.data.params["scope.path"] == "param_eig.txt"
+    assert "inputs/param_eig.txt" in artifact_names(MlflowClient(store_uri), run.info.run_id)
 
 
 def test_a_bad_parameter_file_line_is_one_message_and_a_failed_run(tmp_path, store_uri, experiment):
