@@ -300,7 +300,7 @@ def input_files(training_set: Any, root: Path | None, cfg: DictConfig) -> list[P
 
 def scope_files(cfg: DictConfig) -> list[Path]:
     """The parameter file of ``scope=file`` (logged with the run under ``inputs/``), else none."""
-    return [Path(cfg.scope.path)] if cfg.scope.name == "file" else []
+    return [Path(cfg.scope.path).expanduser()] if cfg.scope.name == "file" else []
 
 
 # ---------------------------------------------------------------- tracking

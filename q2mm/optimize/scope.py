@@ -66,7 +66,9 @@ class ScopeSpec:
 
 
 def parameter_file_scope(path: str | Path) -> ScopeSpec:
-    """The scope a Q2MM parameter file selects (``LINE FIELD [neg|pos|both|LOW HIGH]`` per line)."""
+    """The scope a Q2MM parameter file selects (``LINE FIELD [neg|pos|both|LOW HIGH]`` per line;
+    ``~`` expanded, a relative path taken from the working directory)."""
+    path = Path(path).expanduser()
     chosen = read_parameter_file(path)
     return ScopeSpec(
         ScopeName.file,
