@@ -117,17 +117,42 @@ def _entry_pairs(entry: StructureSpec, qm: str, directory: Path, table: AtomType
     if not entry.geometry:
         return [finish(typed_from_qm(read_qm(path), table)) for path in _qm_files(qm, directory, {})]
     out = []
-    for geometry_path in expand(directory, entry.geometry):
-        structures = read_geometry(geometry_path, table)
-        for index, structure, qm_path in _match(entry, qm, structures, geometry_path, directory):
-            fill = _fields(structure, geometry_path, index)
-            hessian = locate(directory, entry.hessian.format(**fill)) if entry.hessian else None
-            energy = locate(directory, entry.energy.format(**fill)) if entry.energy else None
-            paired = pair(read_qm(qm_path, hessian, energy), structure)
-            if len(structures) == 1:  # a file of one structure: named by its QM file (GS, TS), not its title
-                paired = paired.with_(title=qm_path.name.split(".")[0])
-            out.append(finish(paired))
+    for geometry_path, structures, index, structure, qm_path in _geometry_pairs(entry, qm, directory, table):
+        fill = _fields(structure, geometry_path, index)
+        hessian = locate(directory, entry.hessian.format(**fill)) if entry.hessian else None
+        energy = locate(directory, entry.energy.format(**fill)) if entry.energy else None
+        paired = pair(read_qm(qm_path, hessian, energy), structure)
+        if len(structures) == 1:  # a file of one structure: named by its QM file (GS, TS), not its title
+            paired = paired.with_(title=qm_path.name.split(".")[0])
+        out.append(finish(paired))
     return out
+
+
+def _geometry_pairs(
+    entry: StructureSpec, qm: str, directory: Path, table: AtomTypeTable | None
+) -> list[tuple[Path, list[Molecule], int, Molecule, Path]]:
+    """(geometry file, its structures, 1-based index, structure, QM file) of every pair of an entry.
+
+    Each geometry file pairs with the QM files on its own (placeholders, in order, or by title);
+    where that fails and a geometry glob's files hold as many structures as a plain QM glob has
+    files, they pair across files in natural order (``mae/*.mae`` with ``jaguar/*.01.in``),
+    leading numbers of titles and QM file names agreeing where both have them."""
+    assert entry.geometry is not None  # _entry_pairs handles entries without one
+    read = [(path, read_geometry(path, table)) for path in expand(directory, entry.geometry)]
+    try:
+        return [
+            (path, structures, *pair)
+            for path, structures in read
+            for pair in _match(entry, qm, structures, path, directory)
+        ]
+    except PairingError:
+        files = [] if len(read) < 2 or any(p in qm for p in PLACEHOLDERS) else _qm_files(qm, directory, {})
+        listed = [(path, structures, k, s) for path, structures in read for k, s in enumerate(structures, start=1)]
+        if not files or len(files) != len(listed):
+            raise
+    for (path, _, _, structure), qm_path in zip(listed, files):
+        _check_numbers([structure], [qm_path], path)
+    return [(*item, qm_path) for item, qm_path in zip(listed, files)]
 
 
 def _fields(structure: Molecule, geometry_path: Path, index: int) -> dict[str, object]:

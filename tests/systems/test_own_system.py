@@ -429,3 +429,30 @@ def test_a_public_style_mol2_takes_custom_types_and_plain_hydrogens(rh_folder, t
     assert not report.fittable
     assert "OPT substructures it does not match: #17 Rhodium catalyzed hydrogenation of enamides" in report.text()
     assert "(pattern HX-RH(-PX)-HX.C2*C2(.2)-N2-C2=O2.2)" in report.text()
+
+
+def test_a_folder_of_mae_files_pairs_with_a_folder_of_jaguar_files_in_order(rh_dir: Path, tmp_path: Path) -> None:
+    """`{geometry: "mae/*.mae", qm: "jaguar/*.01.in"}`: nine one-structure files and nine QM files
+    named otherwise pair in natural order (titles' and QM names' leading numbers agreeing), as the
+    nine-structure .mae pairs; numbers that disagree are refused with both files named."""
+    data = tmp_path / "data"
+    shutil.copytree(rh_dir / "mae", data / "mae")
+    shutil.copytree(rh_dir / "jaguar", data / "jaguar", ignore=shutil.ignore_patterns("*.out"))
+    for name in ("atom.typ", "mm3.fld"):
+        shutil.copy(rh_dir / name, data / name)
+    conf = tmp_path / "conf"
+    entry = '  - {geometry: "mae/*.mae", qm: "jaguar/*.01.in"}\n'
+    write_system(conf, "folders", f"name: folders\ndata_dir: {data}\nforcefield: mm3.fld\nstructures:\n{entry}")
+    folders = load_system(get_spec("folders", config_dir=conf)).molecules
+    registered = load_system("rh-enamide", rh_dir.parent).molecules
+    assert [m.title for m in folders] == [p.name.split(".")[0] for p in sorted((data / "jaguar").glob("*.01.in"))]
+    assert len(folders) == len(registered) == 9
+    for mine, theirs in zip(folders, registered):
+        assert mine.atom_types == theirs.atom_types and mine.bonds == theirs.bonds
+        assert np.allclose(mine.coords, theirs.coords) and np.allclose(mine.hessian, theirs.hessian)
+    second = next((data / "jaguar").glob("2*.01.in"))
+    second.rename(second.with_name("1" + second.name))  # now last in natural order, numbered 12
+    with pytest.raises(
+        PairingError, match=r"2_DMPE_Conformation_1_from_JCTC_SI.mae and .*/3DMPE.*its QM file \(3\)"
+    ):
+        load_system(get_spec("folders", config_dir=conf))
