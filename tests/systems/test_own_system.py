@@ -452,7 +452,5 @@ def test_a_folder_of_mae_files_pairs_with_a_folder_of_jaguar_files_in_order(rh_d
         assert np.allclose(mine.coords, theirs.coords) and np.allclose(mine.hessian, theirs.hessian)
     second = next((data / "jaguar").glob("2*.01.in"))
     second.rename(second.with_name("1" + second.name))  # now last in natural order, numbered 12
-    with pytest.raises(
-        PairingError, match=r"2_DMPE_Conformation_1_from_JCTC_SI.mae and .*/3DMPE.*its QM file \(3\)"
-    ):
+    with pytest.raises(PairingError, match=r"2_DMPE_Conformation_1_from_JCTC_SI.mae and .*/3DMPE.*its QM file \(3\)"):
         load_system(get_spec("folders", config_dir=conf))
