@@ -1,9 +1,11 @@
-"""``python -m q2mm.fld FILE [--active] [--json]``: what a MacroModel force field holds.
+"""``python -m q2mm.fld FILE [--active] [--json | --param-file]``: what a MacroModel force field holds.
 
 Without ``--active``: the unit factors, row counts per term, substructures (OPT marked) and
 the active parameters. With ``--active``: only the parameters an optimization would change
 (line, field, kind, atom types or pattern positions, value, unit). ``--json`` prints the same
 as JSON; in ``atoms`` an integer is a position in the substructure pattern, a string an atom type.
+``--param-file`` prints the active parameters as a Q2MM parameter file (``LINE FIELD`` per line,
+what each is as a comment) to edit and fit with ``scope=file scope.path=...``.
 """
 
 from __future__ import annotations
@@ -86,6 +88,16 @@ def active_table(records: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def parameter_file_text(records: Sequence[dict[str, Any]]) -> str:
+    """The active parameters as a Q2MM parameter file (``q2mm.io.params``): ``LINE FIELD`` and,
+    after ``#``, the kind, atoms and value; delete lines or add ``neg``/``pos``/``LOW HIGH``."""
+    out = ["# LINE FIELD [neg|pos|both|LOW HIGH]; fit with: python -m q2mm.run scope=file scope.path=THIS_FILE"]
+    for r in records:
+        atoms = r["label"] + (f" ({r['alt']})" if r["alt"] else "")
+        out.append(f"{r['line']:>5} {r['field']}   # {r['kind']:<15} {atoms:<22} {r['value']:>10.4f}  {r['unit']}")
+    return "\n".join(out)
+
+
 def summary_text(info: dict[str, Any]) -> str:
     out = [f"{info['path']}: {info['lines']} lines"]
     out.append("rows: " + ", ".join(f"{k} {v}" for k, v in sorted(info["rows"].items())))
@@ -104,7 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m q2mm.fld", description=__doc__.splitlines()[0])
     parser.add_argument("file", help="a MacroModel .fld force field")
     parser.add_argument("--active", action="store_true", help="list only the parameters an optimization changes")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON")
+    output.add_argument(
+        "--param-file", action="store_true", help="print the active parameters as a Q2MM parameter file (scope=file)"
+    )
     args = parser.parse_args(argv)
     try:
         ff = read_fld(args.file)
@@ -112,7 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     records = active_records(ff)
-    if args.json:
+    if args.param_file:
+        print(parameter_file_text(records))
+    elif args.json:
         payload: Any = {"path": str(ff.path), "active": records} if args.active else {**summary(ff), "active": records}
         print(json.dumps(payload, indent=1))
     elif args.active:

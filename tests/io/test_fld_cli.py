@@ -41,6 +41,20 @@ def test_text_summary_marks_opt_substructures(rh_dir: Path, capsys):
     assert "1861   2  angle_k" not in out and " 1861   2  bond_k" in out
 
 
+def test_param_file_output_is_a_parameter_file_of_the_opt_scope(rh_dir: Path, tmp_path: Path, capsys):
+    """`--param-file` > params.txt reads back (q2mm.io.params) as exactly the OPT scope's values."""
+    from q2mm.io.fld import read_fld
+    from q2mm.optimize.scope import ScopeSpec, parameter_file_scope, resolve_scope
+
+    assert main([str(rh_dir / "mm3.fld"), "--param-file"]) == 0
+    (tmp_path / "params.txt").write_text(capsys.readouterr().out)
+    ff = read_fld(rh_dir / "mm3.fld")
+    from_file = resolve_scope(ff, parameter_file_scope(tmp_path / "params.txt"))
+    assert from_file.refs == resolve_scope(ff, ScopeSpec("opt")).refs and len(from_file.refs) == 110
+    assert set(from_file.ranges) == {(float("-inf"), float("inf"))}
+    assert " 1862 2   # bond_k          2-3 (a)" in (tmp_path / "params.txt").read_text()
+
+
 def test_bad_file_exits_2_with_one_error_line(tmp_path: Path, capsys):
     bad = tmp_path / "bad.fld"
     bad.write_text("-2\n 1  C3 - C3                1.52x7     4.4900     0.0000\n")
