@@ -98,3 +98,16 @@ def test_small_organic_rules():
     molecule = Molecule("test", elements, [[0.0, 0.0, float(i)] for i in range(15)], tuple(Bond(*b) for b in bonds))
     types = guess_types(molecule).type_names
     assert types == ("C2", "O2", "N2", "H1", "H3", "C3", "H1", "H1", "H1", "C1", "N1", "H1", "O3", "H2", "H2")
+
+
+def test_plain_hydrogen_names_take_the_type_of_their_neighbour():
+    """A mol2's plain 'H' after its heavy atom's given name: H1 on C and on a metal, H2 on O, H3 on
+    N, H4 on a cationic N (N4/N5 as given), the given names of other atoms unchanged."""
+    from q2mm.mm3.typing import resolve_generic_hydrogens
+
+    elements = ("C", "H", "O", "H", "N", "H", "N", "H", "Rh", "H")
+    bonds = [(0, 1, 1), (0, 2, 1), (2, 3, 1), (0, 4, 1), (4, 5, 1), (0, 6, 1), (6, 7, 1), (0, 8, 0), (8, 9, 1)]
+    molecule = Molecule("test", elements, [[0.0, 0.0, float(i)] for i in range(10)], tuple(Bond(*b) for b in bonds))
+    given = ("C3", "H", "O3", "H", "N3", "H", "N5", "H", "RH", "H")
+    assert resolve_generic_hydrogens(molecule, given) == ("C3", "H1", "O3", "H2", "N3", "H3", "N5", "H4", "RH", "H1")
+    assert resolve_generic_hydrogens(molecule, ("C3",) + ("H1",) * 9) == ("C3",) + ("H1",) * 9
