@@ -97,8 +97,21 @@ def run_description(summary: Mapping[str, Any], facts: RunFacts) -> str:
     return "\n".join(lines) + "\n"
 
 
+def r2_change_line(r2: Mapping[str, Mapping[str, Any]]) -> str:
+    """``R2 start -> end: bond length 0.9939 -> 0.9891 (lower), ...`` (empty without R2)."""
+    parts = []
+    for kind, row in r2.items():
+        start, end = row.get("initial"), row.get("final")
+        if not isinstance(end, (int, float)):
+            continue
+        lower = " (lower)" if isinstance(start, (int, float)) and end < start else ""
+        parts.append(f"{kind_label(kind).title} {_num(start, '.4f')} -> {end:.4f}{lower}")
+    return "R2 start -> end: " + ", ".join(parts) if parts else ""
+
+
 def closing_line(summary: Mapping[str, Any], wall_s: float, fld_path: str = "", url: str = "") -> str:
-    """The job's last terminal line: score, worst final R2, times, optimizer message, .fld, run URL."""
+    """The job's last terminal lines: score, worst final R2, times, optimizer message; R2 per kind
+    start -> end; the .fld; the run URL."""
     r2 = [
         float(row["final"])
         for row in summary.get("r2", {}).values()
@@ -113,6 +126,9 @@ def closing_line(summary: Mapping[str, Any], wall_s: float, fld_path: str = "", 
         f"optimizer: {summary.get('optimizer_message', '-')}",
     ]
     line = "; ".join(p for p in parts if p)
+    kinds = r2_change_line(summary.get("r2", {}))
+    if kinds:
+        line += f"\n  {kinds}"
     if fld_path:
         line += f"\n  wrote {fld_path}"
     if url:

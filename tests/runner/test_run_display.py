@@ -124,8 +124,9 @@ def test_description_names_system_scores_r2_rmsd_bounds_and_fld():
 
 def test_closing_line_has_convergence_message_fld_and_url():
     line = closing_line(summary(), 24.7, "/runs/0/sn2-optimized.fld", "http://127.0.0.1:5000/#/experiments/1/runs/abc")
-    first, fld, url = line.splitlines()
+    first, kinds, fld, url = line.splitlines()
     assert "score 2.4700e+04 -> 3.3400e+03" in first and "R2 min 0.9900" in first
+    assert kinds.startswith("  R2 start -> end: ") and "bond length 0.9994 -> 0.9909 (lower)" in kinds
     assert "wall 24.7 s (compile 12.9 s)" in first and "2 at a bound" in first
     assert first.endswith("optimizer: CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH (success=True)")
     assert fld == "  wrote /runs/0/sn2-optimized.fld" and url.endswith("#/experiments/1/runs/abc")
