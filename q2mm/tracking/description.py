@@ -109,6 +109,38 @@ def r2_change_line(r2: Mapping[str, Mapping[str, Any]]) -> str:
     return "R2 start -> end: " + ", ".join(parts) if parts else ""
 
 
+# a geometry kind and the equilibrium values that set it (docs/performance.md, "Which values the
+# eigenmatrix may move": scored at the non-stationary QM geometry, the eigenmatrix rewards moving them)
+EQUILIBRIUM_OF_KIND = {"bond_length": "bond_r0", "bond_angle": "angle_theta0"}
+
+
+def equilibrium_advice(summary: Mapping[str, Any]) -> str:
+    """A hint where a geometry kind's R2 fell while equilibrium values of it ended at a bound
+    with the eigenmatrix scored; empty otherwise."""
+    r2 = summary.get("r2", {})
+    if "eig_diag" not in r2:
+        return ""
+    notes = []
+    for kind, param_kind in EQUILIBRIUM_OF_KIND.items():
+        row = r2.get(kind, {})
+        start, end = row.get("initial"), row.get("final")
+        if not (isinstance(start, (int, float)) and isinstance(end, (int, float)) and end < start):
+            continue
+        params = [p for p in summary.get("parameters", []) if p.get("kind") == param_kind]
+        at_bound = [p for p in params if p.get("at_bound")]
+        if at_bound:
+            lines = ", ".join(str(p["line"]) for p in at_bound[:6]) + (", ..." if len(at_bound) > 6 else "")
+            notes.append(
+                f"{kind_label(kind).title} R2 fell while {len(at_bound)} of {len(params)} {param_kind} ended at a bound (lines {lines})"
+            )
+    if not notes:
+        return ""
+    return (
+        "; ".join(notes) + ": the eigenmatrix, scored at the QM geometry, rewards moving equilibrium values; "
+        "scope=opt_fc fits force constants only (docs/performance.md)"
+    )
+
+
 def closing_line(summary: Mapping[str, Any], wall_s: float, fld_path: str = "", url: str = "") -> str:
     """The job's last terminal lines: score, worst final R2, times, optimizer message; R2 per kind
     start -> end; the .fld; the run URL."""
@@ -126,9 +158,9 @@ def closing_line(summary: Mapping[str, Any], wall_s: float, fld_path: str = "", 
         f"optimizer: {summary.get('optimizer_message', '-')}",
     ]
     line = "; ".join(p for p in parts if p)
-    kinds = r2_change_line(summary.get("r2", {}))
-    if kinds:
-        line += f"\n  {kinds}"
+    for extra in (r2_change_line(summary.get("r2", {})), equilibrium_advice(summary)):
+        if extra:
+            line += f"\n  {extra}"
     if fld_path:
         line += f"\n  wrote {fld_path}"
     if url:

@@ -132,6 +132,23 @@ def test_closing_line_has_convergence_message_fld_and_url():
     assert fld == "  wrote /runs/0/sn2-optimized.fld" and url.endswith("#/experiments/1/runs/abc")
 
 
+def test_closing_lines_advise_when_a_geometry_kind_fell_with_its_equilibrium_values_at_bounds():
+    """bond length R2 fell and a bond r0 ended at a bound with the eigenmatrix scored: the hint
+    names the line and scope=opt_fc; none without the eigenmatrix or with the R2 kept."""
+    from q2mm.tracking.description import equilibrium_advice
+
+    fitted = summary()
+    assert equilibrium_advice(fitted) == ""  # its bond r0 is free
+    fitted["parameters"][1]["at_bound"] = "lower"
+    advice = equilibrium_advice(fitted)
+    assert advice.startswith("bond length R2 fell while 1 of 1 bond_r0 ended at a bound (lines 12)")
+    assert "scope=opt_fc fits force constants only" in advice
+    assert advice in closing_line(fitted, 24.7).splitlines()[2]
+    assert equilibrium_advice({**fitted, "r2": {"bond_length": fitted["r2"]["bond_length"]}}) == ""
+    kept = {**fitted["r2"], "bond_length": {"initial": 0.99, "final": 0.995}}
+    assert equilibrium_advice({**fitted, "r2": kept}) == ""
+
+
 # ---------------------------------------------------------------- progress
 
 
