@@ -21,6 +21,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from q2mm.errors import ConfigurationError
+from q2mm.io.params import LINE_FORMAT
 from q2mm.optimize.choices import ScopeName, StartName
 from q2mm.optimize.driver import OptimizerOptions
 from q2mm.paths import EXPERIMENTS_DIR
@@ -178,9 +179,6 @@ def unknown_keys(node: DictConfig, prefix: str = "") -> list[str]:
     return found
 
 
-PARAMETER_FILE = "a Q2MM parameter file, 'LINE FIELD [neg|pos|both|LOW HIGH]' per line"
-
-
 def check_config(cfg: DictConfig) -> None:
     """Reject what the schema types cannot: appended keys, enumerations, explicit scopes."""
     extra = unknown_keys(cfg)
@@ -189,7 +187,7 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.scope.name == "explicit" and not cfg.scope.params:
         raise ConfigurationError("scope=explicit needs scope.params: a list of {line, field}")
     if cfg.scope.name == "file" and cfg.scope.path is None:
-        raise ConfigurationError(f"scope=file needs scope.path: {PARAMETER_FILE}")
+        raise ConfigurationError(f"scope=file needs scope.path: a Q2MM parameter file, '{LINE_FORMAT}' per line")
     if cfg.scope.name != "file" and cfg.scope.path is not None:
         raise ConfigurationError(f"scope.path={cfg.scope.path} goes with scope=file only (got scope={cfg.scope.name})")
     for ref in cfg.scope.params:

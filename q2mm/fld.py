@@ -19,6 +19,7 @@ from typing import Any
 
 from q2mm.errors import Q2MMError
 from q2mm.io.fld import read_fld
+from q2mm.io.params import LINE_FORMAT
 from q2mm.model.forcefield import ActiveParam, ForceField, ParamRow
 
 
@@ -81,19 +82,22 @@ def active_table(records: Sequence[dict[str, Any]]) -> str:
     head = f"{'line':>5} {'fld':>3}  {'kind':<15} {'atoms':<22} {'value':>10}  unit"
     out = [head, "-" * len(head)]
     for r in records:
-        atoms = r["label"]
-        if r["alt"]:
-            atoms += f" ({r['alt']})"
+        atoms = _atoms_text(r)
         out.append(f"{r['line']:>5} {r['field']:>3}  {r['kind']:<15} {atoms:<22} {r['value']:>10.4f}  {r['unit']}")
     return "\n".join(out)
+
+
+def _atoms_text(record: dict[str, Any]) -> str:
+    """A record's atoms with its alternative-row mark: '2-3 (a)'."""
+    return record["label"] + (f" ({record['alt']})" if record["alt"] else "")
 
 
 def parameter_file_text(records: Sequence[dict[str, Any]]) -> str:
     """The active parameters as a Q2MM parameter file (``q2mm.io.params``): ``LINE FIELD`` and,
     after ``#``, the kind, atoms and value; delete lines or add ``neg``/``pos``/``LOW HIGH``."""
-    out = ["# LINE FIELD [neg|pos|both|LOW HIGH]; fit with: python -m q2mm.run scope=file scope.path=THIS_FILE"]
+    out = [f"# {LINE_FORMAT}; fit with: python -m q2mm.run scope=file scope.path=THIS_FILE"]
     for r in records:
-        atoms = r["label"] + (f" ({r['alt']})" if r["alt"] else "")
+        atoms = _atoms_text(r)
         out.append(f"{r['line']:>5} {r['field']}   # {r['kind']:<15} {atoms:<22} {r['value']:>10.4f}  {r['unit']}")
     return "\n".join(out)
 

@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 
 from q2mm.config import check_config, optimizer_options  # noqa: F401  (optimizer_options: part of this seam)
 from q2mm.errors import Q2MMError, exit_with_message
+from q2mm.optimize.scope import parameter_file_path
 from q2mm.paths import data_root
 from q2mm.tracking.callback import JOB_TAG, SWEPT_TAG, MlflowSweepCallback, SweepHandoff
 from q2mm.tracking.description import RunFacts, closing_line, run_description
@@ -300,7 +301,7 @@ def input_files(training_set: Any, root: Path | None, cfg: DictConfig) -> list[P
 
 def scope_files(cfg: DictConfig) -> list[Path]:
     """The parameter file of ``scope=file`` (logged with the run under ``inputs/``), else none."""
-    return [Path(cfg.scope.path).expanduser()] if cfg.scope.name == "file" else []
+    return [parameter_file_path(cfg.scope.path)] if cfg.scope.name == "file" else []
 
 
 # ---------------------------------------------------------------- tracking

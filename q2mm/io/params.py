@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from q2mm.errors import InputFormatError
 from q2mm.io.text import read_text
 
+LINE_FORMAT = "LINE FIELD [neg|pos|both|LOW HIGH]"  # one line of the file, as messages and q2mm.fld write it
 SIGN_RANGES = {"neg": (-math.inf, 0.0), "pos": (0.0, math.inf), "both": (-math.inf, math.inf)}
 LINE_SHAPE = "'LINE FIELD' with FIELD 1..3, then optionally neg, pos, both or 'LOW HIGH'"
 

@@ -65,10 +65,15 @@ class ScopeSpec:
         return self.ranges[self.params.index((line, field_no))]
 
 
+def parameter_file_path(path: str | Path) -> Path:
+    """Where ``scope.path`` points: ``~`` expanded, a relative path from the working directory."""
+    return Path(path).expanduser()
+
+
 def parameter_file_scope(path: str | Path) -> ScopeSpec:
     """The scope a Q2MM parameter file selects (``LINE FIELD [neg|pos|both|LOW HIGH]`` per line;
     ``~`` expanded, a relative path taken from the working directory)."""
-    path = Path(path).expanduser()
+    path = parameter_file_path(path)
     chosen = read_parameter_file(path)
     return ScopeSpec(
         ScopeName.file,
