@@ -97,6 +97,12 @@ def run_description(summary: Mapping[str, Any], facts: RunFacts) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _fell(start: Any, end: Any) -> bool:
+    """An R2 that fell by what the printed four decimals show (not by rounding noise)."""
+    numbers = isinstance(start, (int, float)) and isinstance(end, (int, float))
+    return numbers and round(float(end), 4) < round(float(start), 4)
+
+
 def r2_change_line(r2: Mapping[str, Mapping[str, Any]]) -> str:
     """``R2 start -> end: bond length 0.9939 -> 0.9891 (lower), ...`` (empty without R2)."""
     parts = []
@@ -104,7 +110,7 @@ def r2_change_line(r2: Mapping[str, Mapping[str, Any]]) -> str:
         start, end = row.get("initial"), row.get("final")
         if not isinstance(end, (int, float)):
             continue
-        lower = " (lower)" if isinstance(start, (int, float)) and end < start else ""
+        lower = " (lower)" if _fell(start, end) else ""
         parts.append(f"{kind_label(kind).title} {_num(start, '.4f')} -> {end:.4f}{lower}")
     return "R2 start -> end: " + ", ".join(parts) if parts else ""
 
@@ -124,7 +130,7 @@ def equilibrium_advice(summary: Mapping[str, Any]) -> str:
     for kind, param_kind in EQUILIBRIUM_OF_KIND.items():
         row = r2.get(kind, {})
         start, end = row.get("initial"), row.get("final")
-        if not (isinstance(start, (int, float)) and isinstance(end, (int, float)) and end < start):
+        if not _fell(start, end):
             continue
         params = [p for p in summary.get("parameters", []) if p.get("kind") == param_kind]
         at_bound = [p for p in params if p.get("at_bound")]

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from q2mm.tracking.description import RunFacts, bound_line, closing_line, run_description
+from q2mm.tracking.description import RunFacts, bound_line, closing_line, r2_change_line, run_description
 from q2mm.tracking.kinds import kind_label
 from q2mm.tracking.naming import job_name, short_keys, single_name, sweep_name, swept_overrides
 from q2mm.tracking.plots import Parity, Structure, figure_title, panel_title, parity_plot
@@ -127,6 +127,7 @@ def test_closing_line_has_convergence_message_fld_and_url():
     first, kinds, fld, url = line.splitlines()
     assert "score 2.4700e+04 -> 3.3400e+03" in first and "R2 min 0.9900" in first
     assert kinds.startswith("  R2 start -> end: ") and "bond length 0.9994 -> 0.9909 (lower)" in kinds
+    assert "(lower)" not in r2_change_line({"bond_angle": {"initial": 0.99702, "final": 0.99699}})
     assert "wall 24.7 s (compile 12.9 s)" in first and "2 at a bound" in first
     assert first.endswith("optimizer: CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH (success=True)")
     assert fld == "  wrote /runs/0/sn2-optimized.fld" and url.endswith("#/experiments/1/runs/abc")
