@@ -13,7 +13,7 @@ import pytest
 from q2mm import bench
 from q2mm.benchmarks import report, setup
 from q2mm.benchmarks.measure import sample_indices
-from q2mm.benchmarks.timing import Stats, machine_facts, peak_rss_mib, repeat
+from q2mm.benchmarks.timing import Stats, interleaved, machine_facts, peak_rss_mib, repeat
 from q2mm.paths import PROJECT_ROOT
 
 
@@ -32,6 +32,14 @@ def test_repeat_times_every_call():
     assert len(calls) == 4 and s.n == 4 and 0.0 <= s.min <= s.median <= s.max
     with pytest.raises(ValueError):
         repeat(lambda: None, 0)
+
+
+def test_interleaved_times_one_call_of_each_per_round():
+    calls = []
+    a, b = interleaved([lambda: calls.append("a"), lambda: calls.append("b")], 3)
+    assert calls == ["a", "b"] * 3 and a.n == b.n == 3
+    with pytest.raises(ValueError):
+        interleaved([lambda: None], 0)
 
 
 def test_sample_indices_spread_over_the_parameters():

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from q2mm.benchmarks.compile_probe import ENGINE_FUNCTIONS
-from q2mm.benchmarks.timing import Stats, repeat, time_once
+from q2mm.benchmarks.timing import Stats, interleaved, repeat, time_once
 from q2mm.errors import BenchError
 from q2mm.paths import IN_CHECKOUT, PROJECT_ROOT
 
@@ -113,17 +113,25 @@ def objective_times(problem: Any, repeats: int) -> dict[str, Any]:
 def jacobian_times(loss: Any, p: np.ndarray, repeats: int) -> dict[str, Any]:
     """The residual Jacobian from the QM geometries (its minimizations included, as value+grad
     has them): compile seconds of its stage, and Stats of the whole call."""
+    out = jacobian_start(loss, p)
+    out["jacobian"] = repeat(lambda: fresh_jacobian(loss, p), repeats)
+    return out
 
-    def call():
-        loss.forget()
-        return loss.residuals_and_jacobian(p)
 
+def fresh_jacobian(loss: Any, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The residuals and Jacobian at ``p`` with every minimization done again (none reused)."""
+    loss.forget()
+    return loss.residuals_and_jacobian(p)
+
+
+def jacobian_start(loss: Any, p: np.ndarray) -> dict[str, Any]:
+    """The Jacobian stage compiled and called once: its compile and first-call seconds, shape
+    and every stage's seconds."""
     compile_s = loss.compile_jacobian()
-    first_s, (r, jac) = time_once(call)
+    first_s, (_, jac) = time_once(lambda: fresh_jacobian(loss, p))
     return {
         "jacobian_compile_s": compile_s,
         "jacobian_first_s": first_s,
-        "jacobian": repeat(call, repeats),
         "jacobian_shape": list(jac.shape),
         "stage_seconds": dict(getattr(loss, "stage_seconds", {})),
     }
@@ -206,47 +214,63 @@ def scaling_times(
     training subset, explicit scope or None for the configured one); with ``with_fit`` one fit.
 
     Every timed call starts each minimization from the QM geometry, as a fit's calls do, so
-    rows of different sizes compare like for like.
+    rows of different sizes compare like for like. The rows are timed in turn, one call of
+    each per round (``interleaved``), so a slow stretch of a shared machine falls on every row
+    alike and their ratios (the linear-scaling target) compare like for like: timed one row
+    after the other, the 27/9 structure ratio of the same code ranged 2.9-3.5x between runs.
     """
-    from q2mm.compose import fit_problem, problem_from_config
-    from q2mm.objective.jaxloss import JaxLoss
     from q2mm.optimize import fit
     from q2mm.pipeline import optimizer_options
 
-    rows = []
+    rows, problems = [], []
     for label, subset, scope in subsets:
-        problem = (
-            problem_from_config(subset, cfg)
-            if scope is None
-            else fit_problem(subset, scope=scope, start=dict(cfg.start))
-        )
-        loss = problem.loss
-        if not isinstance(loss, JaxLoss):
-            raise BenchError(f"scaling row {label!r}: the problem has no JaxLoss to time")
-        compile_s = loss.compile()
-        first_s = time_once(lambda: loss.value_and_grad(problem.start_values))[0]
-        atoms = [m.n_atoms for m in subset.molecules]
-        row = {
-            "label": label,
-            "n_structures": len(atoms),
-            "atoms_total": sum(atoms),
-            "atoms_max": max(atoms),
-            "n_active": len(problem.refs),
-            "compile_s": compile_s,
-            "first_call_s": first_s,
-            "jaxloss_vg": repeat(lambda: loss.value_and_grad(problem.start_values), repeats),
-        }
-        if hasattr(loss, "residuals_and_jacobian"):
-            row.update(jacobian_times(loss, problem.start_values, repeats))
-        if with_fit:
-            result = fit(problem, optimizer_options(cfg))
-            row["fit"] = {
-                "wall_time_s": result.wall_time_s,
-                "status": result.status,
-                "method": result.method,
-                "n_iterations": result.n_iterations,
-                "score_initial": float(result.initial.score),
-                "score_final": float(result.final.score),
-            }
+        row, problem = scaling_row(cfg, label, subset, scope)
         rows.append(row)
+        problems.append(problem)
+    timed = [lambda problem=problem: problem.loss.value_and_grad(problem.start_values) for problem in problems]
+    for row, stats in zip(rows, interleaved(timed, repeats)):
+        row["jaxloss_vg"] = stats
+    with_jacobian = [(row, problem) for row, problem in zip(rows, problems) if "jacobian_shape" in row]
+    timed = [lambda problem=problem: fresh_jacobian(problem.loss, problem.start_values) for _, problem in with_jacobian]
+    for (row, _), stats in zip(with_jacobian, interleaved(timed, repeats)):
+        row["jacobian"] = stats
+    for row, problem in zip(rows, problems) if with_fit else ():
+        result = fit(problem, optimizer_options(cfg))
+        row["fit"] = {
+            "wall_time_s": result.wall_time_s,
+            "status": result.status,
+            "method": result.method,
+            "n_iterations": result.n_iterations,
+            "score_initial": float(result.initial.score),
+            "score_final": float(result.final.score),
+        }
     return rows
+
+
+def scaling_row(cfg: Any, label: str, subset: Any, scope: Any) -> tuple[dict[str, Any], Any]:
+    """One scaling row's problem, compiled and called once (value+grad and, for least squares,
+    the Jacobian), and the row's facts so far."""
+    from q2mm.compose import fit_problem, problem_from_config
+    from q2mm.objective.jaxloss import JaxLoss
+
+    problem = (
+        problem_from_config(subset, cfg) if scope is None else fit_problem(subset, scope=scope, start=dict(cfg.start))
+    )
+    loss = problem.loss
+    if not isinstance(loss, JaxLoss):
+        raise BenchError(f"scaling row {label!r}: the problem has no JaxLoss to time")
+    compile_s = loss.compile()
+    first_s = time_once(lambda: loss.value_and_grad(problem.start_values))[0]
+    atoms = [m.n_atoms for m in subset.molecules]
+    row = {
+        "label": label,
+        "n_structures": len(atoms),
+        "atoms_total": sum(atoms),
+        "atoms_max": max(atoms),
+        "n_active": len(problem.refs),
+        "compile_s": compile_s,
+        "first_call_s": first_s,
+    }
+    if hasattr(loss, "residuals_and_jacobian"):
+        row.update(jacobian_start(loss, problem.start_values))
+    return row, problem

@@ -56,6 +56,18 @@ def repeat(fn: Callable[[], Any], repeats: int) -> Stats:
     return Stats.of([time_once(fn)[0] for _ in range(repeats)])
 
 
+def interleaved(fns: Sequence[Callable[[], Any]], repeats: int) -> list[Stats]:
+    """Time ``repeats`` calls of each of ``fns``, one call of each per round in turn, so every
+    function meets the same stretches of machine load (call each once before)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, seconds in zip(fns, samples):
+            seconds.append(time_once(fn)[0])
+    return [Stats.of(s) for s in samples]
+
+
 def peak_rss_mib(children: bool = False) -> float:
     """Peak resident memory in MiB of this process (or of its largest finished child)."""
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
