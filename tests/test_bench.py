@@ -214,6 +214,20 @@ def test_linear_scaling_target_compares_the_repeated_set_with_the_whole_set():
     assert report.targets({"scaling": rows[:3]}) == []  # no repeated row: nothing to judge
 
 
+def test_interleaved_scaling_rows_are_judged_round_by_round():
+    """Rows timed in the same rounds compare round by round: a machine twice as slow in the
+    last rounds moves the ratio of the medians, not the median of the rounds' ratios."""
+    small = {"label": "first 9", "n_structures": 9, "n_active": 96, "interleaved": True}
+    big = {"label": "9 repeated to 27", "n_structures": 27, "n_active": 96, "interleaved": True}
+    small["jaxloss_vg"] = Stats.of([1.0, 1.0, 1.0, 2.0, 2.0])
+    big["jaxloss_vg"] = Stats.of([3.0, 3.0, 6.0, 6.0, 6.0])
+    (target,) = report.targets({"scaling": [small, big]})
+    assert target.measured == "3.00x (round by round; medians 6.00x)" and target.met
+    del big["interleaved"]
+    (target,) = report.targets({"scaling": [small, big]})
+    assert target.measured == "6.00x" and not target.met
+
+
 def test_jacobian_ratio_target_depends_on_the_number_of_parameters():
     results = _results(0.01, 1.0, 100.0, 100.0)
     results["objectives"].update(

@@ -230,6 +230,7 @@ def scaling_times(
     timed = [lambda problem=problem: problem.loss.value_and_grad(problem.start_values) for problem in problems]
     for row, stats in zip(rows, interleaved(timed, repeats)):
         row["jaxloss_vg"] = stats
+        row["interleaved"] = True  # its samples timed in the same rounds as every other row's
     with_jacobian = [(row, problem) for row, problem in zip(rows, problems) if "jacobian_shape" in row]
     timed = [lambda problem=problem: fresh_jacobian(problem.loss, problem.start_values) for _, problem in with_jacobian]
     for (row, _), stats in zip(with_jacobian, interleaved(timed, repeats)):
