@@ -89,6 +89,14 @@ def parameter_bounds(
     return lower, upper
 
 
+def is_box_bound(kind: str, start: float, bound: float, options: BoundsOptions) -> bool:
+    """Whether ``bound`` of a parameter started at ``start`` is its fractional interval's edge
+    (the fit's trust box, which a wider fraction or a second fit from the result moves), not
+    a sanity bound or a parameter file's range."""
+    half = _half_width(float(start), param_class(kind).rule, options)
+    return bool(np.isfinite(half) and np.isclose(abs(bound - start), half, rtol=1e-9, atol=1e-12))
+
+
 def _half_width(value: float, rule: str, options: BoundsOptions) -> float:
     if rule == "span":
         return float("inf")  # the sanity interval bounds it

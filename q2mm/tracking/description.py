@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from q2mm.model.termtable import CLASS_OF_KIND
+from q2mm.optimize.bounds import BoundsOptions, is_box_bound
 from q2mm.tracking.kinds import kind_label
+
+# the share of the active parameters on the edge of their fractional interval from which the
+# closing lines suggest a second fit or a wider box (a few at a bound is an ordinary fit)
+BOX_ADVICE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,30 @@ def equilibrium_advice(summary: Mapping[str, Any]) -> str:
     )
 
 
+def bounds_advice(summary: Mapping[str, Any], fld_path: str = "") -> str:
+    """A hint where at least ``BOX_ADVICE_SHARE`` of the active parameters (two or more) ended
+    on the edge of their fractional interval (``bounds.is_box_bound``): the fit wanted to go
+    further than one run's trust box lets it; empty otherwise."""
+    options = BoundsOptions(**((summary.get("options") or {}).get("bounds") or {}))
+    params = summary.get("parameters", [])
+    on_box = [p for p in params if p.get("at_bound") and _ended_on_box(p, options)]
+    if len(on_box) < max(2, BOX_ADVICE_SHARE * len(params)):
+        return ""
+    again = f"system.forcefield={fld_path}" if fld_path else "the written .fld as system.forcefield"
+    return (
+        f"{len(on_box)} of {len(params)} parameters ended on the edge of this fit's box (force constants "
+        f"+/-{options.fc_fraction:.0%}, equilibrium values +/-{options.eq_fraction:.0%} of their start): "
+        f"fit again from the result ({again}) or widen optimizer.bounds.fc_fraction / eq_fraction"
+    )
+
+
+def _ended_on_box(row: Mapping[str, Any], options: BoundsOptions) -> bool:
+    bound, start = row.get(str(row.get("at_bound"))), row.get("initial")
+    if not (isinstance(bound, (int, float)) and isinstance(start, (int, float)) and row.get("kind") in CLASS_OF_KIND):
+        return False
+    return is_box_bound(str(row["kind"]), float(start), float(bound), options)
+
+
 def closing_line(summary: Mapping[str, Any], wall_s: float, fld_path: str = "", url: str = "") -> str:
     """The job's last terminal lines: score, worst final R2, times, optimizer message; R2 per kind
     start -> end; the .fld; the run URL."""
@@ -164,7 +194,7 @@ def closing_line(summary: Mapping[str, Any], wall_s: float, fld_path: str = "", 
         f"optimizer: {summary.get('optimizer_message', '-')}",
     ]
     line = "; ".join(p for p in parts if p)
-    for extra in (r2_change_line(summary.get("r2", {})), equilibrium_advice(summary)):
+    for extra in (r2_change_line(summary.get("r2", {})), equilibrium_advice(summary), bounds_advice(summary, fld_path)):
         if extra:
             line += f"\n  {extra}"
     if fld_path:

@@ -150,6 +150,32 @@ def test_closing_lines_advise_when_a_geometry_kind_fell_with_its_equilibrium_val
     assert equilibrium_advice({**fitted, "r2": kept}) == ""
 
 
+def test_closing_lines_advise_a_second_fit_when_many_parameters_end_on_the_box():
+    """Two of three parameters on the edge of their fractional interval (fc +/-20 %): the hint
+    gives the box and the written .fld to start from; a parameter file's range or a sanity
+    bound is not the box, and one of three on it is an ordinary fit."""
+    from q2mm.tracking.description import bounds_advice
+
+    def row(kind, initial, final, lower, upper, side):
+        return {"kind": kind, "initial": initial, "final": final, "lower": lower, "upper": upper, "at_bound": side}
+
+    fitted = summary()
+    fitted["options"] = {"bounds": {"fc_fraction": 0.2, "eq_fraction": 0.05}}
+    fitted["parameters"] = [
+        row("bond_k", 4.0, 4.8, 3.2, 4.8, "upper"),
+        row("angle_k", 0.5, 0.4, 0.4, 0.6, "lower"),
+        row("bond_r0", 1.4, 1.41, 1.33, 1.47, None),
+    ]
+    advice = bounds_advice(fitted, "/runs/0/sn2-optimized.fld")
+    assert advice.startswith("2 of 3 parameters ended on the edge of this fit's box (force constants +/-20%")
+    assert "system.forcefield=/runs/0/sn2-optimized.fld" in advice and "optimizer.bounds.fc_fraction" in advice
+    assert advice in closing_line(fitted, 24.7, "/runs/0/sn2-optimized.fld")
+    fitted["parameters"][1] = row("angle_k", 0.5, 0.45, 0.45, 0.6, "lower")  # a parameter file's range
+    assert bounds_advice(fitted) == ""
+    del fitted["parameters"][0]["initial"]  # a summary without starts: no hint, no error
+    assert bounds_advice(fitted) == ""
+
+
 # ---------------------------------------------------------------- progress
 
 
