@@ -130,11 +130,13 @@ class AtomTypeTable:
         raise UnknownAtomTypeError(f"{loc}MacroModel atom type {number} is neither standard nor in atom.typ{known}")
 
     def by_name(self, name: str) -> AtomType:
-        """First type with this name (custom types first)."""
-        for table in (self.custom, STANDARD_TYPES):
-            for t in table.values():
-                if t.name == name:
-                    return t
+        """First type with this name (custom types first), else the first with it in another
+        case: MacroModel compares type names without regard to case (``q2mm.mm3.substructure``)."""
+        for same in (lambda t: t.name == name, lambda t: t.name.upper() == name.upper()):
+            for table in (self.custom, STANDARD_TYPES):
+                found = next((t for t in table.values() if same(t)), None)
+                if found is not None:
+                    return found
         raise UnknownAtomTypeError(f"atom type name {name!r} is neither standard nor in atom.typ")
 
 

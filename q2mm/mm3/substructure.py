@@ -35,13 +35,16 @@ class TypeMatcher:
     equivalences: Mapping[str, frozenset[str]]
 
     def matches(self, spec: str, atom: int) -> bool:
+        """Type names compare without regard to case, as MacroModel compares them: Q2MM's
+        published Heck force field names palladium ``PD`` in its substructures while the
+        atom.typ it ships with defines type 201 as ``Pd``."""
         spec = spec.strip()
-        name = self.type_names[atom]
-        if spec in ("00", name):
+        name = self.type_names[atom].upper()
+        if spec == "00" or spec.upper() == name:
             return True
         members = self.equivalences.get(spec)
         if members is not None:
-            return name in members
+            return name in {m.upper() for m in members}
         element = _ELEMENT_WILDCARDS.get(spec)
         return element is not None and self.elements[atom].capitalize() == element
 

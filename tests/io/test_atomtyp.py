@@ -76,6 +76,8 @@ def test_stock_atomtyp_with_placeholder_rows_reads(tmp_path: Path):
     pd = table.get(201)
     assert (pd.name, pd.element, pd.formal_charge) == ("PD", "Pd", 1)
     assert table.by_name("PD").number == 201
+    assert table.by_name("Pd").number == 201  # MacroModel compares type names without regard to case
+    assert table.by_name("cl").name == "Cl"
 
 
 def test_atomtyp_row_without_a_name_names_file_and_line(tmp_path: Path):

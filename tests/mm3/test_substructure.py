@@ -80,6 +80,16 @@ def test_zero_order_bonds_match_only_the_dot_symbol():
     assert match_pattern(parse_pattern("RH-C2"), graph, matcher) == []
 
 
+def test_type_names_match_without_regard_to_case():
+    """Q2MM's published Heck field names palladium 'PD' in its pattern, its atom.typ 'Pd'
+    (type 201): the Heck TS of the public q2mm example (N2.PD-C2.C2=C2.2) must match."""
+    # Pd(0) -C2(1) .C2(2) =C2(3) back to Pd by a zero-order bond; N2(4) on Pd, zero order
+    graph = MolecularGraph.from_bonds(5, [(0, 1, 1), (1, 2, 0), (2, 3, 2), (3, 0, 0), (0, 4, 0)])
+    matcher = TypeMatcher(("Pd", "C2", "C2", "C2", "N2"), ("Pd", "C", "C", "C", "N"), {"MX": frozenset({"PD"})})
+    assert match_pattern(parse_pattern("N2.PD-C2.C2=C2.2"), graph, matcher) == [(4, 0, 1, 2, 3)]
+    assert matcher.matches("pd", 0) and matcher.matches("MX", 0) and not matcher.matches("PT", 0)
+
+
 def test_alternative_angle_criterion_with_tolerance():
     coords = np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [-2.0, 0.3, 0.0], [0.0, 2.0, 0.0]])
 
