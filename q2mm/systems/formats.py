@@ -154,10 +154,25 @@ def read_qm(path: Path, hessian: Path | None = None, energy: Path | None = None)
             properties={**molecule.properties, "charge_known": False},
         )
     else:
-        raise InputFormatError(path, None, f"a QM file ending in {', '.join(QM_SUFFIXES)}", path.suffix)
+        raise unreadable_qm_file(path)
     if molecule.hessian is None:
         raise InputFormatError(path, None, "a Cartesian Hessian (a frequency job)")
     return molecule.with_(title=path.name.split(".")[0], source=str(path))
+
+
+def unreadable_qm_file(path: Path) -> InputFormatError:
+    """The error for a QM file of a suffix q2mm does not read, with the way to give it: a
+    Jaguar ``.out`` by its restart input beside it, any other program's Hessian as an
+    ``.xyz`` with ``NAME-hessian.npy``."""
+    expected = f"a QM file ending in {', '.join(QM_SUFFIXES)}"
+    stem = path.name.split(".")[0]
+    restart = next((p for p in (path.with_name(f"{stem}.01.in"), path.with_name(f"{stem}.in")) if p.is_file()), None)
+    if path.suffix.lower() == ".out":
+        where = f"{restart.name} beside it" if restart else f"{stem}.01.in"
+        expected += f" (a Jaguar .out holds no Hessian: give its restart input, {where}; the .out is read with it for the energy and charges)"
+    else:
+        expected += f" (from another program: the geometry as {stem}.xyz with its Cartesian Hessian in Hartree/Bohr^2 as {stem}-hessian.npy beside it)"
+    return InputFormatError(path, None, expected, path.suffix)
 
 
 def with_energy(molecule: Molecule, energy: float | None, source: str) -> Molecule:

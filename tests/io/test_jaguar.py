@@ -131,3 +131,20 @@ def test_esp_and_mulliken_charges_of_an_output(rh_dir: Path, tmp_path: Path) -> 
         InputFormatError, match=rf"{STEM}.out:{at + 29}: expected 36 atomic charges in the table .*, found .30."
     ):
         read_jaguar_out(tmp_path / f"{STEM}.out")
+
+
+def test_a_jaguar_output_as_the_qm_file_names_its_restart_input(rh_dir: Path, tmp_path: Path) -> None:
+    """A .out given where the Hessian is wanted: the message names the restart input beside it;
+    another program's file: the .xyz + NAME-hessian.npy route."""
+    from q2mm.errors import InputFormatError
+    from q2mm.systems.formats import read_qm
+
+    with pytest.raises(
+        InputFormatError, match=rf"a Jaguar .out holds no Hessian: give its restart input, {STEM}.01.in beside it"
+    ):
+        read_qm(rh_dir / "jaguar" / f"{STEM}.out")
+    (tmp_path / "ts.hess").write_text("$orca_hessian_file\n")
+    with pytest.raises(
+        InputFormatError, match=r"the geometry as ts.xyz with its Cartesian Hessian .* as ts-hessian.npy"
+    ):
+        read_qm(tmp_path / "ts.hess")
