@@ -18,11 +18,12 @@ from hydra.experimental.callback import Callback
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from q2mm.tracking.crossval import log_cross_validation
 from q2mm.tracking.naming import sweep_name, swept_overrides
 from q2mm.tracking.provenance import git_state
+from q2mm.tracking.resume import earlier_run_outputs
 from q2mm.tracking.store import ensure_experiment, resolve_uri, runs_page_url, ui_command
 from q2mm.tracking.table import format_table
 
@@ -186,3 +187,21 @@ def _markdown_table(children: list[Run]) -> str:
     rows = ["| " + " | ".join(SWEEP_HEADER) + " |", "|" + "---|" * len(SWEEP_HEADER)]
     rows += ["| " + " | ".join(cell.replace("|", "/") for cell in sweep_row(run)) + " |" for run in children]
     return "\n".join(rows) + "\n"
+
+
+class KeepEarlierRunCallback(Callback):
+    """Keeps an earlier run's ``.hydra/`` (its config, which ``resume=`` compares against) when a
+    fresh single run is pointed at its directory: Hydra writes a job's ``.hydra/`` before the job
+    starts, and the job then refuses to run there (``resume.refuse_earlier_run``), so here,
+    before Hydra writes anything, its config copy is switched off for that one refused job."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("resume"):
+            return  # resuming writes into the same run on purpose
+        try:
+            run_dir = Path(str(config.hydra.run.dir))
+        except Exception:  # a run dir that needs Hydra's runtime to resolve: nothing to keep yet
+            return
+        if earlier_run_outputs(run_dir):
+            with read_write(config.hydra), open_dict(config.hydra):
+                config.hydra.output_subdir = None

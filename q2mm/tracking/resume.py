@@ -67,10 +67,15 @@ def find_resume(cfg: DictConfig, output_dir: Path, multirun: bool) -> ResumePoin
 RUN_OUTPUTS = (CHECKPOINT_FILE, "*" + FLD_SUFFIX, "*" + SUMMARY_SUFFIX, "*" + EVALUATION_SUFFIX)
 
 
+def earlier_run_outputs(output_dir: Path) -> list[str]:
+    """The names of an earlier run's outputs (``RUN_OUTPUTS``) in ``output_dir``, sorted."""
+    return sorted({path.name for pattern in RUN_OUTPUTS for path in Path(output_dir).glob(pattern)})
+
+
 def refuse_earlier_run(output_dir: Path) -> None:
     """OutputExistsError, before any work, when ``output_dir`` holds an earlier run's outputs
     (a run never writes over them; an unfinished fit there continues with ``resume=``)."""
-    found = sorted({path.name for pattern in RUN_OUTPUTS for path in Path(output_dir).glob(pattern)})
+    found = earlier_run_outputs(output_dir)
     if found:
         raise OutputExistsError(
             f"{output_dir} holds an earlier run ({', '.join(found)}): a run never writes over it; "

@@ -135,3 +135,21 @@ def test_failing_jobs_are_recorded_and_the_sweep_goes_on(tmp_path, store_uri, ex
         assert child.info.status == "FAILED"
         assert child.data.tags["error"].startswith("DataNotFoundError")
         assert "error.txt" in artifact_names(MlflowClient(store_uri), child.info.run_id)
+
+
+def test_a_run_refused_in_an_earlier_runs_directory_leaves_its_config_alone(tmp_path, store_uri, experiment):
+    """Hydra writes a job's .hydra/ before the job runs; pointed at an earlier run's directory,
+    the refused run must not replace the earlier run's config (what resume= compares against)."""
+    earlier = tmp_path / "earlier"
+    (earlier / ".hydra").mkdir(parents=True)
+    (earlier / ".hydra" / "config.yaml").write_text("the earlier run's config\n")
+    (earlier / "sn2-fit.json").write_text("{}")
+    done = run_cli(
+        [f"tracking.uri={store_uri}", f"tracking.experiment={experiment}", f"hydra.run.dir={earlier}"], tmp_path
+    )
+    assert done.returncode != 0 and f"{earlier} holds an earlier run (sn2-fit.json)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (earlier / ".hydra" / "config.yaml").read_text() == "the earlier run's config\n"
+    assert sorted(p.name for p in (earlier / ".hydra").iterdir()) == ["config.yaml"]
+    (run,) = experiment_runs(store_uri, experiment)
+    assert run.info.status == "FAILED" and artifact_names(MlflowClient(store_uri), run.info.run_id) == {"error.txt"}
