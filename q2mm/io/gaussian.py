@@ -12,7 +12,7 @@ therefore returns the archive geometry with the archive Hessian; the ``.fchk`` k
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +58,11 @@ def read_gaussian_log(path: str | Path) -> GaussianLog:
     lines = read_text_lines(path)
     _check_termination(lines, path)
     archive = _last_archive(lines, path)
-    energy = _last_scf_energy(lines, path)
+    energy, energy_source = _job_energy(lines, archive, path)
     freqs = _frequency_rows(lines, path)
     properties: dict = {"multiplicity": archive.multiplicity}
+    if energy is not None:
+        properties["energy_source"] = energy_source
     charge_sets = atomic_charges(lines, len(archive.elements), path)
     if charge_sets:
         properties["qm_charge_sets"] = charge_sets
@@ -92,6 +94,26 @@ def _check_termination(lines: list[str], path: Path) -> None:
     if last_normal < last_work:
         found = next((t.strip() for t in lines if "Error termination" in t), "end of file")
         raise InputFormatError(path, len(lines), "'Normal termination of Gaussian' after the last job step", found)
+
+
+# the archive's energies, the highest level first: a post-HF job's 'SCF Done' is its HF
+# reference, the archive names the method's own energy ('HF=' is the SCF or DFT energy)
+ARCHIVE_ENERGY_KEYS = ("CCSD(T)", "CCSD", "QCISD(T)", "QCISD", "MP4SDTQ", "MP4SDQ", "MP4D", "MP3", "MP2", "HF")
+
+
+def _job_energy(lines: list[str], archive: Archive, path: Path) -> tuple[float | None, str]:
+    """The job's energy (Hartree) and where it came from: the archive's highest-level energy
+    where it has one above SCF (MP2, CCSD(T) ...), else the last 'SCF Done' line, else the
+    archive's 'HF=' (a log cut to its archive block)."""
+    post_hf = next((key for key in ARCHIVE_ENERGY_KEYS[:-1] if key in archive.energies), None)
+    if post_hf is not None:
+        return archive.energies[post_hf], f"Gaussian archive {post_hf}="
+    scf = _last_scf_energy(lines, path)
+    if scf is not None:
+        return scf, "Gaussian SCF Done"
+    if "HF" in archive.energies:
+        return archive.energies["HF"], "Gaussian archive HF="
+    return None, ""
 
 
 def _last_scf_energy(lines: list[str], path: Path) -> float | None:
@@ -202,6 +224,7 @@ class Archive:
     coords: np.ndarray
     n_imaginary: int | None
     hessian: np.ndarray | None
+    energies: dict[str, float] = field(default_factory=dict)  # the info section's 'HF=', 'MP2=', ... (Hartree)
 
 
 class _ArchiveText:
@@ -266,9 +289,10 @@ def _parse_archive(archive: _ArchiveText) -> Archive:
         )
     title = sections[2][1].strip()
     charge, multiplicity, symbols, coords = _archive_geometry(archive, *sections[3])
+    energies = _archive_energies(archive, *sections[4])
     info_index = next((i for i, (_, s) in enumerate(sections) if "NImag=" in s), None)
     if info_index is None:
-        return Archive(title, charge, multiplicity, symbols, coords, None, None)
+        return Archive(title, charge, multiplicity, symbols, coords, None, None, energies)
     info_pos, info = sections[info_index]
     n_imag = _archive_nimag(archive, info_pos, info)
     if info_index + 1 >= len(sections):
@@ -279,7 +303,20 @@ def _parse_archive(archive: _ArchiveText) -> Archive:
             "end of archive",
         )
     hessian = _archive_hessian(archive, *sections[info_index + 1], 3 * len(symbols))
-    return Archive(title, charge, multiplicity, symbols, coords, n_imag, hessian)
+    return Archive(title, charge, multiplicity, symbols, coords, n_imag, hessian, energies)
+
+
+def _archive_energies(archive: _ArchiveText, position: int, text: str) -> dict[str, float]:
+    """The energies of the archive's info section (``HF=``, ``MP2=``, ``CCSD(T)=`` ...; Hartree)."""
+    out = {}
+    for item in text.split(archive.sep):
+        key, sep, value = item.partition("=")
+        if sep and key.strip() in ARCHIVE_ENERGY_KEYS:
+            where = archive.line_of(position + text.find(item))
+            out[key.strip()] = parse_float(
+                value.split(",")[0], archive.path, where, f"the archive's {key.strip()}= energy"
+            )
+    return out
 
 
 def _archive_geometry(archive: _ArchiveText, position: int, text: str):

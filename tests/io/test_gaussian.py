@@ -89,6 +89,27 @@ def test_archive_with_bar_separators(ethane_dir: Path, tmp_path: Path) -> None:
     assert bar.n_imaginary == 1 and bar.molecule.title == original.molecule.title
 
 
+def test_the_energy_is_the_jobs_own_level(ethane_dir: Path, tmp_path: Path) -> None:
+    """SCF/DFT: the last 'SCF Done' (equal to the archive's HF=); a post-HF job (an 'MP2='
+    in its archive): that, not the HF reference 'SCF Done' prints; a log cut to its archive
+    block and termination line: the archive's HF=."""
+    text = (ethane_dir / "TS.log").read_text(encoding="utf-8")
+    scf = read_gaussian_log(ethane_dir / "TS.log").molecule
+    assert scf.energy == pytest.approx(-79.8259264529, abs=1e-10)
+    assert scf.properties["energy_source"] == "Gaussian SCF Done"
+    assert scf.energy == pytest.approx(-79.8259265, abs=1e-7)  # the archive's HF=
+    last = text.rindex("HF=-79.8259265")  # in the last archive, the one with the Hessian
+    (tmp_path / "mp2.log").write_text(text[:last] + "MP2=-80.1234567\\" + text[last:], encoding="utf-8")
+    mp2 = read_gaussian_log(tmp_path / "mp2.log").molecule
+    assert mp2.energy == -80.1234567 and mp2.properties["energy_source"] == "Gaussian archive MP2="
+    lines = text.split("\n")
+    start = max(k for k, t in enumerate(lines) if t.startswith(" 1\\1\\"))
+    cut = lines[start:] + [" Normal termination of Gaussian"]
+    (tmp_path / "cut.log").write_text("\n".join(cut), encoding="utf-8")
+    archive_only = read_gaussian_log(tmp_path / "cut.log").molecule
+    assert archive_only.energy == -79.8259265 and archive_only.properties["energy_source"] == "Gaussian archive HF="
+
+
 def test_atomic_charges_mulliken_then_esp(ethane_dir, tmp_path):
     """The last Mulliken table of a log; an ESP table (Pop=CHELPG) is read beside it."""
     molecule = read_gaussian_log(ethane_dir / "GS.log").molecule
