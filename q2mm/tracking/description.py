@@ -89,6 +89,9 @@ def run_description(summary: Mapping[str, Any], facts: RunFacts) -> str:
     bounds = bound_line(summary)
     if bounds:
         lines += ["", bounds + "."]
+    for advice in (equilibrium_advice(summary), bounds_advice(summary, facts.fld_path)):
+        if advice:
+            lines += ["", f"Hint: {advice}."]
     lines += [
         "",
         f"Optimizer: {summary.get('optimizer_message', '-')} after {summary.get('n_iterations', '-')} iterations.",

@@ -145,6 +145,7 @@ def test_closing_lines_advise_when_a_geometry_kind_fell_with_its_equilibrium_val
     assert advice.startswith("bond length R2 fell while 1 of 1 bond_r0 ended at a bound (lines 12)")
     assert "scope=opt_fc fits force constants only" in advice
     assert advice in closing_line(fitted, 24.7).splitlines()[2]
+    assert f"Hint: {advice}." in run_description(fitted, RunFacts("sn2", "sn2", "opt", "published", "lbfgsb"))
     assert equilibrium_advice({**fitted, "r2": {"bond_length": fitted["r2"]["bond_length"]}}) == ""
     kept = {**fitted["r2"], "bond_length": {"initial": 0.99, "final": 0.995}}
     assert equilibrium_advice({**fitted, "r2": kept}) == ""
@@ -157,7 +158,10 @@ def test_closing_lines_advise_a_second_fit_when_many_parameters_end_on_the_box()
     from q2mm.tracking.description import bounds_advice
 
     def row(kind, initial, final, lower, upper, side):
-        return {"kind": kind, "initial": initial, "final": final, "lower": lower, "upper": upper, "at_bound": side}
+        return {
+            **{"line": 12, "field": 1, "kind": kind, "initial": initial, "final": final},
+            **{"lower": lower, "upper": upper, "at_bound": side},
+        }
 
     fitted = summary()
     fitted["options"] = {"bounds": {"fc_fraction": 0.2, "eq_fraction": 0.05}}
@@ -170,6 +174,8 @@ def test_closing_lines_advise_a_second_fit_when_many_parameters_end_on_the_box()
     assert advice.startswith("2 of 3 parameters ended on the edge of this fit's box (force constants +/-20%")
     assert "system.forcefield=/runs/0/sn2-optimized.fld" in advice and "optimizer.bounds.fc_fraction" in advice
     assert advice in closing_line(fitted, 24.7, "/runs/0/sn2-optimized.fld")
+    facts = RunFacts("sn2", "sn2", "opt", "published", "least-squares", fld_path="/runs/0/sn2-optimized.fld")
+    assert f"Hint: {advice}." in run_description(fitted, facts)  # the run page says it too
     fitted["parameters"][1] = row("angle_k", 0.5, 0.45, 0.45, 0.6, "lower")  # a parameter file's range
     assert bounds_advice(fitted) == ""
     del fitted["parameters"][0]["initial"]  # a summary without starts: no hint, no error
