@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from q2mm.errors import OutputExistsError, exit_with_message
 from q2mm.tracking.crossval import log_cross_validation
 from q2mm.tracking.naming import sweep_name, swept_overrides
 from q2mm.tracking.provenance import git_state
@@ -205,3 +206,23 @@ class KeepEarlierRunCallback(Callback):
         if earlier_run_outputs(run_dir):
             with read_write(config.hydra), open_dict(config.hydra):
                 config.hydra.output_subdir = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A sweep into a directory where an earlier sweep's jobs left outputs is refused before
+        anything is written (Hydra's multirun.yaml, the MLflow parent, any job's .hydra/)."""
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        found = sweep_dir.iterdir() if sweep_dir.is_dir() else ()
+        jobs = sorted((d.name for d in found if d.is_dir() and earlier_run_outputs(d)), key=_natural)
+        if jobs:
+            shown = ", ".join(jobs[:8]) + (", ..." if len(jobs) > 8 else "")
+            exit_with_message(
+                OutputExistsError(
+                    f"{sweep_dir} holds an earlier sweep (outputs in job directories {shown}): a sweep never "
+                    "writes over another; give another hydra.sweep.dir"
+                ),
+                code=1,
+            )
+
+
+def _natural(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (1 << 30, name)

@@ -153,3 +153,15 @@ def test_a_run_refused_in_an_earlier_runs_directory_leaves_its_config_alone(tmp_
     assert sorted(p.name for p in (earlier / ".hydra").iterdir()) == ["config.yaml"]
     (run,) = experiment_runs(store_uri, experiment)
     assert run.info.status == "FAILED" and artifact_names(MlflowClient(store_uri), run.info.run_id) == {"error.txt"}
+
+
+def test_a_sweep_into_an_earlier_sweeps_directory_is_refused_before_writing(tmp_path):
+    """A fixed hydra.sweep.dir reused: one line, exit 1, nothing written there (no multirun.yaml,
+    no job's .hydra/, the earlier job's files as they were)."""
+    sweep = tmp_path / "sweep"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "0" / "sn2-fit.json").write_text("{}")
+    done = run_cli(["-m", f"hydra.sweep.dir={sweep}", "tracking.enabled=false", "optimizer.maxiter=1,2"], tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"error: {sweep} holds an earlier sweep (outputs in job directories 0)" in done.stderr
+    assert sorted(p.relative_to(sweep).as_posix() for p in sweep.rglob("*")) == ["0", "0/sn2-fit.json"]
