@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from q2mm.config import check_config, optimizer_options  # noqa: F401  (optimizer_options: part of this seam)
-from q2mm.errors import OutputExistsError, Q2MMError, exit_with_message
+from q2mm.errors import Q2MMError, exit_with_message
 from q2mm.optimize.scope import parameter_file_path
 from q2mm.paths import data_root
 from q2mm.tracking.callback import JOB_TAG, SWEPT_TAG, MlflowSweepCallback, SweepHandoff
@@ -371,10 +371,23 @@ def plot_heading(cfg: DictConfig, ctx: JobContext) -> str:
 
 
 def hydra_artifacts(output_dir: Path) -> list[tuple[Path, str | None]]:
-    """Hydra's config.yaml, hydra.yaml and overrides.yaml of this job."""
+    """Hydra's config.yaml, hydra.yaml and overrides.yaml of this job; none where Hydra wrote
+    none for it (``hydra.output_subdir`` null: ``callback.KeepEarlierRunCallback`` switches it
+    off for a run refused in an earlier run's directory, whose .hydra/ is that run's)."""
+    if not _hydra_wrote_config():
+        return []
     hydra_dir = output_dir / ".hydra"
     files = sorted(hydra_dir.glob("*.yaml")) if hydra_dir.is_dir() else []
     return [(path, "hydra") for path in files]
+
+
+def _hydra_wrote_config() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return HydraConfig.get().output_subdir is not None
+    except ValueError:  # not inside a Hydra job (the compose API, tests): what the directory holds
+        return True
 
 
 def job_record(cfg: DictConfig, ctx: JobContext, outcome: JobOutcome, skip_params: dict | None = None) -> RunRecord:
@@ -479,16 +492,13 @@ def seed_everything(seed: int) -> None:
 def _record_failure(
     cfg: DictConfig, ctx: JobContext, tracked: TrackedRun | None, error: BaseException, status: str
 ) -> None:
-    """Params, Hydra files and the error of a run that did not finish; never masks ``error``.
-    A run refused in an earlier run's directory logs no Hydra files: those there are the
-    earlier run's (``callback.KeepEarlierRunCallback`` kept them)."""
+    """Params, Hydra files and the error of a run that did not finish; never masks ``error``."""
     if tracked is None:
         return
     try:
         skip = logged_params(tracked) if ctx.resume else {}
         tracked.log_params({k: v for k, v in flatten_config(cfg).items() if k not in skip})
-        earlier = isinstance(error, OutputExistsError)
-        tracked.log_record(RunRecord(artifacts=[] if earlier else hydra_artifacts(ctx.output_dir)))
+        tracked.log_record(RunRecord(artifacts=hydra_artifacts(ctx.output_dir)))
     except Exception as logging_error:  # the store may be what failed: still try to close the run
         log.error("could not log the failed run's config: %s", logging_error)
     tracked.fail(error, status)

@@ -166,8 +166,10 @@ def unreadable_qm_file(path: Path) -> InputFormatError:
     ``.xyz`` with ``NAME-hessian.npy``."""
     expected = f"a QM file ending in {', '.join(QM_SUFFIXES)}"
     stem = path.name.split(".")[0]
-    restart = next((p for p in (path.with_name(f"{stem}.01.in"), path.with_name(f"{stem}.in")) if p.is_file()), None)
     if path.suffix.lower() == ".out":
+        restart = next(
+            (p for p in (path.with_name(f"{stem}.01.in"), path.with_name(f"{stem}.in")) if p.is_file()), None
+        )
         where = f"{restart.name} beside it" if restart else f"{stem}.01.in"
         expected += f" (a Jaguar .out holds no Hessian: give its restart input, {where}; the .out is read with it for the energy and charges)"
     else:

@@ -89,9 +89,8 @@ def run_description(summary: Mapping[str, Any], facts: RunFacts) -> str:
     bounds = bound_line(summary)
     if bounds:
         lines += ["", bounds + "."]
-    for advice in (equilibrium_advice(summary), bounds_advice(summary, facts.fld_path)):
-        if advice:
-            lines += ["", f"Hint: {advice}."]
+    for advice in advice_lines(summary, facts.fld_path):
+        lines += ["", f"Hint: {advice}."]
     lines += [
         "",
         f"Optimizer: {summary.get('optimizer_message', '-')} after {summary.get('n_iterations', '-')} iterations.",
@@ -173,6 +172,12 @@ def bounds_advice(summary: Mapping[str, Any], fld_path: str = "") -> str:
     )
 
 
+def advice_lines(summary: Mapping[str, Any], fld_path: str = "") -> list[str]:
+    """The hints a finished fit gives (closing lines and run page): equilibrium values the
+    eigenmatrix moved, a fit that ran into its box."""
+    return [a for a in (equilibrium_advice(summary), bounds_advice(summary, fld_path)) if a]
+
+
 def _ended_on_box(row: Mapping[str, Any], options: BoundsOptions) -> bool:
     bound, start = row.get(str(row.get("at_bound"))), row.get("initial")
     if not (isinstance(bound, (int, float)) and isinstance(start, (int, float)) and row.get("kind") in CLASS_OF_KIND):
@@ -197,7 +202,7 @@ def closing_line(summary: Mapping[str, Any], wall_s: float, fld_path: str = "", 
         f"optimizer: {summary.get('optimizer_message', '-')}",
     ]
     line = "; ".join(p for p in parts if p)
-    for extra in (r2_change_line(summary.get("r2", {})), equilibrium_advice(summary), bounds_advice(summary, fld_path)):
+    for extra in [r2_change_line(summary.get("r2", {})), *advice_lines(summary, fld_path)]:
         if extra:
             line += f"\n  {extra}"
     if fld_path:
